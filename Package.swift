@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Release builds get CPU flags from the Makefile (CPU=haswell by default); the package itself
+// carries none, so a plain `swift build` is portable and correct, only slower.
+let package = Package(
+  name: "moppsd",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "moppsd", targets: ["moppsd"]),
+    .library(name: "MoPPSEngine", targets: ["MoPPSEngine"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+  ],
+  targets: [
+    // libzmq: linked in the modulemap; no pkgConfig (its flags are refused by SwiftPM).
+    .systemLibrary(
+      name: "CZeroMQ", path: "CModules/CZeroMQ",
+      providers: [.apt(["libzmq3-dev"])]),
+    .systemLibrary(
+      name: "CProtobufC", path: "CModules/CProtobufC",
+      providers: [.apt(["libprotobuf-c-dev"])]),
+    // protoc-c output for proto/ (committed; `make proto` regenerates it).
+    .target(
+      name: "MoPPSProtoC", dependencies: ["CProtobufC"], path: "CModules/MoPPSProtoC",
+      publicHeadersPath: "include",
+      cSettings: [.define("NDEBUG", .when(configuration: .release))],
+      // The generated C includes the header directly, so the system module's `link` does not apply.
+      linkerSettings: [.linkedLibrary("protobuf-c")]),
+    .target(name: "MoPPSEngine"),
+    .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine"]),
+    .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+    .target(name: "MoPPSServer", dependencies: ["MoPPSEngine", "MoPPSProtocol", "ZeroMQ"]),
+    .executableTarget(
+      name: "moppsd",
+      dependencies: [
+        "MoPPSServer",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine"]),
+    .testTarget(name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine"]),
+    .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+    .testTarget(
+      name: "MoPPSServerTests", dependencies: ["MoPPSServer", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,86 @@
+/// How a pool picks its batch from the sampled success rates.
+public enum Strategy: String, Sendable, CaseIterable, Codable {
+  /// The B candidates whose sampled rate is nearest the target.
+  case topK = "topk"
+  /// B uniformly at random among samples inside the band, filled up with those nearest the band.
+  case threshold
+  /// B uniformly at random: the baseline.
+  case uniform
+}
+
+/// A pool's MoPPS parameters. Defaults follow the reference: prior Beta(1, 1), target 0.5,
+/// band [0.3, 0.7]; the decay defaults to 1 (no forgetting).
+public struct PoolConfig: Sendable, Equatable {
+  public var priorAlpha: Double = 1
+  public var priorBeta: Double = 1
+  /// λ in the update α ← λ·α + (1 − λ)·α0 + s.
+  public var decay: Double = 1
+  public var target: Double = 0.5
+  public var strategy: Strategy = .topK
+  public var bandLow: Double = 0.3
+  public var bandHigh: Double = 0.7
+  public var seed: UInt64 = 0
+
+  public init(
+    priorAlpha: Double = 1, priorBeta: Double = 1, decay: Double = 1, target: Double = 0.5,
+    strategy: Strategy = .topK, bandLow: Double = 0.3, bandHigh: Double = 0.7, seed: UInt64 = 0
+  ) {
+    self.priorAlpha = priorAlpha
+    self.priorBeta = priorBeta
+    self.decay = decay
+    self.target = target
+    self.strategy = strategy
+    self.bandLow = bandLow
+    self.bandHigh = bandHigh
+    self.seed = seed
+  }
+
+  public func validate() throws(EngineError) {
+    try Validate.positive(priorAlpha, "config.prior_alpha")
+    try Validate.positive(priorBeta, "config.prior_beta")
+    try Validate.unitInterval(decay, "config.decay")
+    try Validate.unitInterval(target, "config.target")
+    try Validate.unitInterval(bandLow, "config.band_low")
+    try Validate.unitInterval(bandHigh, "config.band_high")
+    guard bandLow <= bandHigh else {
+      throw .invalid("config.band_low (\(bandLow)) must not exceed config.band_high (\(bandHigh))")
+    }
+  }
+}
+
+/// Shared checks so every message names the field the same way.
+enum Validate {
+  static func positive(_ value: Double, _ field: String) throws(EngineError) {
+    // Posteriors are stored as Float32, so the value must survive that conversion as a positive number.
+    guard value.isFinite, value > 0, Float(value).isNormal else {
+      throw .invalid("\(field) must be a finite number in [1e-37, 3e38], got \(value)")
+    }
+  }
+
+  static func unitInterval(_ value: Double, _ field: String) throws(EngineError) {
+    guard value.isFinite, value >= 0, value <= 1 else {
+      throw .invalid("\(field) must be in [0, 1], got \(value)")
+    }
+  }
+
+  static func poolName(_ name: String) throws(EngineError) {
+    guard !name.isEmpty else { throw .invalid("pool: empty name") }
+    guard name.utf8.count <= 128 else { throw .invalid("pool: name longer than 128 bytes") }
+    // Dots are excluded so that the event topic "mopps.v1.<pool>.update" splits unambiguously.
+    let ok = name.utf8.allSatisfy { c in
+      (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
+        || c == 0x2D
+    }
+    guard ok else {
+      throw .invalid("pool: name \"\(name)\" may contain only letters, digits, '_' and '-'")
+    }
+  }
+
+  /// Rejects a repeated id, naming the field and the first repeat.
+  static func distinct(_ ids: [UInt64], _ field: String) throws(EngineError) {
+    var seen = Set<UInt64>(minimumCapacity: ids.count)
+    for id in ids where !seen.insert(id).inserted {
+      throw .invalid("\(field): id \(id) appears more than once")
+    }
+  }
+}

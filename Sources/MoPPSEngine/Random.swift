@@ -1,0 +1,61 @@
+/// SplitMix64: turns arbitrary 64-bit keys into well-mixed seeds (Steele, Lea & Flood 2014).
+@usableFromInline
+struct SplitMix64 {
+  @usableFromInline var state: UInt64
+
+  @inlinable init(_ seed: UInt64) { state = seed }
+
+  @inlinable mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
+
+/// xoshiro256** (Blackman & Vigna): the engine's scalar generator. Streams are keyed by
+/// (pool seed, purpose, counter) so a pool's results depend only on its seed and request order.
+public struct Xoshiro256: RandomNumberGenerator, Sendable {
+  @usableFromInline var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+
+  public init(seed: UInt64, stream: UInt64 = 0, counter: UInt64 = 0) {
+    // Two mixing rounds so that nearby (seed, stream, counter) triples give unrelated states.
+    var first = SplitMix64(seed ^ (stream &* 0xD1B5_4A32_D192_ED03))
+    var sm = SplitMix64(first.next() ^ (counter &* 0x8CB9_2BA7_2F3D_8DD7))
+    _ = sm.next()
+    s0 = sm.next()
+    s1 = sm.next()
+    s2 = sm.next()
+    s3 = sm.next()
+  }
+
+  @inlinable public mutating func next() -> UInt64 {
+    let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
+    let t = s1 << 17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = s3 << 45 | s3 >> 19
+    return result
+  }
+
+  /// Uniform in the open interval (0, 1): safe to take the logarithm of.
+  @inlinable public mutating func nextOpenUnit() -> Double {
+    (Double(next() >> 11) + 0.5) * 0x1.0p-53
+  }
+
+  /// Uniform integer in 0..<bound without modulo bias (Lemire's method).
+  @inlinable public mutating func nextBelow(_ bound: Int) -> Int {
+    Int(truncatingIfNeeded: next(upperBound: UInt64(bound)))
+  }
+}
+
+/// Purposes of the engine's random streams; distinct so that, e.g., drawing candidates never shifts
+/// the samples a select sees.
+enum RandomStream: UInt64 {
+  case select = 1
+  case epoch = 2
+}

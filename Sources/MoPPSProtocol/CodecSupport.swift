@@ -1,0 +1,129 @@
+import MoPPSProtoC
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Decodes `body` with a generated `*__unpack`, hands the message to `read`, and frees it.
+/// protobuf-c returns NULL for bytes that do not parse; that becomes INVALID_ARGUMENT.
+func unpack<M, R>(
+  _ body: [UInt8], as what: String,
+  _ unpackFn: (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<M>?,
+  _ freeFn: (UnsafeMutablePointer<M>?, UnsafeMutablePointer<ProtobufCAllocator>?) -> Void,
+  _ read: (borrowing M) throws(ProtocolError) -> R
+) throws(ProtocolError) -> R {
+  let message = body.withUnsafeBufferPointer { buf in
+    // An empty body is a valid (all-default) message; give protobuf-c a non-NULL pointer anyway.
+    var empty: UInt8 = 0
+    return buf.count == 0 ? unpackFn(nil, 0, &empty) : unpackFn(nil, buf.count, buf.baseAddress)
+  }
+  guard let message else {
+    throw .invalid("request body does not parse as \(what)")
+  }
+  defer { freeFn(message, nil) }
+  return try read(message.pointee)
+}
+
+/// Packs a filled-in message with its generated `*__get_packed_size` / `*__pack`.
+func pack<M>(
+  _ message: inout M, _ sizeFn: (UnsafePointer<M>?) -> Int,
+  _ packFn: (UnsafePointer<M>?, UnsafeMutablePointer<UInt8>?) -> Int
+) -> [UInt8] {
+  let size = sizeFn(&message)
+  var out = [UInt8](repeating: 0, count: size)
+  let written = out.withUnsafeMutableBufferPointer { packFn(&message, $0.baseAddress) }
+  assert(written == size)
+  return out
+}
+
+/// Owns the C memory a message being encoded points into (strings, arrays, sub-messages); freed
+/// when the arena goes, which must be after packing.
+final class Arena {
+  private var blocks: [UnsafeMutableRawPointer] = []
+
+  deinit { for b in blocks { free(b) } }
+
+  func string(_ s: String) -> UnsafeMutablePointer<CChar> {
+    let p = strdup(s)!
+    blocks.append(p)
+    return p
+  }
+
+  /// A C copy of `values` (nil when empty, as protobuf-c expects for a zero count).
+  func array<T>(_ values: [T]) -> UnsafeMutablePointer<T>? {
+    if values.isEmpty { return nil }
+    let p = malloc(MemoryLayout<T>.stride * values.count)!
+    blocks.append(p)
+    let typed = p.bindMemory(to: T.self, capacity: values.count)
+    typed.initialize(from: values, count: values.count)
+    return typed
+  }
+
+  func object<T>(_ value: T) -> UnsafeMutablePointer<T> {
+    array([value])!
+  }
+
+  /// A copy of `values` as packed little-endian bytes.
+  func littleEndian<T: LittleEndianElement>(_ values: [T]) -> ProtobufCBinaryData {
+    if values.isEmpty { return ProtobufCBinaryData(len: 0, data: nil) }
+    let count = values.count * MemoryLayout<T.Bits>.size
+    let p = malloc(count)!
+    blocks.append(p)
+    let bits = p.bindMemory(to: T.Bits.self, capacity: values.count)
+    for (i, v) in values.enumerated() { bits[i] = v.bits.littleEndian }
+    return ProtobufCBinaryData(len: count, data: p.assumingMemoryBound(to: UInt8.self))
+  }
+}
+
+/// Element types of the packed `*_le` byte fields.
+protocol LittleEndianElement {
+  associatedtype Bits: FixedWidthInteger
+  var bits: Bits { get }
+  init(bits: Bits)
+}
+extension UInt64: LittleEndianElement {
+  var bits: UInt64 { self }
+  init(bits: UInt64) { self = bits }
+}
+extension UInt32: LittleEndianElement {
+  var bits: UInt32 { self }
+  init(bits: UInt32) { self = bits }
+}
+extension Double: LittleEndianElement {
+  var bits: UInt64 { bitPattern }
+  init(bits: UInt64) { self.init(bitPattern: bits) }
+}
+extension Float: LittleEndianElement {
+  var bits: UInt32 { bitPattern }
+  init(bits: UInt32) { self.init(bitPattern: bits) }
+}
+
+/// Reads one array field that may come as a repeated field or as packed little-endian bytes.
+/// Both set at once is an error naming the two fields.
+func arrayField<T: LittleEndianElement>(
+  _ field: String, count: Int, _ repeated: UnsafePointer<T>?, _ packed: ProtobufCBinaryData
+) throws(ProtocolError) -> [T] {
+  if packed.len > 0 {
+    guard count == 0 else {
+      throw .invalid("\(field) and \(field)_le are both set; send one of them")
+    }
+    let width = MemoryLayout<T.Bits>.size
+    guard packed.len % width == 0 else {
+      throw .invalid("\(field)_le: \(packed.len) bytes is not a multiple of \(width)")
+    }
+    let n = packed.len / width
+    let raw = UnsafeRawBufferPointer(start: packed.data, count: packed.len)
+    return (0..<n).map { T(bits: T.Bits(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * width, as: T.Bits.self))) }
+  }
+  if count == 0 { return [] }
+  return Array(UnsafeBufferPointer(start: repeated, count: count))
+}
+
+/// A protobuf-c string field as a Swift String (invalid UTF-8 is repaired, not trusted).
+func text(_ p: UnsafeMutablePointer<CChar>?) -> String {
+  guard let p else { return "" }
+  let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+  return String(decoding: bytes, as: UTF8.self)
+}

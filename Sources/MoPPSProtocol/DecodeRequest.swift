@@ -1,0 +1,156 @@
+import MoPPSEngine
+import MoPPSProtoC
+
+extension Request {
+  /// Decodes a request from its two frames. Unknown method ⇒ UNIMPLEMENTED; a body that does not
+  /// parse, an unknown enum value or conflicting fields ⇒ INVALID_ARGUMENT. Never traps.
+  public static func decode(method path: [UInt8], body: [UInt8]) throws(ProtocolError) -> Request {
+    guard let method = Method(path: path) else {
+      let shown = String(decoding: path.prefix(80), as: UTF8.self)
+      throw ProtocolError(
+        .unimplemented, "unknown method \"\(shown)\"; methods are \(Method.servicePrefix)<\(Method.allCases.map(\.rawValue).joined(separator: "|"))>")
+    }
+    return try decode(method, body: body)
+  }
+
+  public static func decode(_ method: Method, body: [UInt8]) throws(ProtocolError) -> Request {
+    switch method {
+    case .createPool:
+      return try unpack(
+        body, as: "mopps.v1.CreatePoolRequest", mopps__v1__create_pool_request__unpack,
+        mopps__v1__create_pool_request__free_unpacked
+      ) { (m) throws(ProtocolError) in
+        var fields = PoolConfigFields()
+        if let c = m.config?.pointee { fields = try poolConfig(c) }
+        return .createPool(CreatePoolRequest(pool: text(m.pool), config: fields))
+      }
+    case .dropPool:
+      return try unpack(
+        body, as: "mopps.v1.DropPoolRequest", mopps__v1__drop_pool_request__unpack,
+        mopps__v1__drop_pool_request__free_unpacked
+      ) { m in .dropPool(pool: text(m.pool)) }
+    case .listPools:
+      return try unpack(
+        body, as: "mopps.v1.ListPoolsRequest", mopps__v1__list_pools_request__unpack,
+        mopps__v1__list_pools_request__free_unpacked
+      ) { _ in .listPools }
+    case .register:
+      return try unpack(
+        body, as: "mopps.v1.RegisterRequest", mopps__v1__register_request__unpack,
+        mopps__v1__register_request__free_unpacked
+      ) { (m) throws(ProtocolError) in
+        let ids = try arrayField("ids", count: m.n_ids, m.ids, m.ids_le)
+        var priors: (alpha: [Double], beta: [Double])? = nil
+        if m.n_prior_alpha > 0 || m.n_prior_beta > 0 {
+          priors = (
+            Array(UnsafeBufferPointer(start: m.prior_alpha, count: m.n_prior_alpha)),
+            Array(UnsafeBufferPointer(start: m.prior_beta, count: m.n_prior_beta))
+          )
+        }
+        return .register(RegisterRequest(pool: text(m.pool), ids: ids, priors: priors))
+      }
+    case .select:
+      return try unpack(
+        body, as: "mopps.v1.SelectRequest", mopps__v1__select_request__unpack,
+        mopps__v1__select_request__free_unpacked
+      ) { (m) throws(ProtocolError) in
+        let candidates = try arrayField("candidates", count: m.n_candidates, m.candidates, m.candidates_le)
+        let source: CandidateSource
+        if !candidates.isEmpty {
+          guard m.candidate_count == 0 else {
+            throw .invalid("candidates and candidate_count are both set; send one of them")
+          }
+          source = .given(candidates)
+        } else if m.candidate_count > 0 {
+          source = .drawn(count: Int(m.candidate_count))
+        } else {
+          source = .all
+        }
+        let query = SelectQuery(
+          batchSize: Int(m.batch_size), candidates: source, strategy: try strategy(m.strategy, "strategy"),
+          returnMeans: m.return_means != 0, returnAllSamples: m.return_all_samples != 0)
+        return .select(SelectRequest(pool: text(m.pool), query: query, packedReply: m.packed_reply != 0))
+      }
+    case .update:
+      return try unpack(
+        body, as: "mopps.v1.UpdateRequest", mopps__v1__update_request__unpack,
+        mopps__v1__update_request__free_unpacked
+      ) { (m) throws(ProtocolError) in
+        let ids = try arrayField("ids", count: m.n_ids, m.ids, m.ids_le)
+        let successes = try arrayField("successes", count: m.n_successes, m.successes, m.successes_le)
+        var trials: [UInt32] = try arrayField("trials", count: m.n_trials, m.trials, m.trials_le)
+        if trials.isEmpty {
+          guard m.rollouts > 0 else {
+            throw .invalid("trials: send one trial count per id in trials/trials_le, or one for all in rollouts")
+          }
+          trials = [UInt32](repeating: m.rollouts, count: ids.count)
+        } else if m.rollouts != 0 {
+          throw .invalid("trials and rollouts are both set; send one of them")
+        }
+        let outcomes = Outcomes(ids: ids, successes: successes, trials: trials.map(Double.init))
+        return .update(UpdateRequest(pool: text(m.pool), outcomes: outcomes, requestID: text(m.request_id)))
+      }
+    case .get:
+      return try unpack(
+        body, as: "mopps.v1.GetRequest", mopps__v1__get_request__unpack, mopps__v1__get_request__free_unpacked
+      ) { (m) throws(ProtocolError) in
+        let ids = try arrayField("ids", count: m.n_ids, m.ids, m.ids_le)
+        return .get(GetRequest(pool: text(m.pool), ids: ids.isEmpty ? nil : ids, packedReply: m.packed_reply != 0))
+      }
+    case .snapshot:
+      return try unpack(
+        body, as: "mopps.v1.SnapshotRequest", mopps__v1__snapshot_request__unpack,
+        mopps__v1__snapshot_request__free_unpacked
+      ) { m in .snapshot(TagRequest(pool: text(m.pool), tag: text(m.tag))) }
+    case .restore:
+      return try unpack(
+        body, as: "mopps.v1.RestoreRequest", mopps__v1__restore_request__unpack,
+        mopps__v1__restore_request__free_unpacked
+      ) { m in .restore(TagRequest(pool: text(m.pool), tag: text(m.tag))) }
+    case .stats:
+      return try unpack(
+        body, as: "mopps.v1.StatsRequest", mopps__v1__stats_request__unpack,
+        mopps__v1__stats_request__free_unpacked
+      ) { _ in .stats }
+    case .health:
+      return try unpack(
+        body, as: "mopps.v1.HealthRequest", mopps__v1__health_request__unpack,
+        mopps__v1__health_request__free_unpacked
+      ) { _ in .health }
+    }
+  }
+
+  private static func poolConfig(_ c: Mopps__V1__PoolConfig) throws(ProtocolError) -> PoolConfigFields {
+    var f = PoolConfigFields()
+    if c.prior_alpha_opt_case == MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT_PRIOR_ALPHA { f.priorAlpha = c.prior_alpha }
+    if c.prior_beta_opt_case == MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT_PRIOR_BETA { f.priorBeta = c.prior_beta }
+    if c.decay_opt_case == MOPPS__V1__POOL_CONFIG__DECAY_OPT_DECAY { f.decay = c.decay }
+    if c.target_opt_case == MOPPS__V1__POOL_CONFIG__TARGET_OPT_TARGET { f.target = c.target }
+    if c.band_low_opt_case == MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT_BAND_LOW { f.bandLow = c.band_low }
+    if c.band_high_opt_case == MOPPS__V1__POOL_CONFIG__BAND_HIGH_OPT_BAND_HIGH { f.bandHigh = c.band_high }
+    if c.seed_opt_case == MOPPS__V1__POOL_CONFIG__SEED_OPT_SEED { f.seed = c.seed }
+    f.strategy = try strategy(c.strategy, "config.strategy")
+    return f
+  }
+
+  /// nil for STRATEGY_UNSPECIFIED.
+  private static func strategy(_ s: Mopps__V1__Strategy, _ field: String) throws(ProtocolError) -> Strategy? {
+    switch s {
+    case MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED: return nil
+    case MOPPS__V1__STRATEGY__STRATEGY_TOPK: return .topK
+    case MOPPS__V1__STRATEGY__STRATEGY_THRESHOLD: return .threshold
+    case MOPPS__V1__STRATEGY__STRATEGY_UNIFORM: return .uniform
+    default: throw .invalid("\(field): unknown strategy value \(s.rawValue)")
+    }
+  }
+}
+
+extension Strategy {
+  var wire: Mopps__V1__Strategy {
+    switch self {
+    case .topK: MOPPS__V1__STRATEGY__STRATEGY_TOPK
+    case .threshold: MOPPS__V1__STRATEGY__STRATEGY_THRESHOLD
+    case .uniform: MOPPS__V1__STRATEGY__STRATEGY_UNIFORM
+    }
+  }
+}

@@ -1,0 +1,222 @@
+import MoPPSEngine
+import MoPPSProtoC
+
+/// Per-method request statistics, as the Stats reply carries them.
+public struct MethodCounters: Sendable, Equatable {
+  public var method: String
+  public var count: UInt64
+  public var errors: UInt64
+
+  public init(method: String, count: UInt64, errors: UInt64) {
+    self.method = method
+    self.count = count
+    self.errors = errors
+  }
+}
+
+/// Encoders for replies (Status + bodies) and PUB events.
+public enum Reply {
+  public static func status(_ code: StatusCode, _ message: String = "") -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__Status()
+    mopps__v1__status__init(&m)
+    m.code = Mopps__V1__Code(rawValue: UInt32(code.rawValue))
+    m.message = arena.string(message)
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__status__get_packed_size, mopps__v1__status__pack)
+    }
+  }
+
+  /// Decodes a Status frame (for clients and tests); an unknown code maps to UNKNOWN.
+  public static func decodeStatus(_ bytes: [UInt8]) throws(ProtocolError) -> (code: StatusCode, message: String) {
+    try unpack(bytes, as: "mopps.v1.Status", mopps__v1__status__unpack, mopps__v1__status__free_unpacked) { m in
+      (StatusCode(rawValue: Int32(bitPattern: m.code.rawValue)) ?? .unknown, text(m.message))
+    }
+  }
+
+  public static func createPool(_ info: PoolInfo) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__CreatePoolResponse()
+    mopps__v1__create_pool_response__init(&m)
+    m.pool = poolInfo(info, arena)
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__create_pool_response__get_packed_size, mopps__v1__create_pool_response__pack)
+    }
+  }
+
+  public static func restore(_ info: PoolInfo) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__RestoreResponse()
+    mopps__v1__restore_response__init(&m)
+    m.pool = poolInfo(info, arena)
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__restore_response__get_packed_size, mopps__v1__restore_response__pack)
+    }
+  }
+
+  public static func listPools(_ infos: [PoolInfo]) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__ListPoolsResponse()
+    mopps__v1__list_pools_response__init(&m)
+    m.n_pools = infos.count
+    m.pools = arena.array(infos.map { Optional(poolInfo($0, arena)) })
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__list_pools_response__get_packed_size, mopps__v1__list_pools_response__pack)
+    }
+  }
+
+  public static func register(_ r: RegisterResult) -> [UInt8] {
+    var m = Mopps__V1__RegisterResponse()
+    mopps__v1__register_response__init(&m)
+    m.added = UInt64(r.added)
+    m.existing = UInt64(r.existing)
+    m.prompt_count = UInt64(r.promptCount)
+    return pack(&m, mopps__v1__register_response__get_packed_size, mopps__v1__register_response__pack)
+  }
+
+  public static func select(_ r: SelectResult, packed: Bool) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__SelectResponse()
+    mopps__v1__select_response__init(&m)
+    m.select_index = r.selectIndex
+    if packed {
+      m.ids_le = arena.littleEndian(r.ids)
+      m.samples_le = arena.littleEndian(r.samples)
+      if let means = r.means { m.means_le = arena.littleEndian(means) }
+      if let ids = r.candidateIDs, let samples = r.candidateSamples {
+        m.candidate_ids_le = arena.littleEndian(ids)
+        m.candidate_samples_le = arena.littleEndian(samples)
+      }
+    } else {
+      (m.n_ids, m.ids) = (r.ids.count, arena.array(r.ids))
+      (m.n_samples, m.samples) = (r.samples.count, arena.array(r.samples))
+      if let means = r.means { (m.n_means, m.means) = (means.count, arena.array(means)) }
+      if let ids = r.candidateIDs, let samples = r.candidateSamples {
+        (m.n_candidate_ids, m.candidate_ids) = (ids.count, arena.array(ids))
+        (m.n_candidate_samples, m.candidate_samples) = (samples.count, arena.array(samples))
+      }
+    }
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__select_response__get_packed_size, mopps__v1__select_response__pack)
+    }
+  }
+
+  public static func update(_ r: UpdateResult) -> [UInt8] {
+    var m = Mopps__V1__UpdateResponse()
+    mopps__v1__update_response__init(&m)
+    m.updated = UInt64(r.updated)
+    m.duplicate = r.duplicate ? 1 : 0
+    return pack(&m, mopps__v1__update_response__get_packed_size, mopps__v1__update_response__pack)
+  }
+
+  public static func get(_ p: Posteriors, packed: Bool) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__GetResponse()
+    mopps__v1__get_response__init(&m)
+    if packed {
+      m.ids_le = arena.littleEndian(p.ids)
+      m.alpha_le = arena.littleEndian(p.alpha)
+      m.beta_le = arena.littleEndian(p.beta)
+    } else {
+      (m.n_ids, m.ids) = (p.ids.count, arena.array(p.ids))
+      (m.n_alpha, m.alpha) = (p.alpha.count, arena.array(p.alpha))
+      (m.n_beta, m.beta) = (p.beta.count, arena.array(p.beta))
+    }
+    (m.n_known, m.known) = (p.known.count, arena.array(p.known.map { $0 ? protobuf_c_boolean(1) : 0 }))
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__get_response__get_packed_size, mopps__v1__get_response__pack)
+    }
+  }
+
+  public static func dropPool() -> [UInt8] { [] }
+
+  public static func stats(
+    uptimeSeconds: Double, requests: UInt64, methods: [MethodCounters], pools: [PoolInfo]
+  ) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__StatsResponse()
+    mopps__v1__stats_response__init(&m)
+    m.uptime_seconds = uptimeSeconds
+    m.requests = requests
+    let methodMessages = methods.map { c -> UnsafeMutablePointer<Mopps__V1__MethodStats>? in
+      var s = Mopps__V1__MethodStats()
+      mopps__v1__method_stats__init(&s)
+      s.method = arena.string(c.method)
+      s.count = c.count
+      s.errors = c.errors
+      return arena.object(s)
+    }
+    (m.n_methods, m.methods) = (methodMessages.count, arena.array(methodMessages))
+    (m.n_pools, m.pools) = (pools.count, arena.array(pools.map { Optional(poolInfo($0, arena)) }))
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__stats_response__get_packed_size, mopps__v1__stats_response__pack)
+    }
+  }
+
+  public static func health(status: String, version: String) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__HealthResponse()
+    mopps__v1__health_response__init(&m)
+    m.status = arena.string(status)
+    m.version = arena.string(version)
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__health_response__get_packed_size, mopps__v1__health_response__pack)
+    }
+  }
+
+  // MARK: Events
+
+  public static func selectEvent(pool: String, _ r: SelectResult) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__SelectEvent()
+    mopps__v1__select_event__init(&m)
+    m.pool = arena.string(pool)
+    m.select_index = r.selectIndex
+    (m.n_ids, m.ids) = (r.ids.count, arena.array(r.ids))
+    (m.n_samples, m.samples) = (r.samples.count, arena.array(r.samples))
+    m.candidate_count = UInt32(clamping: r.candidateCount)
+    m.strategy = r.strategy.wire
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__select_event__get_packed_size, mopps__v1__select_event__pack)
+    }
+  }
+
+  public static func updateEvent(pool: String, ids: [UInt64], _ r: UpdateResult, requestID: String) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__UpdateEvent()
+    mopps__v1__update_event__init(&m)
+    m.pool = arena.string(pool)
+    m.update_index = r.updateIndex
+    (m.n_ids, m.ids) = (ids.count, arena.array(ids))
+    (m.n_alpha, m.alpha) = (r.alpha.count, arena.array(r.alpha))
+    (m.n_beta, m.beta) = (r.beta.count, arena.array(r.beta))
+    m.request_id = arena.string(requestID)
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__update_event__get_packed_size, mopps__v1__update_event__pack)
+    }
+  }
+
+  // MARK: Helpers
+
+  private static func poolInfo(_ info: PoolInfo, _ arena: Arena) -> UnsafeMutablePointer<Mopps__V1__PoolInfo> {
+    var c = Mopps__V1__PoolConfig()
+    mopps__v1__pool_config__init(&c)
+    let k = info.config
+    (c.prior_alpha_opt_case, c.prior_alpha) = (MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT_PRIOR_ALPHA, k.priorAlpha)
+    (c.prior_beta_opt_case, c.prior_beta) = (MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT_PRIOR_BETA, k.priorBeta)
+    (c.decay_opt_case, c.decay) = (MOPPS__V1__POOL_CONFIG__DECAY_OPT_DECAY, k.decay)
+    (c.target_opt_case, c.target) = (MOPPS__V1__POOL_CONFIG__TARGET_OPT_TARGET, k.target)
+    (c.band_low_opt_case, c.band_low) = (MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT_BAND_LOW, k.bandLow)
+    (c.band_high_opt_case, c.band_high) = (MOPPS__V1__POOL_CONFIG__BAND_HIGH_OPT_BAND_HIGH, k.bandHigh)
+    (c.seed_opt_case, c.seed) = (MOPPS__V1__POOL_CONFIG__SEED_OPT_SEED, k.seed)
+    c.strategy = k.strategy.wire
+    var m = Mopps__V1__PoolInfo()
+    mopps__v1__pool_info__init(&m)
+    m.name = arena.string(info.name)
+    m.config = arena.object(c)
+    m.prompt_count = UInt64(info.promptCount)
+    m.select_count = info.selectCount
+    m.update_count = info.updateCount
+    return arena.object(m)
+  }
+}

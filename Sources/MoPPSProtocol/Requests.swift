@@ -1,0 +1,80 @@
+import MoPPSEngine
+
+/// PoolConfig fields as sent: nil where the client left the default.
+public struct PoolConfigFields: Sendable, Equatable {
+  public var priorAlpha: Double?
+  public var priorBeta: Double?
+  public var decay: Double?
+  public var target: Double?
+  public var strategy: Strategy?
+  public var bandLow: Double?
+  public var bandHigh: Double?
+  public var seed: UInt64?
+
+  public init() {}
+
+  /// The config in force: sent values over the defaults, `defaultSeed` when no seed was sent.
+  public func resolved(defaultSeed: UInt64) -> PoolConfig {
+    let d = PoolConfig()
+    return PoolConfig(
+      priorAlpha: priorAlpha ?? d.priorAlpha, priorBeta: priorBeta ?? d.priorBeta,
+      decay: decay ?? d.decay, target: target ?? d.target, strategy: strategy ?? d.strategy,
+      bandLow: bandLow ?? d.bandLow, bandHigh: bandHigh ?? d.bandHigh, seed: seed ?? defaultSeed)
+  }
+}
+
+public struct CreatePoolRequest: Sendable, Equatable {
+  public var pool: String
+  public var config: PoolConfigFields
+}
+
+public struct RegisterRequest: Sendable, Equatable {
+  public var pool: String
+  public var ids: [UInt64]
+  /// Per-id priors, or nil for the pool's prior.
+  public var priors: (alpha: [Double], beta: [Double])?
+
+  public static func == (l: Self, r: Self) -> Bool {
+    l.pool == r.pool && l.ids == r.ids && l.priors?.alpha == r.priors?.alpha
+      && l.priors?.beta == r.priors?.beta
+  }
+}
+
+public struct SelectRequest: Sendable {
+  public var pool: String
+  public var query: SelectQuery
+  public var packedReply: Bool
+}
+
+public struct UpdateRequest: Sendable {
+  public var pool: String
+  public var outcomes: Outcomes
+  public var requestID: String
+}
+
+public struct GetRequest: Sendable, Equatable {
+  public var pool: String
+  /// nil: every registered prompt.
+  public var ids: [UInt64]?
+  public var packedReply: Bool
+}
+
+public struct TagRequest: Sendable, Equatable {
+  public var pool: String
+  public var tag: String
+}
+
+/// A decoded request.
+public enum Request: Sendable {
+  case createPool(CreatePoolRequest)
+  case dropPool(pool: String)
+  case listPools
+  case register(RegisterRequest)
+  case select(SelectRequest)
+  case update(UpdateRequest)
+  case get(GetRequest)
+  case snapshot(TagRequest)
+  case restore(TagRequest)
+  case stats
+  case health
+}

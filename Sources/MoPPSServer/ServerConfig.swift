@@ -1,0 +1,74 @@
+/// Everything `moppsd serve` needs, built once from flags.
+public struct ServerConfig: Sendable, Equatable {
+  /// Request endpoints (one ROUTER socket bound to each).
+  public var listen: [String]
+  /// Event endpoints (one PUB socket bound to each).
+  public var publish: [String]
+  public var stateDir: String
+  /// Allow binding non-loopback tcp addresses without encryption.
+  public var insecure: Bool
+  /// Inbound messages larger than this are refused by libzmq (the peer is disconnected).
+  public var maxMessageBytes: Int64
+  /// Ids (or candidates) one request may carry; more ⇒ RESOURCE_EXHAUSTED.
+  public var maxIDsPerRequest: Int
+
+  public static let version = "0.1.0"
+  public static let defaultMaxMessageBytes: Int64 = 256 << 20
+  public static let defaultMaxIDsPerRequest = 1 << 24
+
+  public init(
+    listen: [String], publish: [String], stateDir: String, insecure: Bool = false,
+    maxMessageBytes: Int64 = defaultMaxMessageBytes, maxIDsPerRequest: Int = defaultMaxIDsPerRequest
+  ) {
+    self.listen = listen
+    self.publish = publish
+    self.stateDir = stateDir
+    self.insecure = insecure
+    self.maxMessageBytes = maxMessageBytes
+    self.maxIDsPerRequest = maxIDsPerRequest
+  }
+
+  public static func defaultListen(stateDir: String) -> [String] {
+    ["ipc://\(stateDir)/moppsd.sock", "tcp://127.0.0.1:5555"]
+  }
+
+  public static func defaultPublish(stateDir: String) -> [String] {
+    ["ipc://\(stateDir)/events.sock", "tcp://127.0.0.1:5556"]
+  }
+
+  /// Rejects endpoints that would expose the sidecar beyond this machine unless `insecure` is set.
+  public func validate() throws(ServerError) {
+    guard !listen.isEmpty else { throw ServerError("--listen: at least one endpoint is needed") }
+    for endpoint in listen + publish {
+      let kinds = ["ipc://", "tcp://", "inproc://"]
+      guard kinds.contains(where: endpoint.hasPrefix) else {
+        throw ServerError("endpoint \"\(endpoint)\": use ipc://PATH, tcp://HOST:PORT or inproc://NAME")
+      }
+      if endpoint.hasPrefix("tcp://") && !Self.isLoopback(endpoint) && !insecure {
+        throw ServerError(
+          "endpoint \"\(endpoint)\" is reachable from other machines and moppsd has no encryption "
+            + "configured; bind tcp://127.0.0.1:PORT, or pass --insecure to accept the risk")
+      }
+    }
+    guard maxMessageBytes > 0 else { throw ServerError("--max-message-bytes must be > 0") }
+    guard maxIDsPerRequest > 0 else { throw ServerError("--max-ids must be > 0") }
+  }
+
+  static func isLoopback(_ endpoint: String) -> Bool {
+    let rest = endpoint.dropFirst("tcp://".count)
+    let host: Substring
+    if rest.hasPrefix("[") {
+      host = rest.dropFirst().prefix { $0 != "]" }
+    } else {
+      host = rest.prefix { $0 != ":" }
+    }
+    return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+  }
+}
+
+/// A start-up failure: bad flags, an endpoint that cannot be bound. Printed and the process exits 1.
+public struct ServerError: Error, Equatable, Sendable, CustomStringConvertible {
+  public var message: String
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}

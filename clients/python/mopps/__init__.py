@@ -1,0 +1,31 @@
+"""mopps: Python client for moppsd, the MoPPS prompt-selection sidecar.
+
+>>> import mopps, numpy as np
+>>> with mopps.launch() as client:                                      # doctest: +SKIP
+...     client.create_pool("math", decay=0.5, seed=1)
+...     batch = client.select("math", 256, candidates=np.arange(4096))
+...     client.update("math", batch.ids, successes=np.zeros(256), rollouts=8)
+"""
+
+from .client import Client, PoolInfo, Posteriors, Selection, UpdateResult
+from .errors import LaunchError, MoppsError, RpcError, Unavailable
+from .events import Event, Subscriber
+from .launch import find_moppsd, launch, start
+
+__all__ = [
+    "Client",
+    "Event",
+    "LaunchError",
+    "MoppsError",
+    "PoolInfo",
+    "Posteriors",
+    "RpcError",
+    "Selection",
+    "Subscriber",
+    "Unavailable",
+    "UpdateResult",
+    "find_moppsd",
+    "launch",
+    "start",
+]
+__version__ = "0.1.0"

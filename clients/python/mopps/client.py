@@ -1,0 +1,364 @@
+"""Client for the moppsd wire protocol: [method][body] requests, [Status][body] replies, over ZeroMQ."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import zmq
+
+from .errors import RpcError, Unavailable
+from .v1 import selector_pb2 as pb
+
+ArrayLike = Union[np.ndarray, Sequence[int], Sequence[float], Iterable[int]]
+
+_SERVICE = "/mopps.v1.Selector/"
+_STRATEGIES = {
+    None: pb.STRATEGY_UNSPECIFIED,
+    "topk": pb.STRATEGY_TOPK,
+    "threshold": pb.STRATEGY_THRESHOLD,
+    "uniform": pb.STRATEGY_UNIFORM,
+}
+_STRATEGY_NAMES = {v: k for k, v in _STRATEGIES.items() if k}
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolInfo:
+    """A pool and the configuration in force (every field resolved, including a generated seed)."""
+
+    name: str
+    prior_alpha: float
+    prior_beta: float
+    decay: float
+    target: float
+    strategy: str
+    band: Tuple[float, float]
+    seed: int
+    prompt_count: int
+    select_count: int
+    update_count: int
+
+    @classmethod
+    def _from_pb(cls, m: "pb.PoolInfo") -> "PoolInfo":
+        c = m.config
+        return cls(
+            name=m.name,
+            prior_alpha=c.prior_alpha,
+            prior_beta=c.prior_beta,
+            decay=c.decay,
+            target=c.target,
+            strategy=_STRATEGY_NAMES.get(c.strategy, "topk"),
+            band=(c.band_low, c.band_high),
+            seed=c.seed,
+            prompt_count=m.prompt_count,
+            select_count=m.select_count,
+            update_count=m.update_count,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The chosen batch: ``ids`` (uint64) and their sampled success rates ``samples`` (float32)."""
+
+    ids: np.ndarray
+    samples: np.ndarray
+    select_index: int
+    means: Optional[np.ndarray] = None
+    candidate_ids: Optional[np.ndarray] = None
+    candidate_samples: Optional[np.ndarray] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateResult:
+    updated: int
+    duplicate: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Posteriors:
+    """Beta(alpha, beta) per id; ``known`` is False where the id has only the prior."""
+
+    ids: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+    known: np.ndarray
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.alpha / (self.alpha + self.beta)
+
+
+def _u64(values: ArrayLike, field: str) -> bytes:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{field}: expected a 1-D array, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "ui":
+        raise TypeError(f"{field}: expected integer ids, got dtype {arr.dtype}")
+    if arr.size and arr.dtype.kind == "i" and arr.min() < 0:
+        raise ValueError(f"{field}: ids must be non-negative")
+    return np.ascontiguousarray(arr, dtype="<u8").tobytes()
+
+
+def _f64(values: ArrayLike, n: int, field: str) -> bytes:
+    arr = np.asarray(values, dtype="<f8")
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr), dtype="<f8")
+    if arr.ndim != 1:
+        raise ValueError(f"{field}: expected a 1-D array, got shape {arr.shape}")
+    return np.ascontiguousarray(arr).tobytes()
+
+
+class Client:
+    """A connection to one moppsd.
+
+    One ``Client`` uses one ZeroMQ REQ socket and is not thread-safe: give each thread its own
+    client (they are cheap) or guard one with a lock.
+
+    Every call waits at most ``timeout`` seconds; on a timeout the socket is closed and reopened (so
+    the client stays usable) and :class:`mopps.Unavailable` is raised.
+
+    >>> client = Client("ipc:///tmp/mopps-state/moppsd.sock")        # doctest: +SKIP
+    >>> client.create_pool("math", decay=0.5, seed=1)                 # doctest: +SKIP
+    >>> batch = client.select("math", 256, candidates=np.arange(4096)) # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        timeout: float = 5.0,
+        context: Optional[zmq.Context] = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._context = context or zmq.Context.instance()
+        self._socket: Optional[zmq.Socket] = None
+        self._connect()
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        sock = self._context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        ms = max(1, int(self.timeout * 1000))
+        sock.setsockopt(zmq.RCVTIMEO, ms)
+        sock.setsockopt(zmq.SNDTIMEO, ms)
+        sock.connect(self.endpoint)
+        self._socket = sock
+
+    def close(self) -> None:
+        """Closes the socket; the client cannot be used afterwards."""
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def call_raw(self, method: str, body: bytes) -> Tuple[int, str, bytes]:
+        """Sends one request; returns (status code, status message, reply body). For tools and tests."""
+        if self._socket is None:
+            raise RuntimeError("client is closed")
+        path = method if method.startswith("/") else _SERVICE + method
+        try:
+            self._socket.send_multipart([path.encode(), body])
+            frames = self._socket.recv_multipart()
+        except zmq.Again:
+            # A REQ socket that missed its reply is stuck mid-exchange: replace it.
+            self.close()
+            self._connect()
+            raise Unavailable(f"no reply from {self.endpoint} within {self.timeout:g} s ({path})") from None
+        status = pb.Status.FromString(frames[0])
+        return status.code, status.message, frames[1] if len(frames) > 1 else b""
+
+    def _call(self, method: str, request, response_type):
+        code, message, body = self.call_raw(method, request.SerializeToString())
+        if code != pb.OK:
+            raise RpcError(pb.Code.Name(code) if code in pb.Code.values() else str(code), message)
+        return response_type.FromString(body) if response_type is not None else None
+
+    # -- pools ---------------------------------------------------------------------------------
+
+    def health(self) -> str:
+        """``"SERVING"`` when the server is up."""
+        return self._call("Health", pb.HealthRequest(), pb.HealthResponse).status
+
+    def create_pool(
+        self,
+        pool: str,
+        *,
+        prior_alpha: Optional[float] = None,
+        prior_beta: Optional[float] = None,
+        decay: Optional[float] = None,
+        target: Optional[float] = None,
+        strategy: Optional[str] = None,
+        band: Optional[Tuple[float, float]] = None,
+        seed: Optional[int] = None,
+        exist_ok: bool = False,
+    ) -> PoolInfo:
+        """Creates a pool. Unset options take the server defaults: prior Beta(1, 1), decay 1,
+        target 0.5, strategy ``"topk"``, band (0.3, 0.7), a random seed (reported back)."""
+        cfg = pb.PoolConfig()
+        if prior_alpha is not None:
+            cfg.prior_alpha = prior_alpha
+        if prior_beta is not None:
+            cfg.prior_beta = prior_beta
+        if decay is not None:
+            cfg.decay = decay
+        if target is not None:
+            cfg.target = target
+        if strategy is not None:
+            cfg.strategy = _strategy(strategy)
+        if band is not None:
+            cfg.band_low, cfg.band_high = band
+        if seed is not None:
+            cfg.seed = seed
+        try:
+            reply = self._call("CreatePool", pb.CreatePoolRequest(pool=pool, config=cfg), pb.CreatePoolResponse)
+        except RpcError as e:
+            if exist_ok and e.code == "ALREADY_EXISTS":
+                return next(p for p in self.list_pools() if p.name == pool)
+            raise
+        return PoolInfo._from_pb(reply.pool)
+
+    def drop_pool(self, pool: str) -> None:
+        self._call("DropPool", pb.DropPoolRequest(pool=pool), None)
+
+    def list_pools(self) -> list:
+        """All pools as :class:`PoolInfo`, sorted by name."""
+        reply = self._call("ListPools", pb.ListPoolsRequest(), pb.ListPoolsResponse)
+        return [PoolInfo._from_pb(p) for p in reply.pools]
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    def register(
+        self,
+        pool: str,
+        ids: ArrayLike,
+        prior_alpha: Optional[ArrayLike] = None,
+        prior_beta: Optional[ArrayLike] = None,
+    ) -> int:
+        """Adds prompt ids (for server-drawn and whole-pool selection); returns how many were new.
+        Optional per-id priors, e.g. from offline evaluation."""
+        req = pb.RegisterRequest(pool=pool, ids_le=_u64(ids, "ids"))
+        if prior_alpha is not None or prior_beta is not None:
+            if prior_alpha is None or prior_beta is None:
+                raise ValueError("give both prior_alpha and prior_beta, or neither")
+            req.prior_alpha.extend(np.asarray(prior_alpha, dtype=float).tolist())
+            req.prior_beta.extend(np.asarray(prior_beta, dtype=float).tolist())
+        return self._call("Register", req, pb.RegisterResponse).added
+
+    def select(
+        self,
+        pool: str,
+        batch_size: int,
+        candidates: Optional[ArrayLike] = None,
+        *,
+        candidate_count: Optional[int] = None,
+        strategy: Optional[str] = None,
+        return_means: bool = False,
+        return_all_samples: bool = False,
+    ) -> Selection:
+        """Chooses ``batch_size`` prompts from ``candidates`` (ids; unseen ones use the prior), or
+        from ``candidate_count`` registered prompts drawn by the server, or, with neither, from all
+        registered prompts."""
+        if batch_size < 0:
+            raise ValueError("batch_size must be >= 0")
+        req = pb.SelectRequest(
+            pool=pool,
+            batch_size=batch_size,
+            strategy=_strategy(strategy),
+            return_means=return_means,
+            return_all_samples=return_all_samples,
+            packed_reply=True,
+        )
+        if candidates is not None:
+            req.candidates_le = _u64(candidates, "candidates")
+            if not req.candidates_le:
+                raise ValueError("candidates is empty; pass None to select from the registered prompts")
+        if candidate_count is not None:
+            req.candidate_count = candidate_count
+        r = self._call("Select", req, pb.SelectResponse)
+        return Selection(
+            ids=np.frombuffer(r.ids_le, dtype="<u8"),
+            samples=np.frombuffer(r.samples_le, dtype="<f4"),
+            select_index=r.select_index,
+            means=np.frombuffer(r.means_le, dtype="<f8") if return_means else None,
+            candidate_ids=np.frombuffer(r.candidate_ids_le, dtype="<u8") if return_all_samples else None,
+            candidate_samples=np.frombuffer(r.candidate_samples_le, dtype="<f4") if return_all_samples else None,
+        )
+
+    def update(
+        self,
+        pool: str,
+        ids: ArrayLike,
+        successes: ArrayLike,
+        trials: Optional[ArrayLike] = None,
+        *,
+        rollouts: Optional[int] = None,
+        request_id: str = "",
+    ) -> UpdateResult:
+        """Reports outcomes: prompt ``ids[i]`` had ``successes[i]`` successes (may be fractional) in
+        ``trials[i]`` rollouts, or in ``rollouts`` rollouts each. A non-empty ``request_id`` makes a
+        retried update apply once."""
+        id_bytes = _u64(ids, "ids")
+        n = len(id_bytes) // 8
+        req = pb.UpdateRequest(
+            pool=pool, ids_le=id_bytes, successes_le=_f64(successes, n, "successes"), request_id=request_id
+        )
+        if trials is not None and rollouts is not None:
+            raise ValueError("give trials or rollouts, not both")
+        if trials is not None:
+            t = np.asarray(trials)
+            if t.ndim == 0:
+                t = np.full(n, int(t))
+            if t.size and (t.min() < 0 or t.max() > 0xFFFFFFFF):
+                raise ValueError("trials must be in [0, 2**32)")
+            req.trials_le = np.ascontiguousarray(t, dtype="<u4").tobytes()
+        elif rollouts is not None:
+            req.rollouts = rollouts
+        else:
+            raise ValueError("give trials (per id) or rollouts (one count for all)")
+        r = self._call("Update", req, pb.UpdateResponse)
+        return UpdateResult(updated=r.updated, duplicate=r.duplicate)
+
+    def get(self, pool: str, ids: Optional[ArrayLike] = None) -> Posteriors:
+        """Posteriors of ``ids`` (the prior for unseen ids), or of every registered prompt."""
+        req = pb.GetRequest(pool=pool, packed_reply=True)
+        if ids is not None:
+            req.ids_le = _u64(ids, "ids")
+        r = self._call("Get", req, pb.GetResponse)
+        return Posteriors(
+            ids=np.frombuffer(r.ids_le, dtype="<u8"),
+            alpha=np.frombuffer(r.alpha_le, dtype="<f8"),
+            beta=np.frombuffer(r.beta_le, dtype="<f8"),
+            known=np.asarray(r.known, dtype=bool),
+        )
+
+    def stats(self) -> dict:
+        """Uptime, request counts per method (with errors) and pools."""
+        r = self._call("Stats", pb.StatsRequest(), pb.StatsResponse)
+        return {
+            "uptime_seconds": r.uptime_seconds,
+            "requests": r.requests,
+            "methods": {m.method: {"count": m.count, "errors": m.errors} for m in r.methods},
+            "pools": [PoolInfo._from_pb(p) for p in r.pools],
+        }
+
+
+def _strategy(name: Optional[str]) -> int:
+    try:
+        return _STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"strategy must be one of topk, threshold, uniform; got {name!r}") from None
