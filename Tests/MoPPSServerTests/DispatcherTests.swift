@@ -1,0 +1,69 @@
+import MoPPSEngine
+import MoPPSProtocol
+import Testing
+
+@testable import MoPPSServer
+
+@Suite struct DispatcherTests {
+  func path(_ m: Method) -> [UInt8] { Array(m.path.utf8) }
+
+  func status(_ reply: [[UInt8]]) throws -> StatusCode {
+    #expect(reply.count == 2)
+    return try Reply.decodeStatus(reply[0]).code
+  }
+
+  @Test func malformedRequestsGetAStatus() throws {
+    let d = Dispatcher()
+    #expect(try status(d.handle([]).reply) == .invalidArgument)
+    #expect(try status(d.handle([[1], [2], [3]]).reply) == .invalidArgument)
+    #expect(try status(d.handle([Array("/nope".utf8), []]).reply) == .unimplemented)
+    #expect(try status(d.handle([path(.select), [0xFF, 0xFF, 0xFF]]).reply) == .invalidArgument)
+    #expect(try status(d.handle([path(.health)]).reply) == .ok)
+    #expect(try status(d.handle([path(.snapshot), []]).reply) == .unimplemented)
+  }
+
+  @Test func selectAndUpdatePublishEvents() throws {
+    let engine = Engine()
+    let d = Dispatcher(engine: engine)
+    try engine.createPool("math", config: PoolConfig(seed: 1))
+    var select: [UInt8] = []
+    // SelectRequest{pool: "math", batch_size: 1, candidates: [7, 8]} by hand.
+    select += [0x0A, 4] + Array("math".utf8) + [0x10, 1, 0x1A, 2, 7, 8]
+    let s = d.handle([path(.select), select])
+    #expect(try status(s.reply) == .ok)
+    #expect(s.events.map(\.topic) == ["mopps.v1.math.select"])
+    // UpdateRequest{pool: "math", ids: [7], successes: [1.0], rollouts: 2}.
+    var update: [UInt8] = [0x0A, 4] + Array("math".utf8) + [0x12, 1, 7, 0x22, 8]
+    update += withUnsafeBytes(of: (1.0).bitPattern.littleEndian) { Array($0) }
+    update += [0x40, 2]
+    let u = d.handle([path(.update), update])
+    #expect(try status(u.reply) == .ok)
+    #expect(u.events.map(\.topic) == ["mopps.v1.math.update"])
+    #expect(try engine.pool("math").posteriors([7]).alpha == [2])
+  }
+
+  @Test func idLimitIsResourceExhausted() throws {
+    let engine = Engine()
+    try engine.createPool("p", config: PoolConfig(seed: 1))
+    let d = Dispatcher(engine: engine, maxIDsPerRequest: 2)
+    let register: [UInt8] = [0x0A, 1, 0x70, 0x12, 3, 1, 2, 3]
+    let r = d.handle([path(.register), register])
+    #expect(try status(r.reply) == .resourceExhausted)
+    #expect(try Reply.decodeStatus(r.reply[0]).message.contains("--max-ids"))
+    #expect(try engine.pool("p").info.promptCount == 0)
+  }
+
+  @Test func remoteBindingNeedsInsecure() {
+    let remote = ServerConfig(listen: ["tcp://0.0.0.0:5555"], publish: [], stateDir: "/tmp")
+    #expect(throws: ServerError.self) { try remote.validate() }
+    var allowed = remote
+    allowed.insecure = true
+    #expect(throws: Never.self) { try allowed.validate() }
+    for local in ["tcp://127.0.0.1:1", "tcp://localhost:2", "tcp://[::1]:3", "ipc:///tmp/x", "inproc://y"] {
+      #expect(throws: Never.self) { try ServerConfig(listen: [local], publish: [], stateDir: "/tmp").validate() }
+    }
+    #expect(throws: ServerError.self) {
+      try ServerConfig(listen: ["udp://1.2.3.4:1"], publish: [], stateDir: "/tmp").validate()
+    }
+  }
+}
