@@ -1,0 +1,71 @@
+# moppsd — build, test and demo. `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+SWIFT ?= swift
+# CPU flags of release builds (see ../shared notes on the SIMD sampler); CPU= builds portable code.
+CPU ?= haswell
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
+PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy
+
+RELEASE_FLAGS := -c release
+ifneq ($(strip $(CPU)),)
+RELEASE_FLAGS += -Xswiftc -target-cpu -Xswiftc $(CPU) -Xswiftc -Xcc -Xswiftc -fno-math-errno \
+  -Xcc -march=$(CPU)
+endif
+
+C_CLIENT := clients/c/mopps-c-client
+PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
+export PYTHONPATH := $(CURDIR)/clients/python
+
+.PHONY: help deps build build-debug c-client test test-swift test-python demo proto format clean
+
+help:
+	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
+	@echo "make build    release build of moppsd (CPU=$(CPU); CPU= for a portable build)"
+	@echo "make test     Swift tests + Python integration tests against a real moppsd"
+	@echo "make demo     start moppsd and run a short synthetic training loop against it"
+	@echo "make proto    regenerate the C and Python code from proto/"
+	@echo "make format   swift format the Swift sources in place"
+
+deps:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	else echo "system packages: present"; fi
+	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy" 2>/dev/null \
+	  && echo "python packages: present" \
+	  || $(PY) -m pip install -q $(PIP_PACKAGES)
+
+build:
+	$(SWIFT) build $(RELEASE_FLAGS) --product moppsd
+
+build-debug:
+	$(SWIFT) build --build-tests
+
+$(C_CLIENT): clients/c/mopps_client.c $(PROTOC_C_SRC)
+	gcc -O2 -Wall -Wextra -Werror -ICModules/MoPPSProtoC/include $^ -lprotobuf-c -lzmq -o $@
+
+c-client: $(C_CLIENT)
+
+test: build-debug c-client test-swift test-python
+
+test-swift:
+	$(SWIFT) test --skip-build
+
+# The integration tests start the debug moppsd built above, so a stale release binary is never tested.
+test-python:
+	MOPPSD=$(CURDIR)/.build/debug/moppsd MOPPS_C_CLIENT=$(CURDIR)/$(C_CLIENT) \
+	  $(PY) -m pytest -q clients/python/tests
+
+demo: deps build
+	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) examples/demo.py
+
+proto:
+	scripts/gen-proto.sh
+
+format:
+	$(SWIFT) format --in-place --recursive --configuration .swift-format Package.swift Sources Tests
+
+clean:
+	rm -rf .build $(C_CLIENT)
