@@ -19,7 +19,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client test test-swift test-python demo proto format clean
+.PHONY: help deps build build-debug c-client test test-swift test-python lint demo proto format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -48,7 +48,10 @@ $(C_CLIENT): clients/c/mopps_client.c $(PROTOC_C_SRC)
 
 c-client: $(C_CLIENT)
 
-test: build-debug c-client test-swift test-python
+test: lint build-debug c-client test-swift test-python
+
+lint:
+	$(SWIFT) format lint --strict --recursive --configuration .swift-format Package.swift Sources Tests
 
 test-swift:
 	$(SWIFT) test --skip-build

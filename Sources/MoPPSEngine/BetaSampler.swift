@@ -8,26 +8,37 @@
 
 /// Beta(α, β) sampling as a ratio of gammas, X / (X + Y), with Marsaglia–Tsang gamma variates.
 ///
-/// Everything runs in log space: for shapes below 1 the boost Gamma(a) = Gamma(a + 1)·U^(1/a) can
-/// underflow a Double (α = β = 0.01 gives values like 1e-300), while log X − log Y stays finite, and
-/// X / (X + Y) = 1 / (1 + exp(log Y − log X)).
+/// When both shapes are ≥ 1 the ratio is taken directly. When either is below 1, the boost
+/// Gamma(a) = Gamma(a + 1)·U^(1/a) can underflow a Double (α = β = 0.01 gives values like 1e-300),
+/// so that case runs in log space: X / (X + Y) = 1 / (1 + exp(log Y − log X)).
 public enum BetaSampler {
   /// One Beta(alpha, beta) sample. Both shapes must be positive and finite (the engine validates
   /// them before they are stored).
   @inlinable
   public static func sample(alpha: Double, beta: Double, using rng: inout Xoshiro256) -> Float {
+    if alpha >= 1 && beta >= 1 {
+      let x = gamma(shape: alpha, using: &rng)
+      let y = gamma(shape: beta, using: &rng)
+      return Float(x / (x + y))
+    }
     let logX = logGamma(shape: alpha, using: &rng)
     let logY = logGamma(shape: beta, using: &rng)
     return Float(1 / (1 + exp(logY - logX)))
   }
 
-  /// log of a Gamma(shape, 1) variate.
+  /// log of a Gamma(shape, 1) variate, any shape > 0.
   @inlinable
   public static func logGamma(shape: Double, using rng: inout Xoshiro256) -> Double {
     if shape < 1 {
-      // Boost: Gamma(a) = Gamma(a + 1) · U^(1/a), taken in logs.
-      return logGamma(shape: shape + 1, using: &rng) + log(rng.nextOpenUnit()) / shape
+      return log(gamma(shape: shape + 1, using: &rng)) + log(rng.nextOpenUnit()) / shape
     }
+    return log(gamma(shape: shape, using: &rng))
+  }
+
+  /// A Gamma(shape, 1) variate for shape ≥ 1 (Marsaglia & Tsang 2000, with their squeeze, which
+  /// accepts about 98% of proposals without a logarithm).
+  @inlinable
+  public static func gamma(shape: Double, using rng: inout Xoshiro256) -> Double {
     let d = shape - 1.0 / 3.0
     let c = 1 / (9 * d).squareRoot()
     while true {
@@ -35,19 +46,24 @@ public enum BetaSampler {
       let t = 1 + c * x
       if t <= 0 { continue }
       let v = t * t * t
-      let logU = log(rng.nextOpenUnit())
-      let logV = log(v)
-      if logU < 0.5 * x * x + d - d * v + d * logV {
-        return log(d) + logV
-      }
+      let u = rng.nextOpenUnit()
+      let x2 = x * x
+      if u < 1 - 0.0331 * x2 * x2 { return d * v }
+      if log(u) < 0.5 * x2 + d * (1 - v + log(v)) { return d * v }
     }
   }
 
-  /// Box–Muller; one of the pair is enough here and keeps the generator stateless.
+  /// Marsaglia's polar method; the second variate of the pair is dropped so that the sampler keeps
+  /// no state besides the generator.
   @inlinable
   static func standardNormal(using rng: inout Xoshiro256) -> Double {
-    let u1 = rng.nextOpenUnit()
-    let u2 = rng.nextOpenUnit()
-    return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+    while true {
+      let u = 2 * rng.nextOpenUnit() - 1
+      let v = 2 * rng.nextOpenUnit() - 1
+      let s = u * u + v * v
+      if s < 1 && s > 0 {
+        return u * (-2 * log(s) / s).squareRoot()
+      }
+    }
   }
 }

@@ -10,7 +10,9 @@ import MoPPSProtoC
 /// protobuf-c returns NULL for bytes that do not parse; that becomes INVALID_ARGUMENT.
 func unpack<M, R>(
   _ body: [UInt8], as what: String,
-  _ unpackFn: (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<M>?,
+  _ unpackFn: (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<
+    M
+  >?,
   _ freeFn: (UnsafeMutablePointer<M>?, UnsafeMutablePointer<ProtobufCAllocator>?) -> Void,
   _ read: (borrowing M) throws(ProtocolError) -> R
 ) throws(ProtocolError) -> R {
@@ -115,7 +117,9 @@ func arrayField<T: LittleEndianElement>(
     }
     let n = packed.len / width
     let raw = UnsafeRawBufferPointer(start: packed.data, count: packed.len)
-    return (0..<n).map { T(bits: T.Bits(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * width, as: T.Bits.self))) }
+    return (0..<n).map {
+      T(bits: T.Bits(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * width, as: T.Bits.self)))
+    }
   }
   if count == 0 { return [] }
   return Array(UnsafeBufferPointer(start: repeated, count: count))
@@ -124,6 +128,7 @@ func arrayField<T: LittleEndianElement>(
 /// A protobuf-c string field as a Swift String (invalid UTF-8 is repaired, not trusted).
 func text(_ p: UnsafeMutablePointer<CChar>?) -> String {
   guard let p else { return "" }
-  let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+  let bytes = UnsafeBufferPointer(
+    start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
   return String(decoding: bytes, as: UTF8.self)
 }

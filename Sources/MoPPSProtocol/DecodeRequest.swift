@@ -8,7 +8,9 @@ extension Request {
     guard let method = Method(path: path) else {
       let shown = String(decoding: path.prefix(80), as: UTF8.self)
       throw ProtocolError(
-        .unimplemented, "unknown method \"\(shown)\"; methods are \(Method.servicePrefix)<\(Method.allCases.map(\.rawValue).joined(separator: "|"))>")
+        .unimplemented,
+        "unknown method \"\(shown)\"; methods are \(Method.servicePrefix)<\(Method.allCases.map(\.rawValue).joined(separator: "|"))>"
+      )
     }
     return try decode(method, body: body)
   }
@@ -81,7 +83,8 @@ extension Request {
         var trials: [UInt32] = try arrayField("trials", count: m.n_trials, m.trials, m.trials_le)
         if trials.isEmpty {
           guard m.rollouts > 0 else {
-            throw .invalid("trials: send one trial count per id in trials/trials_le, or one for all in rollouts")
+            throw .invalid(
+              "trials: send one trial count per id in trials/trials_le, or one for all in rollouts")
           }
           trials = [UInt32](repeating: m.rollouts, count: ids.count)
         } else if m.rollouts != 0 {
@@ -95,7 +98,8 @@ extension Request {
         body, as: "mopps.v1.GetRequest", mopps__v1__get_request__unpack, mopps__v1__get_request__free_unpacked
       ) { (m) throws(ProtocolError) in
         let ids = try arrayField("ids", count: m.n_ids, m.ids, m.ids_le)
-        return .get(GetRequest(pool: text(m.pool), ids: ids.isEmpty ? nil : ids, packedReply: m.packed_reply != 0))
+        return .get(
+          GetRequest(pool: text(m.pool), ids: ids.isEmpty ? nil : ids, packedReply: m.packed_reply != 0))
       }
     case .snapshot:
       return try unpack(
@@ -122,8 +126,12 @@ extension Request {
 
   private static func poolConfig(_ c: Mopps__V1__PoolConfig) throws(ProtocolError) -> PoolConfigFields {
     var f = PoolConfigFields()
-    if c.prior_alpha_opt_case == MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT_PRIOR_ALPHA { f.priorAlpha = c.prior_alpha }
-    if c.prior_beta_opt_case == MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT_PRIOR_BETA { f.priorBeta = c.prior_beta }
+    if c.prior_alpha_opt_case == MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT_PRIOR_ALPHA {
+      f.priorAlpha = c.prior_alpha
+    }
+    if c.prior_beta_opt_case == MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT_PRIOR_BETA {
+      f.priorBeta = c.prior_beta
+    }
     if c.decay_opt_case == MOPPS__V1__POOL_CONFIG__DECAY_OPT_DECAY { f.decay = c.decay }
     if c.target_opt_case == MOPPS__V1__POOL_CONFIG__TARGET_OPT_TARGET { f.target = c.target }
     if c.band_low_opt_case == MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT_BAND_LOW { f.bandLow = c.band_low }

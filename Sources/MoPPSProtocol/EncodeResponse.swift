@@ -28,8 +28,11 @@ public enum Reply {
   }
 
   /// Decodes a Status frame (for clients and tests); an unknown code maps to UNKNOWN.
-  public static func decodeStatus(_ bytes: [UInt8]) throws(ProtocolError) -> (code: StatusCode, message: String) {
-    try unpack(bytes, as: "mopps.v1.Status", mopps__v1__status__unpack, mopps__v1__status__free_unpacked) { m in
+  public static func decodeStatus(_ bytes: [UInt8]) throws(ProtocolError) -> (
+    code: StatusCode, message: String
+  ) {
+    try unpack(bytes, as: "mopps.v1.Status", mopps__v1__status__unpack, mopps__v1__status__free_unpacked) {
+      m in
       (StatusCode(rawValue: Int32(bitPattern: m.code.rawValue)) ?? .unknown, text(m.message))
     }
   }
@@ -181,7 +184,8 @@ public enum Reply {
     }
   }
 
-  public static func updateEvent(pool: String, ids: [UInt64], _ r: UpdateResult, requestID: String) -> [UInt8] {
+  public static func updateEvent(pool: String, ids: [UInt64], _ r: UpdateResult, requestID: String) -> [UInt8]
+  {
     let arena = Arena()
     var m = Mopps__V1__UpdateEvent()
     mopps__v1__update_event__init(&m)
@@ -198,11 +202,14 @@ public enum Reply {
 
   // MARK: Helpers
 
-  private static func poolInfo(_ info: PoolInfo, _ arena: Arena) -> UnsafeMutablePointer<Mopps__V1__PoolInfo> {
+  private static func poolInfo(_ info: PoolInfo, _ arena: Arena) -> UnsafeMutablePointer<Mopps__V1__PoolInfo>
+  {
     var c = Mopps__V1__PoolConfig()
     mopps__v1__pool_config__init(&c)
     let k = info.config
-    (c.prior_alpha_opt_case, c.prior_alpha) = (MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT_PRIOR_ALPHA, k.priorAlpha)
+    (c.prior_alpha_opt_case, c.prior_alpha) = (
+      MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT_PRIOR_ALPHA, k.priorAlpha
+    )
     (c.prior_beta_opt_case, c.prior_beta) = (MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT_PRIOR_BETA, k.priorBeta)
     (c.decay_opt_case, c.decay) = (MOPPS__V1__POOL_CONFIG__DECAY_OPT_DECAY, k.decay)
     (c.target_opt_case, c.target) = (MOPPS__V1__POOL_CONFIG__TARGET_OPT_TARGET, k.target)

@@ -54,7 +54,8 @@ public final class Dispatcher: Sendable {
   private func limit(_ n: Int, _ field: String) throws(EngineError) {
     guard n <= maxIDs else {
       throw EngineError(
-        .resourceExhausted, "\(field): \(n) ids exceeds the limit of \(maxIDs) per request (moppsd serve --max-ids)")
+        .resourceExhausted,
+        "\(field): \(n) ids exceeds the limit of \(maxIDs) per request (moppsd serve --max-ids)")
     }
   }
 
@@ -77,7 +78,8 @@ public final class Dispatcher: Sendable {
       if case .drawn(let n) = r.query.candidates { try limit(n, "candidate_count") }
       let pool = try engine.pool(r.pool)
       let result = try pool.select(r.query)
-      let event = Event(topic: Topic.select(pool: pool.name), body: Reply.selectEvent(pool: pool.name, result))
+      let event = Event(
+        topic: Topic.select(pool: pool.name), body: Reply.selectEvent(pool: pool.name, result))
       return (Reply.select(result, packed: r.packedReply), [event])
     case .update(let r):
       try limit(r.outcomes.ids.count, "ids")

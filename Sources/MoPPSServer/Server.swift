@@ -50,7 +50,9 @@ public final class Server {
         bound.append((try? socket.lastEndpoint) ?? endpoint)
       } catch {
         var hint = ""
-        if error.errno == EADDRINUSE { hint = "; another process uses it (a second moppsd?): pick another endpoint" }
+        if error.errno == EADDRINUSE {
+          hint = "; another process uses it (a second moppsd?): pick another endpoint"
+        }
         if error.errno == ENOENT { hint = "; does the directory exist?" }
         throw ServerError("cannot bind \(endpoint): \(error.message)\(hint)")
       }

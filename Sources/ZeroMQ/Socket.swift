@@ -92,7 +92,9 @@ public final class Socket {
   public func setReceiveTimeout(_ ms: Int32) throws(ZMQError) { try setOption(ZMQ_RCVTIMEO, ms) }
   public func setSendTimeout(_ ms: Int32) throws(ZMQError) { try setOption(ZMQ_SNDTIMEO, ms) }
   /// SUB only: receive messages whose first frame starts with `prefix` ("" for all).
-  public func subscribe(_ prefix: String) throws(ZMQError) { try setOption(ZMQ_SUBSCRIBE, bytes: Array(prefix.utf8)) }
+  public func subscribe(_ prefix: String) throws(ZMQError) {
+    try setOption(ZMQ_SUBSCRIBE, bytes: Array(prefix.utf8))
+  }
 
   /// Sends all frames as one multipart message.
   public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws(ZMQError) {

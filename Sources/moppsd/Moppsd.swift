@@ -64,7 +64,9 @@ struct Serve: ParsableCommand {
 
   @Flag(
     name: .long,
-    help: "Allow binding a tcp address reachable from other machines without encryption (e.g. tcp://0.0.0.0:5555).")
+    help:
+      "Allow binding a tcp address reachable from other machines without encryption (e.g. tcp://0.0.0.0:5555)."
+  )
   var insecure = false
 
   @Option(

@@ -91,7 +91,8 @@ import Testing
         let r = try pool.select(
           SelectQuery(batchSize: 16, candidates: step % 2 == 0 ? .drawn(count: 64) : .all, returnMeans: true))
         _ = try pool.update(
-          Outcomes(ids: r.ids, successes: r.ids.map { Double($0 % 5) }, trials: Array(repeating: 4, count: 16)))
+          Outcomes(
+            ids: r.ids, successes: r.ids.map { Double($0 % 5) }, trials: Array(repeating: 4, count: 16)))
         out.append(r)
       }
       return out
@@ -105,13 +106,15 @@ import Testing
     _ = try pool.register(Array(0..<100))
     var seen: [UInt64] = []
     for _ in 0..<10 {
-      let r = try pool.select(SelectQuery(batchSize: 1, candidates: .drawn(count: 10), returnAllSamples: true))
+      let r = try pool.select(
+        SelectQuery(batchSize: 1, candidates: .drawn(count: 10), returnAllSamples: true))
       seen += try #require(r.candidateIDs)
     }
     #expect(Set(seen) == Set(0..<100))
     // Requests that straddle an epoch boundary still get distinct candidates.
     for _ in 0..<50 {
-      let r = try pool.select(SelectQuery(batchSize: 1, candidates: .drawn(count: 33), returnAllSamples: true))
+      let r = try pool.select(
+        SelectQuery(batchSize: 1, candidates: .drawn(count: 33), returnAllSamples: true))
       #expect(Set(try #require(r.candidateIDs)).count == 33)
     }
   }

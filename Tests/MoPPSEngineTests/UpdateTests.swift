@@ -11,7 +11,8 @@ import Testing
   @Test(arguments: [1.0, 0.5, 0.0])
   func updateRuleWithFractionalSuccesses(lambda: Double) throws {
     let engine = Engine()
-    let pool = try engine.createPool("p", config: PoolConfig(priorAlpha: 2, priorBeta: 3, decay: lambda, seed: 1))
+    let pool = try engine.createPool(
+      "p", config: PoolConfig(priorAlpha: 2, priorBeta: 3, decay: lambda, seed: 1))
     let ids: [UInt64] = [10, 20, 30]
     var alpha: [Double] = [2, 2, 2]
     var beta: [Double] = [3, 3, 3]

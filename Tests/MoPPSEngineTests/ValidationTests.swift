@@ -103,7 +103,9 @@ import Testing
       #expect(throws: EngineError.self) { try engine.createPool(bad, config: PoolConfig()) }
     }
     try engine.createPool("math_v2-train", config: PoolConfig())
-    let dup = #expect(throws: EngineError.self) { try engine.createPool("math_v2-train", config: PoolConfig()) }
+    let dup = #expect(throws: EngineError.self) {
+      try engine.createPool("math_v2-train", config: PoolConfig())
+    }
     #expect(dup?.code == .alreadyExists)
     let missing = #expect(throws: EngineError.self) { try engine.pool("nope") }
     #expect(missing?.code == .notFound)

@@ -15,7 +15,9 @@ import Testing
   @Test func methodPaths() {
     #expect(Method(path: Array("/mopps.v1.Selector/Select".utf8)) == .select)
     #expect(Method.update.path == "/mopps.v1.Selector/Update")
-    for bad in ["", "/mopps.v1.Selector/", "/mopps.v1.Selector/select", "Select", "/mopps.v2.Selector/Select"] {
+    for bad in [
+      "", "/mopps.v1.Selector/", "/mopps.v1.Selector/select", "Select", "/mopps.v2.Selector/Select",
+    ] {
       #expect(Method(path: Array(bad.utf8)) == nil, "\(bad)")
     }
   }
@@ -57,9 +59,10 @@ import Testing
     var withCount = ProtoWriter()
     withCount.packed(3, [1, 2])
     withCount.uint(5, 10)
-    for (body, needle) in [(both.bytes, "candidates and candidates_le"), (ragged.bytes, "candidates_le: 9 bytes"),
-      (withCount.bytes, "candidate_count")]
-    {
+    for (body, needle) in [
+      (both.bytes, "candidates and candidates_le"), (ragged.bytes, "candidates_le: 9 bytes"),
+      (withCount.bytes, "candidate_count"),
+    ] {
       let error = #expect(throws: ProtocolError.self) { try Request.decode(.select, body: body) }
       #expect(error?.code == .invalidArgument)
       #expect(error?.message.contains(needle) == true, "\(error?.message ?? "")")

@@ -60,7 +60,9 @@ import Testing
     allowed.insecure = true
     #expect(throws: Never.self) { try allowed.validate() }
     for local in ["tcp://127.0.0.1:1", "tcp://localhost:2", "tcp://[::1]:3", "ipc:///tmp/x", "inproc://y"] {
-      #expect(throws: Never.self) { try ServerConfig(listen: [local], publish: [], stateDir: "/tmp").validate() }
+      #expect(throws: Never.self) {
+        try ServerConfig(listen: [local], publish: [], stateDir: "/tmp").validate()
+      }
     }
     #expect(throws: ServerError.self) {
       try ServerConfig(listen: ["udp://1.2.3.4:1"], publish: [], stateDir: "/tmp").validate()
