@@ -32,10 +32,12 @@ let package = Package(
     .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine"]),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
     .target(name: "MoPPSServer", dependencies: ["MoPPSEngine", "MoPPSProtocol", "ZeroMQ"]),
+    // In-process benchmarks behind `moppsd bench`.
+    .target(name: "MoPPSBench", dependencies: ["MoPPSEngine"]),
     .executableTarget(
       name: "moppsd",
       dependencies: [
-        "MoPPSServer",
+        "MoPPSServer", "MoPPSBench",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine"]),

@@ -86,56 +86,46 @@ public struct PoolInfo: Sendable, Equatable {
   public var updateCount: UInt64
 }
 
-/// The mutable part of a pool. Posteriors are Float32 pairs: 8 bytes a prompt, exact for integer
-/// counts up to 2^24, and the layout the lock-free store will pack into one 64-bit word.
-struct PoolState: ~Copyable {
-  var slotOf: [UInt64: Int32] = [:]
-  var ids: [UInt64] = []
-  var alpha: [Float] = []
-  var beta: [Float] = []
-  /// Slots in the current epoch's random order; `order[cursor...]` are not yet drawn this epoch.
-  var order: [Int32] = []
+/// State only writers touch, under the pool's writer lock: new ids, retried-request bookkeeping and
+/// the epoch order of server-drawn candidates.
+struct WriterState {
+  /// Slots in the current epoch's random order, built on the first drawn select (so pools that never
+  /// use drawn candidates spend no memory on it); `order[cursor...]` are not yet drawn this epoch.
+  var order: [Int32]? = nil
   var cursor = 0
   var epochRNG: Xoshiro256
-  var selectCount: UInt64 = 0
-  var updateCount: UInt64 = 0
   var recentRequests = RecentSet(capacity: 4096)
 
   init(seed: UInt64) {
     epochRNG = Xoshiro256(seed: seed, stream: RandomStream.epoch.rawValue)
   }
 
-  mutating func insert(_ id: UInt64, alpha a: Float, beta b: Float) {
-    let slot = Int32(ids.count)
-    slotOf[id] = slot
-    ids.append(id)
-    alpha.append(a)
-    beta.append(b)
-    order.append(slot)
-  }
-
-  /// Draws `count` distinct slots, continuing the current epoch and starting a new shuffled one when
-  /// it runs out; a prompt drawn at the end of one epoch is not drawn again in the same request.
-  mutating func draw(_ count: Int) -> [Int32] {
+  /// Draws `count` distinct slots of [0, total), continuing the current epoch and starting a new
+  /// shuffled one when it runs out; a prompt drawn at the end of one epoch is not drawn again in the
+  /// same request.
+  mutating func draw(_ count: Int, total: Int) -> [Int32] {
+    if order == nil {
+      order = (0..<Int32(total)).shuffled(using: &epochRNG)
+      cursor = 0
+    }
     var out: [Int32] = []
     out.reserveCapacity(count)
     var taken = Set<Int32>()
     while out.count < count {
-      if cursor == order.count {
-        order.shuffle(using: &epochRNG)
+      if cursor == order!.count {
+        order!.shuffle(using: &epochRNG)
         cursor = 0
       }
       // Move the next slot not yet taken to the cursor; skipped ones stay in this epoch.
       var i = cursor
-      while i < order.count, taken.contains(order[i]) { i += 1 }
-      if i == order.count {
-        // Only slots taken by this request remain: the epoch is exhausted for it.
-        cursor = order.count
+      while i < order!.count, taken.contains(order![i]) { i += 1 }
+      if i == order!.count {
+        cursor = order!.count
         continue
       }
-      order.swapAt(i, cursor)
-      out.append(order[cursor])
-      taken.insert(order[cursor])
+      order!.swapAt(i, cursor)
+      out.append(order![cursor])
+      taken.insert(order![cursor])
       cursor += 1
     }
     return out
@@ -166,23 +156,48 @@ struct RecentSet {
 }
 
 /// A named set of prompts with one Beta posterior each.
+///
+/// Concurrency: selects, gets and updates of known prompts never take a lock (see `PromptTable`);
+/// adding prompts, updates that carry a request id, and server-drawn candidates serialise on the
+/// writer lock, which readers never wait for.
 public final class Pool: Sendable {
   public let name: String
   public let config: PoolConfig
-  let state: Mutex<PoolState>
+  let table = PromptTable()
+  let writer: WriterLock<WriterState>
+  let selects = Atomic<UInt64>(0)
+  let updates = Atomic<UInt64>(0)
 
   init(name: String, config: PoolConfig) {
     self.name = name
     self.config = config
-    state = Mutex(PoolState(seed: config.seed))
+    writer = WriterLock(WriterState(seed: config.seed))
   }
 
   public var info: PoolInfo {
-    state.withLock { s in
-      PoolInfo(
-        name: name, config: config, promptCount: s.ids.count, selectCount: s.selectCount,
-        updateCount: s.updateCount)
+    // Relaxed: statistics, no data is read through these counts.
+    PoolInfo(
+      name: name, config: config, promptCount: table.count, selectCount: selects.load(ordering: .relaxed),
+      updateCount: updates.load(ordering: .relaxed))
+  }
+
+  /// Bytes of posterior storage and id map (not counting the pool object itself).
+  public var allocatedBytes: Int { writer.withLock { _ in table.allocatedBytes } }
+
+  /// Inserts the ids of `ids` that are not in the table (writer lock held), filling `slots` (where
+  /// they are -1) with the new slots.
+  private func insertMissing(_ ids: [UInt64], _ slots: inout [Int], _ w: inout WriterState) {
+    for i in ids.indices where slots[i] < 0 {
+      // Another writer may have added it since the lock-free lookup.
+      if let slot = table.writerLookup(ids[i]) {
+        slots[i] = slot
+        continue
+      }
+      slots[i] = table.count
+      table.append(ids[i], alpha: Float(config.priorAlpha), beta: Float(config.priorBeta))
+      w.order?.append(Int32(slots[i]))
     }
+    table.reclaim()
   }
 
   // MARK: Register
@@ -203,15 +218,17 @@ public final class Pool: Sendable {
         try Validate.positive(priors.beta[i], "prior_beta[\(i)]")
       }
     }
-    return state.withLock { s in
+    return writer.withLock { w in
       var added = 0
-      for (i, id) in ids.enumerated() where s.slotOf[id] == nil {
+      for (i, id) in ids.enumerated() where table.writerLookup(id) == nil {
         let a = priors.map { Float($0.alpha[i]) } ?? Float(config.priorAlpha)
         let b = priors.map { Float($0.beta[i]) } ?? Float(config.priorBeta)
-        s.insert(id, alpha: a, beta: b)
+        w.order?.append(Int32(table.count))
+        table.append(id, alpha: a, beta: b)
         added += 1
       }
-      return RegisterResult(added: added, existing: ids.count - added, promptCount: s.ids.count)
+      table.reclaim()
+      return RegisterResult(added: added, existing: ids.count - added, promptCount: table.count)
     }
   }
 
@@ -239,60 +256,75 @@ public final class Pool: Sendable {
     }
     try Validate.distinct(ids, "ids")
 
+    var slots = table.withLookup { look in ids.map { look($0) ?? -1 } }
+    if requestID.isEmpty {
+      if slots.contains(-1) { writer.withLock { w in insertMissing(ids, &slots, &w) } }
+      return apply(outcomes, slots)
+    }
+    // Check, apply and remember under one lock so that concurrent retries apply once.
+    return writer.withLock { w in
+      if w.recentRequests.contains(requestID) {
+        return UpdateResult(
+          updated: 0, duplicate: true, updateIndex: updates.load(ordering: .relaxed), alpha: [], beta: [])
+      }
+      insertMissing(ids, &slots, &w)
+      let result = apply(outcomes, slots)
+      w.recentRequests.insert(requestID)
+      return result
+    }
+  }
+
+  private func apply(_ outcomes: Outcomes, _ slots: [Int]) -> UpdateResult {
     let lambda = config.decay
     let alphaPull = (1 - lambda) * config.priorAlpha
     let betaPull = (1 - lambda) * config.priorBeta
-    return state.withLock { st in
-      if !requestID.isEmpty && st.recentRequests.contains(requestID) {
-        return UpdateResult(
-          updated: 0, duplicate: true, updateIndex: st.updateCount, alpha: [], beta: [])
+    var newAlpha = [Double](repeating: 0, count: slots.count)
+    var newBeta = [Double](repeating: 0, count: slots.count)
+    for i in slots.indices {
+      let s = outcomes.successes[i]
+      let f = outcomes.trials[i] - s
+      // Computed in Double, stored as Float32. The result stays positive: λ·α ≥ 0 and the pull or
+      // the counts keep the sum ≥ min(α0, the previous value) > 0.
+      let (a, b) = table.modify(slots[i]) { a, b in
+        (Float(lambda * Double(a) + alphaPull + s), Float(lambda * Double(b) + betaPull + f))
       }
-      var newAlpha = [Double](repeating: 0, count: ids.count)
-      var newBeta = [Double](repeating: 0, count: ids.count)
-      for (i, id) in ids.enumerated() {
-        let slot: Int
-        if let known = st.slotOf[id] {
-          slot = Int(known)
-        } else {
-          slot = st.ids.count
-          st.insert(id, alpha: Float(config.priorAlpha), beta: Float(config.priorBeta))
-        }
-        let s = outcomes.successes[i]
-        let a = Float(lambda * Double(st.alpha[slot]) + alphaPull + s)
-        let b = Float(lambda * Double(st.beta[slot]) + betaPull + (outcomes.trials[i] - s))
-        // Float rounding can never make a positive shape zero here: λ·α ≥ 0 and the pull or the
-        // counts keep the sum ≥ min(α0, the previous value) > 0.
-        st.alpha[slot] = a
-        st.beta[slot] = b
-        newAlpha[i] = Double(a)
-        newBeta[i] = Double(b)
-      }
-      if !requestID.isEmpty { st.recentRequests.insert(requestID) }
-      let index = st.updateCount
-      st.updateCount += 1
-      return UpdateResult(
-        updated: ids.count, duplicate: false, updateIndex: index, alpha: newAlpha, beta: newBeta)
+      newAlpha[i] = Double(a)
+      newBeta[i] = Double(b)
     }
+    // Relaxed: a statistics counter and index; no memory is published through it.
+    let index = updates.wrappingAdd(1, ordering: .relaxed).oldValue
+    return UpdateResult(
+      updated: slots.count, duplicate: false, updateIndex: index, alpha: newAlpha, beta: newBeta)
   }
 
   // MARK: Get
 
   /// Posteriors of `ids` (the prior for unseen ones), or of every registered prompt when `ids` is nil.
   public func posteriors(_ ids: [UInt64]?) -> Posteriors {
-    state.withLock { s in
-      guard let ids else {
-        return Posteriors(
-          ids: s.ids, alpha: s.alpha.map(Double.init), beta: s.beta.map(Double.init),
-          known: [Bool](repeating: true, count: s.ids.count))
+    guard let ids else {
+      let n = table.count
+      var out = Posteriors(ids: [], alpha: [], beta: [], known: [Bool](repeating: true, count: n))
+      out.ids.reserveCapacity(n)
+      out.alpha.reserveCapacity(n)
+      out.beta.reserveCapacity(n)
+      for slot in 0..<n {
+        let p = table.posterior(slot)
+        out.ids.append(table.id(slot))
+        out.alpha.append(Double(p.alpha))
+        out.beta.append(Double(p.beta))
       }
-      var out = Posteriors(ids: ids, alpha: [], beta: [], known: [])
-      out.alpha.reserveCapacity(ids.count)
-      out.beta.reserveCapacity(ids.count)
-      out.known.reserveCapacity(ids.count)
+      return out
+    }
+    var out = Posteriors(ids: ids, alpha: [], beta: [], known: [])
+    out.alpha.reserveCapacity(ids.count)
+    out.beta.reserveCapacity(ids.count)
+    out.known.reserveCapacity(ids.count)
+    table.withLookup { look in
       for id in ids {
-        if let slot = s.slotOf[id] {
-          out.alpha.append(Double(s.alpha[Int(slot)]))
-          out.beta.append(Double(s.beta[Int(slot)]))
+        if let slot = look(id) {
+          let p = table.posterior(slot)
+          out.alpha.append(Double(p.alpha))
+          out.beta.append(Double(p.beta))
           out.known.append(true)
         } else {
           out.alpha.append(config.priorAlpha)
@@ -300,7 +332,7 @@ public final class Pool: Sendable {
           out.known.append(false)
         }
       }
-      return out
     }
+    return out
   }
 }

@@ -50,10 +50,10 @@ public struct PoolConfig: Sendable, Equatable {
 
 /// Shared checks so every message names the field the same way.
 enum Validate {
-  static func positive(_ value: Double, _ field: String) throws(EngineError) {
+  static func positive(_ value: Double, _ field: @autoclosure () -> String) throws(EngineError) {
     // Posteriors are stored as Float32, so the value must survive that conversion as a positive number.
     guard value.isFinite, value > 0, Float(value).isNormal else {
-      throw .invalid("\(field) must be a finite number in [1e-37, 3e38], got \(value)")
+      throw .invalid("\(field()) must be a finite number in [1e-37, 3e38], got \(value)")
     }
   }
 
@@ -78,8 +78,7 @@ enum Validate {
 
   /// Rejects a repeated id, naming the field and the first repeat.
   static func distinct(_ ids: [UInt64], _ field: String) throws(EngineError) {
-    var seen = Set<UInt64>(minimumCapacity: ids.count)
-    for id in ids where !seen.insert(id).inserted {
+    if let id = Duplicates.first(in: ids) {
       throw .invalid("\(field): id \(id) appears more than once")
     }
   }

@@ -56,6 +56,10 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
 /// Purposes of the engine's random streams; distinct so that, e.g., drawing candidates never shifts
 /// the samples a select sees.
 enum RandomStream: UInt64 {
+  /// Beta samples of a select (vector streams, one per chunk of candidates).
   case select = 1
+  /// The epoch order of server-drawn candidates.
   case epoch = 2
+  /// Random choices of the uniform and threshold strategies.
+  case choose = 3
 }

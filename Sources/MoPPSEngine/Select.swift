@@ -1,82 +1,114 @@
 extension Pool {
+  /// Candidates are sampled in chunks of this many, each with its own random stream keyed by
+  /// (seed, select index, chunk), so chunks can run on any thread in any order and the result is
+  /// the same. Equal to the store's segment size, so whole-pool chunks are segments.
+  static let chunkSize = PromptTable.segmentSize
+
   /// Thompson-samples a success rate for each candidate and picks `batchSize` of them by the
-  /// strategy. Input is checked before anything changes; a failed select does not advance the
+  /// strategy. Input is checked before anything changes; a refused select does not advance the
   /// pool's counters or its epoch.
   public func select(_ query: SelectQuery) throws(EngineError) -> SelectResult {
     let b = query.batchSize
     guard b > 0 else { throw .invalid("batch_size must be > 0") }
-    if case .given(let ids) = query.candidates {
+    let strategy = query.strategy ?? config.strategy
+    switch query.candidates {
+    case .given(let ids):
       guard b <= ids.count else {
         throw .invalid("batch_size (\(b)) exceeds the number of candidates (\(ids.count))")
       }
       try Validate.distinct(ids, "candidates")
-    }
-    let strategy = query.strategy ?? config.strategy
-
-    // Resolve candidates and copy their shapes under the lock; sample outside it.
-    let (candidateIDs, alpha, beta, selectIndex) = try state.withLock {
-      (s) throws(EngineError) -> ([UInt64], [Double], [Double], UInt64) in
-      var ids: [UInt64]
-      var a: [Double]
-      var bt: [Double]
-      switch query.candidates {
-      case .given(let given):
-        ids = given
-        a = [Double](repeating: 0, count: given.count)
-        bt = a
-        for (i, id) in given.enumerated() {
-          if let slot = s.slotOf[id] {
-            a[i] = Double(s.alpha[Int(slot)])
-            bt[i] = Double(s.beta[Int(slot)])
-          } else {
-            a[i] = config.priorAlpha
-            bt[i] = config.priorBeta
-          }
+      var alpha = [Float](repeating: 0, count: ids.count)
+      var beta = alpha
+      alpha.withUnsafeMutableBufferPointer { a in
+        beta.withUnsafeMutableBufferPointer { b in
+          _ = table.gather(
+            ids, prior: (Float(config.priorAlpha), Float(config.priorBeta)), alpha: a.baseAddress!,
+            beta: b.baseAddress!)
         }
-      case .drawn(let count):
-        guard count > 0 else { throw .invalid("candidate_count must be > 0") }
-        guard count <= s.ids.count else {
-          throw .invalid(
-            "candidate_count (\(count)) exceeds the prompts registered in pool \"\(name)\" (\(s.ids.count))")
-        }
-        guard b <= count else {
-          throw .invalid("batch_size (\(b)) exceeds candidate_count (\(count))")
-        }
-        let slots = s.draw(count)
-        ids = slots.map { s.ids[Int($0)] }
-        a = slots.map { Double(s.alpha[Int($0)]) }
-        bt = slots.map { Double(s.beta[Int($0)]) }
-      case .all:
-        guard b <= s.ids.count else {
-          throw .invalid(
-            "batch_size (\(b)) exceeds the prompts registered in pool \"\(name)\" (\(s.ids.count)); "
-              + "register prompts or send candidates")
-        }
-        ids = s.ids
-        a = s.alpha.map(Double.init)
-        bt = s.beta.map(Double.init)
       }
-      let index = s.selectCount
-      s.selectCount += 1
-      return (ids, a, bt, index)
+      return choose(
+        b, ids: ids, alpha: alpha, beta: beta, strategy: strategy, index: nextSelectIndex(), query)
+    case .drawn(let count):
+      guard count > 0 else { throw .invalid("candidate_count must be > 0") }
+      let (slots, index) = try writer.withLock { (w) throws(EngineError) -> ([Int32], UInt64) in
+        let total = table.count
+        guard count <= total else {
+          throw .invalid(
+            "candidate_count (\(count)) exceeds the prompts registered in pool \"\(name)\" (\(total))")
+        }
+        guard b <= count else { throw .invalid("batch_size (\(b)) exceeds candidate_count (\(count))") }
+        return (w.draw(count, total: total), nextSelectIndex())
+      }
+      let (ids, alpha, beta) = gather(slots.lazy.map { Int($0) })
+      return choose(b, ids: ids, alpha: alpha, beta: beta, strategy: strategy, index: index, query)
+    case .all:
+      let n = table.count
+      guard b <= n else {
+        throw .invalid(
+          "batch_size (\(b)) exceeds the prompts registered in pool \"\(name)\" (\(n)); "
+            + "register prompts or send candidates")
+      }
+      let index = nextSelectIndex()
+      if query.returnAllSamples {
+        let (ids, alpha, beta) = gather(0..<n)
+        return choose(b, ids: ids, alpha: alpha, beta: beta, strategy: strategy, index: index, query)
+      }
+      return selectWholePool(b, n: n, strategy: strategy, index: index, query)
     }
+  }
 
-    var rng = Xoshiro256(seed: config.seed, stream: RandomStream.select.rawValue, counter: selectIndex)
-    var samples = [Float](repeating: 0, count: candidateIDs.count)
-    for i in samples.indices {
-      samples[i] = BetaSampler.sample(alpha: alpha[i], beta: beta[i], using: &rng)
+  private func nextSelectIndex() -> UInt64 {
+    // Relaxed: the index only keys random streams; nothing is published through it.
+    selects.wrappingAdd(1, ordering: .relaxed).oldValue
+  }
+
+  /// Ids and shapes of published slots.
+  private func gather<S: Collection<Int>>(_ slots: S) -> ([UInt64], [Float], [Float]) {
+    var ids: [UInt64] = []
+    var alpha: [Float] = []
+    var beta: [Float] = []
+    ids.reserveCapacity(slots.count)
+    alpha.reserveCapacity(slots.count)
+    beta.reserveCapacity(slots.count)
+    for slot in slots {
+      let p = table.posterior(slot)
+      ids.append(table.id(slot))
+      alpha.append(p.alpha)
+      beta.append(p.beta)
     }
+    return (ids, alpha, beta)
+  }
+
+  /// Samples of every position, chunk by chunk (in parallel when there are several chunks).
+  func sample(_ alpha: [Float], _ beta: [Float], index: UInt64) -> [Float] {
+    let n = alpha.count
+    let chunks = (n + Self.chunkSize - 1) / Self.chunkSize
+    let parts = parallelMap(max(chunks, 1)) { c in
+      let range = (c * Self.chunkSize)..<min(n, (c + 1) * Self.chunkSize)
+      var rng = VectorRNG(
+        seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: UInt64(c))
+      return BetaSampler.samples(alpha: Array(alpha[range]), beta: Array(beta[range]), using: &rng)
+    }
+    return chunks <= 1 ? parts[0] : parts.flatMap { $0 }
+  }
+
+  /// The whole select over materialised candidates.
+  private func choose(
+    _ b: Int, ids: [UInt64], alpha: [Float], beta: [Float], strategy: Strategy, index: UInt64,
+    _ query: SelectQuery
+  ) -> SelectResult {
+    let samples = sample(alpha, beta, index: index)
+    var rng = Xoshiro256(seed: config.seed, stream: RandomStream.choose.rawValue, counter: index)
     let chosen = Self.choose(b, samples: samples, strategy: strategy, config: config, rng: &rng)
-
     var result = SelectResult(
-      ids: chosen.map { candidateIDs[$0] }, samples: chosen.map { samples[$0] }, means: nil,
-      candidateIDs: nil, candidateSamples: nil, candidateCount: candidateIDs.count, strategy: strategy,
-      selectIndex: selectIndex)
+      ids: chosen.map { ids[$0] }, samples: chosen.map { samples[$0] }, means: nil,
+      candidateIDs: nil, candidateSamples: nil, candidateCount: ids.count, strategy: strategy,
+      selectIndex: index)
     if query.returnMeans {
-      result.means = chosen.map { alpha[$0] / (alpha[$0] + beta[$0]) }
+      result.means = chosen.map { Double(alpha[$0]) / (Double(alpha[$0]) + Double(beta[$0])) }
     }
     if query.returnAllSamples {
-      result.candidateIDs = candidateIDs
+      result.candidateIDs = ids
       result.candidateSamples = samples
     }
     return result
@@ -88,23 +120,37 @@ extension Pool {
   ) -> [Int] {
     switch strategy {
     case .topK:
-      let target = Float(config.target)
-      let keys = samples.map { ($0 - target) * ($0 - target) }
-      return PartialSelection.smallest(b, of: keys)
+      return PartialSelection.smallest(b, of: distances(samples, to: Float(config.target)))
     case .uniform:
       return PartialSelection.uniform(b, of: samples.count, using: &rng)
     case .threshold:
-      let low = Float(config.bandLow)
-      let high = Float(config.bandHigh)
-      let inBand = samples.indices.filter { samples[$0] >= low && samples[$0] <= high }
+      let band = Band(config)
+      let inBand = samples.indices.filter { band.contains(samples[$0]) }
       if inBand.count >= b {
         return PartialSelection.uniform(b, of: inBand.count, using: &rng).map { inBand[$0] }
       }
       // Too few inside: take them all, then those nearest the band.
-      let outside = samples.indices.filter { samples[$0] < low || samples[$0] > high }
-      let gaps = outside.map { max(low - samples[$0], samples[$0] - high) }
-      let fill = PartialSelection.smallest(b - inBand.count, of: gaps).map { outside[$0] }
-      return inBand + fill
+      let outside = samples.indices.filter { !band.contains(samples[$0]) }
+      let fill = PartialSelection.smallest(b - inBand.count, of: outside.map { band.gap(samples[$0]) })
+      return inBand + fill.map { outside[$0] }
     }
   }
+
+  static func distances(_ samples: [Float], to target: Float) -> [Float] {
+    samples.map { ($0 - target) * ($0 - target) }
+  }
+}
+
+/// The threshold strategy's band [low, high].
+struct Band {
+  let low: Float
+  let high: Float
+
+  init(_ config: PoolConfig) {
+    low = Float(config.bandLow)
+    high = Float(config.bandHigh)
+  }
+
+  @inline(__always) func contains(_ s: Float) -> Bool { s >= low && s <= high }
+  @inline(__always) func gap(_ s: Float) -> Float { max(low - s, s - high) }
 }

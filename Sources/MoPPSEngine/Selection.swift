@@ -3,57 +3,115 @@
 /// Order is by (key, index), a total order, so the chosen set is the same as a stable full sort's —
 /// including ties — whatever the pivots were. The result is returned sorted by that order.
 enum PartialSelection {
+  /// Positions of the k smallest keys, ordered by (key, position). Keys must be ≥ 0 and not NaN.
+  ///
+  /// For such floats the bit pattern orders like the value, so (key, position) packs into one
+  /// UInt64 whose integer order is exactly the wanted total order: quickselect then compares plain
+  /// integers in a contiguous array, and ties break by position whatever the pivots were.
   static func smallest(_ k: Int, of keys: [Float]) -> [Int] {
-    precondition(k >= 0 && k <= keys.count)
+    precondition(k >= 0 && k <= keys.count && keys.count <= Int(UInt32.max))
     if k == 0 { return [] }
-    var idx = Array(0..<keys.count)
-    @inline(__always) func less(_ a: Int, _ b: Int) -> Bool {
-      keys[a] < keys[b] || (keys[a] == keys[b] && a < b)
-    }
-    if k < keys.count {
-      var lo = 0
-      var hi = keys.count - 1
-      // Quickselect with median-of-three pivots; keys are random samples so the bad cases that
-      // would call for introselect's fallback do not arise, and ties are broken by index.
-      while lo < hi {
-        let mid = lo + (hi - lo) / 2
-        if less(idx[mid], idx[lo]) { idx.swapAt(mid, lo) }
-        if less(idx[hi], idx[lo]) { idx.swapAt(hi, lo) }
-        if less(idx[hi], idx[mid]) { idx.swapAt(hi, mid) }
-        let pivot = idx[mid]
-        var i = lo
-        var j = hi
-        while i <= j {
-          while less(idx[i], pivot) { i += 1 }
-          while less(pivot, idx[j]) { j -= 1 }
-          if i <= j {
-            idx.swapAt(i, j)
-            i += 1
-            j -= 1
-          }
-        }
-        // Now idx[lo...j] <= pivot <= idx[i...hi]; recurse into the side holding position k - 1.
-        if k - 1 <= j {
-          hi = j
-        } else if k - 1 >= i {
-          lo = i
-        } else {
-          break
-        }
+    var packed = [UInt64](unsafeUninitializedCapacity: keys.count) { buffer, initialized in
+      for (i, key) in keys.enumerated() {
+        buffer[i] = UInt64(key.bitPattern) << 32 | UInt64(i)
       }
+      initialized = keys.count
     }
-    var chosen = Array(idx[0..<k])
-    chosen.sort(by: less)
-    return chosen
+    packed.withUnsafeMutableBufferPointer { select(k, in: $0) }
+    var chosen = Array(packed[0..<k])
+    chosen.sort()
+    return chosen.map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
   }
 
-  /// k distinct positions of 0..<n uniformly at random (partial Fisher–Yates), in draw order.
+  /// The k smallest of a stream of (key, position) pairs, packed as in `smallest`, keeping only a
+  /// small buffer: once the buffer holds 4k entries it is cut back to the k smallest, and the
+  /// largest kept key becomes the bar every later entry must beat. After the first few thousand
+  /// entries nearly every key fails that one comparison, so a 65,536-key segment costs about one
+  /// compare per key instead of a quickselect over all of them.
+  struct Streaming {
+    let k: Int
+    private(set) var buffer: [UInt64] = []
+    private var bar = UInt64.max
+
+    init(k: Int) {
+      self.k = k
+      buffer.reserveCapacity(4 * k + 1)
+    }
+
+    @inline(__always)
+    mutating func offer(key: Float, position: Int) {
+      let packed = UInt64(key.bitPattern) << 32 | UInt64(truncatingIfNeeded: position)
+      if packed >= bar { return }
+      buffer.append(packed)
+      if buffer.count >= 4 * k { shrink() }
+    }
+
+    private mutating func shrink() {
+      buffer.withUnsafeMutableBufferPointer { PartialSelection.select(k, in: $0) }
+      buffer.removeSubrange(k...)
+      bar = buffer.max()!
+    }
+
+    /// The k smallest offered so far (fewer if fewer were offered), sorted: (key bits, position).
+    mutating func result() -> [(key: Float, position: Int)] {
+      if buffer.count > k { shrink() }
+      buffer.sort()
+      return buffer.map {
+        (Float(bitPattern: UInt32(truncatingIfNeeded: $0 >> 32)), Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF))
+      }
+    }
+  }
+
+  /// Rearranges `a` so that its k smallest elements come first (in any order). Hoare quickselect
+  /// with median-of-three pivots; the elements are distinct (positions differ), and the keys are
+  /// random samples, so the quadratic cases introselect guards against do not arise.
+  static func select(_ k: Int, in a: UnsafeMutableBufferPointer<UInt64>) {
+    var lo = 0
+    var hi = a.count - 1
+    let target = k - 1
+    while lo < hi {
+      let mid = lo + (hi - lo) / 2
+      if a[mid] < a[lo] { a.swapAt(mid, lo) }
+      if a[hi] < a[lo] { a.swapAt(hi, lo) }
+      if a[hi] < a[mid] { a.swapAt(hi, mid) }
+      let pivot = a[mid]
+      var i = lo
+      var j = hi
+      while i <= j {
+        while a[i] < pivot { i += 1 }
+        while pivot < a[j] { j -= 1 }
+        if i <= j {
+          a.swapAt(i, j)
+          i += 1
+          j -= 1
+        }
+      }
+      // Now a[lo...j] <= pivot <= a[i...hi]; continue in the side holding position k - 1.
+      if target <= j {
+        hi = j
+      } else if target >= i {
+        lo = i
+      } else {
+        return
+      }
+    }
+  }
+
+  /// k distinct positions of 0..<n uniformly at random, in draw order: a Fisher–Yates shuffle's
+  /// first k steps, with the displaced entries kept in a dictionary so that memory is O(k), not O(n)
+  /// (whole-pool selects draw from millions).
   static func uniform(_ k: Int, of n: Int, using rng: inout Xoshiro256) -> [Int] {
     precondition(k >= 0 && k <= n)
-    var idx = Array(0..<n)
+    var displaced: [Int: Int] = [:]
+    displaced.reserveCapacity(k)
+    var out: [Int] = []
+    out.reserveCapacity(k)
     for i in 0..<k {
-      idx.swapAt(i, i + rng.nextBelow(n - i))
+      let j = i + rng.nextBelow(n - i)
+      let atJ = displaced[j] ?? j
+      displaced[j] = displaced[i] ?? i
+      out.append(atJ)
     }
-    return Array(idx[0..<k])
+    return out
   }
 }

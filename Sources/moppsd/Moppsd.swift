@@ -22,7 +22,7 @@ struct Moppsd: ParsableCommand {
         moppsd serve --listen ipc:///tmp/mopps.sock --publish ipc:///tmp/mopps-events.sock
       """,
     version: ServerConfig.version,
-    subcommands: [Serve.self],
+    subcommands: [Serve.self, Bench.self, Sample.self],
     defaultSubcommand: nil)
 }
 

@@ -21,10 +21,10 @@ import Testing
   /// Everything observable, including where the epoch cursor stands (through a follow-up select on
   /// a copy of the sequence) — compared before and after a refused call.
   func fingerprint(_ pool: Pool) -> Fingerprint {
-    let state = pool.state.withLock { s in (s.order, s.cursor) }
+    let (order, cursor) = pool.writer.withLock { w in (w.order ?? [], w.cursor) }
     return Fingerprint(
       info: pool.info, posteriors: pool.posteriors(nil),
-      nextDraw: state.0[state.1...].prefix(5).map { UInt64($0) })
+      nextDraw: order[cursor...].prefix(5).map { UInt64($0) })
   }
 
   static let badUpdates: [(Outcomes, String)] = [

@@ -1,0 +1,186 @@
+import MoPPSEngine
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// In-process engine benchmarks for `moppsd bench`. Each reports a median over repeated runs (the
+/// machine is shared; medians are steadier than means). The Python side of `make bench` runs the
+/// numpy and reference baselines in the same invocation and reports ratios.
+public struct EngineBenchmarks {
+  public var quick: Bool
+  public var log: (String) -> Void
+
+  public init(quick: Bool = false, log: @escaping (String) -> Void = { _ in }) {
+    self.quick = quick
+    self.log = log
+  }
+
+  /// Shapes shared with the numpy baseline (scripts/bench.py builds the same arrays): α, β in [1, 50].
+  public static func benchShapes(_ m: Int) -> (alpha: [Float], beta: [Float]) {
+    ((0..<m).map { Float(1 + ($0 * 7) % 50) }, (0..<m).map { Float(1 + ($0 * 13) % 50) })
+  }
+
+  /// Small shapes in [0.05, 1] (the boosted path), also shared with the baseline.
+  public static func smallShapes(_ m: Int) -> (alpha: [Float], beta: [Float]) {
+    (
+      (0..<m).map { 0.05 + 0.95 * Float(($0 * 7) % 50) / 49 },
+      (0..<m).map { 0.05 + 0.95 * Float(($0 * 13) % 50) / 49 }
+    )
+  }
+
+  static func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+  }
+
+  /// Median wall time of `body` over `runs` runs, after `warmup` untimed ones.
+  public func median(runs: Int, warmup: Int = 3, _ body: () -> Void) -> Double {
+    let clock = ContinuousClock()
+    for _ in 0..<warmup { body() }
+    var times = (0..<runs).map { _ in Self.seconds(clock.measure(body)) }
+    times.sort()
+    return times[times.count / 2]
+  }
+
+  /// Beta samples per second on one thread, M = 4,096 per call.
+  public func betaThroughput(small: Bool = false) -> Double {
+    let m = 4096
+    let (alpha, beta) = small ? Self.smallShapes(m) : Self.benchShapes(m)
+    var rng = VectorRNG(seed: 1, stream: 9, counter: 0)
+    var out = [Float](repeating: 0, count: m)
+    let perCall = median(runs: quick ? 21 : 61) {
+      for _ in 0..<16 {
+        out.withUnsafeMutableBufferPointer { o in
+          alpha.withUnsafeBufferPointer { a in
+            beta.withUnsafeBufferPointer { b in BetaSampler.fill(o, alpha: a, beta: b, using: &rng) }
+          }
+        }
+      }
+    }
+    precondition(out.allSatisfy { $0 >= 0 && $0 <= 1 })
+    return Double(16 * m) / perCall
+  }
+
+  /// A pool of `n` prompts with varied posteriors (per-id priors through Register, in batches).
+  public func makePool(_ engine: Engine, name: String, prompts n: Int) throws -> Pool {
+    let pool = try engine.createPool(name, config: PoolConfig(seed: 7))
+    let batch = 1 << 16
+    var start = 0
+    var rng = Xoshiro256(seed: 3)
+    while start < n {
+      let end = min(n, start + batch)
+      let ids = (UInt64(start)..<UInt64(end)).map { $0 &* 2_654_435_761 }
+      let alpha = ids.map { _ in 1 + Double(rng.nextBelow(40)) }
+      let beta = ids.map { _ in 1 + Double(rng.nextBelow(40)) }
+      _ = try pool.register(ids, priors: (alpha, beta))
+      start = end
+    }
+    return pool
+  }
+
+  /// Median microseconds of a select of B = 256 from M = 4,096 client candidates (pool of 40,000).
+  public func selectMicros(_ pool: Pool) throws -> Double {
+    let ids = pool.posteriors(nil).ids
+    guard ids.count >= 4096 else { throw BenchError("the select benchmark needs at least 4,096 prompts") }
+    var rng = Xoshiro256(seed: 11)
+    let sets: [[UInt64]] = (0..<16).map { _ in
+      PartialSelectionShim.sample(4096, of: ids.count, using: &rng).map { ids[$0] }
+    }
+    var i = 0
+    return median(runs: quick ? 301 : 2001) {
+      _ = try! pool.select(SelectQuery(batchSize: 256, candidates: .given(sets[i % 16])))
+      i += 1
+    } * 1e6
+  }
+
+  /// Median microseconds of an update of 256 known prompts.
+  public func updateMicros(_ pool: Pool) -> Double {
+    let ids = Array(pool.posteriors(nil).ids.prefix(4096))
+    let successes = (0..<256).map { Double($0 % 9) }
+    let trials = [Double](repeating: 8, count: 256)
+    var i = 0
+    return median(runs: quick ? 301 : 2001) {
+      let start = (i * 256) % (ids.count - 256)
+      _ = try! pool.update(
+        Outcomes(ids: Array(ids[start..<(start + 256)]), successes: successes, trials: trials))
+      i += 1
+    } * 1e6
+  }
+
+  /// Median milliseconds of a whole-pool select of B = 256.
+  public func wholePoolMillis(_ pool: Pool) -> Double {
+    median(runs: quick ? 3 : 9, warmup: 1) {
+      _ = try! pool.select(SelectQuery(batchSize: 256, candidates: .all))
+    } * 1e3
+  }
+
+  /// Resident set size of this process, from /proc/self/statm.
+  public static func residentBytes() -> Int {
+    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(f) }
+    var size = 0
+    var resident = 0
+    guard
+      withUnsafeMutablePointer(
+        to: &size,
+        { s in
+          withUnsafeMutablePointer(to: &resident) { r in
+            withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) }
+          }
+        }) == 2
+    else { return 0 }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+  }
+}
+
+public struct BenchError: Error, CustomStringConvertible {
+  public var description: String
+  init(_ d: String) { description = d }
+}
+
+/// Uniform sampling of distinct positions for building candidate sets.
+enum PartialSelectionShim {
+  static func sample(_ k: Int, of n: Int, using rng: inout Xoshiro256) -> [Int] {
+    var chosen = Set<Int>()
+    var out: [Int] = []
+    while out.count < k {
+      let i = Int(rng.next(upperBound: UInt64(n)))
+      if chosen.insert(i).inserted { out.append(i) }
+    }
+    return out
+  }
+}
+
+extension EngineBenchmarks {
+  /// Every engine measurement, in a fixed order, as (key, value) for bench-results.json.
+  public func runAll(tenMillion: Bool = true) throws -> [(String, Double)] {
+    var results: [(String, Double)] = []
+    func record(_ key: String, _ value: Double, _ unit: String) {
+      results.append((key, value))
+      log("\(key) = \((value * 1000).rounded() / 1000) \(unit)")
+    }
+    record("beta_msamples_per_s_swift", betaThroughput() / 1e6, "M samples/s (one thread, shapes in [1, 50])")
+    record(
+      "beta_msamples_per_s_swift_small_shapes", betaThroughput(small: true) / 1e6,
+      "M samples/s (shapes in [0.05, 1])")
+    let engine = Engine()
+    let pool = try makePool(engine, name: "select", prompts: 40_000)
+    record("engine_select_us_m4096_b256", try selectMicros(pool), "µs")
+    record("engine_update_us_256", updateMicros(pool), "µs")
+    try engine.dropPool("select")
+    let million = try makePool(engine, name: "m1", prompts: 1_000_000)
+    record("wholepool_select_ms_1m", wholePoolMillis(million), "ms")
+    try engine.dropPool("m1")
+    if tenMillion {
+      let before = Self.residentBytes()
+      let ten = try makePool(engine, name: "m10", prompts: 10_000_000)
+      let after = Self.residentBytes()
+      record("bytes_per_prompt", Double(after - before) / 10_000_000, "bytes (RSS growth / prompts)")
+      record("wholepool_select_ms_10m", wholePoolMillis(ten), "ms")
+      withExtendedLifetime(ten) {}
+    }
+    return results
+  }
+}

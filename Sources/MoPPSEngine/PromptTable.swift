@@ -1,0 +1,272 @@
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The prompts of one pool: ids and (α, β) posteriors by slot, and an id → slot hash map.
+///
+/// Readers never block and never see a torn pair:
+/// - Slots live in fixed-capacity segments that are allocated once and never move, so growth does
+///   not invalidate a reader's pointers.
+/// - Each posterior is two Float32 packed into one 64-bit atomic word, changed by compare-exchange.
+/// - The map is open addressing over 32-bit slot numbers (probing compares the slot's id), grown by
+///   building a new table and publishing it with one atomic store. A table replaced while readers
+///   may hold it is freed only once no reader is in flight (readers announce themselves in
+///   `readersInFlight` before loading the table pointer).
+///
+/// Writers (new ids) are serialised by the caller (`Pool`'s writer lock); updates to existing
+/// slots are lock-free. 16 bytes a prompt plus 4–8 bytes of map.
+final class PromptTable: @unchecked Sendable {
+  static let segmentShift = 16
+  static let segmentSize = 1 << segmentShift
+  static let maxSegments = 1 << 14  // 2^30 prompts per pool
+  static let maxLoad = 0.75
+
+  /// Segment pointers; each segment holds `segmentSize` posterior words, then as many ids.
+  private let directory: UnsafeMutablePointer<Atomic<UnsafeMutableRawPointer?>>
+  /// Slots [0, count) are published: their id, posterior and map entry are in place.
+  private let published = Atomic<Int>(0)
+  /// The current map: a header word (capacity) followed by `capacity` UInt32 entries, slot + 1 or 0.
+  private let map = Atomic<UnsafeMutableRawPointer?>(nil)
+  private let readersInFlight = Atomic<Int>(0)
+  /// Writer-only state (guarded by the caller's lock).
+  private var retired: [UnsafeMutableRawPointer] = []
+  private var segmentCount = 0
+
+  init() {
+    // Zeroed memory is a valid array of atomics holding nil / 0 (they are plain words), and calloc
+    // leaves untouched pages unmapped.
+    directory = calloc(Self.maxSegments, 8)!.bindMemory(
+      to: Atomic<UnsafeMutableRawPointer?>.self, capacity: Self.maxSegments)
+    map.store(Self.newMap(capacity: 1024), ordering: .relaxed)
+  }
+
+  deinit {
+    for s in 0..<segmentCount { free(directory[s].load(ordering: .relaxed)) }
+    free(directory)
+    free(map.load(ordering: .relaxed))
+    for t in retired { free(t) }
+  }
+
+  var count: Int {
+    // Acquiring: a reader that sees count n also sees the ids and posteriors of slots < n.
+    published.load(ordering: .acquiring)
+  }
+
+  // MARK: Slots
+
+  @inline(__always)
+  private func segment(_ slot: Int) -> UnsafeMutableRawPointer {
+    // Acquiring pairs with the releasing store that published the segment.
+    directory[slot >> Self.segmentShift].load(ordering: .acquiring).unsafelyUnwrapped
+  }
+
+  @inline(__always)
+  private func word(_ slot: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    segment(slot).assumingMemoryBound(to: Atomic<UInt64>.self) + (slot & (Self.segmentSize - 1))
+  }
+
+  @inline(__always)
+  func id(_ slot: Int) -> UInt64 {
+    let ids = segment(slot) + Self.segmentSize * MemoryLayout<UInt64>.stride
+    return ids.assumingMemoryBound(to: UInt64.self)[slot & (Self.segmentSize - 1)]
+  }
+
+  @inline(__always)
+  static func pack(_ alpha: Float, _ beta: Float) -> UInt64 {
+    UInt64(alpha.bitPattern) << 32 | UInt64(beta.bitPattern)
+  }
+
+  @inline(__always)
+  static func unpack(_ w: UInt64) -> (alpha: Float, beta: Float) {
+    (Float(bitPattern: UInt32(truncatingIfNeeded: w >> 32)), Float(bitPattern: UInt32(truncatingIfNeeded: w)))
+  }
+
+  /// The posterior of a published slot; one atomic load, so never torn.
+  @inline(__always)
+  func posterior(_ slot: Int) -> (alpha: Float, beta: Float) {
+    // Relaxed: the pair is one word, and the slot's publication was already acquired via the map
+    // or `count`.
+    Self.unpack(word(slot).pointee.load(ordering: .relaxed))
+  }
+
+  /// Replaces a slot's posterior by `transform(old)` atomically (compare-exchange loop), so
+  /// concurrent updates of one prompt are never lost. Returns the new value.
+  @inline(__always)
+  func modify(_ slot: Int, _ transform: (Float, Float) -> (Float, Float)) -> (alpha: Float, beta: Float) {
+    let w = word(slot)
+    var old = w.pointee.load(ordering: .relaxed)
+    while true {
+      let (a, b) = Self.unpack(old)
+      let new = transform(a, b)
+      // Relaxed suffices: each word is independent and carries no other data with it.
+      let (exchanged, current) = w.pointee.compareExchange(
+        expected: old, desired: Self.pack(new.0, new.1), ordering: .relaxed)
+      if exchanged { return new }
+      old = current
+    }
+  }
+
+  /// Overwrites a slot's posterior (restore, tests).
+  func set(_ slot: Int, alpha: Float, beta: Float) {
+    word(slot).pointee.store(Self.pack(alpha, beta), ordering: .relaxed)
+  }
+
+  /// The posterior words of slots [first, first + count) — within one segment.
+  func words(from first: Int, count: Int) -> UnsafeBufferPointer<Atomic<UInt64>> {
+    precondition(first & (Self.segmentSize - 1) + count <= Self.segmentSize)
+    return UnsafeBufferPointer(start: word(first), count: count)
+  }
+
+  // MARK: Map
+
+  private static func newMap(capacity: Int) -> UnsafeMutableRawPointer {
+    let raw = calloc(8 + 4 * capacity, 1)!
+    raw.storeBytes(of: capacity, as: Int.self)
+    (raw + 8).bindMemory(to: Atomic<UInt32>.self, capacity: capacity)
+    return raw
+  }
+
+  @inline(__always)
+  private static func home(_ id: UInt64, _ capacity: Int) -> Int {
+    // Fibonacci hashing: sequential ids spread evenly; capacity is a power of two.
+    Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - capacity.trailingZeroBitCount))
+  }
+
+  /// Runs `body` with a lookup function valid for its duration. Readers never block: they only
+  /// announce themselves so that a table they might hold is not freed under them.
+  @inline(__always)
+  func withLookup<R>(_ body: ((UInt64) -> Int?) throws -> R) rethrows -> R {
+    // Sequentially consistent, pairing with the writer's store-then-check in `reclaim`: either the
+    // writer sees this reader, or this reader loads the new table.
+    readersInFlight.add(1, ordering: .sequentiallyConsistent)
+    defer { readersInFlight.subtract(1, ordering: .releasing) }
+    let table = map.load(ordering: .sequentiallyConsistent).unsafelyUnwrapped
+    let capacity = table.load(as: Int.self)
+    let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
+    return try body { id in
+      var i = Self.home(id, capacity)
+      while true {
+        // Acquiring pairs with the releasing store that published the entry after the slot.
+        let e = entries[i].load(ordering: .acquiring)
+        if e == 0 { return nil }
+        let slot = Int(e - 1)
+        if self.id(slot) == id { return slot }
+        i = (i + 1) & (capacity - 1)
+      }
+    }
+  }
+
+  /// Looks up many ids at once, writing the posterior (or `prior`) of each into `alpha`/`beta` and
+  /// returning how many were known. One tight loop with no closure call per id, so the CPU can
+  /// overlap the cache misses of consecutive lookups.
+  func gather(
+    _ ids: [UInt64], prior: (Float, Float), alpha: UnsafeMutablePointer<Float>,
+    beta: UnsafeMutablePointer<Float>
+  ) -> Int {
+    readersInFlight.add(1, ordering: .sequentiallyConsistent)
+    defer { readersInFlight.subtract(1, ordering: .releasing) }
+    let table = map.load(ordering: .sequentiallyConsistent).unsafelyUnwrapped
+    let capacity = table.load(as: Int.self)
+    let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
+    var known = 0
+    for (n, id) in ids.enumerated() {
+      var i = Self.home(id, capacity)
+      var value = prior
+      while true {
+        let e = entries[i].load(ordering: .acquiring)
+        if e == 0 { break }
+        let slot = Int(e - 1)
+        if self.id(slot) == id {
+          value = posterior(slot)
+          known += 1
+          break
+        }
+        i = (i + 1) & (capacity - 1)
+      }
+      alpha[n] = value.0
+      beta[n] = value.1
+    }
+    return known
+  }
+
+  /// Lookup for the writer (who alone replaces tables, so needs no reader announcement).
+  func writerLookup(_ id: UInt64) -> Int? {
+    let table = map.load(ordering: .relaxed).unsafelyUnwrapped
+    let capacity = table.load(as: Int.self)
+    let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
+    var i = Self.home(id, capacity)
+    while true {
+      let e = entries[i].load(ordering: .relaxed)
+      if e == 0 { return nil }
+      if self.id(Int(e - 1)) == id { return Int(e - 1) }
+      i = (i + 1) & (capacity - 1)
+    }
+  }
+
+  /// Appends a prompt. Caller holds the writer lock and has checked that `id` is absent.
+  func append(_ id: UInt64, alpha: Float, beta: Float) {
+    let slot = published.load(ordering: .relaxed)
+    precondition(slot < Self.maxSegments << Self.segmentShift, "pool is full (2^30 prompts)")
+    if slot >> Self.segmentShift == segmentCount {
+      let bytes = Self.segmentSize * (MemoryLayout<UInt64>.stride * 2)
+      let seg = malloc(bytes)!
+      seg.bindMemory(to: Atomic<UInt64>.self, capacity: Self.segmentSize)
+      // Releasing: readers that load the pointer see the allocated memory.
+      directory[segmentCount].store(seg, ordering: .releasing)
+      segmentCount += 1
+    }
+    let ids = segment(slot) + Self.segmentSize * MemoryLayout<UInt64>.stride
+    ids.assumingMemoryBound(to: UInt64.self)[slot & (Self.segmentSize - 1)] = id
+    (segment(slot).assumingMemoryBound(to: Atomic<UInt64>.self) + (slot & (Self.segmentSize - 1)))
+      .initialize(to: Atomic(Self.pack(alpha, beta)))
+
+    var table = map.load(ordering: .relaxed).unsafelyUnwrapped
+    if Double(slot + 1) > Self.maxLoad * Double(table.load(as: Int.self)) {
+      table = grow(table, slots: slot)
+    }
+    insert(slot, id: id, into: table)
+    // Releasing: readers that see the new count also see everything written above.
+    published.store(slot + 1, ordering: .releasing)
+  }
+
+  private func insert(_ slot: Int, id: UInt64, into table: UnsafeMutableRawPointer) {
+    let capacity = table.load(as: Int.self)
+    let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
+    var i = Self.home(id, capacity)
+    while entries[i].load(ordering: .relaxed) != 0 { i = (i + 1) & (capacity - 1) }
+    // Releasing: a reader that finds this entry also sees the slot's id and posterior.
+    entries[i].store(UInt32(slot + 1), ordering: .releasing)
+  }
+
+  /// A table twice the size holding slots [0, slots), published in place of `old`.
+  private func grow(_ old: UnsafeMutableRawPointer, slots: Int) -> UnsafeMutableRawPointer {
+    let table = Self.newMap(capacity: old.load(as: Int.self) * 2)
+    for s in 0..<slots { insert(s, id: id(s), into: table) }
+    map.store(table, ordering: .sequentiallyConsistent)
+    retired.append(old)
+    reclaim()
+    return table
+  }
+
+  /// Frees replaced tables when no reader is in flight; otherwise keeps them for a later try.
+  func reclaim() {
+    guard !retired.isEmpty else { return }
+    if readersInFlight.load(ordering: .sequentiallyConsistent) == 0 {
+      for t in retired { free(t) }
+      retired.removeAll()
+    }
+  }
+
+  /// Bytes held (segments, map, retired maps), for memory reports.
+  var allocatedBytes: Int {
+    let table = map.load(ordering: .relaxed).unsafelyUnwrapped
+    return segmentCount * Self.segmentSize * 16 + 8 + 4 * table.load(as: Int.self)
+      + retired.reduce(0) { $0 + 8 + 4 * $1.load(as: Int.self) }
+  }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import MoPPSBench
+import MoPPSEngine
+import MoPPSServer
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Measure the engine in process: Beta sampling, select, update, whole-pool select, memory.",
+    discussion: """
+      Prints one line per measurement on stderr and, with --json, writes them as a JSON object. \
+      `make bench` runs this on the release build next to the numpy and reference baselines \
+      (scripts/bench.py) and reports ratios. Build with `make build` first: a debug build is many \
+      times slower.
+
+      Examples:
+        moppsd bench --json /tmp/engine.json
+        moppsd bench --quick --skip-10m
+      """)
+
+  @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file"))
+  var json: String?
+
+  @Flag(help: "Fewer repetitions (for smoke tests).")
+  var quick = false
+
+  @Flag(name: .customLong("skip-10m"), help: "Skip the 10 M prompt pool (memory and whole-pool select).")
+  var skipTenMillion = false
+
+  func run() throws {
+    let bench = EngineBenchmarks(quick: quick) { line in
+      Log.info("bench: \(line)")
+    }
+    let results = try bench.runAll(tenMillion: !skipTenMillion)
+    if let json {
+      let body = results.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
+      guard let f = fopen(json, "w") else {
+        throw ValidationError("--json \(json): cannot open for writing: \(String(cString: strerror(errno)))")
+      }
+      fputs("{\n\(body)\n}\n", f)
+      fclose(f)
+    }
+  }
+}
+
+struct Sample: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Write Beta(alpha, beta) samples from the engine's sampler as float32 little-endian.",
+    discussion: """
+      For accuracy tests against scipy (clients/python/tests/test_sampler_accuracy.py).
+
+      Example:
+        moppsd sample --alpha 0.5 --beta 2 --count 100000 --seed 1 --out /tmp/s.f32
+      """)
+
+  @Option(help: "First shape (> 0).") var alpha: Double
+  @Option(help: "Second shape (> 0).") var beta: Double
+  @Option(help: "Number of samples.") var count: Int = 100_000
+  @Option(help: "Random seed.") var seed: UInt64 = 1
+  @Option(help: ArgumentHelp("Output file.", valueName: "file")) var out: String
+
+  func validate() throws {
+    for (name, v) in [("--alpha", alpha), ("--beta", beta)] where !(v.isFinite && v > 0 && Float(v).isNormal)
+    {
+      throw ValidationError("\(name) must be a positive finite number, got \(v)")
+    }
+    guard count > 0 else { throw ValidationError("--count must be > 0") }
+  }
+
+  func run() throws {
+    var rng = VectorRNG(seed: seed, stream: 0, counter: 0)
+    let samples = BetaSampler.samples(
+      alpha: [Float](repeating: Float(alpha), count: count),
+      beta: [Float](repeating: Float(beta), count: count),
+      using: &rng)
+    guard let f = fopen(out, "wb") else {
+      throw ValidationError("--out \(out): cannot open for writing: \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(f) }
+    let written = samples.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+    guard written == count * 4 else { throw ValidationError("--out \(out): short write") }
+  }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import MoPPSEngine
+
+/// Lock-free store under real threads. `make test` also runs this suite under ThreadSanitizer
+/// (with MOPPS_TSAN=1, which divides the iteration counts by 4: TSan is ~10x slower).
+@Suite struct ConcurrencyTests {
+  static let scale = ProcessInfo.processInfo.environment["MOPPS_TSAN"] == nil ? 1 : 4
+
+  /// Runs `body(thread)` on `count` OS threads at once and waits for all.
+  func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for t in 0..<count {
+      group.enter()
+      let thread = Thread {
+        body(t)
+        group.leave()
+      }
+      thread.stackSize = 1 << 20
+      thread.start()
+    }
+    group.wait()
+  }
+
+  /// 8 threads × 100,000 prompt updates over 64 shared ids, integer successes, λ = 1: the final
+  /// posteriors equal the serial sums exactly (Float32 holds these integers exactly).
+  @Test func noLostUpdates() throws {
+    let pool = try Engine().createPool("p", config: PoolConfig(decay: 1, seed: 1))
+    let perThread = 100_000 / Self.scale
+    let ids = (0..<UInt64(64)).map { $0 * 1_000_003 }
+    onThreads(8) { t in
+      var rng = Xoshiro256(seed: UInt64(t))
+      for i in 0..<(perThread / 2) {
+        // Two ids per call, overlapping across threads; successes (i + t) % 5 of 4... bounded by 4.
+        let a = ids[rng.nextBelow(64)]
+        var b = ids[rng.nextBelow(64)]
+        if b == a { b = ids[(ids.firstIndex(of: a)! + 1) % 64] }
+        let s = Double((i + t) % 5)
+        _ = try! pool.update(Outcomes(ids: [a, b], successes: [s, 4 - s], trials: [4, 4]))
+      }
+    }
+    // Serial replay of the same sequences.
+    var alpha = [UInt64: Double]()
+    var beta = [UInt64: Double]()
+    for t in 0..<8 {
+      var rng = Xoshiro256(seed: UInt64(t))
+      for i in 0..<(perThread / 2) {
+        let a = ids[rng.nextBelow(64)]
+        var b = ids[rng.nextBelow(64)]
+        if b == a { b = ids[(ids.firstIndex(of: a)! + 1) % 64] }
+        let s = Double((i + t) % 5)
+        alpha[a, default: 1] += s
+        beta[a, default: 1] += 4 - s
+        alpha[b, default: 1] += 4 - s
+        beta[b, default: 1] += s
+      }
+    }
+    let got = pool.posteriors(ids)
+    for (i, id) in ids.enumerated() {
+      #expect(got.alpha[i] == alpha[id, default: 1], "alpha of \(id)")
+      #expect(got.beta[i] == beta[id, default: 1], "beta of \(id)")
+    }
+    #expect(pool.info.updateCount == UInt64(8 * (perThread / 2)))
+  }
+
+  /// Every update adds 4 to α + β, so α + β ≡ 2 (mod 4) at every instant. A reader that saw α from
+  /// one moment and β from another would break that; readers check it while writers run, and new
+  /// prompts are registered (growing the map and the segments) at the same time.
+  @Test func readersNeverSeeTornPairsWhileThePoolGrows() throws {
+    let pool = try Engine().createPool("p", config: PoolConfig(decay: 1, seed: 1))
+    let hot = (0..<UInt64(32)).map { $0 }
+    _ = try pool.register(hot)
+    let stop = Atomic<Bool>(false)
+    let violations = Atomic<Int>(0)
+    let reads = Atomic<Int>(0)
+    let rounds = 20_000 / Self.scale
+    onThreads(6) { t in
+      switch t {
+      case 0, 1:  // writers
+        for i in 0..<rounds {
+          let id = hot[(i * 7 + t) % 32]
+          let s = Double(i % 5)
+          _ = try! pool.update(Outcomes(ids: [id], successes: [s], trials: [4]))
+        }
+        // Relaxed is enough: the flag only ends the readers' loops; no data is published with it.
+        if t == 0 { stop.store(true, ordering: .relaxed) }
+      case 2:  // registrar: 300,000 new ids in batches, forcing map growth and new segments
+        var next: UInt64 = 1_000_000
+        while !stop.load(ordering: .relaxed) && next < 1_300_000 {
+          _ = try! pool.register(Array(next..<(next + 1000)))
+          next += 1000
+        }
+      default:  // readers: Get and Select over the hot ids
+        while !stop.load(ordering: .relaxed) {
+          let p = pool.posteriors(hot)
+          for i in hot.indices where Int(p.alpha[i] + p.beta[i]) % 4 != 2 {
+            violations.add(1, ordering: .relaxed)
+          }
+          let r = try! pool.select(SelectQuery(batchSize: 4, candidates: .given(hot), returnMeans: true))
+          if r.ids.count != 4 { violations.add(1, ordering: .relaxed) }
+          reads.add(1, ordering: .relaxed)
+        }
+      }
+    }
+    #expect(violations.load(ordering: .relaxed) == 0)
+    #expect(reads.load(ordering: .relaxed) > 0)
+    // Every registered id is still found at the end.
+    let all = pool.posteriors(nil)
+    #expect(Set(all.ids).count == all.ids.count)
+    #expect(pool.posteriors(all.ids).known.allSatisfy { $0 })
+  }
+
+  /// Concurrent inserts of the same new ids (through updates) create each prompt once.
+  @Test func concurrentInsertsOfTheSameIds() throws {
+    let pool = try Engine().createPool("p", config: PoolConfig(seed: 1))
+    let n = 20_000 / Self.scale
+    onThreads(4) { _ in
+      for i in stride(from: 0, to: n, by: 10) {
+        _ = try! pool.update(
+          Outcomes(
+            ids: (UInt64(i)..<UInt64(i + 10)).map { $0 }, successes: Array(repeating: 1, count: 10),
+            trials: Array(repeating: 1, count: 10)))
+      }
+    }
+    #expect(pool.info.promptCount == n)
+    let p = pool.posteriors(nil)
+    #expect(p.alpha.allSatisfy { $0 == 5 })  // prior 1 + one success from each of 4 threads
+  }
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""`make bench`: engine benchmarks next to their baselines, in one invocation.
+
+Runs `moppsd bench` (in-process Swift engine measurements), then, in this process:
+- numpy `Generator.beta` on the same shapes (M = 4,096 per call), the sampler's baseline;
+- a faithful Python re-implementation of the reference's per-prompt dictionary sampler (DESIGN §2:
+  {id: [alpha, beta]}, numpy Beta samples, nearest-to-target batch) for Select (M = 4,096, B = 256)
+  and Update (256), the engine's baseline.
+Writes every number to --out (bench-results.json) and prints a table with the ratios, since absolute
+times on a shared machine drift. Exits 1 when the Swift sampler is below 3x numpy (the sign that a
+toolchain change lost the SIMD vectorisation), or when moppsd fails.
+
+    MOPPSD=.build/release/moppsd python3 scripts/bench.py --out bench-results.json [--quick] [--skip-10m]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
+import mopps  # noqa: E402
+
+MIN_SAMPLER_RATIO = 3.0
+
+
+def median_seconds(fn, runs: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def bench_shapes(m: int, small: bool = False):
+    """The same shapes as EngineBenchmarks.benchShapes / smallShapes in Swift."""
+    i = np.arange(m)
+    if small:
+        return 0.05 + 0.95 * ((i * 7) % 50) / 49, 0.05 + 0.95 * ((i * 13) % 50) / 49
+    return 1.0 + (i * 7) % 50, 1.0 + (i * 13) % 50
+
+
+def numpy_beta_msamples(quick: bool, small: bool = False) -> float:
+    m = 4096
+    a, b = bench_shapes(m, small)
+    rng = np.random.default_rng(1)
+    per_call = median_seconds(lambda: [rng.beta(a, b) for _ in range(16)], runs=21 if quick else 61)
+    return 16 * m / per_call / 1e6
+
+
+class ReferenceSampler:
+    """The reference algorithm as the MoPPS recipe structures it: a Python dict of per-prompt
+    posteriors, numpy Beta draws for the candidates, the batch nearest the target by sorting."""
+
+    def __init__(self, prior_alpha=1.0, prior_beta=1.0, decay=1.0, target=0.5, seed=0):
+        self.prior = (prior_alpha, prior_beta)
+        self.decay = decay
+        self.target = target
+        self.state: dict[int, list[float]] = {}
+        self.rng = np.random.default_rng(seed)
+
+    def sample_batch(self, candidates, batch_size):
+        a0, b0 = self.prior
+        params = [self.state.get(int(i), (a0, b0)) for i in candidates]
+        alpha = np.array([p[0] for p in params])
+        beta = np.array([p[1] for p in params])
+        samples = self.rng.beta(alpha, beta)
+        order = np.argsort((samples - self.target) ** 2)[:batch_size]
+        return np.asarray(candidates)[order], samples[order]
+
+    def train(self, ids, successes, trials):
+        a0, b0 = self.prior
+        lam = self.decay
+        for i, s, k in zip(ids, successes, trials):
+            a, b = self.state.get(int(i), (a0, b0))
+            self.state[int(i)] = [lam * a + (1 - lam) * a0 + s, lam * b + (1 - lam) * b0 + (k - s)]
+
+
+def reference_timings(quick: bool, pool_size: int = 40_000):
+    rng = np.random.default_rng(3)
+    ref = ReferenceSampler(seed=1)
+    ids = np.arange(pool_size)
+    ref.train(ids, rng.integers(0, 9, size=pool_size), np.full(pool_size, 8))
+    sets = [rng.choice(pool_size, size=4096, replace=False) for _ in range(16)]
+    counter = iter(range(10**9))
+    select = median_seconds(lambda: ref.sample_batch(sets[next(counter) % 16], 256), runs=51 if quick else 301)
+    upd_ids = [rng.choice(pool_size, size=256, replace=False) for _ in range(16)]
+    succ = rng.integers(0, 9, size=256)
+    trials = np.full(256, 8)
+    counter2 = iter(range(10**9))
+    update = median_seconds(lambda: ref.train(upd_ids[next(counter2) % 16], succ, trials), runs=51 if quick else 301)
+    return select * 1e3, update * 1e3
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="bench-results.json")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--skip-10m", action="store_true", help="skip the 10 M prompt pool")
+    args = p.parse_args()
+
+    binary = mopps.find_moppsd()
+    print(f"moppsd: {binary}", flush=True)
+    with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+        cmd = [binary, "bench", "--json", tmp.name] + (["--quick"] if args.quick else []) + (
+            ["--skip-10m"] if args.skip_10m else [])
+        subprocess.run(cmd, check=True)
+        results = json.loads(Path(tmp.name).read_text())
+
+    print("numpy and reference baselines ...", flush=True)
+    results["beta_msamples_per_s_numpy"] = numpy_beta_msamples(args.quick)
+    results["beta_msamples_per_s_numpy_small_shapes"] = numpy_beta_msamples(args.quick, small=True)
+    results["ref_select_ms_m4096_b256"], results["ref_update_ms_256"] = reference_timings(args.quick)
+    results["ratio_beta_swift_over_numpy"] = results["beta_msamples_per_s_swift"] / results["beta_msamples_per_s_numpy"]
+    results["ratio_beta_swift_over_numpy_small_shapes"] = (
+        results["beta_msamples_per_s_swift_small_shapes"] / results["beta_msamples_per_s_numpy_small_shapes"])
+    results["ratio_select_ref_over_engine"] = results["ref_select_ms_m4096_b256"] * 1e3 / results["engine_select_us_m4096_b256"]
+    results["ratio_update_ref_over_engine"] = results["ref_update_ms_256"] * 1e3 / results["engine_update_us_256"]
+    results["machine"] = {"cpus": os.cpu_count(), "numpy": np.__version__, "moppsd": binary}
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+    r = results
+    rows = [
+        ("Beta sampling, shapes [1,50]", f"{r['beta_msamples_per_s_swift']:.1f} M/s",
+         f"numpy {r['beta_msamples_per_s_numpy']:.1f} M/s", f"{r['ratio_beta_swift_over_numpy']:.1f}x"),
+        ("Beta sampling, shapes [0.05,1]", f"{r['beta_msamples_per_s_swift_small_shapes']:.1f} M/s",
+         f"numpy {r['beta_msamples_per_s_numpy_small_shapes']:.1f} M/s", f"{r['ratio_beta_swift_over_numpy_small_shapes']:.1f}x"),
+        ("Select M=4096 B=256", f"{r['engine_select_us_m4096_b256']:.1f} us",
+         f"reference {r['ref_select_ms_m4096_b256']:.2f} ms", f"{r['ratio_select_ref_over_engine']:.0f}x"),
+        ("Update 256", f"{r['engine_update_us_256']:.1f} us",
+         f"reference {r['ref_update_ms_256']:.3f} ms", f"{r['ratio_update_ref_over_engine']:.0f}x"),
+        ("Whole-pool select 1M, B=256", f"{r['wholepool_select_ms_1m']:.1f} ms", "", ""),
+    ]
+    if "wholepool_select_ms_10m" in r:
+        rows.append(("Whole-pool select 10M, B=256", f"{r['wholepool_select_ms_10m']:.1f} ms", "target 40 ms", ""))
+        rows.append(("Memory at 10M prompts", f"{r['bytes_per_prompt']:.1f} B/prompt", "target 24", ""))
+    print()
+    print(f"{'measurement':<32} {'moppsd':>16} {'baseline':>24} {'ratio':>7}")
+    for row in rows:
+        print(f"{row[0]:<32} {row[1]:>16} {row[2]:>24} {row[3]:>7}")
+    print(f"\nwrote {args.out}")
+    if r["ratio_beta_swift_over_numpy"] < MIN_SAMPLER_RATIO:
+        print(f"\nFAIL: the Swift Beta sampler is only {r['ratio_beta_swift_over_numpy']:.1f}x numpy "
+              f"(< {MIN_SAMPLER_RATIO}x): vectorisation was probably lost (compiler flags or toolchain)."
+              " Build with `make build` and check the sampler kernel.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
