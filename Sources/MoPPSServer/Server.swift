@@ -1,44 +1,61 @@
+import Foundation
 import MoPPSEngine
 import MoPPSProtocol
+import Synchronization
 import ZeroMQ
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
-/// The request loop: one ROUTER socket bound to every `--listen` endpoint and one PUB socket bound to
-/// every `--publish` endpoint, both used only by the thread that calls `run()`.
+/// The request loop: a broker and `workers` worker threads.
 ///
-/// ROUTER rather than REP: it answers REQ clients (whose frames come as [identity][empty][method][body])
-/// and DEALER clients that omit the empty delimiter alike, and a garbled message can never wedge it
-/// in REP's strict send/receive alternation.
+/// The broker (the thread that calls `run()`) owns three sockets: a ROUTER bound to every
+/// `--listen` endpoint (clients), a ROUTER on inproc for the workers, and the PUB socket bound to
+/// every `--publish` endpoint. It hands each client request to an idle worker only (a worker that
+/// finished says so with its reply), so one client's big Select never queues another's Update while a
+/// worker is free. Workers send back the reply and the events; only the broker touches the client and
+/// PUB sockets, since ZeroMQ sockets are single-threaded.
+///
+/// ROUTER rather than REP toward clients: it answers REQ clients (whose frames come as
+/// [identity][empty][method][body]) and DEALER clients that omit the empty delimiter alike, and a
+/// garbled message can never wedge it in REP's strict send/receive alternation.
 public final class Server {
   public let config: ServerConfig
   public let dispatcher: Dispatcher
   private let context: Context
-  private let router: Socket
+  private let frontend: Socket
+  private let backend: Socket
   private let publisher: Socket
+  private let backendEndpoint: String
   /// Endpoints as bound (tcp port 0 resolved), for logs and tests.
   public private(set) var boundListen: [String] = []
   public private(set) var boundPublish: [String] = []
+
+  /// Worker → broker message kinds (first frame).
+  enum Kind {
+    static let ready: [UInt8] = [0x52]  // "R": idle
+    static let reply: [UInt8] = [0x59]  // "Y": [envelope…][status][body] follow; idle again
+    static let event: [UInt8] = [0x45]  // "E": [topic][body] follow
+  }
+
+  private static let instances = Atomic<Int>(0)
 
   public init(config: ServerConfig, dispatcher: Dispatcher? = nil) throws(ServerError) {
     try config.validate()
     self.config = config
     self.dispatcher = dispatcher ?? Dispatcher(maxIDsPerRequest: config.maxIDsPerRequest)
+    // Relaxed: only uniqueness of the name matters.
+    backendEndpoint = "inproc://moppsd-workers-\(Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue)"
     do {
       context = try Context()
-      router = try Socket(context, .router)
+      frontend = try Socket(context, .router)
+      backend = try Socket(context, .router)
       publisher = try Socket(context, .pub)
-      try router.setMaxMessageSize(config.maxMessageBytes)
-      // A reply to a client that went away must not block the loop.
-      try router.setSendTimeout(0)
+      try frontend.setMaxMessageSize(config.maxMessageBytes)
+      // A reply to a client that went away must not block the broker.
+      try frontend.setSendTimeout(0)
+      try backend.bind(backendEndpoint)
     } catch {
       throw ServerError("cannot set up ZeroMQ: \(error)")
     }
-    boundListen = try Self.bind(router, config.listen)
+    boundListen = try Self.bind(frontend, config.listen)
     boundPublish = try Self.bind(publisher, config.publish)
   }
 
@@ -60,40 +77,141 @@ public final class Server {
     return bound
   }
 
-  /// Serves until `Shutdown.request()` or SIGINT/SIGTERM, then closes the sockets and returns.
+  /// Serves until `Shutdown.request()` or SIGINT/SIGTERM: then takes no new requests, waits (up to
+  /// 800 ms) for the requests in hand to be answered, stops the workers and closes the sockets.
   public func run() {
-    while !Shutdown.isRequested {
-      let frames: [[UInt8]]?
-      do {
-        // Short waits so a stop request is seen within 100 ms even when no signal interrupts poll.
-        guard try router.waitReadable(timeoutMs: 100) else { continue }
-        frames = try router.receive(dontWait: true)
-      } catch {
-        if error.isInterrupted { continue }
-        Log.error("receive failed: \(error)")
-        continue
+    let stopWorkers = StopFlag()
+    let finished = DispatchGroup()
+    for i in 0..<config.workers {
+      finished.enter()
+      let worker = Worker(
+        context: context, endpoint: backendEndpoint, dispatcher: dispatcher, stop: stopWorkers)
+      let thread = Thread {
+        worker.run()
+        finished.leave()
       }
-      guard let frames, !frames.isEmpty else { continue }
-      serve(frames)
+      thread.name = "moppsd-worker-\(i)"
+      thread.start()
     }
-    router.close()
+    broker()
+    stopWorkers.set()
+    finished.wait()
+    frontend.close()
+    backend.close()
     publisher.close()
   }
 
-  private func serve(_ frames: [[UInt8]]) {
-    // frames[0] is the peer identity ROUTER added; REQ peers then send an empty delimiter.
-    let envelopeCount = frames.count > 1 && frames[1].isEmpty ? 2 : 1
-    let envelope = Array(frames[0..<envelopeCount])
-    let (reply, events) = dispatcher.handle(Array(frames[envelopeCount...]))
-    do {
-      try router.send(envelope + reply, dontWait: true)
-    } catch {
-      // The peer vanished or its queue is full: the reply is lost, as with any dead client.
-      Log.warning("reply not delivered: \(error)")
+  private func broker() {
+    var idle: [[UInt8]] = []
+    var busy = 0
+    var drainDeadline: ContinuousClock.Instant? = nil
+    while true {
+      if Shutdown.isRequested && drainDeadline == nil {
+        drainDeadline = .now + .milliseconds(800)
+      }
+      if let deadline = drainDeadline, busy == 0 || ContinuousClock.now > deadline {
+        if busy > 0 { Log.warning("stopping with \(busy) request(s) unanswered after 800 ms") }
+        return
+      }
+      let takeRequests = !idle.isEmpty && drainDeadline == nil
+      let readable: [Bool]
+      do {
+        // Short waits so a stop request is seen within 100 ms even when no signal interrupts poll.
+        readable = try pollReadable(takeRequests ? [backend, frontend] : [backend], timeoutMs: 100)
+      } catch {
+        if !error.isInterrupted { Log.error("poll failed: \(error)") }
+        continue
+      }
+      if readable[0] { fromWorker(&idle, &busy) }
+      if takeRequests && readable[1], let frames = try? frontend.receive(dontWait: true), !frames.isEmpty {
+        let worker = idle.removeFirst()
+        do {
+          try backend.send([worker] + frames)
+          busy += 1
+        } catch {
+          Log.error("cannot hand a request to a worker: \(error)")
+          idle.append(worker)
+        }
+      }
     }
-    for event in events {
-      // PUB never blocks: with no subscriber, or a slow one past its high-water mark, it drops.
-      try? publisher.send([Array(event.topic.utf8), event.body], dontWait: true)
+  }
+
+  private func fromWorker(_ idle: inout [[UInt8]], _ busy: inout Int) {
+    // Drain everything the workers sent; each message is [worker identity][kind][…].
+    while let message = try? backend.receive(dontWait: true), message.count >= 2 {
+      let worker = message[0]
+      switch message[1] {
+      case Kind.ready:
+        idle.append(worker)
+      case Kind.reply:
+        busy -= 1
+        idle.append(worker)
+        do {
+          try frontend.send(Array(message[2...]), dontWait: true)
+        } catch {
+          // The client vanished or its queue is full: the reply is lost, as with any dead client.
+          Log.warning("reply not delivered: \(error)")
+        }
+      case Kind.event where message.count == 4:
+        // PUB never blocks: with no subscriber, or a slow one past its high-water mark, it drops.
+        try? publisher.send([message[2], message[3]], dontWait: true)
+      default:
+        Log.error("unexpected message from a worker (\(message.count) frames)")
+      }
+    }
+  }
+}
+
+/// A stop flag shared by the broker and the worker threads.
+final class StopFlag: Sendable {
+  private let flag = Atomic<Bool>(false)
+
+  // Relaxed: workers poll this flag; nothing else is published through it.
+  func set() { flag.store(true, ordering: .relaxed) }
+  var isSet: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// One worker thread: takes requests from the broker, answers them with the dispatcher.
+struct Worker: Sendable {
+  let context: Context
+  let endpoint: String
+  let dispatcher: Dispatcher
+  let stop: StopFlag
+
+  func run() {
+    // The socket is created, used and closed on this thread only.
+    let socket: Socket
+    do {
+      socket = try Socket(context, .dealer)
+      try socket.connect(endpoint)
+      try socket.send([Server.Kind.ready])
+    } catch {
+      Log.error("worker cannot start: \(error)")
+      return
+    }
+    defer { socket.close() }
+    while !stop.isSet {
+      let frames: [[UInt8]]?
+      do {
+        guard try socket.waitReadable(timeoutMs: 100) else { continue }
+        frames = try socket.receive(dontWait: true)
+      } catch {
+        if !error.isInterrupted { Log.error("worker receive failed: \(error)") }
+        continue
+      }
+      guard let frames, !frames.isEmpty else { continue }
+      // frames[0] is the client identity the frontend ROUTER added; REQ clients then send an empty
+      // delimiter. Both go back in front of the reply so the frontend can route it.
+      let envelopeCount = frames.count > 1 && frames[1].isEmpty ? 2 : 1
+      let (reply, events) = dispatcher.handle(Array(frames[envelopeCount...]))
+      do {
+        try socket.send([Server.Kind.reply] + frames[0..<envelopeCount] + reply)
+        for event in events {
+          try socket.send([Server.Kind.event, Array(event.topic.utf8), event.body])
+        }
+      } catch {
+        Log.error("worker cannot reach the broker: \(error)")
+      }
     }
   }
 }

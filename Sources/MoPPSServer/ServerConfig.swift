@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// Everything `moppsd serve` needs, built once from flags.
 public struct ServerConfig: Sendable, Equatable {
   /// Request endpoints (one ROUTER socket bound to each).
@@ -11,6 +17,8 @@ public struct ServerConfig: Sendable, Equatable {
   public var maxMessageBytes: Int64
   /// Ids (or candidates) one request may carry; more ⇒ RESOURCE_EXHAUSTED.
   public var maxIDsPerRequest: Int
+  /// Threads serving requests; a request waits only when all of them are busy.
+  public var workers: Int
 
   public static let version = "0.1.0"
   public static let defaultMaxMessageBytes: Int64 = 256 << 20
@@ -18,7 +26,8 @@ public struct ServerConfig: Sendable, Equatable {
 
   public init(
     listen: [String], publish: [String], stateDir: String, insecure: Bool = false,
-    maxMessageBytes: Int64 = defaultMaxMessageBytes, maxIDsPerRequest: Int = defaultMaxIDsPerRequest
+    maxMessageBytes: Int64 = defaultMaxMessageBytes, maxIDsPerRequest: Int = defaultMaxIDsPerRequest,
+    workers: Int = defaultWorkers
   ) {
     self.listen = listen
     self.publish = publish
@@ -26,7 +35,11 @@ public struct ServerConfig: Sendable, Equatable {
     self.insecure = insecure
     self.maxMessageBytes = maxMessageBytes
     self.maxIDsPerRequest = maxIDsPerRequest
+    self.workers = workers
   }
+
+  /// One worker per core.
+  public static var defaultWorkers: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
   public static func defaultListen(stateDir: String) -> [String] {
     ["ipc://\(stateDir)/moppsd.sock", "tcp://127.0.0.1:5555"]
@@ -52,6 +65,9 @@ public struct ServerConfig: Sendable, Equatable {
     }
     guard maxMessageBytes > 0 else { throw ServerError("--max-message-bytes must be > 0") }
     guard maxIDsPerRequest > 0 else { throw ServerError("--max-ids must be > 0") }
+    guard (1...256).contains(workers) else {
+      throw ServerError("--workers must be in 1...256, got \(workers)")
+    }
   }
 
   static func isLoopback(_ endpoint: String) -> Bool {

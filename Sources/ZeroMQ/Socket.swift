@@ -47,6 +47,8 @@ public final class Socket {
     return h
   }
 
+  func rawHandle() throws(ZMQError) -> UnsafeMutableRawPointer { try live("zmq_poll") }
+
   public func bind(_ endpoint: String) throws(ZMQError) {
     let h = try live("zmq_bind")
     _ = try check(zmq_bind(h, endpoint), "bind \(endpoint)")
@@ -145,4 +147,17 @@ public final class Socket {
     let n = try check(zmq_poll(&item, 1, timeoutMs), "zmq_poll")
     return n > 0 && (item.revents & Int16(ZMQ_POLLIN)) != 0
   }
+}
+
+/// Waits until any of `sockets` has a message to read, up to `timeoutMs` (-1: forever), and returns
+/// which are readable (aligned with `sockets`). Throws on EINTR so a signal can stop the waiter.
+public func pollReadable(_ sockets: [Socket], timeoutMs: Int) throws(ZMQError) -> [Bool] {
+  var items = [zmq_pollitem_t]()
+  items.reserveCapacity(sockets.count)
+  for s in sockets {
+    items.append(zmq_pollitem_t(socket: try s.rawHandle(), fd: 0, events: Int16(ZMQ_POLLIN), revents: 0))
+  }
+  let rc = items.withUnsafeMutableBufferPointer { zmq_poll($0.baseAddress, Int32($0.count), timeoutMs) }
+  _ = try check(rc, "zmq_poll")
+  return items.map { ($0.revents & Int16(ZMQ_POLLIN)) != 0 }
 }

@@ -83,6 +83,13 @@ struct Serve: ParsableCommand {
       valueName: "n"))
   var maxIDs: Int = ServerConfig.defaultMaxIDsPerRequest
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Threads serving requests (default: one per core); a request waits only when all are busy, e.g. --workers 4.",
+      valueName: "n"))
+  var workers: Int = ServerConfig.defaultWorkers
+
   func validate() throws {
     do {
       try makeConfig().validate()
@@ -95,7 +102,8 @@ struct Serve: ParsableCommand {
     ServerConfig(
       listen: listen.isEmpty ? ServerConfig.defaultListen(stateDir: stateDir) : listen,
       publish: publish.isEmpty ? ServerConfig.defaultPublish(stateDir: stateDir) : publish,
-      stateDir: stateDir, insecure: insecure, maxMessageBytes: maxMessageBytes, maxIDsPerRequest: maxIDs)
+      stateDir: stateDir, insecure: insecure, maxMessageBytes: maxMessageBytes, maxIDsPerRequest: maxIDs,
+      workers: workers)
   }
 
   func run() throws {
@@ -111,8 +119,8 @@ struct Serve: ParsableCommand {
       throw ExitCode.failure
     }
     Log.info(
-      "moppsd \(ServerConfig.version) serving on \(server.boundListen.joined(separator: ", ")); "
-        + "events on \(server.boundPublish.joined(separator: ", "))")
+      "moppsd \(ServerConfig.version) serving on \(server.boundListen.joined(separator: ", ")) "
+        + "with \(workers) worker(s); events on \(server.boundPublish.joined(separator: ", "))")
     server.run()
     Log.info("stopped")
   }
