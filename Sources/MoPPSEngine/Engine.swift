@@ -4,8 +4,13 @@ import Synchronization
 /// waits for another.
 public final class Engine: Sendable {
   private let pools = Mutex<[String: Pool]>([:])
+  /// How many recent Update request ids each pool remembers to apply retries once.
+  public let dedupeWindow: Int
+  public static let defaultDedupeWindow = 4096
 
-  public init() {}
+  public init(dedupeWindow: Int = defaultDedupeWindow) {
+    self.dedupeWindow = dedupeWindow
+  }
 
   @discardableResult
   public func createPool(_ name: String, config: PoolConfig) throws(EngineError) -> Pool {
@@ -13,7 +18,7 @@ public final class Engine: Sendable {
     try config.validate()
     return try pools.withLock { (p) throws(EngineError) -> Pool in
       guard p[name] == nil else { throw EngineError(.alreadyExists, "pool \"\(name)\" already exists") }
-      let pool = Pool(name: name, config: config)
+      let pool = Pool(name: name, config: config, dedupeWindow: dedupeWindow)
       p[name] = pool
       return pool
     }
@@ -26,6 +31,16 @@ public final class Engine: Sendable {
 
   public func pool(_ name: String) throws(EngineError) -> Pool {
     guard let pool = pools.withLock({ $0[name] }) else { throw Self.notFound(name) }
+    return pool
+  }
+
+  /// Replaces (or creates) a pool with the state of a snapshot.
+  @discardableResult
+  public func install(_ snapshot: PoolSnapshot) throws(EngineError) -> Pool {
+    try Validate.poolName(snapshot.name)
+    try snapshot.config.validate()
+    let pool = try Pool(restoring: snapshot, dedupeWindow: dedupeWindow)
+    pools.withLock { $0[snapshot.name] = pool }
     return pool
   }
 

@@ -94,10 +94,11 @@ struct WriterState {
   var order: [Int32]? = nil
   var cursor = 0
   var epochRNG: Xoshiro256
-  var recentRequests = RecentSet(capacity: 4096)
+  var recentRequests: RecentSet
 
-  init(seed: UInt64) {
+  init(seed: UInt64, dedupeWindow: Int) {
     epochRNG = Xoshiro256(seed: seed, stream: RandomStream.epoch.rawValue)
+    recentRequests = RecentSet(capacity: dedupeWindow)
   }
 
   /// Draws `count` distinct slots of [0, total), continuing the current epoch and starting a new
@@ -139,9 +140,12 @@ struct RecentSet {
   private var next = 0
   let capacity: Int
 
-  init(capacity: Int) { self.capacity = capacity }
+  init(capacity: Int) { self.capacity = max(1, capacity) }
 
   func contains(_ key: String) -> Bool { members.contains(key) }
+
+  /// Oldest first.
+  var ordered: [String] { ring.count < capacity ? ring : Array(ring[next...] + ring[..<next]) }
 
   mutating func insert(_ key: String) {
     if ring.count < capacity {
@@ -168,10 +172,10 @@ public final class Pool: Sendable {
   let selects = Atomic<UInt64>(0)
   let updates = Atomic<UInt64>(0)
 
-  init(name: String, config: PoolConfig) {
+  init(name: String, config: PoolConfig, dedupeWindow: Int = Engine.defaultDedupeWindow) {
     self.name = name
     self.config = config
-    writer = WriterLock(WriterState(seed: config.seed))
+    writer = WriterLock(WriterState(seed: config.seed, dedupeWindow: dedupeWindow))
   }
 
   public var info: PoolInfo {

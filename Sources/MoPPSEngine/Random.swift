@@ -30,6 +30,15 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
     s3 = sm.next()
   }
 
+  /// The generator's state, for snapshots.
+  public var state: [UInt64] {
+    get { [s0, s1, s2, s3] }
+    set {
+      precondition(newValue.count == 4)
+      (s0, s1, s2, s3) = (newValue[0], newValue[1], newValue[2], newValue[3])
+    }
+  }
+
   @inlinable public mutating func next() -> UInt64 {
     let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
     let t = s1 << 17

@@ -111,6 +111,11 @@ extension Request {
         body, as: "mopps.v1.RestoreRequest", mopps__v1__restore_request__unpack,
         mopps__v1__restore_request__free_unpacked
       ) { m in .restore(TagRequest(pool: text(m.pool), tag: text(m.tag))) }
+    case .listSnapshots:
+      return try unpack(
+        body, as: "mopps.v1.ListSnapshotsRequest", mopps__v1__list_snapshots_request__unpack,
+        mopps__v1__list_snapshots_request__free_unpacked
+      ) { m in .listSnapshots(pool: text(m.pool)) }
     case .stats:
       return try unpack(
         body, as: "mopps.v1.StatsRequest", mopps__v1__stats_request__unpack,

@@ -133,6 +133,40 @@ public enum Reply {
 
   public static func dropPool() -> [UInt8] { [] }
 
+  public static func snapshot(_ info: SnapshotInfo) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__SnapshotResponse()
+    mopps__v1__snapshot_response__init(&m)
+    m.snapshot = snapshotInfo(info, arena)
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__snapshot_response__get_packed_size, mopps__v1__snapshot_response__pack)
+    }
+  }
+
+  public static func listSnapshots(_ infos: [SnapshotInfo]) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__ListSnapshotsResponse()
+    mopps__v1__list_snapshots_response__init(&m)
+    (m.n_snapshots, m.snapshots) = (infos.count, arena.array(infos.map { Optional(snapshotInfo($0, arena)) }))
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__list_snapshots_response__get_packed_size, mopps__v1__list_snapshots_response__pack)
+    }
+  }
+
+  private static func snapshotInfo(_ info: SnapshotInfo, _ arena: Arena) -> UnsafeMutablePointer<
+    Mopps__V1__SnapshotInfo
+  > {
+    var m = Mopps__V1__SnapshotInfo()
+    mopps__v1__snapshot_info__init(&m)
+    m.pool = arena.string(info.pool)
+    m.tag = arena.string(info.tag)
+    m.lsn = info.lsn
+    m.created_unix = info.created
+    m.prompt_count = UInt64(info.promptCount)
+    m.bytes = UInt64(info.bytes)
+    return arena.object(m)
+  }
+
   public static func stats(
     uptimeSeconds: Double, requests: UInt64, methods: [MethodCounters], pools: [PoolInfo]
   ) -> [UInt8] {

@@ -26,6 +26,7 @@ public enum Method: String, CaseIterable, Sendable {
   case get = "Get"
   case snapshot = "Snapshot"
   case restore = "Restore"
+  case listSnapshots = "ListSnapshots"
   case stats = "Stats"
   case health = "Health"
 

@@ -64,6 +64,27 @@ public struct TagRequest: Sendable, Equatable {
   public var tag: String
 }
 
+/// A snapshot on disk, as Snapshot and ListSnapshots report it.
+public struct SnapshotInfo: Sendable, Equatable {
+  /// The pool of a tag; empty for a full-state snapshot.
+  public var pool: String
+  /// The tag, or "state-<lsn>" for a full-state snapshot.
+  public var tag: String
+  public var lsn: UInt64
+  public var created: Double
+  public var promptCount: Int
+  public var bytes: Int
+
+  public init(pool: String, tag: String, lsn: UInt64, created: Double, promptCount: Int, bytes: Int) {
+    self.pool = pool
+    self.tag = tag
+    self.lsn = lsn
+    self.created = created
+    self.promptCount = promptCount
+    self.bytes = bytes
+  }
+}
+
 /// A decoded request.
 public enum Request: Sendable {
   case createPool(CreatePoolRequest)
@@ -75,6 +96,7 @@ public enum Request: Sendable {
   case get(GetRequest)
   case snapshot(TagRequest)
   case restore(TagRequest)
+  case listSnapshots(pool: String)
   case stats
   case health
 }

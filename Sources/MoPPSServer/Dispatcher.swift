@@ -11,14 +11,36 @@ public struct Event: Sendable, Equatable {
 /// Turns request frames into reply frames and events. No sockets here, so it is tested directly.
 public final class Dispatcher: Sendable {
   public let engine: Engine
+  /// Durable state; nil serves from memory only (tests, `--state-dir` not wanted).
+  public let store: StateStore?
   let maxIDs: Int
   private let started = ContinuousClock.now
   private let counters = Mutex<[String: MethodCounters]>([:])
   private let seedSource = Mutex(SystemRandomNumberGenerator())
 
-  public init(engine: Engine = Engine(), maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest) {
-    self.engine = engine
+  public init(
+    engine: Engine = Engine(), store: StateStore? = nil,
+    maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest
+  ) {
+    self.engine = store?.engine ?? engine
+    self.store = store
     maxIDs = maxIDsPerRequest
+  }
+
+  /// Applies a mutation, through the store's log when there is one.
+  private func mutate<R>(_ apply: () throws(EngineError) -> R, record: (R) -> WALRecord?) throws(EngineError)
+    -> R
+  {
+    guard let store else { return try apply() }
+    return try store.commit(apply, record: record)
+  }
+
+  private func requireStore(_ what: String) throws(EngineError) -> StateStore {
+    guard let store else {
+      throw EngineError(
+        .failedPrecondition, "\(what) needs persistence; this moppsd runs without a state directory")
+    }
+    return store
   }
 
   /// Handles one request, `[method][body]`, and returns `[Status][body]` plus the events to publish.
@@ -63,16 +85,26 @@ public final class Dispatcher: Sendable {
     switch request {
     case .createPool(let r):
       let seed = r.config.seed ?? seedSource.withLock { $0.next() }
-      let pool = try engine.createPool(r.pool, config: r.config.resolved(defaultSeed: seed))
+      let config = r.config.resolved(defaultSeed: seed)
+      let pool = try mutate({ () throws(EngineError) in try engine.createPool(r.pool, config: config) }) {
+        _ in
+        .createPool(name: r.pool, config: config)
+      }
       return (Reply.createPool(pool.info), [])
     case .dropPool(let name):
-      try engine.dropPool(name)
+      try mutate({ () throws(EngineError) in try engine.dropPool(name) }) { _ in .dropPool(name: name) }
       return (Reply.dropPool(), [])
     case .listPools:
       return (Reply.listPools(engine.listPools().map(\.info)), [])
     case .register(let r):
       try limit(r.ids.count, "ids")
-      return (Reply.register(try engine.pool(r.pool).register(r.ids, priors: r.priors)), [])
+      let pool = try engine.pool(r.pool)
+      let result = try mutate({ () throws(EngineError) in try pool.register(r.ids, priors: r.priors) }) {
+        result in
+        result.added == 0
+          ? nil : .register(pool: r.pool, ids: r.ids, priorAlpha: r.priors?.alpha, priorBeta: r.priors?.beta)
+      }
+      return (Reply.register(result), [])
     case .select(let r):
       if case .given(let ids) = r.query.candidates { try limit(ids.count, "candidates") }
       if case .drawn(let n) = r.query.candidates { try limit(n, "candidate_count") }
@@ -84,7 +116,12 @@ public final class Dispatcher: Sendable {
     case .update(let r):
       try limit(r.outcomes.ids.count, "ids")
       let pool = try engine.pool(r.pool)
-      let result = try pool.update(r.outcomes, requestID: r.requestID)
+      let record = WALRecord.update(
+        pool: r.pool, requestID: r.requestID, ids: r.outcomes.ids, successes: r.outcomes.successes,
+        trials: r.outcomes.trials)
+      let result = try mutate(
+        { () throws(EngineError) in try pool.update(r.outcomes, requestID: r.requestID) },
+        record: { $0.duplicate ? nil : record })
       if result.duplicate { return (Reply.update(result), []) }
       let event = Event(
         topic: Topic.update(pool: pool.name),
@@ -95,9 +132,20 @@ public final class Dispatcher: Sendable {
       let pool = try engine.pool(r.pool)
       if r.ids == nil { try limit(pool.info.promptCount, "ids (all registered prompts)") }
       return (Reply.get(pool.posteriors(r.ids), packed: r.packedReply), [])
-    case .snapshot, .restore:
-      throw EngineError(
-        .unimplemented, "Snapshot and Restore are not available in moppsd \(ServerConfig.version) yet")
+    case .snapshot(let r):
+      let store = try requireStore("Snapshot")
+      if r.tag.isEmpty {
+        do throws(PersistenceError) {
+          return (Reply.snapshot(try store.snapshotState()), [])
+        } catch {
+          throw EngineError(.internal, "snapshot failed: \(error.message)")
+        }
+      }
+      return (Reply.snapshot(try store.saveTag(pool: r.pool, tag: r.tag)), [])
+    case .restore(let r):
+      return (Reply.restore(try requireStore("Restore").restoreTag(pool: r.pool, tag: r.tag)), [])
+    case .listSnapshots(let pool):
+      return (Reply.listSnapshots(try requireStore("ListSnapshots").listSnapshots(pool: pool)), [])
     case .stats:
       let elapsed = ContinuousClock.now - started
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18

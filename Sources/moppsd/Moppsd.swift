@@ -1,4 +1,5 @@
 import ArgumentParser
+import MoPPSEngine
 import MoPPSServer
 
 #if canImport(Glibc)
@@ -34,7 +35,13 @@ struct Serve: ParsableCommand {
       replies are [Status][body]. After every Select and Update an event is published on the \
       --publish endpoints with topic mopps.v1.<pool>.select / mopps.v1.<pool>.update.
 
-      On SIGINT/SIGTERM the request in hand is answered, sockets are closed, and moppsd exits 0.
+      State is durable in --state-dir: every mutation goes to a write-ahead log (checksummed records, \
+      fsync per --fsync), full snapshots compact it, and Snapshot/Restore keep tagged per-pool \
+      snapshots for trainer checkpoints. On start the newest valid snapshot and the log after it are \
+      loaded; a torn log tail is truncated and reported.
+
+      On SIGINT/SIGTERM the requests in hand are answered, the log is flushed, sockets are closed, and \
+      moppsd exits 0.
 
       Examples:
         moppsd serve --state-dir /var/lib/mopps
@@ -58,7 +65,7 @@ struct Serve: ParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "Directory for state and the default ipc sockets (created if missing), e.g. --state-dir ./mopps-state.",
+      "Directory for the log, snapshots, tags and default ipc sockets (created if missing), e.g. --state-dir ./mopps-state.",
       valueName: "dir"))
   var stateDir: String = "./mopps-state"
 
@@ -90,7 +97,43 @@ struct Serve: ParsableCommand {
       valueName: "n"))
   var workers: Int = ServerConfig.defaultWorkers
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "When the log reaches the disk: always (before each reply), batch (every 10 ms, default), none (OS decides).",
+      valueName: "policy"))
+  var fsync: String = FsyncPolicy.batch.rawValue
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Full snapshot (and log compaction) after this many mutations, e.g. --snapshot-every 100000.",
+      valueName: "n"))
+  var snapshotEvery: Int = 100_000
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "…or after this many seconds if anything changed, e.g. --snapshot-interval 300.", valueName: "seconds"))
+  var snapshotInterval: Double = 300
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Update request ids remembered per pool so that a retried Update applies once, e.g. --dedupe-window 4096.",
+      valueName: "n"))
+  var dedupeWindow: Int = 4096
+
+  @Flag(name: .long, help: "Keep state in memory only: no log, no snapshots (benchmarks, throwaway runs).")
+  var noPersistence = false
+
   func validate() throws {
+    guard FsyncPolicy(rawValue: fsync) != nil else {
+      throw ValidationError("--fsync must be always, batch or none; got \"\(fsync)\"")
+    }
+    guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
+    guard snapshotInterval > 0 else { throw ValidationError("--snapshot-interval must be > 0") }
+    guard dedupeWindow > 0 else { throw ValidationError("--dedupe-window must be > 0") }
     do {
       try makeConfig().validate()
     } catch {
@@ -111,9 +154,28 @@ struct Serve: ParsableCommand {
       throw ValidationError("--state-dir \(stateDir): cannot create it: \(String(cString: strerror(errno)))")
     }
     Shutdown.installSignalHandlers()
+    let engine = Engine(dedupeWindow: dedupeWindow)
+    var store: StateStore? = nil
+    if !noPersistence {
+      do throws(PersistenceError) {
+        let options = StateStore.Options(
+          directory: stateDir, fsync: FsyncPolicy(rawValue: fsync)!, snapshotEvery: snapshotEvery,
+          snapshotInterval: snapshotInterval)
+        let (opened, report) = try StateStore.open(engine: engine, options: options)
+        for line in report { Log.info(line) }
+        store = opened
+      } catch {
+        Log.error("cannot open --state-dir \(stateDir): \(error.message)")
+        throw ExitCode.failure
+      }
+    }
+    defer { store?.close() }
     let server: Server
     do {
-      server = try Server(config: makeConfig())
+      let config = makeConfig()
+      server = try Server(
+        config: config,
+        dispatcher: Dispatcher(engine: engine, store: store, maxIDsPerRequest: config.maxIDsPerRequest))
     } catch {
       Log.error(error.message)
       throw ExitCode.failure

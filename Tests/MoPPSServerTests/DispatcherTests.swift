@@ -19,7 +19,7 @@ import Testing
     #expect(try status(d.handle([Array("/nope".utf8), []]).reply) == .unimplemented)
     #expect(try status(d.handle([path(.select), [0xFF, 0xFF, 0xFF]]).reply) == .invalidArgument)
     #expect(try status(d.handle([path(.health)]).reply) == .ok)
-    #expect(try status(d.handle([path(.snapshot), []]).reply) == .unimplemented)
+    #expect(try status(d.handle([path(.snapshot), []]).reply) == .failedPrecondition)
   }
 
   @Test func selectAndUpdatePublishEvents() throws {

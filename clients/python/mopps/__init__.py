@@ -7,7 +7,7 @@
 ...     client.update("math", batch.ids, successes=np.zeros(256), rollouts=8)
 """
 
-from .client import Client, PoolInfo, Posteriors, Selection, UpdateResult
+from .client import Client, PoolInfo, Posteriors, Selection, SnapshotInfo, UpdateResult
 from .errors import LaunchError, MoppsError, RpcError, Unavailable
 from .events import Event, Subscriber
 from .launch import find_moppsd, launch, start
@@ -21,6 +21,7 @@ __all__ = [
     "Posteriors",
     "RpcError",
     "Selection",
+    "SnapshotInfo",
     "Subscriber",
     "Unavailable",
     "UpdateResult",

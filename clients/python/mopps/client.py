@@ -70,6 +70,22 @@ class Selection:
 
 
 @dataclasses.dataclass(frozen=True)
+class SnapshotInfo:
+    """A snapshot on disk: a pool's tag, or a full-state snapshot (``pool == ""``)."""
+
+    pool: str
+    tag: str
+    lsn: int
+    created_unix: float
+    prompt_count: int
+    bytes: int
+
+    @classmethod
+    def _from_pb(cls, m) -> "SnapshotInfo":
+        return cls(m.pool, m.tag, m.lsn, m.created_unix, m.prompt_count, m.bytes)
+
+
+@dataclasses.dataclass(frozen=True)
 class UpdateResult:
     updated: int
     duplicate: bool
@@ -345,6 +361,28 @@ class Client:
             beta=np.frombuffer(r.beta_le, dtype="<f8"),
             known=np.asarray(r.known, dtype=bool),
         )
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self, pool: str = "", tag: str = "") -> SnapshotInfo:
+        """Saves ``pool`` under ``tag`` (e.g. ``f"step-{step}"`` next to a trainer checkpoint;
+        an older snapshot with that tag is replaced). Without a tag, writes a full-state snapshot of
+        every pool and compacts the server's log."""
+        if tag and not pool:
+            raise ValueError("a tagged snapshot needs a pool")
+        r = self._call("Snapshot", pb.SnapshotRequest(pool=pool, tag=tag), pb.SnapshotResponse)
+        return SnapshotInfo._from_pb(r.snapshot)
+
+    def restore(self, pool: str, tag: str) -> PoolInfo:
+        """Puts ``pool`` back exactly as it was when ``tag`` was saved (posteriors, counters, epoch,
+        request ids), also after it was dropped."""
+        r = self._call("Restore", pb.RestoreRequest(pool=pool, tag=tag), pb.RestoreResponse)
+        return PoolInfo._from_pb(r.pool)
+
+    def list_snapshots(self, pool: Optional[str] = None) -> list:
+        """Tags of ``pool``, or all tags and full-state snapshots, as :class:`SnapshotInfo`."""
+        r = self._call("ListSnapshots", pb.ListSnapshotsRequest(pool=pool or ""), pb.ListSnapshotsResponse)
+        return [SnapshotInfo._from_pb(m) for m in r.snapshots]
 
     def stats(self) -> dict:
         """Uptime, request counts per method (with errors) and pools."""

@@ -58,7 +58,9 @@ INVALID = [
     ("Register", pb.RegisterRequest(pool="p", ids=[1, 2], prior_alpha=[1], prior_beta=[1, 1]), "INVALID_ARGUMENT", "prior_alpha"),
     ("Register", pb.RegisterRequest(pool="p", ids=[1], prior_alpha=[-1], prior_beta=[1]), "INVALID_ARGUMENT", "prior_alpha[0]"),
     ("Get", pb.GetRequest(pool="nope"), "NOT_FOUND", "nope"),
-    ("Snapshot", pb.SnapshotRequest(pool="p"), "UNIMPLEMENTED", "Snapshot"),
+    ("Snapshot", pb.SnapshotRequest(pool="nope", tag="t1"), "NOT_FOUND", "nope"),
+    ("Snapshot", pb.SnapshotRequest(pool="p", tag="../escape"), "INVALID_ARGUMENT", "tag"),
+    ("Restore", pb.RestoreRequest(pool="p", tag="never-saved"), "NOT_FOUND", "never-saved"),
 ]
 
 

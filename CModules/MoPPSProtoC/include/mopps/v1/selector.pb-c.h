@@ -34,8 +34,11 @@ typedef struct Mopps__V1__GetRequest Mopps__V1__GetRequest;
 typedef struct Mopps__V1__GetResponse Mopps__V1__GetResponse;
 typedef struct Mopps__V1__SnapshotRequest Mopps__V1__SnapshotRequest;
 typedef struct Mopps__V1__SnapshotResponse Mopps__V1__SnapshotResponse;
+typedef struct Mopps__V1__SnapshotInfo Mopps__V1__SnapshotInfo;
 typedef struct Mopps__V1__RestoreRequest Mopps__V1__RestoreRequest;
 typedef struct Mopps__V1__RestoreResponse Mopps__V1__RestoreResponse;
+typedef struct Mopps__V1__ListSnapshotsRequest Mopps__V1__ListSnapshotsRequest;
+typedef struct Mopps__V1__ListSnapshotsResponse Mopps__V1__ListSnapshotsResponse;
 typedef struct Mopps__V1__StatsRequest Mopps__V1__StatsRequest;
 typedef struct Mopps__V1__MethodStats Mopps__V1__MethodStats;
 typedef struct Mopps__V1__StatsResponse Mopps__V1__StatsResponse;
@@ -449,6 +452,11 @@ struct  Mopps__V1__GetResponse
     , 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL }
 
 
+/*
+ * Saves one pool's whole state under a tag (e.g. "step-1200" next to a trainer checkpoint),
+ * replacing an older snapshot with the same tag. With an empty tag, writes a full-state snapshot of
+ * every pool instead (and compacts the log behind it).
+ */
 struct  Mopps__V1__SnapshotRequest
 {
   ProtobufCMessage base;
@@ -463,13 +471,44 @@ struct  Mopps__V1__SnapshotRequest
 struct  Mopps__V1__SnapshotResponse
 {
   ProtobufCMessage base;
-  char *tag;
+  Mopps__V1__SnapshotInfo *snapshot;
 };
 #define MOPPS__V1__SNAPSHOT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__snapshot_response__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , NULL }
 
 
+struct  Mopps__V1__SnapshotInfo
+{
+  ProtobufCMessage base;
+  /*
+   * empty for a full-state snapshot
+   */
+  char *pool;
+  /*
+   * the tag, or "state-<lsn>" for a full-state snapshot
+   */
+  char *tag;
+  /*
+   * log position the snapshot covers up to
+   */
+  uint64_t lsn;
+  /*
+   * seconds since 1970
+   */
+  double created_unix;
+  uint64_t prompt_count;
+  uint64_t bytes;
+};
+#define MOPPS__V1__SNAPSHOT_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__snapshot_info__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+
+
+/*
+ * Replaces the pool's state with a tagged snapshot: posteriors, counters, epoch and request ids,
+ * so later requests are answered exactly as at the time of the snapshot. Works after DropPool too.
+ */
 struct  Mopps__V1__RestoreRequest
 {
   ProtobufCMessage base;
@@ -489,6 +528,30 @@ struct  Mopps__V1__RestoreResponse
 #define MOPPS__V1__RESTORE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__restore_response__descriptor) \
     , NULL }
+
+
+/*
+ * Snapshots on disk: tags of `pool`, or every tag and full-state snapshot when pool is empty.
+ */
+struct  Mopps__V1__ListSnapshotsRequest
+{
+  ProtobufCMessage base;
+  char *pool;
+};
+#define MOPPS__V1__LIST_SNAPSHOTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__list_snapshots_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Mopps__V1__ListSnapshotsResponse
+{
+  ProtobufCMessage base;
+  size_t n_snapshots;
+  Mopps__V1__SnapshotInfo **snapshots;
+};
+#define MOPPS__V1__LIST_SNAPSHOTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__list_snapshots_response__descriptor) \
+    , 0,NULL }
 
 
 struct  Mopps__V1__StatsRequest
@@ -952,6 +1015,25 @@ Mopps__V1__SnapshotResponse *
 void   mopps__v1__snapshot_response__free_unpacked
                      (Mopps__V1__SnapshotResponse *message,
                       ProtobufCAllocator *allocator);
+/* Mopps__V1__SnapshotInfo methods */
+void   mopps__v1__snapshot_info__init
+                     (Mopps__V1__SnapshotInfo         *message);
+size_t mopps__v1__snapshot_info__get_packed_size
+                     (const Mopps__V1__SnapshotInfo   *message);
+size_t mopps__v1__snapshot_info__pack
+                     (const Mopps__V1__SnapshotInfo   *message,
+                      uint8_t             *out);
+size_t mopps__v1__snapshot_info__pack_to_buffer
+                     (const Mopps__V1__SnapshotInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__SnapshotInfo *
+       mopps__v1__snapshot_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__snapshot_info__free_unpacked
+                     (Mopps__V1__SnapshotInfo *message,
+                      ProtobufCAllocator *allocator);
 /* Mopps__V1__RestoreRequest methods */
 void   mopps__v1__restore_request__init
                      (Mopps__V1__RestoreRequest         *message);
@@ -989,6 +1071,44 @@ Mopps__V1__RestoreResponse *
                       const uint8_t       *data);
 void   mopps__v1__restore_response__free_unpacked
                      (Mopps__V1__RestoreResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__ListSnapshotsRequest methods */
+void   mopps__v1__list_snapshots_request__init
+                     (Mopps__V1__ListSnapshotsRequest         *message);
+size_t mopps__v1__list_snapshots_request__get_packed_size
+                     (const Mopps__V1__ListSnapshotsRequest   *message);
+size_t mopps__v1__list_snapshots_request__pack
+                     (const Mopps__V1__ListSnapshotsRequest   *message,
+                      uint8_t             *out);
+size_t mopps__v1__list_snapshots_request__pack_to_buffer
+                     (const Mopps__V1__ListSnapshotsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__ListSnapshotsRequest *
+       mopps__v1__list_snapshots_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__list_snapshots_request__free_unpacked
+                     (Mopps__V1__ListSnapshotsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__ListSnapshotsResponse methods */
+void   mopps__v1__list_snapshots_response__init
+                     (Mopps__V1__ListSnapshotsResponse         *message);
+size_t mopps__v1__list_snapshots_response__get_packed_size
+                     (const Mopps__V1__ListSnapshotsResponse   *message);
+size_t mopps__v1__list_snapshots_response__pack
+                     (const Mopps__V1__ListSnapshotsResponse   *message,
+                      uint8_t             *out);
+size_t mopps__v1__list_snapshots_response__pack_to_buffer
+                     (const Mopps__V1__ListSnapshotsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__ListSnapshotsResponse *
+       mopps__v1__list_snapshots_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__list_snapshots_response__free_unpacked
+                     (Mopps__V1__ListSnapshotsResponse *message,
                       ProtobufCAllocator *allocator);
 /* Mopps__V1__StatsRequest methods */
 void   mopps__v1__stats_request__init
@@ -1182,11 +1302,20 @@ typedef void (*Mopps__V1__SnapshotRequest_Closure)
 typedef void (*Mopps__V1__SnapshotResponse_Closure)
                  (const Mopps__V1__SnapshotResponse *message,
                   void *closure_data);
+typedef void (*Mopps__V1__SnapshotInfo_Closure)
+                 (const Mopps__V1__SnapshotInfo *message,
+                  void *closure_data);
 typedef void (*Mopps__V1__RestoreRequest_Closure)
                  (const Mopps__V1__RestoreRequest *message,
                   void *closure_data);
 typedef void (*Mopps__V1__RestoreResponse_Closure)
                  (const Mopps__V1__RestoreResponse *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__ListSnapshotsRequest_Closure)
+                 (const Mopps__V1__ListSnapshotsRequest *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__ListSnapshotsResponse_Closure)
+                 (const Mopps__V1__ListSnapshotsResponse *message,
                   void *closure_data);
 typedef void (*Mopps__V1__StatsRequest_Closure)
                  (const Mopps__V1__StatsRequest *message,
@@ -1236,8 +1365,11 @@ extern const ProtobufCMessageDescriptor mopps__v1__get_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__get_response__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__snapshot_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__snapshot_response__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__snapshot_info__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__restore_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__restore_response__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__list_snapshots_request__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__list_snapshots_response__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__stats_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor;

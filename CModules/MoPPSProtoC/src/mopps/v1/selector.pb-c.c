@@ -862,6 +862,51 @@ void   mopps__v1__snapshot_response__free_unpacked
   assert(message->base.descriptor == &mopps__v1__snapshot_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   mopps__v1__snapshot_info__init
+                     (Mopps__V1__SnapshotInfo         *message)
+{
+  static const Mopps__V1__SnapshotInfo init_value = MOPPS__V1__SNAPSHOT_INFO__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__snapshot_info__get_packed_size
+                     (const Mopps__V1__SnapshotInfo *message)
+{
+  assert(message->base.descriptor == &mopps__v1__snapshot_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__snapshot_info__pack
+                     (const Mopps__V1__SnapshotInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__snapshot_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__snapshot_info__pack_to_buffer
+                     (const Mopps__V1__SnapshotInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__snapshot_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__SnapshotInfo *
+       mopps__v1__snapshot_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__SnapshotInfo *)
+     protobuf_c_message_unpack (&mopps__v1__snapshot_info__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__snapshot_info__free_unpacked
+                     (Mopps__V1__SnapshotInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__snapshot_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   mopps__v1__restore_request__init
                      (Mopps__V1__RestoreRequest         *message)
 {
@@ -950,6 +995,96 @@ void   mopps__v1__restore_response__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &mopps__v1__restore_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__list_snapshots_request__init
+                     (Mopps__V1__ListSnapshotsRequest         *message)
+{
+  static const Mopps__V1__ListSnapshotsRequest init_value = MOPPS__V1__LIST_SNAPSHOTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__list_snapshots_request__get_packed_size
+                     (const Mopps__V1__ListSnapshotsRequest *message)
+{
+  assert(message->base.descriptor == &mopps__v1__list_snapshots_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__list_snapshots_request__pack
+                     (const Mopps__V1__ListSnapshotsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__list_snapshots_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__list_snapshots_request__pack_to_buffer
+                     (const Mopps__V1__ListSnapshotsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__list_snapshots_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__ListSnapshotsRequest *
+       mopps__v1__list_snapshots_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__ListSnapshotsRequest *)
+     protobuf_c_message_unpack (&mopps__v1__list_snapshots_request__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__list_snapshots_request__free_unpacked
+                     (Mopps__V1__ListSnapshotsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__list_snapshots_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__list_snapshots_response__init
+                     (Mopps__V1__ListSnapshotsResponse         *message)
+{
+  static const Mopps__V1__ListSnapshotsResponse init_value = MOPPS__V1__LIST_SNAPSHOTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__list_snapshots_response__get_packed_size
+                     (const Mopps__V1__ListSnapshotsResponse *message)
+{
+  assert(message->base.descriptor == &mopps__v1__list_snapshots_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__list_snapshots_response__pack
+                     (const Mopps__V1__ListSnapshotsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__list_snapshots_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__list_snapshots_response__pack_to_buffer
+                     (const Mopps__V1__ListSnapshotsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__list_snapshots_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__ListSnapshotsResponse *
+       mopps__v1__list_snapshots_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__ListSnapshotsResponse *)
+     protobuf_c_message_unpack (&mopps__v1__list_snapshots_response__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__list_snapshots_response__free_unpacked
+                     (Mopps__V1__ListSnapshotsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__list_snapshots_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   mopps__v1__stats_request__init
@@ -2642,20 +2777,20 @@ const ProtobufCMessageDescriptor mopps__v1__snapshot_request__descriptor =
 static const ProtobufCFieldDescriptor mopps__v1__snapshot_response__field_descriptors[1] =
 {
   {
-    "tag",
+    "snapshot",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
-    offsetof(Mopps__V1__SnapshotResponse, tag),
+    offsetof(Mopps__V1__SnapshotResponse, snapshot),
+    &mopps__v1__snapshot_info__descriptor,
     NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned mopps__v1__snapshot_response__field_indices_by_name[] = {
-  0,   /* field[0] = tag */
+  0,   /* field[0] = snapshot */
 };
 static const ProtobufCIntRange mopps__v1__snapshot_response__number_ranges[1 + 1] =
 {
@@ -2675,6 +2810,109 @@ const ProtobufCMessageDescriptor mopps__v1__snapshot_response__descriptor =
   mopps__v1__snapshot_response__field_indices_by_name,
   1,  mopps__v1__snapshot_response__number_ranges,
   (ProtobufCMessageInit) mopps__v1__snapshot_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__snapshot_info__field_descriptors[6] =
+{
+  {
+    "pool",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__SnapshotInfo, pool),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tag",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__SnapshotInfo, tag),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lsn",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__SnapshotInfo, lsn),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_unix",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__SnapshotInfo, created_unix),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt_count",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__SnapshotInfo, prompt_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__SnapshotInfo, bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__snapshot_info__field_indices_by_name[] = {
+  5,   /* field[5] = bytes */
+  3,   /* field[3] = created_unix */
+  2,   /* field[2] = lsn */
+  0,   /* field[0] = pool */
+  4,   /* field[4] = prompt_count */
+  1,   /* field[1] = tag */
+};
+static const ProtobufCIntRange mopps__v1__snapshot_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor mopps__v1__snapshot_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.SnapshotInfo",
+  "SnapshotInfo",
+  "Mopps__V1__SnapshotInfo",
+  "mopps.v1",
+  sizeof(Mopps__V1__SnapshotInfo),
+  6,
+  mopps__v1__snapshot_info__field_descriptors,
+  mopps__v1__snapshot_info__field_indices_by_name,
+  1,  mopps__v1__snapshot_info__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__snapshot_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor mopps__v1__restore_request__field_descriptors[2] =
@@ -2764,6 +3002,82 @@ const ProtobufCMessageDescriptor mopps__v1__restore_response__descriptor =
   mopps__v1__restore_response__field_indices_by_name,
   1,  mopps__v1__restore_response__number_ranges,
   (ProtobufCMessageInit) mopps__v1__restore_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__list_snapshots_request__field_descriptors[1] =
+{
+  {
+    "pool",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ListSnapshotsRequest, pool),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__list_snapshots_request__field_indices_by_name[] = {
+  0,   /* field[0] = pool */
+};
+static const ProtobufCIntRange mopps__v1__list_snapshots_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor mopps__v1__list_snapshots_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.ListSnapshotsRequest",
+  "ListSnapshotsRequest",
+  "Mopps__V1__ListSnapshotsRequest",
+  "mopps.v1",
+  sizeof(Mopps__V1__ListSnapshotsRequest),
+  1,
+  mopps__v1__list_snapshots_request__field_descriptors,
+  mopps__v1__list_snapshots_request__field_indices_by_name,
+  1,  mopps__v1__list_snapshots_request__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__list_snapshots_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__list_snapshots_response__field_descriptors[1] =
+{
+  {
+    "snapshots",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Mopps__V1__ListSnapshotsResponse, n_snapshots),
+    offsetof(Mopps__V1__ListSnapshotsResponse, snapshots),
+    &mopps__v1__snapshot_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__list_snapshots_response__field_indices_by_name[] = {
+  0,   /* field[0] = snapshots */
+};
+static const ProtobufCIntRange mopps__v1__list_snapshots_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor mopps__v1__list_snapshots_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.ListSnapshotsResponse",
+  "ListSnapshotsResponse",
+  "Mopps__V1__ListSnapshotsResponse",
+  "mopps.v1",
+  sizeof(Mopps__V1__ListSnapshotsResponse),
+  1,
+  mopps__v1__list_snapshots_response__field_descriptors,
+  mopps__v1__list_snapshots_response__field_indices_by_name,
+  1,  mopps__v1__list_snapshots_response__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__list_snapshots_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 #define mopps__v1__stats_request__field_descriptors NULL

@@ -1,0 +1,105 @@
+/// Everything about a pool, as plain data: what persistence writes and reads back. Restoring a
+/// snapshot gives a pool that answers every later request exactly as the original would have.
+public struct PoolSnapshot: Sendable, Equatable {
+  public var name: String
+  public var config: PoolConfig
+  public var selectCount: UInt64
+  public var updateCount: UInt64
+  public var ids: [UInt64]
+  public var alpha: [Float]
+  public var beta: [Float]
+  /// The epoch order of server-drawn candidates (nil if never used), its cursor, and its generator.
+  public var epochOrder: [Int32]?
+  public var epochCursor: Int
+  public var epochRNG: [UInt64]
+  /// Recently applied Update request ids, oldest first.
+  public var recentRequests: [String]
+
+  public init(
+    name: String, config: PoolConfig, selectCount: UInt64, updateCount: UInt64, ids: [UInt64],
+    alpha: [Float], beta: [Float], epochOrder: [Int32]?, epochCursor: Int, epochRNG: [UInt64],
+    recentRequests: [String]
+  ) {
+    self.name = name
+    self.config = config
+    self.selectCount = selectCount
+    self.updateCount = updateCount
+    self.ids = ids
+    self.alpha = alpha
+    self.beta = beta
+    self.epochOrder = epochOrder
+    self.epochCursor = epochCursor
+    self.epochRNG = epochRNG
+    self.recentRequests = recentRequests
+  }
+}
+
+extension Pool {
+  /// A consistent copy of the pool. Concurrent updates must be held off by the caller (the server's
+  /// mutation lock) for the posteriors to match one point in time; the writer state is copied under
+  /// the writer lock.
+  public func snapshot() -> PoolSnapshot {
+    writer.withLock { w in
+      let p = posteriors(nil)
+      return PoolSnapshot(
+        name: name, config: config, selectCount: selects.load(ordering: .relaxed),
+        updateCount: updates.load(ordering: .relaxed), ids: p.ids, alpha: p.alpha.map(Float.init),
+        beta: p.beta.map(Float.init), epochOrder: w.order, epochCursor: w.cursor, epochRNG: w.epochRNG.state,
+        recentRequests: w.recentRequests.ordered)
+    }
+  }
+
+  convenience init(restoring s: PoolSnapshot, dedupeWindow: Int) throws(EngineError) {
+    guard s.alpha.count == s.ids.count, s.beta.count == s.ids.count else {
+      throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": arrays of different lengths")
+    }
+    guard s.epochRNG.count == 4, s.epochCursor >= 0 else {
+      throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch state")
+    }
+    if let order = s.epochOrder {
+      guard order.count == s.ids.count, s.epochCursor <= order.count,
+        order.allSatisfy({ $0 >= 0 && Int($0) < s.ids.count })
+      else { throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch order") }
+    }
+    try Validate.distinct(s.ids, "snapshot ids")
+    for i in s.ids.indices
+    where !(s.alpha[i].isNormal && s.alpha[i] > 0 && s.beta[i].isNormal && s.beta[i] > 0) {
+      throw EngineError(
+        .dataLoss, "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) is not positive")
+    }
+    self.init(name: s.name, config: s.config, dedupeWindow: dedupeWindow)
+    writer.withLock { w in
+      for i in s.ids.indices { table.append(s.ids[i], alpha: s.alpha[i], beta: s.beta[i]) }
+      table.reclaim()
+      w.order = s.epochOrder
+      w.cursor = s.epochCursor
+      w.epochRNG.state = s.epochRNG
+      for r in s.recentRequests { w.recentRequests.insert(r) }
+    }
+    selects.store(s.selectCount, ordering: .relaxed)
+    updates.store(s.updateCount, ordering: .relaxed)
+  }
+
+  /// Sets the posteriors of `ids` (adding unknown ones): reference-format imports.
+  public func setPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double]) throws(EngineError) {
+    try Validate.distinct(ids, "ids")
+    guard alpha.count == ids.count, beta.count == ids.count else {
+      throw .invalid("alpha/beta: need one value per id (\(ids.count)), got \(alpha.count)/\(beta.count)")
+    }
+    for i in ids.indices {
+      try Validate.positive(alpha[i], "alpha[\(i)] (id \(ids[i]))")
+      try Validate.positive(beta[i], "beta[\(i)] (id \(ids[i]))")
+    }
+    writer.withLock { w in
+      for i in ids.indices {
+        if let slot = table.writerLookup(ids[i]) {
+          table.set(slot, alpha: Float(alpha[i]), beta: Float(beta[i]))
+        } else {
+          w.order?.append(Int32(table.count))
+          table.append(ids[i], alpha: Float(alpha[i]), beta: Float(beta[i]))
+        }
+      }
+      table.reclaim()
+    }
+  }
+}

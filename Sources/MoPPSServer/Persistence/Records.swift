@@ -1,0 +1,162 @@
+import MoPPSEngine
+
+/// One logged mutation. Replaying the log through the engine's own methods reproduces the state
+/// bit for bit, since those methods are deterministic and mutations are logged in the order they
+/// were applied (the store serialises them).
+enum WALRecord: Equatable, Sendable {
+  case createPool(name: String, config: PoolConfig)
+  case dropPool(name: String)
+  case register(pool: String, ids: [UInt64], priorAlpha: [Double]?, priorBeta: [Double]?)
+  case update(pool: String, requestID: String, ids: [UInt64], successes: [Double], trials: [Double])
+  case setPosteriors(pool: String, ids: [UInt64], alpha: [Double], beta: [Double])
+  /// A whole pool replaced (Restore of a tag, or import of a full state).
+  case install(PoolSnapshot)
+
+  func encode() -> [UInt8] {
+    var w = BinaryWriter()
+    switch self {
+    case .createPool(let name, let config):
+      w.u8(1)
+      w.string(name)
+      w.config(config)
+    case .dropPool(let name):
+      w.u8(2)
+      w.string(name)
+    case .register(let pool, let ids, let a, let b):
+      w.u8(3)
+      w.string(pool)
+      w.array(ids)
+      w.u8(a == nil ? 0 : 1)
+      if let a, let b {
+        w.array(a)
+        w.array(b)
+      }
+    case .update(let pool, let requestID, let ids, let successes, let trials):
+      w.u8(4)
+      w.string(pool)
+      w.string(requestID)
+      w.array(ids)
+      w.array(successes)
+      w.array(trials)
+    case .setPosteriors(let pool, let ids, let alpha, let beta):
+      w.u8(5)
+      w.string(pool)
+      w.array(ids)
+      w.array(alpha)
+      w.array(beta)
+    case .install(let snapshot):
+      w.u8(6)
+      w.pool(snapshot)
+    }
+    return w.bytes
+  }
+
+  static func decode(_ bytes: [UInt8]) throws(PersistenceError) -> WALRecord {
+    var r = BinaryReader(bytes)
+    let record: WALRecord
+    switch try r.u8() {
+    case 1: record = .createPool(name: try r.string(), config: try r.config())
+    case 2: record = .dropPool(name: try r.string())
+    case 3:
+      let pool = try r.string()
+      let ids = try r.array(UInt64.self)
+      if try r.u8() == 1 {
+        record = .register(
+          pool: pool, ids: ids, priorAlpha: try r.array(Double.self), priorBeta: try r.array(Double.self))
+      } else {
+        record = .register(pool: pool, ids: ids, priorAlpha: nil, priorBeta: nil)
+      }
+    case 4:
+      record = .update(
+        pool: try r.string(), requestID: try r.string(), ids: try r.array(UInt64.self),
+        successes: try r.array(Double.self), trials: try r.array(Double.self))
+    case 5:
+      record = .setPosteriors(
+        pool: try r.string(), ids: try r.array(UInt64.self), alpha: try r.array(Double.self),
+        beta: try r.array(Double.self))
+    case 6: record = .install(try r.pool())
+    case let kind: throw PersistenceError("unknown record type \(kind)")
+    }
+    guard r.atEnd else { throw PersistenceError("\(bytes.count - r.offset) stray bytes after a record") }
+    return record
+  }
+
+  /// Applies the record to the engine (recovery).
+  func replay(into engine: Engine) throws(EngineError) {
+    switch self {
+    case .createPool(let name, let config): try engine.createPool(name, config: config)
+    case .dropPool(let name): try engine.dropPool(name)
+    case .register(let pool, let ids, let a, let b):
+      _ = try engine.pool(pool).register(ids, priors: a.map { ($0, b ?? []) })
+    case .update(let pool, let requestID, let ids, let successes, let trials):
+      _ = try engine.pool(pool).update(
+        Outcomes(ids: ids, successes: successes, trials: trials), requestID: requestID)
+    case .setPosteriors(let pool, let ids, let alpha, let beta):
+      try engine.pool(pool).setPosteriors(ids, alpha: alpha, beta: beta)
+    case .install(let snapshot): try engine.install(snapshot)
+    }
+  }
+}
+
+extension BinaryWriter {
+  mutating func config(_ c: PoolConfig) {
+    f64(c.priorAlpha)
+    f64(c.priorBeta)
+    f64(c.decay)
+    f64(c.target)
+    string(c.strategy.rawValue)
+    f64(c.bandLow)
+    f64(c.bandHigh)
+    u64(c.seed)
+  }
+
+  mutating func pool(_ p: PoolSnapshot) {
+    string(p.name)
+    config(p.config)
+    u64(p.selectCount)
+    u64(p.updateCount)
+    array(p.ids)
+    array(p.alpha)
+    array(p.beta)
+    u8(p.epochOrder == nil ? 0 : 1)
+    if let order = p.epochOrder { array(order) }
+    u64(UInt64(p.epochCursor))
+    array(p.epochRNG)
+    u32(UInt32(p.recentRequests.count))
+    for r in p.recentRequests { string(r) }
+  }
+}
+
+extension BinaryReader {
+  mutating func config() throws(PersistenceError) -> PoolConfig {
+    let priorAlpha = try f64()
+    let priorBeta = try f64()
+    let decay = try f64()
+    let target = try f64()
+    let name = try string()
+    guard let strategy = Strategy(rawValue: name) else {
+      throw PersistenceError("unknown strategy \"\(name)\"")
+    }
+    return PoolConfig(
+      priorAlpha: priorAlpha, priorBeta: priorBeta, decay: decay, target: target, strategy: strategy,
+      bandLow: try f64(), bandHigh: try f64(), seed: try u64())
+  }
+
+  mutating func pool() throws(PersistenceError) -> PoolSnapshot {
+    let name = try string()
+    let config = try config()
+    let selectCount = try u64()
+    let updateCount = try u64()
+    let ids = try array(UInt64.self)
+    let alpha = try array(Float.self)
+    let beta = try array(Float.self)
+    let order = try u8() == 1 ? try array(Int32.self) : nil
+    let cursor = Int(try u64())
+    let rng = try array(UInt64.self)
+    var recent: [String] = []
+    for _ in 0..<(try u32()) { recent.append(try string()) }
+    return PoolSnapshot(
+      name: name, config: config, selectCount: selectCount, updateCount: updateCount, ids: ids, alpha: alpha,
+      beta: beta, epochOrder: order, epochCursor: cursor, epochRNG: rng, recentRequests: recent)
+  }
+}

@@ -1,0 +1,193 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The append-only log of mutations, in files `wal-<first LSN as 16 hex digits>.log` under `dir`.
+///
+/// File: "MOPPSWAL", version (u32), first LSN (u64), then records framed as
+/// [payload length u32][CRC-32C of payload u32][payload]. The LSN of a record is its file's first
+/// LSN plus its index there. A new file is started at every snapshot, so older ones can be deleted.
+final class WriteAheadLog {
+  static let magic: [UInt8] = Array("MOPPSWAL".utf8)
+  static let version: UInt32 = 1
+  static let headerSize = 20
+
+  let dir: String
+  private(set) var fd: Int32 = -1
+  private(set) var path = ""
+  private(set) var firstLSN: UInt64 = 0
+  /// LSN the next appended record gets.
+  private(set) var nextLSN: UInt64 = 0
+
+  static func fileName(_ first: UInt64) -> String {
+    let hex = String(first, radix: 16)
+    return "wal-" + String(repeating: "0", count: max(0, 16 - hex.count)) + hex + ".log"
+  }
+
+  static func firstLSN(ofFile name: String) -> UInt64? {
+    guard name.hasPrefix("wal-"), name.hasSuffix(".log"), name.count == 24 else { return nil }
+    return UInt64(name.dropFirst(4).dropLast(4), radix: 16)
+  }
+
+  init(dir: String, startingAt lsn: UInt64) throws(PersistenceError) {
+    self.dir = dir
+    try open(at: lsn)
+  }
+
+  deinit { if fd >= 0 { close(fd) } }
+
+  /// Starts a new file whose first record will have `lsn` (the previous file is closed first; the
+  /// caller has synced it if durability matters).
+  func open(at lsn: UInt64) throws(PersistenceError) {
+    let newPath = dir + "/" + Self.fileName(lsn)
+    let newFD = Glibc.open(newPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+    guard newFD >= 0 else { throw PersistenceError("cannot create \(newPath): \(Files.errorText())") }
+    var header = BinaryWriter()
+    header.bytes = Self.magic
+    header.u32(Self.version)
+    header.u64(lsn)
+    do throws(PersistenceError) {
+      try Files.writeAll(newFD, header.bytes, newPath)
+      // The new file's name must survive a crash before any record in it matters.
+      guard fsync(newFD) == 0 else { throw PersistenceError("cannot fsync \(newPath): \(Files.errorText())") }
+      try Files.syncDirectory(dir)
+    } catch {
+      close(newFD)
+      throw error
+    }
+    if fd >= 0 { close(fd) }
+    fd = newFD
+    path = newPath
+    firstLSN = lsn
+    nextLSN = lsn
+  }
+
+  /// Appends one record (one write(2), so a crash leaves at most a torn tail); returns its LSN.
+  func append(_ record: WALRecord) throws(PersistenceError) -> UInt64 {
+    let payload = record.encode()
+    var frame = BinaryWriter()
+    frame.bytes.reserveCapacity(payload.count + 8)
+    frame.u32(UInt32(payload.count))
+    frame.u32(CRC32C.checksum(payload))
+    frame.bytes += payload
+    try Files.writeAll(fd, frame.bytes, path)
+    defer { nextLSN += 1 }
+    return nextLSN
+  }
+
+  /// Flushes what was written to stable storage.
+  func sync() throws(PersistenceError) {
+    guard fdatasync(fd) == 0 else { throw PersistenceError("cannot fsync \(path): \(Files.errorText())") }
+  }
+
+  // MARK: Recovery
+
+  struct ScanResult {
+    var nextLSN: UInt64
+    var replayed = 0
+    var files = 0
+    var report: [String] = []
+  }
+
+  /// Replays every valid record with LSN ≥ `from`, in order. A torn or corrupt record ends the log:
+  /// its file is truncated there and later files are set aside (renamed *.corrupt), and both are
+  /// reported. Never traps on bad bytes.
+  static func replay(
+    dir: String, from: UInt64, apply: (UInt64, WALRecord) -> Void
+  ) -> ScanResult {
+    let files = Files.list(dir).compactMap { name in firstLSN(ofFile: name).map { ($0, name) } }
+      .sorted { $0.0 < $1.0 }
+    var result = ScanResult(nextLSN: from)
+    var expected: UInt64? = nil
+    var stopped = false
+    for (index, (first, name)) in files.enumerated() {
+      let path = dir + "/" + name
+      if stopped {
+        rename(path, path + ".corrupt")
+        result.report.append("set aside \(name) (after a damaged log file) as \(name).corrupt")
+        continue
+      }
+      let nextFirst = index + 1 < files.count ? files[index + 1].0 : UInt64.max
+      if nextFirst <= from {
+        continue  // entirely before the snapshot
+      }
+      if let e = expected, first != e {
+        result.report.append(
+          "log gap: expected a file starting at LSN \(e), found \(name); later records ignored")
+        stopped = true
+        rename(path, path + ".corrupt")
+        continue
+      }
+      if expected == nil && first > from {
+        result.report.append(
+          "log gap: the snapshot ends at LSN \(from) but the oldest log file starts at \(first); records in between are lost"
+        )
+      }
+      let bytes: [UInt8]
+      do {
+        bytes = try Files.read(path)
+      } catch {
+        result.report.append("cannot read \(name): \(error.message); later records ignored")
+        stopped = true
+        continue
+      }
+      result.files += 1
+      var offset = headerSize
+      var lsn = first
+      if bytes.count < headerSize || Array(bytes[0..<8]) != magic {
+        result.report.append("\(name): bad header; file set aside")
+        rename(path, path + ".corrupt")
+        stopped = true
+        continue
+      }
+      var damage: String? = nil
+      while offset < bytes.count {
+        guard bytes.count - offset >= 8 else {
+          damage = "torn record header"
+          break
+        }
+        let (length, crc) = bytes.withUnsafeBytes { raw in
+          (
+            Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))),
+            UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+          )
+        }
+        guard length <= bytes.count - offset - 8 else {
+          damage = "torn record (\(length) bytes announced, \(bytes.count - offset - 8) present)"
+          break
+        }
+        let payload = Array(bytes[(offset + 8)..<(offset + 8 + length)])
+        guard CRC32C.checksum(payload) == crc else {
+          damage = "checksum mismatch"
+          break
+        }
+        let record: WALRecord
+        do {
+          record = try WALRecord.decode(payload)
+        } catch {
+          damage = "undecodable record: \(error.message)"
+          break
+        }
+        if lsn >= from {
+          apply(lsn, record)
+          result.replayed += 1
+        }
+        lsn += 1
+        offset += 8 + length
+      }
+      if let damage {
+        let dropped = bytes.count - offset
+        result.report.append(
+          "\(name): \(damage) at byte \(offset) (LSN \(lsn)); truncated the log there, dropping \(dropped) bytes"
+        )
+        truncate(path, off_t(offset))
+        stopped = true
+      }
+      expected = lsn
+      result.nextLSN = max(result.nextLSN, lsn)
+    }
+    return result
+  }
+}
