@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import MoPPSBench
 import MoPPSEngine
 import MoPPSServer
@@ -32,11 +33,22 @@ struct Bench: ParsableCommand {
   @Flag(name: .customLong("skip-10m"), help: "Skip the 10 M prompt pool (memory and whole-pool select).")
   var skipTenMillion = false
 
+  @Flag(help: "Also measure the write-ahead log: updates/s per --fsync policy and recovery of 1 M updates.")
+  var durability = false
+
+  @Option(help: ArgumentHelp("Scratch directory for --durability (default: a new one under /tmp).", valueName: "dir"))
+  var scratch: String?
+
   func run() throws {
     let bench = EngineBenchmarks(quick: quick) { line in
       Log.info("bench: \(line)")
     }
-    let results = try bench.runAll(tenMillion: !skipTenMillion)
+    var results = try bench.runAll(tenMillion: !skipTenMillion)
+    if durability {
+      let dir = scratch ?? (NSTemporaryDirectory() + "moppsd-bench-\(getpid())")
+      defer { if scratch == nil { try? FileManager.default.removeItem(atPath: dir) } }
+      results += try DurabilityBenchmark.run(directory: dir) { Log.info("bench: \($0)") }
+    }
     if let json {
       let body = results.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
       guard let f = fopen(json, "w") else {
