@@ -95,6 +95,8 @@ struct WriterState {
   var cursor = 0
   var epochRNG: Xoshiro256
   var recentRequests: RecentSet
+  /// Original string keys of imported prompts whose key was not a plain decimal id.
+  var names: [UInt64: String] = [:]
 
   init(seed: UInt64, dedupeWindow: Int) {
     epochRNG = Xoshiro256(seed: seed, stream: RandomStream.epoch.rawValue)

@@ -14,11 +14,13 @@ public struct PoolSnapshot: Sendable, Equatable {
   public var epochRNG: [UInt64]
   /// Recently applied Update request ids, oldest first.
   public var recentRequests: [String]
+  /// String keys of imported ids (see `Pool.names`), sorted by id.
+  public var names: [(id: UInt64, name: String)]
 
   public init(
     name: String, config: PoolConfig, selectCount: UInt64, updateCount: UInt64, ids: [UInt64],
     alpha: [Float], beta: [Float], epochOrder: [Int32]?, epochCursor: Int, epochRNG: [UInt64],
-    recentRequests: [String]
+    recentRequests: [String], names: [(id: UInt64, name: String)] = []
   ) {
     self.name = name
     self.config = config
@@ -31,6 +33,15 @@ public struct PoolSnapshot: Sendable, Equatable {
     self.epochCursor = epochCursor
     self.epochRNG = epochRNG
     self.recentRequests = recentRequests
+    self.names = names
+  }
+
+  public static func == (l: Self, r: Self) -> Bool {
+    l.name == r.name && l.config == r.config && l.selectCount == r.selectCount
+      && l.updateCount == r.updateCount
+      && l.ids == r.ids && l.alpha == r.alpha && l.beta == r.beta && l.epochOrder == r.epochOrder
+      && l.epochCursor == r.epochCursor && l.epochRNG == r.epochRNG && l.recentRequests == r.recentRequests
+      && l.names.map(\.id) == r.names.map(\.id) && l.names.map(\.name) == r.names.map(\.name)
   }
 }
 
@@ -45,7 +56,8 @@ extension Pool {
         name: name, config: config, selectCount: selects.load(ordering: .relaxed),
         updateCount: updates.load(ordering: .relaxed), ids: p.ids, alpha: p.alpha.map(Float.init),
         beta: p.beta.map(Float.init), epochOrder: w.order, epochCursor: w.cursor, epochRNG: w.epochRNG.state,
-        recentRequests: w.recentRequests.ordered)
+        recentRequests: w.recentRequests.ordered,
+        names: w.names.sorted { $0.key < $1.key }.map { (id: $0.key, name: $0.value) })
     }
   }
 
@@ -75,14 +87,21 @@ extension Pool {
       w.cursor = s.epochCursor
       w.epochRNG.state = s.epochRNG
       for r in s.recentRequests { w.recentRequests.insert(r) }
+      for n in s.names { w.names[n.id] = n.name }
     }
     selects.store(s.selectCount, ordering: .relaxed)
     updates.store(s.updateCount, ordering: .relaxed)
   }
 
-  /// Sets the posteriors of `ids` (adding unknown ones): reference-format imports.
-  public func setPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double]) throws(EngineError) {
+  /// Sets the posteriors of `ids` (adding unknown ones): reference-format imports. `names` (one per
+  /// id, "" for none) keeps the original string keys of ids that were derived from them.
+  public func setPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double], names: [String] = [])
+    throws(EngineError)
+  {
     try Validate.distinct(ids, "ids")
+    guard names.isEmpty || names.count == ids.count else {
+      throw .invalid("names: need one per id (\(ids.count)) or none, got \(names.count)")
+    }
     guard alpha.count == ids.count, beta.count == ids.count else {
       throw .invalid("alpha/beta: need one value per id (\(ids.count)), got \(alpha.count)/\(beta.count)")
     }
@@ -98,8 +117,14 @@ extension Pool {
           w.order?.append(Int32(table.count))
           table.append(ids[i], alpha: Float(alpha[i]), beta: Float(beta[i]))
         }
+        if !names.isEmpty && !names[i].isEmpty { w.names[ids[i]] = names[i] }
       }
       table.reclaim()
     }
+  }
+
+  /// The original string key of each id, "" where the id is its own key.
+  public func names(of ids: [UInt64]) -> [String] {
+    writer.withLock { w in ids.map { w.names[$0] ?? "" } }
   }
 }

@@ -116,6 +116,23 @@ extension Request {
         body, as: "mopps.v1.ListSnapshotsRequest", mopps__v1__list_snapshots_request__unpack,
         mopps__v1__list_snapshots_request__free_unpacked
       ) { m in .listSnapshots(pool: text(m.pool)) }
+    case .importState:
+      return try unpack(
+        body, as: "mopps.v1.ImportRequest", mopps__v1__import_request__unpack,
+        mopps__v1__import_request__free_unpacked
+      ) { (m) throws(ProtocolError) in
+        let names = (0..<m.n_names).map { text(m.names[$0]) }
+        return .importState(
+          ImportRequest(
+            pool: text(m.pool), ids: try arrayField("ids", count: m.n_ids, m.ids, m.ids_le),
+            alpha: try arrayField("alpha", count: m.n_alpha, m.alpha, m.alpha_le),
+            beta: try arrayField("beta", count: m.n_beta, m.beta, m.beta_le), names: names))
+      }
+    case .exportState:
+      return try unpack(
+        body, as: "mopps.v1.ExportRequest", mopps__v1__export_request__unpack,
+        mopps__v1__export_request__free_unpacked
+      ) { m in .exportState(pool: text(m.pool)) }
     case .stats:
       return try unpack(
         body, as: "mopps.v1.StatsRequest", mopps__v1__stats_request__unpack,

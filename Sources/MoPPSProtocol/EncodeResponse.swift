@@ -133,6 +133,29 @@ public enum Reply {
 
   public static func dropPool() -> [UInt8] { [] }
 
+  public static func importState(imported: Int, promptCount: Int) -> [UInt8] {
+    var m = Mopps__V1__ImportResponse()
+    mopps__v1__import_response__init(&m)
+    m.imported = UInt64(imported)
+    m.prompt_count = UInt64(promptCount)
+    return pack(&m, mopps__v1__import_response__get_packed_size, mopps__v1__import_response__pack)
+  }
+
+  public static func exportState(_ p: Posteriors, names: [String]) -> [UInt8] {
+    let arena = Arena()
+    var m = Mopps__V1__ExportResponse()
+    mopps__v1__export_response__init(&m)
+    m.ids_le = arena.littleEndian(p.ids)
+    m.alpha_le = arena.littleEndian(p.alpha)
+    m.beta_le = arena.littleEndian(p.beta)
+    let named = names.indices.filter { !names[$0].isEmpty }
+    (m.n_named_ids, m.named_ids) = (named.count, arena.array(named.map { p.ids[$0] }))
+    (m.n_names, m.names) = (named.count, arena.array(named.map { Optional(arena.string(names[$0])) }))
+    return withExtendedLifetime(arena) {
+      pack(&m, mopps__v1__export_response__get_packed_size, mopps__v1__export_response__pack)
+    }
+  }
+
   public static func snapshot(_ info: SnapshotInfo) -> [UInt8] {
     let arena = Arena()
     var m = Mopps__V1__SnapshotResponse()

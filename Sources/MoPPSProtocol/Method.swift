@@ -27,6 +27,8 @@ public enum Method: String, CaseIterable, Sendable {
   case snapshot = "Snapshot"
   case restore = "Restore"
   case listSnapshots = "ListSnapshots"
+  case importState = "Import"
+  case exportState = "Export"
   case stats = "Stats"
   case health = "Health"
 

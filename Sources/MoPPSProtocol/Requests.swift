@@ -85,6 +85,14 @@ public struct SnapshotInfo: Sendable, Equatable {
   }
 }
 
+public struct ImportRequest: Sendable, Equatable {
+  public var pool: String
+  public var ids: [UInt64]
+  public var alpha: [Double]
+  public var beta: [Double]
+  public var names: [String]
+}
+
 /// A decoded request.
 public enum Request: Sendable {
   case createPool(CreatePoolRequest)
@@ -97,6 +105,8 @@ public enum Request: Sendable {
   case snapshot(TagRequest)
   case restore(TagRequest)
   case listSnapshots(pool: String)
+  case importState(ImportRequest)
+  case exportState(pool: String)
   case stats
   case health
 }

@@ -146,6 +146,21 @@ public final class Dispatcher: Sendable {
       return (Reply.restore(try requireStore("Restore").restoreTag(pool: r.pool, tag: r.tag)), [])
     case .listSnapshots(let pool):
       return (Reply.listSnapshots(try requireStore("ListSnapshots").listSnapshots(pool: pool)), [])
+    case .importState(let r):
+      try limit(r.ids.count, "ids")
+      let pool = try engine.pool(r.pool)
+      try mutate(
+        { () throws(EngineError) in
+          try pool.setPosteriors(r.ids, alpha: r.alpha, beta: r.beta, names: r.names)
+        },
+        record: { _ in .setPosteriors(pool: r.pool, ids: r.ids, alpha: r.alpha, beta: r.beta, names: r.names)
+        })
+      return (Reply.importState(imported: r.ids.count, promptCount: pool.info.promptCount), [])
+    case .exportState(let name):
+      let pool = try engine.pool(name)
+      try limit(pool.info.promptCount, "prompts to export")
+      let p = pool.posteriors(nil)
+      return (Reply.exportState(p, names: pool.names(of: p.ids)), [])
     case .stats:
       let elapsed = ContinuousClock.now - started
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18

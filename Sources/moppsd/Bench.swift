@@ -36,7 +36,9 @@ struct Bench: ParsableCommand {
   @Flag(help: "Also measure the write-ahead log: updates/s per --fsync policy and recovery of 1 M updates.")
   var durability = false
 
-  @Option(help: ArgumentHelp("Scratch directory for --durability (default: a new one under /tmp).", valueName: "dir"))
+  @Option(
+    help: ArgumentHelp(
+      "Scratch directory for --durability (default: a new one under /tmp).", valueName: "dir"))
   var scratch: String?
 
   func run() throws {

@@ -20,11 +20,12 @@ import Testing
     .register(pool: "p", ids: [1, 2, UInt64.max], priorAlpha: nil, priorBeta: nil),
     .register(pool: "p", ids: [7], priorAlpha: [3], priorBeta: [4]),
     .update(pool: "p", requestID: "step-7 ✓", ids: [1, 2], successes: [0.5, 2], trials: [4, 4]),
-    .setPosteriors(pool: "p", ids: [9], alpha: [1.5], beta: [2.5]),
+    .setPosteriors(pool: "p", ids: [9, 10], alpha: [1.5, 2], beta: [2.5, 3], names: ["", "q-10"]),
     .install(
       PoolSnapshot(
         name: "p", config: PoolConfig(seed: 1), selectCount: 3, updateCount: 4, ids: [5, 6], alpha: [1, 2],
-        beta: [3, 4], epochOrder: [1, 0], epochCursor: 1, epochRNG: [1, 2, 3, 4], recentRequests: ["a", "b"])),
+        beta: [3, 4], epochOrder: [1, 0], epochCursor: 1, epochRNG: [1, 2, 3, 4], recentRequests: ["a", "b"],
+        names: [(id: 6, name: "prompt six")])),
   ]
 
   @Test func recordsRoundTrip() throws {

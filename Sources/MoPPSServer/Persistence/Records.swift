@@ -8,7 +8,7 @@ enum WALRecord: Equatable, Sendable {
   case dropPool(name: String)
   case register(pool: String, ids: [UInt64], priorAlpha: [Double]?, priorBeta: [Double]?)
   case update(pool: String, requestID: String, ids: [UInt64], successes: [Double], trials: [Double])
-  case setPosteriors(pool: String, ids: [UInt64], alpha: [Double], beta: [Double])
+  case setPosteriors(pool: String, ids: [UInt64], alpha: [Double], beta: [Double], names: [String])
   /// A whole pool replaced (Restore of a tag, or import of a full state).
   case install(PoolSnapshot)
 
@@ -38,12 +38,14 @@ enum WALRecord: Equatable, Sendable {
       w.array(ids)
       w.array(successes)
       w.array(trials)
-    case .setPosteriors(let pool, let ids, let alpha, let beta):
+    case .setPosteriors(let pool, let ids, let alpha, let beta, let names):
       w.u8(5)
       w.string(pool)
       w.array(ids)
       w.array(alpha)
       w.array(beta)
+      w.u64(UInt64(names.count))
+      for n in names { w.string(n) }
     case .install(let snapshot):
       w.u8(6)
       w.pool(snapshot)
@@ -71,9 +73,15 @@ enum WALRecord: Equatable, Sendable {
         pool: try r.string(), requestID: try r.string(), ids: try r.array(UInt64.self),
         successes: try r.array(Double.self), trials: try r.array(Double.self))
     case 5:
-      record = .setPosteriors(
-        pool: try r.string(), ids: try r.array(UInt64.self), alpha: try r.array(Double.self),
-        beta: try r.array(Double.self))
+      let pool = try r.string()
+      let ids = try r.array(UInt64.self)
+      let alpha = try r.array(Double.self)
+      let beta = try r.array(Double.self)
+      let count = try r.u64()
+      guard count <= UInt64(ids.count) else { throw PersistenceError("more names than ids") }
+      var names: [String] = []
+      for _ in 0..<count { names.append(try r.string()) }
+      record = .setPosteriors(pool: pool, ids: ids, alpha: alpha, beta: beta, names: names)
     case 6: record = .install(try r.pool())
     case let kind: throw PersistenceError("unknown record type \(kind)")
     }
@@ -91,8 +99,8 @@ enum WALRecord: Equatable, Sendable {
     case .update(let pool, let requestID, let ids, let successes, let trials):
       _ = try engine.pool(pool).update(
         Outcomes(ids: ids, successes: successes, trials: trials), requestID: requestID)
-    case .setPosteriors(let pool, let ids, let alpha, let beta):
-      try engine.pool(pool).setPosteriors(ids, alpha: alpha, beta: beta)
+    case .setPosteriors(let pool, let ids, let alpha, let beta, let names):
+      try engine.pool(pool).setPosteriors(ids, alpha: alpha, beta: beta, names: names)
     case .install(let snapshot): try engine.install(snapshot)
     }
   }
@@ -124,6 +132,11 @@ extension BinaryWriter {
     array(p.epochRNG)
     u32(UInt32(p.recentRequests.count))
     for r in p.recentRequests { string(r) }
+    u64(UInt64(p.names.count))
+    for n in p.names {
+      u64(n.id)
+      string(n.name)
+    }
   }
 }
 
@@ -151,12 +164,16 @@ extension BinaryReader {
     let alpha = try array(Float.self)
     let beta = try array(Float.self)
     let order = try u8() == 1 ? try array(Int32.self) : nil
-    let cursor = Int(try u64())
+    guard let cursor = Int(exactly: try u64()) else { throw PersistenceError("epoch cursor out of range") }
     let rng = try array(UInt64.self)
     var recent: [String] = []
     for _ in 0..<(try u32()) { recent.append(try string()) }
+    let nameCount = try u64()
+    guard nameCount <= UInt64(ids.count) else { throw PersistenceError("more names than prompts") }
+    var names: [(id: UInt64, name: String)] = []
+    for _ in 0..<nameCount { names.append((id: try u64(), name: try string())) }
     return PoolSnapshot(
       name: name, config: config, selectCount: selectCount, updateCount: updateCount, ids: ids, alpha: alpha,
-      beta: beta, epochOrder: order, epochCursor: cursor, epochRNG: rng, recentRequests: recent)
+      beta: beta, epochOrder: order, epochCursor: cursor, epochRNG: rng, recentRequests: recent, names: names)
   }
 }

@@ -58,7 +58,7 @@ struct SnapshotFile: Equatable {
     guard let kind = Kind(rawValue: try r.u8()) else { throw PersistenceError("unknown snapshot kind") }
     return Header(
       kind: kind, lsn: try r.u64(), created: try r.f64(), poolCount: Int(try r.u32()),
-      promptCount: Int(try r.u64()),
+      promptCount: Int(truncatingIfNeeded: try r.u64()),
       payloadLength: Int(truncatingIfNeeded: try r.u64()), crc: try r.u32())
   }
 

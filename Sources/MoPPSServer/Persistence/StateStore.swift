@@ -86,6 +86,34 @@ public final class StateStore: @unchecked Sendable {
         "\(dir) is in use by another moppsd (\(dir)/LOCK is locked); use another --state-dir")
     }
     let started = ContinuousClock.now
+    let recovery = recover(into: engine, directory: dir, repair: true)
+    var report = recovery.report
+    let scan = recovery.scan
+    let wal = try WriteAheadLog(dir: dir + "/wal", startingAt: scan.nextLSN)
+    let elapsed = ContinuousClock.now - started
+    let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
+    let prompts = engine.listPools().reduce(0) { $0 + $1.info.promptCount }
+    report.insert(
+      "recovered \(engine.listPools().count) pools, \(prompts) prompts from \(recovery.base) + \(scan.replayed) log records "
+        + "(\(scan.files) files) in \(Int(ms.rounded())) ms; next LSN \(scan.nextLSN)", at: 0)
+
+    let store = StateStore(engine: engine, options: options, wal: wal, lockFD: lockFD)
+    store.written.store(scan.nextLSN, ordering: .relaxed)
+    store.syncState.withLock { $0 = scan.nextLSN }
+    store.startMaintenance()
+    return (store, report)
+  }
+
+  struct Recovery {
+    var base: String
+    var snapshotLSN: UInt64
+    var scan: WriteAheadLog.ScanResult
+    var report: [String]
+  }
+
+  /// Loads the newest valid full snapshot and replays the log after it. With `repair`, a damaged log
+  /// tail is truncated and files after it set aside; without, the directory is left untouched.
+  static func recover(into engine: Engine, directory dir: String, repair: Bool) -> Recovery {
     var report: [String] = []
 
     // Newest valid full snapshot; a damaged one is reported and the previous one used.
@@ -116,7 +144,7 @@ public final class StateStore: @unchecked Sendable {
     }
 
     var replayErrors = 0
-    let scan = WriteAheadLog.replay(dir: dir + "/wal", from: from) { lsn, record in
+    let scan = WriteAheadLog.replay(dir: dir + "/wal", from: from, repair: repair) { lsn, record in
       do throws(EngineError) {
         try record.replay(into: engine)
       } catch {
@@ -125,19 +153,7 @@ public final class StateStore: @unchecked Sendable {
       }
     }
     report += scan.report
-    let wal = try WriteAheadLog(dir: dir + "/wal", startingAt: scan.nextLSN)
-    let elapsed = ContinuousClock.now - started
-    let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
-    let prompts = engine.listPools().reduce(0) { $0 + $1.info.promptCount }
-    report.insert(
-      "recovered \(engine.listPools().count) pools, \(prompts) prompts from \(base) + \(scan.replayed) log records "
-        + "(\(scan.files) files) in \(Int(ms.rounded())) ms; next LSN \(scan.nextLSN)", at: 0)
-
-    let store = StateStore(engine: engine, options: options, wal: wal, lockFD: lockFD)
-    store.written.store(scan.nextLSN, ordering: .relaxed)
-    store.syncState.withLock { $0 = scan.nextLSN }
-    store.startMaintenance()
-    return (store, report)
+    return Recovery(base: base, snapshotLSN: from, scan: scan, report: report)
   }
 
   private init(engine: Engine, options: Options, wal: WriteAheadLog, lockFD: Int32) {
@@ -291,6 +307,12 @@ public final class StateStore: @unchecked Sendable {
 
   /// Full-state snapshots and tags (optionally of one pool), newest first within each pool.
   public func listSnapshots(pool filter: String = "") -> [SnapshotInfo] {
+    Self.listSnapshots(directory: options.directory, pool: filter)
+  }
+
+  static func listSnapshots(directory: String, pool filter: String = "") -> [SnapshotInfo] {
+    let snapshotDir = directory + "/snapshots"
+    let tagDir = directory + "/tags"
     var out: [SnapshotInfo] = []
     func add(_ path: String, pool: String, tag: String) {
       guard let h = try? SnapshotFile.header(Files.readPrefix(path, SnapshotFile.headerSize)) else { return }
@@ -367,4 +389,51 @@ public final class StateStore: @unchecked Sendable {
 
   /// Bytes in the log files.
   public var logBytes: Int { Files.list(walDir).reduce(0) { $0 + Files.size(walDir + "/" + $1) } }
+}
+
+/// What `moppsd inspect` shows: the state a server would recover, read without changing anything.
+public struct Inspection: Sendable {
+  public var pools: [PoolInfo]
+  /// Posterior means per pool, for histograms.
+  public var means: [String: [Double]]
+  public var snapshots: [SnapshotInfo]
+  public var base: String
+  public var logFiles: Int
+  public var logBytes: Int
+  public var logRecords: Int
+  public var nextLSN: UInt64
+  public var report: [String]
+  public var inUse: Bool
+}
+
+extension StateStore {
+  /// Reads a state directory the way start-up would, but read-only: no lock taken, no file written,
+  /// damage reported rather than repaired. Works with or without a server running on it.
+  public static func inspect(directory: String) throws(PersistenceError) -> Inspection {
+    guard Files.exists(directory + "/wal") || Files.exists(directory + "/snapshots") else {
+      throw PersistenceError("\(directory) is not a moppsd state directory (no wal/ or snapshots/)")
+    }
+    let engine = Engine()
+    let recovery = recover(into: engine, directory: directory, repair: false)
+    var inUse = false
+    let fd = Glibc.open(directory + "/LOCK", O_RDONLY | O_CLOEXEC)
+    if fd >= 0 {
+      inUse = flock(fd, LOCK_SH | LOCK_NB) != 0
+      Glibc.close(fd)
+    }
+    let pools = engine.listPools()
+    var means: [String: [Double]] = [:]
+    for pool in pools {
+      let p = pool.posteriors(nil)
+      means[pool.name] = zip(p.alpha, p.beta).map { $0 / ($0 + $1) }
+    }
+    let walDir = directory + "/wal"
+    return Inspection(
+      pools: pools.map(\.info), means: means, snapshots: listSnapshots(directory: directory),
+      base: recovery.base,
+      logFiles: Files.list(walDir).filter { WriteAheadLog.firstLSN(ofFile: $0) != nil }.count,
+      logBytes: Files.list(walDir).reduce(0) { $0 + Files.size(walDir + "/" + $1) },
+      logRecords: recovery.scan.replayed, nextLSN: recovery.scan.nextLSN, report: recovery.report,
+      inUse: inUse)
+  }
 }

@@ -88,15 +88,18 @@ final class WriteAheadLog {
     var nextLSN: UInt64
     var replayed = 0
     var files = 0
+    var bytes = 0
     var report: [String] = []
   }
 
   /// Replays every valid record with LSN ≥ `from`, in order. A torn or corrupt record ends the log:
   /// its file is truncated there and later files are set aside (renamed *.corrupt), and both are
   /// reported. Never traps on bad bytes.
+  /// With `repair: false` (inspection), nothing on disk is changed and the damage is only reported.
   static func replay(
-    dir: String, from: UInt64, apply: (UInt64, WALRecord) -> Void
+    dir: String, from: UInt64, repair: Bool = true, apply: (UInt64, WALRecord) -> Void
   ) -> ScanResult {
+    func setAside(_ path: String) { if repair { rename(path, path + ".corrupt") } }
     let files = Files.list(dir).compactMap { name in firstLSN(ofFile: name).map { ($0, name) } }
       .sorted { $0.0 < $1.0 }
     var result = ScanResult(nextLSN: from)
@@ -105,7 +108,7 @@ final class WriteAheadLog {
     for (index, (first, name)) in files.enumerated() {
       let path = dir + "/" + name
       if stopped {
-        rename(path, path + ".corrupt")
+        setAside(path)
         result.report.append("set aside \(name) (after a damaged log file) as \(name).corrupt")
         continue
       }
@@ -117,7 +120,7 @@ final class WriteAheadLog {
         result.report.append(
           "log gap: expected a file starting at LSN \(e), found \(name); later records ignored")
         stopped = true
-        rename(path, path + ".corrupt")
+        setAside(path)
         continue
       }
       if expected == nil && first > from {
@@ -134,11 +137,12 @@ final class WriteAheadLog {
         continue
       }
       result.files += 1
+      result.bytes += bytes.count
       var offset = headerSize
       var lsn = first
       if bytes.count < headerSize || Array(bytes[0..<8]) != magic {
         result.report.append("\(name): bad header; file set aside")
-        rename(path, path + ".corrupt")
+        setAside(path)
         stopped = true
         continue
       }
@@ -182,7 +186,7 @@ final class WriteAheadLog {
         result.report.append(
           "\(name): \(damage) at byte \(offset) (LSN \(lsn)); truncated the log there, dropping \(dropped) bytes"
         )
-        truncate(path, off_t(offset))
+        if repair { truncate(path, off_t(offset)) }
         stopped = true
       }
       expected = lsn

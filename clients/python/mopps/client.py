@@ -106,6 +106,15 @@ class Posteriors:
 
 
 def _u64(values: ArrayLike, field: str) -> bytes:
+    if not isinstance(values, np.ndarray):
+        values = list(values)
+        # Python ints up to 2**64 - 1 (numpy would turn ids >= 2**63 into float64).
+        if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            if min(values) < 0:
+                raise ValueError(f"{field}: ids must be non-negative")
+            if max(values) >= 2**64:
+                raise ValueError(f"{field}: ids must be < 2**64")
+            return np.array(values, dtype="<u8").tobytes()
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise ValueError(f"{field}: expected a 1-D array, got shape {arr.shape}")
@@ -383,6 +392,46 @@ class Client:
         """Tags of ``pool``, or all tags and full-state snapshots, as :class:`SnapshotInfo`."""
         r = self._call("ListSnapshots", pb.ListSnapshotsRequest(pool=pool or ""), pb.ListSnapshotsResponse)
         return [SnapshotInfo._from_pb(m) for m in r.snapshots]
+
+    # -- reference formats -------------------------------------------------------------------
+
+    def import_state(self, pool: str, source, *, format: str = "state", multiplier: float = 3.0) -> int:
+        """Sets posteriors from the reference's files (see :mod:`mopps.reference`): ``format="state"``
+        for ``{id: [alpha, beta]}``, ``"eval"`` for offline evaluation ``{id: [0/1, ...]}`` (priors
+        alpha = multiplier * successes + alpha0, beta = multiplier * failures + beta0, with the pool's
+        prior). ``source`` is a path or an already-loaded dict. Returns how many prompts were set."""
+        from . import reference
+
+        if format == "state":
+            ids, alpha, beta, names = reference.load_state(source)
+        elif format == "eval":
+            info = next((p for p in self.list_pools() if p.name == pool), None)
+            if info is None:
+                raise RpcError("NOT_FOUND", f'pool "{pool}" not found; create it with CreatePool')
+            ids, alpha, beta, names = reference.load_eval(source, multiplier, (info.prior_alpha, info.prior_beta))
+        else:
+            raise ValueError(f"format must be 'state' or 'eval', got {format!r}")
+        req = pb.ImportRequest(
+            pool=pool, ids_le=_u64(ids, "ids"), alpha_le=np.asarray(alpha, dtype="<f8").tobytes(),
+            beta_le=np.asarray(beta, dtype="<f8").tobytes())
+        if any(names):
+            req.names.extend(names)
+        return self._call("Import", req, pb.ImportResponse).imported
+
+    def export_state(self, pool: str, path=None) -> dict:
+        """The pool as the reference's ``{id: [alpha, beta]}`` (written to ``path`` as JSON if given)."""
+        import json
+
+        from . import reference
+
+        r = self._call("Export", pb.ExportRequest(pool=pool), pb.ExportResponse)
+        state = reference.dump_state(
+            np.frombuffer(r.ids_le, dtype="<u8"), np.frombuffer(r.alpha_le, dtype="<f8"),
+            np.frombuffer(r.beta_le, dtype="<f8"), dict(zip(r.named_ids, r.names)))
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(state, f)
+        return state
 
     def stats(self) -> dict:
         """Uptime, request counts per method (with errors) and pools."""

@@ -43,5 +43,5 @@ def test_service_lists_every_method():
     methods = [m.name for m in service_pb2.DESCRIPTOR.services_by_name["Selector"].methods]
     assert methods == [
         "CreatePool", "DropPool", "ListPools", "Register", "Select", "Update", "Get",
-        "Snapshot", "Restore", "ListSnapshots", "Stats", "Health",
+        "Snapshot", "Restore", "ListSnapshots", "Import", "Export", "Stats", "Health",
     ]

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from mopps.v1 import selector_pb2 as mopps_dot_v1_dot_selector__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mopps/v1/service.proto\x12\x08mopps.v1\x1a\x17mopps/v1/selector.proto2\x99\x06\n\x08Selector\x12G\n\nCreatePool\x12\x1b.mopps.v1.CreatePoolRequest\x1a\x1c.mopps.v1.CreatePoolResponse\x12\x41\n\x08\x44ropPool\x12\x19.mopps.v1.DropPoolRequest\x1a\x1a.mopps.v1.DropPoolResponse\x12\x44\n\tListPools\x12\x1a.mopps.v1.ListPoolsRequest\x1a\x1b.mopps.v1.ListPoolsResponse\x12\x41\n\x08Register\x12\x19.mopps.v1.RegisterRequest\x1a\x1a.mopps.v1.RegisterResponse\x12;\n\x06Select\x12\x17.mopps.v1.SelectRequest\x1a\x18.mopps.v1.SelectResponse\x12;\n\x06Update\x12\x17.mopps.v1.UpdateRequest\x1a\x18.mopps.v1.UpdateResponse\x12\x32\n\x03Get\x12\x14.mopps.v1.GetRequest\x1a\x15.mopps.v1.GetResponse\x12\x41\n\x08Snapshot\x12\x19.mopps.v1.SnapshotRequest\x1a\x1a.mopps.v1.SnapshotResponse\x12>\n\x07Restore\x12\x18.mopps.v1.RestoreRequest\x1a\x19.mopps.v1.RestoreResponse\x12P\n\rListSnapshots\x12\x1e.mopps.v1.ListSnapshotsRequest\x1a\x1f.mopps.v1.ListSnapshotsResponse\x12\x38\n\x05Stats\x12\x16.mopps.v1.StatsRequest\x1a\x17.mopps.v1.StatsResponse\x12;\n\x06Health\x12\x17.mopps.v1.HealthRequest\x1a\x18.mopps.v1.HealthResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mopps/v1/service.proto\x12\x08mopps.v1\x1a\x17mopps/v1/selector.proto2\x93\x07\n\x08Selector\x12G\n\nCreatePool\x12\x1b.mopps.v1.CreatePoolRequest\x1a\x1c.mopps.v1.CreatePoolResponse\x12\x41\n\x08\x44ropPool\x12\x19.mopps.v1.DropPoolRequest\x1a\x1a.mopps.v1.DropPoolResponse\x12\x44\n\tListPools\x12\x1a.mopps.v1.ListPoolsRequest\x1a\x1b.mopps.v1.ListPoolsResponse\x12\x41\n\x08Register\x12\x19.mopps.v1.RegisterRequest\x1a\x1a.mopps.v1.RegisterResponse\x12;\n\x06Select\x12\x17.mopps.v1.SelectRequest\x1a\x18.mopps.v1.SelectResponse\x12;\n\x06Update\x12\x17.mopps.v1.UpdateRequest\x1a\x18.mopps.v1.UpdateResponse\x12\x32\n\x03Get\x12\x14.mopps.v1.GetRequest\x1a\x15.mopps.v1.GetResponse\x12\x41\n\x08Snapshot\x12\x19.mopps.v1.SnapshotRequest\x1a\x1a.mopps.v1.SnapshotResponse\x12>\n\x07Restore\x12\x18.mopps.v1.RestoreRequest\x1a\x19.mopps.v1.RestoreResponse\x12P\n\rListSnapshots\x12\x1e.mopps.v1.ListSnapshotsRequest\x1a\x1f.mopps.v1.ListSnapshotsResponse\x12;\n\x06Import\x12\x17.mopps.v1.ImportRequest\x1a\x18.mopps.v1.ImportResponse\x12;\n\x06\x45xport\x12\x17.mopps.v1.ExportRequest\x1a\x18.mopps.v1.ExportResponse\x12\x38\n\x05Stats\x12\x16.mopps.v1.StatsRequest\x1a\x17.mopps.v1.StatsResponse\x12;\n\x06Health\x12\x17.mopps.v1.HealthRequest\x1a\x18.mopps.v1.HealthResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mopps.v1.service_pb2', globals())
@@ -22,5 +22,5 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   _SELECTOR._serialized_start=62
-  _SELECTOR._serialized_end=855
+  _SELECTOR._serialized_end=977
 # @@protoc_insertion_point(module_scope)

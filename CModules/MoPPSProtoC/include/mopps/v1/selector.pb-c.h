@@ -39,6 +39,10 @@ typedef struct Mopps__V1__RestoreRequest Mopps__V1__RestoreRequest;
 typedef struct Mopps__V1__RestoreResponse Mopps__V1__RestoreResponse;
 typedef struct Mopps__V1__ListSnapshotsRequest Mopps__V1__ListSnapshotsRequest;
 typedef struct Mopps__V1__ListSnapshotsResponse Mopps__V1__ListSnapshotsResponse;
+typedef struct Mopps__V1__ImportRequest Mopps__V1__ImportRequest;
+typedef struct Mopps__V1__ImportResponse Mopps__V1__ImportResponse;
+typedef struct Mopps__V1__ExportRequest Mopps__V1__ExportRequest;
+typedef struct Mopps__V1__ExportResponse Mopps__V1__ExportResponse;
 typedef struct Mopps__V1__StatsRequest Mopps__V1__StatsRequest;
 typedef struct Mopps__V1__MethodStats Mopps__V1__MethodStats;
 typedef struct Mopps__V1__StatsResponse Mopps__V1__StatsResponse;
@@ -552,6 +556,73 @@ struct  Mopps__V1__ListSnapshotsResponse
 #define MOPPS__V1__LIST_SNAPSHOTS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__list_snapshots_response__descriptor) \
     , 0,NULL }
+
+
+/*
+ * Sets the posteriors of ids, adding unknown ones: the reference's {id: [alpha, beta]} state, or
+ * priors from an offline evaluation. `names` (one per id, "" for none) keeps the original string
+ * key of ids derived from non-numeric keys, so Export can write them back.
+ */
+struct  Mopps__V1__ImportRequest
+{
+  ProtobufCMessage base;
+  char *pool;
+  size_t n_ids;
+  uint64_t *ids;
+  ProtobufCBinaryData ids_le;
+  size_t n_alpha;
+  double *alpha;
+  ProtobufCBinaryData alpha_le;
+  size_t n_beta;
+  double *beta;
+  ProtobufCBinaryData beta_le;
+  size_t n_names;
+  char **names;
+};
+#define MOPPS__V1__IMPORT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__import_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL }
+
+
+struct  Mopps__V1__ImportResponse
+{
+  ProtobufCMessage base;
+  uint64_t imported;
+  uint64_t prompt_count;
+};
+#define MOPPS__V1__IMPORT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__import_response__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * Every prompt's posterior (float64 little-endian; the store keeps float32), with the string keys
+ * of imported ids that had one.
+ */
+struct  Mopps__V1__ExportRequest
+{
+  ProtobufCMessage base;
+  char *pool;
+};
+#define MOPPS__V1__EXPORT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__export_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Mopps__V1__ExportResponse
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData ids_le;
+  ProtobufCBinaryData alpha_le;
+  ProtobufCBinaryData beta_le;
+  size_t n_named_ids;
+  uint64_t *named_ids;
+  size_t n_names;
+  char **names;
+};
+#define MOPPS__V1__EXPORT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__export_response__descriptor) \
+    , {0,NULL}, {0,NULL}, {0,NULL}, 0,NULL, 0,NULL }
 
 
 struct  Mopps__V1__StatsRequest
@@ -1110,6 +1181,82 @@ Mopps__V1__ListSnapshotsResponse *
 void   mopps__v1__list_snapshots_response__free_unpacked
                      (Mopps__V1__ListSnapshotsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Mopps__V1__ImportRequest methods */
+void   mopps__v1__import_request__init
+                     (Mopps__V1__ImportRequest         *message);
+size_t mopps__v1__import_request__get_packed_size
+                     (const Mopps__V1__ImportRequest   *message);
+size_t mopps__v1__import_request__pack
+                     (const Mopps__V1__ImportRequest   *message,
+                      uint8_t             *out);
+size_t mopps__v1__import_request__pack_to_buffer
+                     (const Mopps__V1__ImportRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__ImportRequest *
+       mopps__v1__import_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__import_request__free_unpacked
+                     (Mopps__V1__ImportRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__ImportResponse methods */
+void   mopps__v1__import_response__init
+                     (Mopps__V1__ImportResponse         *message);
+size_t mopps__v1__import_response__get_packed_size
+                     (const Mopps__V1__ImportResponse   *message);
+size_t mopps__v1__import_response__pack
+                     (const Mopps__V1__ImportResponse   *message,
+                      uint8_t             *out);
+size_t mopps__v1__import_response__pack_to_buffer
+                     (const Mopps__V1__ImportResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__ImportResponse *
+       mopps__v1__import_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__import_response__free_unpacked
+                     (Mopps__V1__ImportResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__ExportRequest methods */
+void   mopps__v1__export_request__init
+                     (Mopps__V1__ExportRequest         *message);
+size_t mopps__v1__export_request__get_packed_size
+                     (const Mopps__V1__ExportRequest   *message);
+size_t mopps__v1__export_request__pack
+                     (const Mopps__V1__ExportRequest   *message,
+                      uint8_t             *out);
+size_t mopps__v1__export_request__pack_to_buffer
+                     (const Mopps__V1__ExportRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__ExportRequest *
+       mopps__v1__export_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__export_request__free_unpacked
+                     (Mopps__V1__ExportRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__ExportResponse methods */
+void   mopps__v1__export_response__init
+                     (Mopps__V1__ExportResponse         *message);
+size_t mopps__v1__export_response__get_packed_size
+                     (const Mopps__V1__ExportResponse   *message);
+size_t mopps__v1__export_response__pack
+                     (const Mopps__V1__ExportResponse   *message,
+                      uint8_t             *out);
+size_t mopps__v1__export_response__pack_to_buffer
+                     (const Mopps__V1__ExportResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__ExportResponse *
+       mopps__v1__export_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__export_response__free_unpacked
+                     (Mopps__V1__ExportResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Mopps__V1__StatsRequest methods */
 void   mopps__v1__stats_request__init
                      (Mopps__V1__StatsRequest         *message);
@@ -1317,6 +1464,18 @@ typedef void (*Mopps__V1__ListSnapshotsRequest_Closure)
 typedef void (*Mopps__V1__ListSnapshotsResponse_Closure)
                  (const Mopps__V1__ListSnapshotsResponse *message,
                   void *closure_data);
+typedef void (*Mopps__V1__ImportRequest_Closure)
+                 (const Mopps__V1__ImportRequest *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__ImportResponse_Closure)
+                 (const Mopps__V1__ImportResponse *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__ExportRequest_Closure)
+                 (const Mopps__V1__ExportRequest *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__ExportResponse_Closure)
+                 (const Mopps__V1__ExportResponse *message,
+                  void *closure_data);
 typedef void (*Mopps__V1__StatsRequest_Closure)
                  (const Mopps__V1__StatsRequest *message,
                   void *closure_data);
@@ -1370,6 +1529,10 @@ extern const ProtobufCMessageDescriptor mopps__v1__restore_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__restore_response__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__list_snapshots_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__list_snapshots_response__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__import_request__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__import_response__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__export_request__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__export_response__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__stats_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor;

@@ -1087,6 +1087,186 @@ void   mopps__v1__list_snapshots_response__free_unpacked
   assert(message->base.descriptor == &mopps__v1__list_snapshots_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   mopps__v1__import_request__init
+                     (Mopps__V1__ImportRequest         *message)
+{
+  static const Mopps__V1__ImportRequest init_value = MOPPS__V1__IMPORT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__import_request__get_packed_size
+                     (const Mopps__V1__ImportRequest *message)
+{
+  assert(message->base.descriptor == &mopps__v1__import_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__import_request__pack
+                     (const Mopps__V1__ImportRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__import_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__import_request__pack_to_buffer
+                     (const Mopps__V1__ImportRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__import_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__ImportRequest *
+       mopps__v1__import_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__ImportRequest *)
+     protobuf_c_message_unpack (&mopps__v1__import_request__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__import_request__free_unpacked
+                     (Mopps__V1__ImportRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__import_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__import_response__init
+                     (Mopps__V1__ImportResponse         *message)
+{
+  static const Mopps__V1__ImportResponse init_value = MOPPS__V1__IMPORT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__import_response__get_packed_size
+                     (const Mopps__V1__ImportResponse *message)
+{
+  assert(message->base.descriptor == &mopps__v1__import_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__import_response__pack
+                     (const Mopps__V1__ImportResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__import_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__import_response__pack_to_buffer
+                     (const Mopps__V1__ImportResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__import_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__ImportResponse *
+       mopps__v1__import_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__ImportResponse *)
+     protobuf_c_message_unpack (&mopps__v1__import_response__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__import_response__free_unpacked
+                     (Mopps__V1__ImportResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__import_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__export_request__init
+                     (Mopps__V1__ExportRequest         *message)
+{
+  static const Mopps__V1__ExportRequest init_value = MOPPS__V1__EXPORT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__export_request__get_packed_size
+                     (const Mopps__V1__ExportRequest *message)
+{
+  assert(message->base.descriptor == &mopps__v1__export_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__export_request__pack
+                     (const Mopps__V1__ExportRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__export_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__export_request__pack_to_buffer
+                     (const Mopps__V1__ExportRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__export_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__ExportRequest *
+       mopps__v1__export_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__ExportRequest *)
+     protobuf_c_message_unpack (&mopps__v1__export_request__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__export_request__free_unpacked
+                     (Mopps__V1__ExportRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__export_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__export_response__init
+                     (Mopps__V1__ExportResponse         *message)
+{
+  static const Mopps__V1__ExportResponse init_value = MOPPS__V1__EXPORT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__export_response__get_packed_size
+                     (const Mopps__V1__ExportResponse *message)
+{
+  assert(message->base.descriptor == &mopps__v1__export_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__export_response__pack
+                     (const Mopps__V1__ExportResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__export_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__export_response__pack_to_buffer
+                     (const Mopps__V1__ExportResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__export_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__ExportResponse *
+       mopps__v1__export_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__ExportResponse *)
+     protobuf_c_message_unpack (&mopps__v1__export_response__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__export_response__free_unpacked
+                     (Mopps__V1__ExportResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__export_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   mopps__v1__stats_request__init
                      (Mopps__V1__StatsRequest         *message)
 {
@@ -3078,6 +3258,314 @@ const ProtobufCMessageDescriptor mopps__v1__list_snapshots_response__descriptor 
   mopps__v1__list_snapshots_response__field_indices_by_name,
   1,  mopps__v1__list_snapshots_response__number_ranges,
   (ProtobufCMessageInit) mopps__v1__list_snapshots_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__import_request__field_descriptors[8] =
+{
+  {
+    "pool",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ImportRequest, pool),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Mopps__V1__ImportRequest, n_ids),
+    offsetof(Mopps__V1__ImportRequest, ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ids_le",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ImportRequest, ids_le),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "alpha",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__ImportRequest, n_alpha),
+    offsetof(Mopps__V1__ImportRequest, alpha),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "alpha_le",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ImportRequest, alpha_le),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "beta",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__ImportRequest, n_beta),
+    offsetof(Mopps__V1__ImportRequest, beta),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "beta_le",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ImportRequest, beta_le),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "names",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Mopps__V1__ImportRequest, n_names),
+    offsetof(Mopps__V1__ImportRequest, names),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__import_request__field_indices_by_name[] = {
+  3,   /* field[3] = alpha */
+  4,   /* field[4] = alpha_le */
+  5,   /* field[5] = beta */
+  6,   /* field[6] = beta_le */
+  1,   /* field[1] = ids */
+  2,   /* field[2] = ids_le */
+  7,   /* field[7] = names */
+  0,   /* field[0] = pool */
+};
+static const ProtobufCIntRange mopps__v1__import_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor mopps__v1__import_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.ImportRequest",
+  "ImportRequest",
+  "Mopps__V1__ImportRequest",
+  "mopps.v1",
+  sizeof(Mopps__V1__ImportRequest),
+  8,
+  mopps__v1__import_request__field_descriptors,
+  mopps__v1__import_request__field_indices_by_name,
+  1,  mopps__v1__import_request__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__import_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__import_response__field_descriptors[2] =
+{
+  {
+    "imported",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ImportResponse, imported),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt_count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ImportResponse, prompt_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__import_response__field_indices_by_name[] = {
+  0,   /* field[0] = imported */
+  1,   /* field[1] = prompt_count */
+};
+static const ProtobufCIntRange mopps__v1__import_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor mopps__v1__import_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.ImportResponse",
+  "ImportResponse",
+  "Mopps__V1__ImportResponse",
+  "mopps.v1",
+  sizeof(Mopps__V1__ImportResponse),
+  2,
+  mopps__v1__import_response__field_descriptors,
+  mopps__v1__import_response__field_indices_by_name,
+  1,  mopps__v1__import_response__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__import_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__export_request__field_descriptors[1] =
+{
+  {
+    "pool",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ExportRequest, pool),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__export_request__field_indices_by_name[] = {
+  0,   /* field[0] = pool */
+};
+static const ProtobufCIntRange mopps__v1__export_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor mopps__v1__export_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.ExportRequest",
+  "ExportRequest",
+  "Mopps__V1__ExportRequest",
+  "mopps.v1",
+  sizeof(Mopps__V1__ExportRequest),
+  1,
+  mopps__v1__export_request__field_descriptors,
+  mopps__v1__export_request__field_indices_by_name,
+  1,  mopps__v1__export_request__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__export_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__export_response__field_descriptors[5] =
+{
+  {
+    "ids_le",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ExportResponse, ids_le),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "alpha_le",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ExportResponse, alpha_le),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "beta_le",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__ExportResponse, beta_le),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "named_ids",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Mopps__V1__ExportResponse, n_named_ids),
+    offsetof(Mopps__V1__ExportResponse, named_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "names",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Mopps__V1__ExportResponse, n_names),
+    offsetof(Mopps__V1__ExportResponse, names),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__export_response__field_indices_by_name[] = {
+  1,   /* field[1] = alpha_le */
+  2,   /* field[2] = beta_le */
+  0,   /* field[0] = ids_le */
+  3,   /* field[3] = named_ids */
+  4,   /* field[4] = names */
+};
+static const ProtobufCIntRange mopps__v1__export_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor mopps__v1__export_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.ExportResponse",
+  "ExportResponse",
+  "Mopps__V1__ExportResponse",
+  "mopps.v1",
+  sizeof(Mopps__V1__ExportResponse),
+  5,
+  mopps__v1__export_response__field_descriptors,
+  mopps__v1__export_response__field_indices_by_name,
+  1,  mopps__v1__export_response__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__export_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 #define mopps__v1__stats_request__field_descriptors NULL
