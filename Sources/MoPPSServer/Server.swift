@@ -200,9 +200,12 @@ struct Worker: Sendable {
         continue
       }
       guard let frames, !frames.isEmpty else { continue }
-      // frames[0] is the client identity the frontend ROUTER added; REQ clients then send an empty
-      // delimiter. Both go back in front of the reply so the frontend can route it.
-      let envelopeCount = frames.count > 1 && frames[1].isEmpty ? 2 : 1
+      // frames[0] is the client identity the frontend ROUTER added. REQ clients then send an empty
+      // delimiter, and proxies in between (ROUTER/DEALER brokers) add their identities before it:
+      // the envelope is everything up to the first empty frame. A DEALER that sends no delimiter
+      // has only its identity as envelope. The envelope goes back in front of the reply.
+      let delimiter = frames.dropFirst().firstIndex(where: \.isEmpty)
+      let envelopeCount = delimiter.map { $0 + 1 } ?? 1
       let (reply, events) = dispatcher.handle(Array(frames[envelopeCount...]))
       do {
         try socket.send([Server.Kind.reply] + frames[0..<envelopeCount] + reply)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Optional, Sequence, Tuple, Union
+import uuid
+from typing import Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import zmq
@@ -140,8 +141,12 @@ class Client:
     One ``Client`` uses one ZeroMQ REQ socket and is not thread-safe: give each thread its own
     client (they are cheap) or guard one with a lock.
 
-    Every call waits at most ``timeout`` seconds; on a timeout the socket is closed and reopened (so
-    the client stays usable) and :class:`mopps.Unavailable` is raised.
+    Reliability ("Lazy Pirate"): every call waits at most ``timeout`` seconds for its reply; on a
+    timeout the socket is closed and reopened and the same request is sent again, up to ``retries``
+    more times, then :class:`mopps.Unavailable` is raised (the client stays usable). Updates carry a
+    request id (generated when not given), so a retried Update is applied once even when only its
+    reply was lost. A retried CreatePool or DropPool whose first attempt did go through is reported
+    as success.
 
     >>> client = Client("ipc:///tmp/mopps-state/moppsd.sock")        # doctest: +SKIP
     >>> client.create_pool("math", decay=0.5, seed=1)                 # doctest: +SKIP
@@ -152,12 +157,20 @@ class Client:
         self,
         endpoint: str,
         timeout: float = 5.0,
+        retries: int = 2,
         context: Optional[zmq.Context] = None,
+        publish_endpoint: Optional[str] = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0 seconds")
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
         self.endpoint = endpoint
         self.timeout = timeout
+        self.retries = retries
+        #: The server's --publish endpoint, for :meth:`subscribe` (set by :func:`mopps.launch`).
+        self.publish_endpoint = publish_endpoint
+        self._retried = False
         self._context = context or zmq.Context.instance()
         self._socket: Optional[zmq.Socket] = None
         self._connect()
@@ -192,18 +205,24 @@ class Client:
             pass
 
     def call_raw(self, method: str, body: bytes) -> Tuple[int, str, bytes]:
-        """Sends one request; returns (status code, status message, reply body). For tools and tests."""
+        """Sends one request (with retries); returns (status code, status message, reply body)."""
         if self._socket is None:
             raise RuntimeError("client is closed")
         path = method if method.startswith("/") else _SERVICE + method
-        try:
-            self._socket.send_multipart([path.encode(), body])
-            frames = self._socket.recv_multipart()
-        except zmq.Again:
-            # A REQ socket that missed its reply is stuck mid-exchange: replace it.
-            self.close()
-            self._connect()
-            raise Unavailable(f"no reply from {self.endpoint} within {self.timeout:g} s ({path})") from None
+        self._retried = False
+        for attempt in range(self.retries + 1):
+            try:
+                self._socket.send_multipart([path.encode(), body])
+                frames = self._socket.recv_multipart()
+                break
+            except zmq.Again:
+                # A REQ socket that missed its reply is stuck mid-exchange: replace it, then retry.
+                self.close()
+                self._connect()
+                self._retried = True
+        else:
+            raise Unavailable(
+                f"no reply from {self.endpoint} within {self.timeout:g} s, {self.retries + 1} attempt(s) ({path})")
         status = pb.Status.FromString(frames[0])
         return status.code, status.message, frames[1] if len(frames) > 1 else b""
 
@@ -252,13 +271,17 @@ class Client:
         try:
             reply = self._call("CreatePool", pb.CreatePoolRequest(pool=pool, config=cfg), pb.CreatePoolResponse)
         except RpcError as e:
-            if exist_ok and e.code == "ALREADY_EXISTS":
+            if e.code == "ALREADY_EXISTS" and (exist_ok or self._retried):
                 return next(p for p in self.list_pools() if p.name == pool)
             raise
         return PoolInfo._from_pb(reply.pool)
 
     def drop_pool(self, pool: str) -> None:
-        self._call("DropPool", pb.DropPoolRequest(pool=pool), None)
+        try:
+            self._call("DropPool", pb.DropPoolRequest(pool=pool), None)
+        except RpcError as e:
+            if not (e.code == "NOT_FOUND" and self._retried):
+                raise
 
     def list_pools(self) -> list:
         """All pools as :class:`PoolInfo`, sorted by name."""
@@ -335,12 +358,14 @@ class Client:
         request_id: str = "",
     ) -> UpdateResult:
         """Reports outcomes: prompt ``ids[i]`` had ``successes[i]`` successes (may be fractional) in
-        ``trials[i]`` rollouts, or in ``rollouts`` rollouts each. A non-empty ``request_id`` makes a
-        retried update apply once."""
+        ``trials[i]`` rollouts, or in ``rollouts`` rollouts each. The ``request_id`` (a fresh one when
+        empty) makes a retried update apply once; pass your own (e.g. ``f"step-{step}"``) to make a
+        whole re-run of a step idempotent too."""
         id_bytes = _u64(ids, "ids")
         n = len(id_bytes) // 8
         req = pb.UpdateRequest(
-            pool=pool, ids_le=id_bytes, successes_le=_f64(successes, n, "successes"), request_id=request_id
+            pool=pool, ids_le=id_bytes, successes_le=_f64(successes, n, "successes"),
+            request_id=request_id or uuid.uuid4().hex,
         )
         if trials is not None and rollouts is not None:
             raise ValueError("give trials or rollouts, not both")
@@ -370,6 +395,24 @@ class Client:
             beta=np.frombuffer(r.beta_le, dtype="<f8"),
             known=np.asarray(r.known, dtype=bool),
         )
+
+    def subscribe(self, pool: Optional[str] = None, timeout: Optional[float] = None) -> Iterator:
+        """Published events (:class:`mopps.Event`) of ``pool`` (or all pools), until none arrives for
+        ``timeout`` seconds (forever when None). Needs ``publish_endpoint``."""
+        from .events import Subscriber
+
+        if not self.publish_endpoint:
+            raise ValueError("subscribe needs the server's --publish endpoint: Client(..., publish_endpoint=...)")
+        # Connect now, not at the first next(): PUB drops what is published before a subscriber joins.
+        sub = Subscriber(self.publish_endpoint, pool=pool, context=self._context)
+
+        def events():
+            try:
+                yield from sub.events(timeout)
+            finally:
+                sub.close()
+
+        return events()
 
     # -- snapshots ---------------------------------------------------------------------------
 

@@ -74,7 +74,7 @@ def start(
     popen = subprocess.Popen(args + list(extra_args or []), stdin=subprocess.DEVNULL, stderr=stderr)
     process = Process(popen, listen, publish, state_dir)
     deadline = time.monotonic() + timeout
-    with Client(listen, timeout=0.2) as probe:
+    with Client(listen, timeout=0.2, retries=0) as probe:
         while True:
             if popen.poll() is not None:
                 raise LaunchError(f"moppsd exited with code {popen.returncode} during start-up: {' '.join(args)}")
@@ -103,7 +103,7 @@ def launch(
     """
     process = start(state_dir=state_dir, listen=listen, publish=publish, extra_args=extra_args)
     try:
-        with Client(process.listen, timeout=timeout) as client:
+        with Client(process.listen, timeout=timeout, publish_endpoint=process.publish) as client:
             client.process = process  # type: ignore[attr-defined]
             yield client
     finally:

@@ -113,9 +113,12 @@ def test_garbage_frames_then_a_valid_request(server):
             frames = [b""]
         dealer.send_multipart(frames)
         reply = dealer.recv_multipart()
-        # DEALER without a delimiter: reply is [status][body]; with an empty first frame it is
-        # routed as a REQ-style envelope and comes back behind that empty frame.
-        status = reply[1] if frames[0] == b"" and len(frames) > 1 else reply[0]
+        # The envelope is everything up to the first empty frame (REQ delimiter, proxies' identities);
+        # it comes back in front of [status][body]. Without an empty frame: just [status][body].
+        empty = next((k for k, f in enumerate(frames) if f == b""), None)
+        start = 0 if empty is None else empty + 1
+        assert reply[:start] == frames[:start] and len(reply) == start + 2, (frames, reply)
+        status = reply[start]
         pb.Status.FromString(status)  # parses
     dealer.close()
     with mopps.Client(server.listen) as c:
