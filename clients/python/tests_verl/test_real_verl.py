@@ -1,0 +1,62 @@
+"""mopps.verl.MoPPSSampler inside the real verl 0.7.1 (CPU torch): built by verl's own
+create_rl_sampler from a data config, driven by its StatefulDataLoader, updated with real DataProto
+batches the way RayPPOTrainer.fit does (`sampler.update(batch=batch)`). Run by `make test-verl`."""
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from torch.utils.data import Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
+from verl import DataProto
+from verl.experimental.dataset.sampler import AbstractCurriculumSampler
+from verl.trainer.main_ppo import create_rl_sampler
+from verl.trainer.ppo.ray_trainer import RayPPOTrainer  # noqa: F401  (the trainer that calls update)
+
+import mopps
+
+
+class Prompts(Dataset):
+    """64 prompts; prompt i's hidden success rate is (i % 8) / 7."""
+
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        return {"index": i, "input_ids": torch.full((4,), i)}
+
+
+def test_sampler_runs_inside_verl(tmp_path):
+    with mopps.launch(state_dir=str(tmp_path / "s")) as client:
+        cfg = OmegaConf.create({
+            "train_batch_size": 8,
+            "dataloader_num_workers": 0,
+            "shuffle": False,
+            "sampler": {
+                "class_path": "pkg://mopps.verl",
+                "class_name": "MoPPSSampler",
+                "mopps": {"endpoint": client.endpoint, "seed": 1, "candidates_ratio": 4},
+            },
+        })
+        dataset = Prompts()
+        sampler = create_rl_sampler(cfg, dataset)
+        assert isinstance(sampler, AbstractCurriculumSampler)
+        loader = StatefulDataLoader(dataset, batch_size=8, sampler=sampler, drop_last=True, num_workers=0)
+        rng = np.random.default_rng(0)
+        steps = 0
+        for batch in loader:
+            idx = batch["index"].numpy()
+            assert len(set(idx.tolist())) == 8
+            rollouts = np.repeat(idx, 4)  # 4 responses per prompt, interleaved as verl repeats them
+            rewards = (rng.random(len(rollouts)) < (rollouts % 8) / 7).astype(np.float32)
+            scores = torch.zeros((len(rollouts), 5))
+            scores[:, -1] = torch.from_numpy(rewards)
+            proto = DataProto.from_dict(tensors={"token_level_scores": scores}, non_tensors={"index": rollouts})
+            sampler.update(batch=proto)
+            steps += 1
+        assert steps == 8
+        info = client.list_pools()[0]
+        assert info.update_count == 8
+        post = client.get("verl")
+        trials = post.alpha + post.beta - 2
+        assert trials.sum() == 8 * 8 * 4  # every rollout counted once
+        sampler.close()
