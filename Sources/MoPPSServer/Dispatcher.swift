@@ -46,26 +46,54 @@ public final class Dispatcher: Sendable {
   /// Handles one request, `[method][body]`, and returns `[Status][body]` plus the events to publish.
   /// Any bytes get a reply; nothing here traps on input.
   public func handle(_ frames: [[UInt8]]) -> (reply: [[UInt8]], events: [Event]) {
+    switch decode(frames) {
+    case .failure(let reply): return (reply, [])
+    case .success(let method, let request): return respond(method, request)
+    }
+  }
+
+  /// A decoded request, or the failure reply for frames that are not one.
+  public enum Decoded {
+    case success(Method, Request)
+    case failure([[UInt8]])
+  }
+
+  public func decode(_ frames: [[UInt8]]) -> Decoded {
     guard frames.count == 1 || frames.count == 2 else {
       count("(malformed)", failed: true)
-      return failure(.invalidArgument, "expected a request of 2 frames [method][body], got \(frames.count)")
+      return .failure(
+        failure(.invalidArgument, "expected a request of 2 frames [method][body], got \(frames.count)").reply)
     }
-    let body = frames.count == 2 ? frames[1] : []
-    let request: Request
     do {
-      request = try Request.decode(method: frames[0], body: body)
+      let request = try Request.decode(method: frames[0], body: frames.count == 2 ? frames[1] : [])
+      return .success(Method(path: frames[0])!, request)
     } catch {
       count(Method(path: frames[0])?.rawValue ?? "(unknown)", failed: true)
-      return failure(error.code, error.message)
+      return .failure(failure(error.code, error.message).reply)
     }
-    let name = Method(path: frames[0])!.rawValue
+  }
+
+  public func respond(_ method: Method, _ request: Request) -> (reply: [[UInt8]], events: [Event]) {
     do {
       let (response, events) = try respond(request)
-      count(name, failed: false)
+      count(method.rawValue, failed: false)
       return ([Reply.status(.ok), response], events)
     } catch {
-      count(name, failed: true)
+      count(method.rawValue, failed: true)
       return failure(error.code, error.message)
+    }
+  }
+
+  /// Whether a request is cheap enough for the broker to answer itself (no thread hop): everything
+  /// but whole-pool or server-drawn selects, selects over more than 16,384 candidates, and the
+  /// bulk and disk-bound methods. Those go to a worker so they never hold up small requests.
+  public static func isQuick(_ request: Request) -> Bool {
+    switch request {
+    case .health, .stats, .listPools, .createPool, .dropPool, .update, .get: return true
+    case .select(let r):
+      if case .given(let ids) = r.query.candidates { return ids.count <= 16_384 }
+      return false
+    case .register, .snapshot, .restore, .listSnapshots, .importState, .exportState: return false
     }
   }
 

@@ -124,6 +124,7 @@ public final class Server {
       }
       if readable[0] { fromWorker(&idle, &busy) }
       if takeRequests && readable[1], let frames = try? frontend.receive(dontWait: true), !frames.isEmpty {
+        if answerInline(frames) { continue }
         let worker = idle.removeFirst()
         do {
           try backend.send([worker] + frames)
@@ -134,6 +135,37 @@ public final class Server {
         }
       }
     }
+  }
+
+  /// Answers small requests in the broker itself, saving the two thread hops to and from a worker
+  /// (about 100 µs here); returns false for requests a worker should take.
+  private func answerInline(_ frames: [[UInt8]]) -> Bool {
+    let envelopeCount = Self.envelopeCount(frames)
+    let (reply, events): ([[UInt8]], [Event])
+    switch dispatcher.decode(Array(frames[envelopeCount...])) {
+    case .failure(let failure):
+      (reply, events) = (failure, [])
+    case .success(let method, let request):
+      guard Dispatcher.isQuick(request) else { return false }
+      (reply, events) = dispatcher.respond(method, request)
+    }
+    do {
+      try frontend.send(Array(frames[0..<envelopeCount]) + reply, dontWait: true)
+    } catch {
+      Log.warning("reply not delivered: \(error)")
+    }
+    for event in events {
+      try? publisher.send([Array(event.topic.utf8), event.body], dontWait: true)
+    }
+    return true
+  }
+
+  /// frames[0] is the client identity the frontend ROUTER added. REQ clients then send an empty
+  /// delimiter, and proxies in between (ROUTER/DEALER brokers) add their identities before it: the
+  /// envelope is everything up to the first empty frame. A DEALER that sends no delimiter has only
+  /// its identity as envelope. The envelope goes back in front of the reply.
+  static func envelopeCount(_ frames: [[UInt8]]) -> Int {
+    frames.dropFirst().firstIndex(where: \.isEmpty).map { $0 + 1 } ?? 1
   }
 
   private func fromWorker(_ idle: inout [[UInt8]], _ busy: inout Int) {
@@ -200,12 +232,7 @@ struct Worker: Sendable {
         continue
       }
       guard let frames, !frames.isEmpty else { continue }
-      // frames[0] is the client identity the frontend ROUTER added. REQ clients then send an empty
-      // delimiter, and proxies in between (ROUTER/DEALER brokers) add their identities before it:
-      // the envelope is everything up to the first empty frame. A DEALER that sends no delimiter
-      // has only its identity as envelope. The envelope goes back in front of the reply.
-      let delimiter = frames.dropFirst().firstIndex(where: \.isEmpty)
-      let envelopeCount = delimiter.map { $0 + 1 } ?? 1
+      let envelopeCount = Server.envelopeCount(frames)
       let (reply, events) = dispatcher.handle(Array(frames[envelopeCount...]))
       do {
         try socket.send([Server.Kind.reply] + frames[0..<envelopeCount] + reply)
