@@ -23,13 +23,14 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo bench proto format clean
+.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo bench bench-python proto format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
 	@echo "make build    release build of moppsd (CPU=$(CPU); CPU= for a portable build)"
 	@echo "make test     Swift tests (+ ThreadSanitizer run) and Python integration tests against a real moppsd"
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
+	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
 	@echo "make test-verl  the verl sampler inside the real verl 0.7.1 (own venv, CPU torch; ~1 min to set up)"
 	@echo "make demo     start moppsd and run a short synthetic training loop against it"
 	@echo "make proto    regenerate the C and Python code from proto/"
@@ -98,3 +99,7 @@ format:
 
 clean:
 	rm -rf .build $(C_CLIENT)
+
+# Python -> sidecar Select/Update latency over ipc and tcp next to the in-process reference sampler.
+bench-python: build
+	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) scripts/bench-latency.py

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Python -> moppsd Select/Update round-trip latency over ipc and tcp.
+"""`make bench-python`: Python -> moppsd Select/Update latency over ipc and tcp, next to the same
+operations in an in-process Python re-implementation of the reference sampler, at two pool sizes.
 
-Starts the moppsd given by $MOPPSD (default: the release build), creates a pool of --pool-size
-prompts, and times --calls Select requests (M candidates, B chosen; candidates change every call) and
-Update requests (B outcomes), after --warmup untimed calls. Prints p50/p90/p99 in microseconds.
+Select: M = 4,096 candidates drawn at random from the pool (a new set every call), B = 256.
+Update: 256 prompts, 8 rollouts each. After --warmup untimed calls, --calls timed ones; p50/p99 in
+microseconds, and the reference/sidecar ratio of the p50s.
 
-    MOPPSD=.build/release/moppsd python3 scripts/bench-latency.py --calls 2000
+    MOPPSD=.build/release/moppsd python3 scripts/bench-latency.py --calls 2000 --pool-sizes 40000,1000000
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mopps  # noqa: E402
+from reference_sampler import ReferenceSampler  # noqa: E402
 
 
 def free_port() -> int:
@@ -29,52 +32,77 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(endpoint_kind: str, args) -> dict:
-    state = tempfile.mkdtemp(prefix="mopps-bench-")
-    listen = f"ipc://{state}/moppsd.sock" if endpoint_kind == "ipc" else f"tcp://127.0.0.1:{free_port()}"
-    process = mopps.start(state_dir=state, listen=listen)
+def percentiles(xs):
+    return float(np.percentile(xs, 50)), float(np.percentile(xs, 99))
+
+
+def timed(calls, warmup, sets, select, update):
+    """Times select(candidates) then update(chosen, successes); candidate sets are made beforehand
+    so that drawing them (a permutation of the pool) is not timed."""
     rng = np.random.default_rng(0)
+    sel_t, upd_t = [], []
+    for i in range(warmup + calls):
+        candidates = sets[i % len(sets)]
+        t0 = time.perf_counter_ns()
+        chosen = select(candidates)
+        t1 = time.perf_counter_ns()
+        update(chosen, rng.integers(0, 9, size=len(chosen)).astype(float))
+        t2 = time.perf_counter_ns()
+        if i >= warmup:
+            sel_t.append((t1 - t0) / 1e3)
+            upd_t.append((t2 - t1) / 1e3)
+    return percentiles(sel_t), percentiles(upd_t)
+
+
+def candidate_sets(pool_size: int, m: int):
+    rng = np.random.default_rng(1)
+    return [rng.choice(pool_size, size=m, replace=False).astype(np.uint64) for _ in range(16)]
+
+
+def sidecar(kind: str, pool_size: int, args):
+    state = tempfile.mkdtemp(prefix="mopps-bench-")
+    listen = f"ipc://{state}/moppsd.sock" if kind == "ipc" else f"tcp://127.0.0.1:{free_port()}"
+    process = mopps.start(state_dir=state, listen=listen)
     try:
-        with mopps.Client(process.listen) as c:
+        with mopps.Client(process.listen, timeout=30) as c:
             c.create_pool("bench", seed=1)
-            ids = np.arange(args.pool_size, dtype=np.uint64)
-            c.register("bench", ids)
-            sel_t, upd_t = [], []
-            for i in range(args.warmup + args.calls):
-                cand = rng.choice(args.pool_size, size=args.m, replace=False).astype(np.uint64)
-                t0 = time.perf_counter_ns()
-                chosen = c.select("bench", args.b, candidates=cand).ids
-                t1 = time.perf_counter_ns()
-                c.update("bench", chosen, rng.integers(0, 9, size=args.b).astype(float), rollouts=8)
-                t2 = time.perf_counter_ns()
-                if i >= args.warmup:
-                    sel_t.append((t1 - t0) / 1e3)
-                    upd_t.append((t2 - t1) / 1e3)
+            c.register("bench", np.arange(pool_size, dtype=np.uint64))
+            return timed(
+                args.calls, args.warmup, candidate_sets(pool_size, args.m),
+                lambda cand: c.select("bench", args.b, candidates=cand).ids,
+                lambda ids, s: c.update("bench", ids, s, rollouts=8))
     finally:
         process.stop()
-    pct = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
-    return {
-        "transport": endpoint_kind,
-        "select": {q: pct(sel_t, q) for q in (50, 90, 99)},
-        "update": {q: pct(upd_t, q) for q in (50, 90, 99)},
-    }
+
+
+def reference(pool_size: int, args):
+    ref = ReferenceSampler(seed=1)
+    ids = np.arange(pool_size)
+    ref.train(ids, np.zeros(pool_size), np.full(pool_size, 8))
+    return timed(
+        max(args.calls // 4, 50), args.warmup // 4, candidate_sets(pool_size, args.m),
+        lambda cand: ref.sample_batch(cand, args.b)[0],
+        lambda chosen, s: ref.train(chosen, s, np.full(len(chosen), 8)))
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--m", type=int, default=4096, help="candidates per Select")
     p.add_argument("--b", type=int, default=256, help="batch size")
-    p.add_argument("--pool-size", type=int, default=40_000)
+    p.add_argument("--pool-sizes", default="40000,1000000")
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=200)
     args = p.parse_args()
-    print(f"moppsd: {mopps.find_moppsd()}  M={args.m} B={args.b} pool={args.pool_size} calls={args.calls}")
-    print(f"{'transport':<10} {'op':<7} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8}")
-    for kind in ("ipc", "tcp"):
-        r = run(kind, args)
-        for op in ("select", "update"):
-            q = r[op]
-            print(f"{kind:<10} {op:<7} {q[50]:>8.0f} {q[90]:>8.0f} {q[99]:>8.0f}")
+    print(f"moppsd: {mopps.find_moppsd()}  M={args.m} B={args.b} calls={args.calls}", flush=True)
+    print(f"{'pool':>9} {'path':<18} {'select p50':>11} {'p99':>8} {'update p50':>11} {'p99':>8}   (us)")
+    for size in (int(x) for x in args.pool_sizes.split(",")):
+        ref = reference(size, args)
+        rows = [("reference (in-proc)", ref)] + [(f"moppsd over {k}", sidecar(k, size, args)) for k in ("ipc", "tcp")]
+        for name, ((s50, s99), (u50, u99)) in rows:
+            print(f"{size:>9} {name:<18} {s50:>11.0f} {s99:>8.0f} {u50:>11.0f} {u99:>8.0f}")
+        (r50, _), (ru50, _) = ref
+        (i50, _), (iu50, _) = rows[1][1]
+        print(f"{size:>9} {'ratio ref/ipc':<18} {r50 / i50:>10.1f}x {'':>8} {ru50 / iu50:>10.1f}x", flush=True)
     return 0
 
 
