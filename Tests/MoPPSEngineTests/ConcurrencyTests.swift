@@ -30,14 +30,17 @@ import Testing
     let pool = try Engine().createPool("p", config: PoolConfig(decay: 1, seed: 1))
     let perThread = 100_000 / Self.scale
     let ids = (0..<UInt64(64)).map { $0 * 1_000_003 }
+    // Thread t's i-th call: two distinct ids (overlapping across threads), s and 4 - s successes of 4.
+    @Sendable func call(_ t: Int, _ i: Int, _ rng: inout Xoshiro256) -> (UInt64, UInt64, Double) {
+      let a = rng.nextBelow(64)
+      var b = rng.nextBelow(64)
+      if b == a { b = (a + 1) % 64 }
+      return (ids[a], ids[b], Double((i + t) % 5))
+    }
     onThreads(8) { t in
       var rng = Xoshiro256(seed: UInt64(t))
       for i in 0..<(perThread / 2) {
-        // Two ids per call, overlapping across threads; successes (i + t) % 5 of 4... bounded by 4.
-        let a = ids[rng.nextBelow(64)]
-        var b = ids[rng.nextBelow(64)]
-        if b == a { b = ids[(ids.firstIndex(of: a)! + 1) % 64] }
-        let s = Double((i + t) % 5)
+        let (a, b, s) = call(t, i, &rng)
         _ = try! pool.update(Outcomes(ids: [a, b], successes: [s, 4 - s], trials: [4, 4]))
       }
     }
@@ -47,10 +50,7 @@ import Testing
     for t in 0..<8 {
       var rng = Xoshiro256(seed: UInt64(t))
       for i in 0..<(perThread / 2) {
-        let a = ids[rng.nextBelow(64)]
-        var b = ids[rng.nextBelow(64)]
-        if b == a { b = ids[(ids.firstIndex(of: a)! + 1) % 64] }
-        let s = Double((i + t) % 5)
+        let (a, b, s) = call(t, i, &rng)
         alpha[a, default: 1] += s
         beta[a, default: 1] += 4 - s
         alpha[b, default: 1] += 4 - s

@@ -26,6 +26,17 @@ def start(state, *args, log=None):
     return process
 
 
+def restart_and_check(state, check):
+    """Starts a server on `state`, runs check(client), stops it cleanly; returns the process."""
+    proc = start(state)
+    try:
+        with mopps.Client(proc.listen) as c:
+            check(c)
+    finally:
+        assert proc.stop() == 0
+    return proc
+
+
 def snapshot_of(client, pool):
     p = client.get(pool)
     order = np.argsort(p.ids)
@@ -189,12 +200,11 @@ def test_damaged_snapshot_falls_back_to_the_previous_one(tmp_path):
     data = bytearray(newest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     newest.write_bytes(bytes(data))
-    proc = start(state)
-    try:
-        with mopps.Client(proc.listen) as c:
-            assert snapshot_of(c, "p") == expected
-    finally:
-        assert proc.stop() == 0
+
+    def same(c):
+        assert snapshot_of(c, "p") == expected
+
+    proc = restart_and_check(state, same)
     report = Path(proc.log_path).read_text()
     assert f"skipped snapshot {second.tag}.snap: checksum mismatch" in report
     assert f"from snapshot {first.tag}.snap" in report
@@ -254,12 +264,11 @@ def test_automatic_snapshots_compact_the_log(tmp_path):
         assert proc.stop() == 0
     logs = [f for f in (state / "wal").iterdir() if f.suffix == ".log"]
     assert len(logs) <= 3, [f.name for f in logs]  # older log files were deleted
-    proc = start(state)
-    try:
-        with mopps.Client(proc.listen) as c:
-            assert snapshot_of(c, "p") == expected
-    finally:
-        assert proc.stop() == 0
+
+    def same(c):
+        assert snapshot_of(c, "p") == expected
+
+    restart_and_check(state, same)
 
 
 def test_second_server_on_the_same_state_dir_is_refused(tmp_path):
@@ -295,12 +304,10 @@ def test_reference_state_round_trip_over_rpc(tmp_path):
             assert c.export_state("p") == STATE  # the refused import changed nothing
     finally:
         assert proc.stop() == 0
-    proc = start(tmp_path / "s")
-    try:
-        with mopps.Client(proc.listen) as c:
-            assert c.export_state("p") == STATE
-    finally:
-        assert proc.stop() == 0
+    def same(c):
+        assert c.export_state("p") == STATE
+
+    restart_and_check(tmp_path / "s", same)
 
 
 def test_import_and_export_state_commands(tmp_path):
