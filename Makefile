@@ -31,7 +31,7 @@ help:
 	@echo "make test     Swift tests (+ ThreadSanitizer run) and Python integration tests against a real moppsd"
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
-	@echo "make test-verl  the verl sampler inside the real verl 0.7.1 (own venv, CPU torch; ~1 min to set up)"
+	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1 and TRL 1.16 (own venv, CPU torch)"
 	@echo "make demo     start moppsd and run a short synthetic training loop against it"
 	@echo "make proto    regenerate the C and Python code from proto/"
 	@echo "make format   swift format the Swift sources in place"
@@ -74,13 +74,13 @@ test-python:
 	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_C_CLIENT=$(CURDIR)/$(C_CLIENT) \
 	  $(PY) -m pytest -q clients/python/tests
 
-# The verl plug-in against the real verl 0.7.1 in its own venv (verl pins numpy<2, which the main
+# The verl and TRL plug-ins against the real verl 0.7.1 and TRL 1.16 in their own venv (verl pins numpy<2, which the main
 # environment does not use). Set up once (~50 s, CPU torch), reused afterwards.
 VERL_VENV := $(CURDIR)/.venv-verl
 test-verl: build
-	@$(VERL_VENV)/bin/python -c "import verl, torch, zmq, google.protobuf, pytest" 2>/dev/null \
+	@$(VERL_VENV)/bin/python -c "import verl, trl, torch, zmq, google.protobuf, pytest" 2>/dev/null \
 	  || { rm -rf $(VERL_VENV) && $(PY) -m venv $(VERL_VENV) && $(VERL_VENV)/bin/pip install -q \
-	       "verl==0.7.1" "torch==2.13.0+cpu" "pyarrow<23" "pyzmq>=25" "protobuf>=4.21,<8" pytest; }
+	       "verl==0.7.1" "trl==1.16.0" "torch==2.13.0+cpu" "pyarrow<23" "pyzmq>=25" "protobuf>=4.21,<8" pytest; }
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider clients/python/tests_verl
 
 # Engine benchmarks (release build) next to numpy and a Python re-implementation of the reference
