@@ -7,7 +7,7 @@ CPU ?= haswell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
-PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy
+PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib
 
 # -target-cpu enables AVX2/FMA (haswell) or AVX-512 (e.g. CPU=znver4); -fno-math-errno lets sqrt
 # vectorise; the SLP look-ahead lets LLVM vectorise the sampler's polynomials whole. The SIMD Beta
@@ -23,7 +23,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo bench bench-python proto format clean
+.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python proto format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -32,7 +32,8 @@ help:
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1 and TRL 1.16 (own venv, CPU torch)"
-	@echo "make demo     start moppsd and run a short synthetic training loop against it"
+	@echo "make demo     simulated RL training runs (uniform, DAPO, MoPPS, oracle) against a live moppsd"
+	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
 	@echo "make proto    regenerate the C and Python code from proto/"
 	@echo "make format   swift format the Swift sources in place"
 
@@ -40,7 +41,7 @@ deps:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	else echo "system packages: present"; fi
-	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy" 2>/dev/null \
+	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy, matplotlib" 2>/dev/null \
 	  && echo "python packages: present" \
 	  || $(PY) -m pip install -q $(PIP_PACKAGES)
 
@@ -88,8 +89,14 @@ test-verl: build
 bench: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) scripts/bench.py --out bench-results.json
 
+# A short simulated training run per strategy against a live moppsd (about 10 s after the build).
 demo: deps build
-	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) examples/demo.py
+	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m mopps.sim --quick --out demo-out
+
+# The full sweep behind docs/evidence.md: 5 seeds, λ ∈ {1, 0.5}; CSVs in sim-out/, plots in docs/evidence/.
+evidence: build
+	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m mopps.sim --seeds 0,1,2,3,4 --decays 1,0.5 --steps 400 \
+	  --out sim-out/evidence --plots-dir docs/evidence --report docs/evidence.md
 
 proto:
 	scripts/gen-proto.sh
