@@ -336,6 +336,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"\n{len(seeds)} seed(s), {config.steps} steps, {config.prompts} prompts, batch {config.batch} × "
           f"{config.rollouts} rollouts, {config.ts_ratio}× candidates; accuracy {config.target_accuracy} is the target.\n")
     print(text)
+    for label, label_runs in results.items():
+        if label.startswith("mopps"):
+            marks = [r for r in label_runs[0] if r["step"] % max(5, (config.steps // 5) // 5 * 5) == 0]
+            print(f"\n{label}: posterior means closing in on the true success rates (Spearman) — "
+                  + ", ".join(f"step {int(r['step'])}: {r['spearman']:.2f}" for r in marks if r["spearman"] == r["spearman"]))
+            break
     print(f"\nCSV per run and summary.md in {out}/; plots: " + ", ".join(str(p) for p in plots))
     if args.report:
         write_report(Path(args.report), table, config, seeds, decays, plots, text)
