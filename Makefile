@@ -23,7 +23,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python proto format clean
+.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz load proto format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -34,6 +34,8 @@ help:
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1 and TRL 1.16 (own venv, CPU torch)"
 	@echo "make demo     simulated RL training runs (uniform, DAPO, MoPPS, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
+	@echo "make fuzz     100,000 random/mutated requests against a live moppsd (at most 10 minutes)"
+	@echo "make load     8 client processes mixing Select/Update/Get for 20 s: lost replies, exact sums, latency"
 	@echo "make proto    regenerate the C and Python code from proto/"
 	@echo "make format   swift format the Swift sources in place"
 
@@ -110,3 +112,12 @@ clean:
 # Python -> sidecar Select/Update latency over ipc and tcp next to the in-process reference sampler.
 bench-python: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) scripts/bench-latency.py
+
+# The long fuzz run; `make test` runs the same test with 3,000 requests.
+fuzz: build
+	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_FUZZ_FRAMES=100000 MOPPS_FUZZ_SECONDS=600 \
+	  $(PY) -m pytest -q -s clients/python/tests/test_fuzz.py
+
+# Load test: 8 client processes for 20 s against one server (`make test` runs 4 for 2 s).
+load: build
+	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) scripts/load.py --clients 8 --seconds 20

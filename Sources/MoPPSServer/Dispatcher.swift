@@ -14,17 +14,36 @@ public final class Dispatcher: Sendable {
   /// Durable state; nil serves from memory only (tests, `--state-dir` not wanted).
   public let store: StateStore?
   let maxIDs: Int
+  let maxPools: Int
+  let maxPromptsPerPool: Int
   private let started = ContinuousClock.now
   private let counters = Mutex<[String: MethodCounters]>([:])
   private let seedSource = Mutex(SystemRandomNumberGenerator())
 
   public init(
     engine: Engine = Engine(), store: StateStore? = nil,
-    maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest
+    maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
+    maxPools: Int = ServerConfig.defaultMaxPools,
+    maxPromptsPerPool: Int = ServerConfig.defaultMaxPromptsPerPool
   ) {
     self.engine = store?.engine ?? engine
     self.store = store
     maxIDs = maxIDsPerRequest
+    self.maxPools = maxPools
+    self.maxPromptsPerPool = maxPromptsPerPool
+  }
+
+  /// Refuses a request that would grow `pool` past --max-prompts-per-pool (counting only new ids).
+  private func checkGrowth(_ pool: Pool, _ ids: [UInt64]) throws(EngineError) {
+    let count = pool.info.promptCount
+    guard count + ids.count > maxPromptsPerPool else { return }
+    let new = pool.posteriors(ids).known.lazy.filter { !$0 }.count
+    guard count + new <= maxPromptsPerPool else {
+      throw EngineError(
+        .resourceExhausted,
+        "pool \"\(pool.name)\" would hold \(count + new) prompts, over the limit of \(maxPromptsPerPool) "
+          + "(moppsd serve --max-prompts-per-pool)")
+    }
   }
 
   /// Applies a mutation, through the store's log when there is one.
@@ -112,6 +131,11 @@ public final class Dispatcher: Sendable {
   private func respond(_ request: Request) throws(EngineError) -> ([UInt8], [Event]) {
     switch request {
     case .createPool(let r):
+      guard engine.listPools().count < maxPools else {
+        throw EngineError(
+          .resourceExhausted,
+          "the server holds \(maxPools) pools, its limit (moppsd serve --max-pools); drop one first")
+      }
       let seed = r.config.seed ?? seedSource.withLock { $0.next() }
       let config = r.config.resolved(defaultSeed: seed)
       let pool = try mutate({ () throws(EngineError) in try engine.createPool(r.pool, config: config) }) {
@@ -127,6 +151,7 @@ public final class Dispatcher: Sendable {
     case .register(let r):
       try limit(r.ids.count, "ids")
       let pool = try engine.pool(r.pool)
+      try checkGrowth(pool, r.ids)
       let result = try mutate({ () throws(EngineError) in try pool.register(r.ids, priors: r.priors) }) {
         result in
         result.added == 0
@@ -144,6 +169,7 @@ public final class Dispatcher: Sendable {
     case .update(let r):
       try limit(r.outcomes.ids.count, "ids")
       let pool = try engine.pool(r.pool)
+      try checkGrowth(pool, r.outcomes.ids)
       let record = WALRecord.update(
         pool: r.pool, requestID: r.requestID, ids: r.outcomes.ids, successes: r.outcomes.successes,
         trials: r.outcomes.trials)
@@ -177,6 +203,7 @@ public final class Dispatcher: Sendable {
     case .importState(let r):
       try limit(r.ids.count, "ids")
       let pool = try engine.pool(r.pool)
+      try checkGrowth(pool, r.ids)
       try mutate(
         { () throws(EngineError) in
           try pool.setPosteriors(r.ids, alpha: r.alpha, beta: r.beta, names: r.names)

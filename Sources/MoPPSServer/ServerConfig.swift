@@ -23,6 +23,8 @@ public struct ServerConfig: Sendable, Equatable {
   public static let version = "0.1.0"
   public static let defaultMaxMessageBytes: Int64 = 256 << 20
   public static let defaultMaxIDsPerRequest = 1 << 24
+  public static let defaultMaxPools = 1024
+  public static let defaultMaxPromptsPerPool = 1 << 30
 
   public init(
     listen: [String], publish: [String], stateDir: String, insecure: Bool = false,

@@ -93,6 +93,20 @@ struct Serve: ParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
+      "Most pools the server holds; CreatePool beyond is RESOURCE_EXHAUSTED, e.g. --max-pools 64.",
+      valueName: "n"))
+  var maxPools: Int = ServerConfig.defaultMaxPools
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Most prompts in one pool (2^30 at most); growth beyond is RESOURCE_EXHAUSTED, e.g. --max-prompts-per-pool 20000000.",
+      valueName: "n"))
+  var maxPromptsPerPool: Int = ServerConfig.defaultMaxPromptsPerPool
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
       "Threads serving requests (default: one per core); a request waits only when all are busy, e.g. --workers 4.",
       valueName: "n"))
   var workers: Int = ServerConfig.defaultWorkers
@@ -134,6 +148,10 @@ struct Serve: ParsableCommand {
     guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
     guard snapshotInterval > 0 else { throw ValidationError("--snapshot-interval must be > 0") }
     guard dedupeWindow > 0 else { throw ValidationError("--dedupe-window must be > 0") }
+    guard maxPools > 0 else { throw ValidationError("--max-pools must be > 0") }
+    guard (1...ServerConfig.defaultMaxPromptsPerPool).contains(maxPromptsPerPool) else {
+      throw ValidationError("--max-prompts-per-pool must be in 1...\(ServerConfig.defaultMaxPromptsPerPool)")
+    }
     do {
       try makeConfig().validate()
     } catch {
@@ -175,7 +193,9 @@ struct Serve: ParsableCommand {
       let config = makeConfig()
       server = try Server(
         config: config,
-        dispatcher: Dispatcher(engine: engine, store: store, maxIDsPerRequest: config.maxIDsPerRequest))
+        dispatcher: Dispatcher(
+          engine: engine, store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxPools: maxPools,
+          maxPromptsPerPool: maxPromptsPerPool))
     } catch {
       Log.error(error.message)
       throw ExitCode.failure

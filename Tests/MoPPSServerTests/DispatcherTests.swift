@@ -69,3 +69,51 @@ import Testing
     }
   }
 }
+
+/// Random and mutated-valid requests straight into the dispatcher (no sockets): every one gets a
+/// two-frame reply whose status decodes; valid ones still work afterwards.
+@Test func dispatcherFuzz() throws {
+  let engine = Engine()
+  let d = Dispatcher(engine: engine)
+  try engine.createPool("f", config: PoolConfig(seed: 1))
+  _ = try engine.pool("f").register(Array(0..<64))
+  var rng = Xoshiro256(seed: 77)
+  // SelectRequest{pool "f", batch_size 4, candidates [0..<16]}, UpdateRequest{pool "f", ids [1,2], successes_le, rollouts 2}.
+  let select: [UInt8] = [0x0A, 1, 0x66, 0x10, 4, 0x1A, 16] + (0..<16).map { UInt8($0) }
+  var update: [UInt8] = [0x0A, 1, 0x66, 0x12, 2, 1, 2, 0x2A, 16]
+  update += [1.0, 0.5].flatMap { d in withUnsafeBytes(of: d.bitPattern.littleEndian) { Array($0) } }
+  update += [0x40, 2]
+  let valid: [(Method, [UInt8])] = [
+    (.select, select), (.update, update), (.health, []), (.get, [0x0A, 1, 0x66]),
+  ]
+  var codes: [StatusCode: Int] = [:]
+  for i in 0..<20_000 {
+    var frames: [[UInt8]]
+    let (method, body) = valid[rng.nextBelow(valid.count)]
+    switch i % 4 {
+    case 0:
+      var b = body
+      for _ in 0..<(1 + rng.nextBelow(4)) where !b.isEmpty {
+        b[rng.nextBelow(b.count)] = UInt8(truncatingIfNeeded: rng.next())
+      }
+      frames = [Array(method.path.utf8), Array(b.prefix(rng.nextBelow(b.count + 1)))]
+    case 1:
+      frames = [Array(Method.allCases[rng.nextBelow(Method.allCases.count)].path.utf8), body]
+    case 2:
+      frames = (0..<rng.nextBelow(4)).map { _ in
+        (0..<rng.nextBelow(40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+      }
+    default:
+      frames = [Array(method.path.utf8), body]
+    }
+    let reply = d.handle(frames).reply
+    #expect(reply.count == 2)
+    let code = try Reply.decodeStatus(reply[0]).code
+    codes[code, default: 0] += 1
+  }
+  #expect(codes[.ok, default: 0] > 1000)
+  #expect(codes[.invalidArgument, default: 0] > 1000)
+  #expect(try status(d.handle([Array(Method.select.path.utf8), select]).reply) == .ok)
+}
+
+private func status(_ reply: [[UInt8]]) throws -> StatusCode { try Reply.decodeStatus(reply[0]).code }

@@ -234,6 +234,30 @@ def test_timeout_raises_unavailable_and_client_recovers(tmp_path):
 def test_help_explains_every_flag():
     out = subprocess.run([mopps.find_moppsd(), "serve", "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
-    for flag in ("--listen", "--publish", "--state-dir", "--insecure", "--max-message-bytes", "--max-ids"):
+    for flag in ("--listen", "--publish", "--state-dir", "--insecure", "--max-message-bytes", "--max-ids",
+                 "--max-pools", "--max-prompts-per-pool", "--workers", "--fsync", "--snapshot-every",
+                 "--dedupe-window", "--no-persistence"):
         assert flag in out.stdout
     assert "Examples:" in out.stdout
+
+
+def test_pool_and_prompt_limits_are_resource_exhausted(tmp_path):
+    process = mopps.start(state_dir=str(tmp_path), extra_args=["--max-pools", "2", "--max-prompts-per-pool", "10"])
+    try:
+        with mopps.Client(process.listen) as c:
+            c.create_pool("a", seed=1)
+            c.create_pool("b", seed=1)
+            with pytest.raises(mopps.RpcError) as e:
+                c.create_pool("c", seed=1)
+            assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-pools" in e.value.message
+            assert c.register("a", np.arange(8)) == 8
+            assert c.register("a", np.arange(10)) == 2  # existing ids do not count
+            for call in (lambda: c.register("a", [10]), lambda: c.update("a", [11], [1], rollouts=1),
+                         lambda: c.import_state("a", {"12": [1.0, 1.0]})):
+                with pytest.raises(mopps.RpcError) as e:
+                    call()
+                assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-prompts-per-pool" in e.value.message
+            c.update("a", [3], [1], rollouts=1)  # known prompts can still be updated
+            assert c.list_pools()[0].prompt_count == 10
+    finally:
+        assert process.stop() == 0
