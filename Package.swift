@@ -33,11 +33,11 @@ let package = Package(
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
     .target(name: "MoPPSServer", dependencies: ["MoPPSEngine", "MoPPSProtocol", "ZeroMQ"]),
     // In-process benchmarks behind `moppsd bench`.
-    .target(name: "MoPPSBench", dependencies: ["MoPPSEngine"]),
+    .target(name: "MoPPSBench", dependencies: ["MoPPSEngine", "MoPPSServer"]),
     .executableTarget(
       name: "moppsd",
       dependencies: [
-        "MoPPSServer", "MoPPSBench",
+        "MoPPSServer", "MoPPSBench", "MoPPSProtocol", "ZeroMQ",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine"]),

@@ -1,4 +1,5 @@
 import MoPPSEngine
+import MoPPSServer
 
 #if canImport(Glibc)
   import Glibc
@@ -116,23 +117,9 @@ public struct EngineBenchmarks {
     } * 1e3
   }
 
-  /// Resident set size of this process, from /proc/self/statm.
-  public static func residentBytes() -> Int {
-    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(f) }
-    var size = 0
-    var resident = 0
-    guard
-      withUnsafeMutablePointer(
-        to: &size,
-        { s in
-          withUnsafeMutablePointer(to: &resident) { r in
-            withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) }
-          }
-        }) == 2
-    else { return 0 }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
-  }
+  /// Resident set size of this process.
+  public static func residentBytes() -> Int { ProcessInfoReader.residentBytes() }
+
 }
 
 public struct BenchError: Error, CustomStringConvertible {

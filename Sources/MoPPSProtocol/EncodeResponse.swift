@@ -6,11 +6,34 @@ public struct MethodCounters: Sendable, Equatable {
   public var method: String
   public var count: UInt64
   public var errors: UInt64
+  public var errorsByCode: [StatusCode: UInt64] = [:]
+  /// Handling time percentiles (µs): p50, p90, p99, p99.9, max.
+  public var p50: Double = 0
+  public var p90: Double = 0
+  public var p99: Double = 0
+  public var p999: Double = 0
+  public var maxMicros: Double = 0
 
   public init(method: String, count: UInt64, errors: UInt64) {
     self.method = method
     self.count = count
     self.errors = errors
+  }
+}
+
+/// The Stats reply, decoded (for `moppsd stats` and other Swift clients).
+public struct StatsReport: Sendable, Equatable {
+  public var uptimeSeconds: Double
+  public var requests: UInt64
+  public var methods: [MethodCounters]
+  public var pools: [(name: String, prompts: UInt64, selects: UInt64, updates: UInt64)]
+  public var residentBytes: UInt64
+  public var poolBytes: UInt64
+
+  public static func == (l: Self, r: Self) -> Bool {
+    l.uptimeSeconds == r.uptimeSeconds && l.requests == r.requests && l.methods == r.methods
+      && l.pools.map(\.name) == r.pools.map(\.name) && l.residentBytes == r.residentBytes
+      && l.poolBytes == r.poolBytes
   }
 }
 
@@ -191,7 +214,9 @@ public enum Reply {
   }
 
   public static func stats(
-    uptimeSeconds: Double, requests: UInt64, methods: [MethodCounters], pools: [PoolInfo]
+    uptimeSeconds: Double, requests: UInt64, methods: [MethodCounters], pools: [PoolInfo],
+    residentBytes: UInt64 = 0,
+    poolBytes: UInt64 = 0
   ) -> [UInt8] {
     let arena = Arena()
     var m = Mopps__V1__StatsResponse()
@@ -204,12 +229,51 @@ public enum Reply {
       s.method = arena.string(c.method)
       s.count = c.count
       s.errors = c.errors
+      let codes = c.errorsByCode.sorted { $0.key.rawValue < $1.key.rawValue }.map { entry in
+        var cc = Mopps__V1__CodeCount()
+        mopps__v1__code_count__init(&cc)
+        cc.code = Mopps__V1__Code(rawValue: UInt32(entry.key.rawValue))
+        cc.count = entry.value
+        return Optional(arena.object(cc))
+      }
+      (s.n_errors_by_code, s.errors_by_code) = (codes.count, arena.array(codes))
+      (s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us) = (c.p50, c.p90, c.p99, c.p999, c.maxMicros)
       return arena.object(s)
     }
+    m.resident_bytes = residentBytes
+    m.pool_bytes = poolBytes
     (m.n_methods, m.methods) = (methodMessages.count, arena.array(methodMessages))
     (m.n_pools, m.pools) = (pools.count, arena.array(pools.map { Optional(poolInfo($0, arena)) }))
     return withExtendedLifetime(arena) {
       pack(&m, mopps__v1__stats_response__get_packed_size, mopps__v1__stats_response__pack)
+    }
+  }
+
+  /// Decodes a Stats reply body.
+  public static func decodeStats(_ bytes: [UInt8]) throws(ProtocolError) -> StatsReport {
+    try unpack(
+      bytes, as: "mopps.v1.StatsResponse", mopps__v1__stats_response__unpack,
+      mopps__v1__stats_response__free_unpacked
+    ) { m in
+      var methods: [MethodCounters] = []
+      for i in 0..<m.n_methods {
+        guard let s = m.methods[i]?.pointee else { continue }
+        var c = MethodCounters(method: text(s.method), count: s.count, errors: s.errors)
+        for j in 0..<s.n_errors_by_code {
+          guard let cc = s.errors_by_code[j]?.pointee else { continue }
+          c.errorsByCode[StatusCode(rawValue: Int32(bitPattern: cc.code.rawValue)) ?? .unknown] = cc.count
+        }
+        (c.p50, c.p90, c.p99, c.p999, c.maxMicros) = (s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us)
+        methods.append(c)
+      }
+      var pools: [(name: String, prompts: UInt64, selects: UInt64, updates: UInt64)] = []
+      for i in 0..<m.n_pools {
+        guard let p = m.pools[i]?.pointee else { continue }
+        pools.append((text(p.name), p.prompt_count, p.select_count, p.update_count))
+      }
+      return StatsReport(
+        uptimeSeconds: m.uptime_seconds, requests: m.requests, methods: methods, pools: pools,
+        residentBytes: m.resident_bytes, poolBytes: m.pool_bytes)
     }
   }
 

@@ -17,7 +17,14 @@ public final class Dispatcher: Sendable {
   let maxPools: Int
   let maxPromptsPerPool: Int
   private let started = ContinuousClock.now
-  private let counters = Mutex<[String: MethodCounters]>([:])
+  private let counters = Mutex<[String: MethodRecord]>([:])
+
+  /// What Stats reports per method.
+  struct MethodRecord {
+    var count: UInt64 = 0
+    var errorsByCode: [StatusCode: UInt64] = [:]
+    var latency = LatencyHistogram()
+  }
   private let seedSource = Mutex(SystemRandomNumberGenerator())
 
   public init(
@@ -79,7 +86,7 @@ public final class Dispatcher: Sendable {
 
   public func decode(_ frames: [[UInt8]]) -> Decoded {
     guard frames.count == 1 || frames.count == 2 else {
-      count("(malformed)", failed: true)
+      count("(malformed)", .invalidArgument)
       return .failure(
         failure(.invalidArgument, "expected a request of 2 frames [method][body], got \(frames.count)").reply)
     }
@@ -87,20 +94,27 @@ public final class Dispatcher: Sendable {
       let request = try Request.decode(method: frames[0], body: frames.count == 2 ? frames[1] : [])
       return .success(Method(path: frames[0])!, request)
     } catch {
-      count(Method(path: frames[0])?.rawValue ?? "(unknown)", failed: true)
+      count(Method(path: frames[0])?.rawValue ?? "(unknown)", error.code)
       return .failure(failure(error.code, error.message).reply)
     }
   }
 
   public func respond(_ method: Method, _ request: Request) -> (reply: [[UInt8]], events: [Event]) {
+    let started = ContinuousClock.now
+    let result: (reply: [[UInt8]], events: [Event])
+    let code: StatusCode
     do {
       let (response, events) = try respond(request)
-      count(method.rawValue, failed: false)
-      return ([Reply.status(.ok), response], events)
+      (result, code) = (([Reply.status(.ok), response], events), .ok)
     } catch {
-      count(method.rawValue, failed: true)
-      return failure(error.code, error.message)
+      (result, code) = (failure(error.code, error.message), error.code)
     }
+    let elapsed = ContinuousClock.now - started
+    count(
+      method.rawValue, code,
+      nanoseconds: UInt64(elapsed.components.seconds) * 1_000_000_000
+        + UInt64(elapsed.components.attoseconds / 1_000_000_000))
+    return result
   }
 
   /// Whether a request is cheap enough for the broker to answer itself (no thread hop): everything
@@ -219,11 +233,14 @@ public final class Dispatcher: Sendable {
     case .stats:
       let elapsed = ContinuousClock.now - started
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-      let methods = counters.withLock { Array($0.values) }.sorted { $0.method < $1.method }
+      let methods = methodStats()
       let total = methods.reduce(0) { $0 + $1.count }
+      let pools = engine.listPools()
       return (
         Reply.stats(
-          uptimeSeconds: seconds, requests: total, methods: methods, pools: engine.listPools().map(\.info)),
+          uptimeSeconds: seconds, requests: total, methods: methods, pools: pools.map(\.info),
+          residentBytes: UInt64(ProcessInfoReader.residentBytes()),
+          poolBytes: UInt64(pools.reduce(0) { $0 + $1.allocatedBytes })),
         []
       )
     case .health:
@@ -231,12 +248,28 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  private func count(_ method: String, failed: Bool) {
+  private func count(_ method: String, _ code: StatusCode, nanoseconds: UInt64? = nil) {
     counters.withLock { c in
-      var entry = c[method] ?? MethodCounters(method: method, count: 0, errors: 0)
+      var entry = c[method] ?? MethodRecord()
       entry.count += 1
-      if failed { entry.errors += 1 }
+      if code != .ok { entry.errorsByCode[code, default: 0] += 1 }
+      if let nanoseconds { entry.latency.record(nanoseconds) }
       c[method] = entry
     }
   }
+
+  /// Per-method counters and latency percentiles for Stats, sorted by method.
+  func methodStats() -> [MethodCounters] {
+    counters.withLock { c in
+      c.sorted { $0.key < $1.key }.map { name, r in
+        var m = MethodCounters(method: name, count: r.count, errors: r.errorsByCode.values.reduce(0, +))
+        m.errorsByCode = r.errorsByCode
+        let us = { (q: Double) in Double(r.latency.quantile(q)) / 1000 }
+        (m.p50, m.p90, m.p99, m.p999) = (us(0.5), us(0.9), us(0.99), us(0.999))
+        m.maxMicros = Double(r.latency.max) / 1000
+        return m
+      }
+    }
+  }
+
 }

@@ -23,7 +23,9 @@ struct Moppsd: ParsableCommand {
         moppsd serve --listen ipc:///tmp/mopps.sock --publish ipc:///tmp/mopps-events.sock
       """,
     version: ServerConfig.version,
-    subcommands: [Serve.self, Inspect.self, ImportState.self, ExportState.self, Bench.self, Sample.self],
+    subcommands: [
+      Serve.self, Stats.self, Inspect.self, ImportState.self, ExportState.self, Bench.self, Sample.self,
+    ],
     defaultSubcommand: nil)
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import MoPPSEngine
 import MoPPSProtocol
 import Testing
@@ -117,3 +118,23 @@ import Testing
 }
 
 private func status(_ reply: [[UInt8]]) throws -> StatusCode { try Reply.decodeStatus(reply[0]).code }
+
+/// Percentiles from the log-linear histogram are within its 1/32 resolution of the exact ones.
+@Test func latencyHistogramQuantiles() {
+  var h = LatencyHistogram()
+  var rng = Xoshiro256(seed: 3)
+  var values: [UInt64] = []
+  for _ in 0..<100_000 {
+    let v = UInt64(exp(rng.nextOpenUnit() * 14))  // 1 ns ... 1.2 ms, log-uniform
+    values.append(v)
+    h.record(v)
+  }
+  values.sort()
+  for q in [0.5, 0.9, 0.99, 0.999] {
+    let exact = Double(values[Int((q * Double(values.count)).rounded(.up)) - 1])
+    let got = Double(h.quantile(q))
+    #expect(got <= exact && got >= exact * (1 - 1.0 / 32) - 1, "q \(q): \(got) vs \(exact)")
+  }
+  #expect(h.quantile(1) == values.last!)
+  #expect(LatencyHistogram().quantile(0.5) == 0)
+}

@@ -477,13 +477,24 @@ class Client:
         return state
 
     def stats(self) -> dict:
-        """Uptime, request counts per method (with errors) and pools."""
+        """Uptime; per method: requests, errors by code, handling-time percentiles (µs); pools;
+        the server's resident and pool memory."""
         r = self._call("Stats", pb.StatsRequest(), pb.StatsResponse)
         return {
             "uptime_seconds": r.uptime_seconds,
             "requests": r.requests,
-            "methods": {m.method: {"count": m.count, "errors": m.errors} for m in r.methods},
+            "methods": {
+                m.method: {
+                    "count": m.count, "errors": m.errors,
+                    "errors_by_code": {pb.Code.Name(c.code): c.count for c in m.errors_by_code},
+                    "p50_us": m.p50_us, "p90_us": m.p90_us, "p99_us": m.p99_us, "p999_us": m.p999_us,
+                    "max_us": m.max_us,
+                }
+                for m in r.methods
+            },
             "pools": [PoolInfo._from_pb(p) for p in r.pools],
+            "resident_bytes": r.resident_bytes,
+            "pool_bytes": r.pool_bytes,
         }
 
 

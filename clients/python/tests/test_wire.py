@@ -261,3 +261,32 @@ def test_pool_and_prompt_limits_are_resource_exhausted(tmp_path):
             assert c.list_pools()[0].prompt_count == 10
     finally:
         assert process.stop() == 0
+
+
+def test_stats_rpc_and_command(server, client):
+    client.create_pool("p", seed=1)
+    for _ in range(50):
+        client.select("p", 2, candidates=[1, 2, 3, 4])
+    with pytest.raises(mopps.RpcError):
+        client.select("p", 5, candidates=[1, 2])
+    s = client.stats()
+    sel = s["methods"]["Select"]
+    assert sel["count"] == 51 and sel["errors"] == 1 and sel["errors_by_code"] == {"INVALID_ARGUMENT": 1}
+    assert 0 < sel["p50_us"] <= sel["p99_us"] <= sel["max_us"] * 1.001
+    assert s["resident_bytes"] > 1 << 20 and s["pool_bytes"] > 0
+    binary = mopps.find_moppsd()
+    text = subprocess.run([binary, "stats", "--endpoint", server.listen], capture_output=True, text=True, timeout=30)
+    assert text.returncode == 0, text.stderr
+    assert "Select" in text.stdout and "INVALID_ARGUMENT 1" in text.stdout and "pool p:" in text.stdout
+    prom = subprocess.run([binary, "stats", "--endpoint", server.listen, "--format", "prometheus"],
+                          capture_output=True, text=True, timeout=30)
+    assert prom.returncode == 0, prom.stderr
+    assert 'moppsd_requests_total{method="Select"} 5' in prom.stdout  # 51 or more
+    assert 'moppsd_request_errors_total{method="Select",code="INVALID_ARGUMENT"} 1' in prom.stdout
+    assert 'moppsd_request_duration_microseconds{method="Select",quantile="0.99"}' in prom.stdout
+    for line in prom.stdout.splitlines():  # every sample line is "name{labels} value" or "name value"
+        if not line.startswith("#"):
+            float(line.rsplit(" ", 1)[1])
+    down = subprocess.run([binary, "stats", "--endpoint", "ipc:///nonexistent/x.sock", "--timeout", "0.2"],
+                          capture_output=True, text=True, timeout=30)
+    assert down.returncode != 0 and "no reply" in down.stderr

@@ -44,6 +44,7 @@ typedef struct Mopps__V1__ImportResponse Mopps__V1__ImportResponse;
 typedef struct Mopps__V1__ExportRequest Mopps__V1__ExportRequest;
 typedef struct Mopps__V1__ExportResponse Mopps__V1__ExportResponse;
 typedef struct Mopps__V1__StatsRequest Mopps__V1__StatsRequest;
+typedef struct Mopps__V1__CodeCount Mopps__V1__CodeCount;
 typedef struct Mopps__V1__MethodStats Mopps__V1__MethodStats;
 typedef struct Mopps__V1__StatsResponse Mopps__V1__StatsResponse;
 typedef struct Mopps__V1__HealthRequest Mopps__V1__HealthRequest;
@@ -634,16 +635,38 @@ struct  Mopps__V1__StatsRequest
      }
 
 
+struct  Mopps__V1__CodeCount
+{
+  ProtobufCMessage base;
+  Mopps__V1__Code code;
+  uint64_t count;
+};
+#define MOPPS__V1__CODE_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__code_count__descriptor) \
+    , MOPPS__V1__CODE__OK, 0 }
+
+
+/*
+ * Per method: requests, failures (by code), and server-side handling time percentiles (from the
+ * decoded request to the encoded reply; no network, no decoding), from a log-linear histogram (±3 %).
+ */
 struct  Mopps__V1__MethodStats
 {
   ProtobufCMessage base;
   char *method;
   uint64_t count;
   uint64_t errors;
+  size_t n_errors_by_code;
+  Mopps__V1__CodeCount **errors_by_code;
+  double p50_us;
+  double p90_us;
+  double p99_us;
+  double p999_us;
+  double max_us;
 };
 #define MOPPS__V1__METHOD_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__method_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0 }
 
 
 struct  Mopps__V1__StatsResponse
@@ -655,10 +678,18 @@ struct  Mopps__V1__StatsResponse
   Mopps__V1__MethodStats **methods;
   size_t n_pools;
   Mopps__V1__PoolInfo **pools;
+  /*
+   * the process's RSS
+   */
+  uint64_t resident_bytes;
+  /*
+   * posterior storage and id maps of all pools
+   */
+  uint64_t pool_bytes;
 };
 #define MOPPS__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__stats_response__descriptor) \
-    , 0, 0, 0,NULL, 0,NULL }
+    , 0, 0, 0,NULL, 0,NULL, 0, 0 }
 
 
 struct  Mopps__V1__HealthRequest
@@ -1276,6 +1307,25 @@ Mopps__V1__StatsRequest *
 void   mopps__v1__stats_request__free_unpacked
                      (Mopps__V1__StatsRequest *message,
                       ProtobufCAllocator *allocator);
+/* Mopps__V1__CodeCount methods */
+void   mopps__v1__code_count__init
+                     (Mopps__V1__CodeCount         *message);
+size_t mopps__v1__code_count__get_packed_size
+                     (const Mopps__V1__CodeCount   *message);
+size_t mopps__v1__code_count__pack
+                     (const Mopps__V1__CodeCount   *message,
+                      uint8_t             *out);
+size_t mopps__v1__code_count__pack_to_buffer
+                     (const Mopps__V1__CodeCount   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__CodeCount *
+       mopps__v1__code_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__code_count__free_unpacked
+                     (Mopps__V1__CodeCount *message,
+                      ProtobufCAllocator *allocator);
 /* Mopps__V1__MethodStats methods */
 void   mopps__v1__method_stats__init
                      (Mopps__V1__MethodStats         *message);
@@ -1479,6 +1529,9 @@ typedef void (*Mopps__V1__ExportResponse_Closure)
 typedef void (*Mopps__V1__StatsRequest_Closure)
                  (const Mopps__V1__StatsRequest *message,
                   void *closure_data);
+typedef void (*Mopps__V1__CodeCount_Closure)
+                 (const Mopps__V1__CodeCount *message,
+                  void *closure_data);
 typedef void (*Mopps__V1__MethodStats_Closure)
                  (const Mopps__V1__MethodStats *message,
                   void *closure_data);
@@ -1534,6 +1587,7 @@ extern const ProtobufCMessageDescriptor mopps__v1__import_response__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__export_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__export_response__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__stats_request__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__code_count__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__health_request__descriptor;

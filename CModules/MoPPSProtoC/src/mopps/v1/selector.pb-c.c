@@ -1312,6 +1312,51 @@ void   mopps__v1__stats_request__free_unpacked
   assert(message->base.descriptor == &mopps__v1__stats_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   mopps__v1__code_count__init
+                     (Mopps__V1__CodeCount         *message)
+{
+  static const Mopps__V1__CodeCount init_value = MOPPS__V1__CODE_COUNT__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__code_count__get_packed_size
+                     (const Mopps__V1__CodeCount *message)
+{
+  assert(message->base.descriptor == &mopps__v1__code_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__code_count__pack
+                     (const Mopps__V1__CodeCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__code_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__code_count__pack_to_buffer
+                     (const Mopps__V1__CodeCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__code_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__CodeCount *
+       mopps__v1__code_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__CodeCount *)
+     protobuf_c_message_unpack (&mopps__v1__code_count__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__code_count__free_unpacked
+                     (Mopps__V1__CodeCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__code_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   mopps__v1__method_stats__init
                      (Mopps__V1__MethodStats         *message)
 {
@@ -3586,7 +3631,58 @@ const ProtobufCMessageDescriptor mopps__v1__stats_request__descriptor =
   (ProtobufCMessageInit) mopps__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__method_stats__field_descriptors[3] =
+static const ProtobufCFieldDescriptor mopps__v1__code_count__field_descriptors[2] =
+{
+  {
+    "code",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__CodeCount, code),
+    &mopps__v1__code__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__CodeCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__code_count__field_indices_by_name[] = {
+  0,   /* field[0] = code */
+  1,   /* field[1] = count */
+};
+static const ProtobufCIntRange mopps__v1__code_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor mopps__v1__code_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.CodeCount",
+  "CodeCount",
+  "Mopps__V1__CodeCount",
+  "mopps.v1",
+  sizeof(Mopps__V1__CodeCount),
+  2,
+  mopps__v1__code_count__field_descriptors,
+  mopps__v1__code_count__field_indices_by_name,
+  1,  mopps__v1__code_count__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__code_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__method_stats__field_descriptors[9] =
 {
   {
     "method",
@@ -3624,16 +3720,94 @@ static const ProtobufCFieldDescriptor mopps__v1__method_stats__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "errors_by_code",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Mopps__V1__MethodStats, n_errors_by_code),
+    offsetof(Mopps__V1__MethodStats, errors_by_code),
+    &mopps__v1__code_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p50_us",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__MethodStats, p50_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p90_us",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__MethodStats, p90_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p99_us",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__MethodStats, p99_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p999_us",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__MethodStats, p999_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_us",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__MethodStats, max_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__method_stats__field_indices_by_name[] = {
   1,   /* field[1] = count */
   2,   /* field[2] = errors */
+  3,   /* field[3] = errors_by_code */
+  8,   /* field[8] = max_us */
   0,   /* field[0] = method */
+  4,   /* field[4] = p50_us */
+  5,   /* field[5] = p90_us */
+  7,   /* field[7] = p999_us */
+  6,   /* field[6] = p99_us */
 };
 static const ProtobufCIntRange mopps__v1__method_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor =
 {
@@ -3643,14 +3817,14 @@ const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor =
   "Mopps__V1__MethodStats",
   "mopps.v1",
   sizeof(Mopps__V1__MethodStats),
-  3,
+  9,
   mopps__v1__method_stats__field_descriptors,
   mopps__v1__method_stats__field_indices_by_name,
   1,  mopps__v1__method_stats__number_ranges,
   (ProtobufCMessageInit) mopps__v1__method_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descriptors[6] =
 {
   {
     "uptime_seconds",
@@ -3700,17 +3874,43 @@ static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "resident_bytes",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StatsResponse, resident_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pool_bytes",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StatsResponse, pool_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__stats_response__field_indices_by_name[] = {
   2,   /* field[2] = methods */
+  5,   /* field[5] = pool_bytes */
   3,   /* field[3] = pools */
   1,   /* field[1] = requests */
+  4,   /* field[4] = resident_bytes */
   0,   /* field[0] = uptime_seconds */
 };
 static const ProtobufCIntRange mopps__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor =
 {
@@ -3720,7 +3920,7 @@ const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor =
   "Mopps__V1__StatsResponse",
   "mopps.v1",
   sizeof(Mopps__V1__StatsResponse),
-  4,
+  6,
   mopps__v1__stats_response__field_descriptors,
   mopps__v1__stats_response__field_indices_by_name,
   1,  mopps__v1__stats_response__number_ranges,

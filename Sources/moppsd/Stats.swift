@@ -1,0 +1,126 @@
+import ArgumentParser
+import MoPPSEngine
+import MoPPSProtocol
+import ZeroMQ
+
+struct Stats: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Print a running moppsd's statistics: requests and errors per method, latency, pools, memory.",
+    discussion: """
+      Latencies are the server's handling time per request (decoded request to encoded reply), from \
+      a log-linear histogram (±3 %). --format prometheus prints the Prometheus text exposition format \
+      (e.g. for a node-exporter textfile collector).
+
+      Examples:
+        moppsd stats --endpoint ipc://./mopps-state/moppsd.sock
+        moppsd stats --endpoint tcp://127.0.0.1:5555 --format prometheus
+      """)
+
+  @Option(help: ArgumentHelp("The server's request endpoint.", valueName: "endpoint"))
+  var endpoint: String = "ipc://./mopps-state/moppsd.sock"
+
+  @Option(help: "text or prometheus.")
+  var format: String = "text"
+
+  @Option(help: "Seconds to wait for the reply.")
+  var timeout: Double = 5
+
+  func validate() throws {
+    guard ["text", "prometheus"].contains(format) else {
+      throw ValidationError("--format must be text or prometheus")
+    }
+    guard timeout > 0 else { throw ValidationError("--timeout must be > 0") }
+  }
+
+  func run() throws {
+    let report = try fetch()
+    print(format == "prometheus" ? Self.prometheus(report) : Self.text(report), terminator: "")
+  }
+
+  func fetch() throws -> StatsReport {
+    let context = try Context()
+    let socket = try Socket(context, .req)
+    defer { socket.close() }
+    try socket.setReceiveTimeout(Int32(timeout * 1000))
+    try socket.connect(endpoint)
+    try socket.send([Array(Method.stats.path.utf8), []])
+    guard let reply = try socket.receive(), reply.count == 2 else {
+      throw ValidationError("no reply from \(endpoint) within \(timeout) s: is moppsd running there?")
+    }
+    let status = try Reply.decodeStatus(reply[0])
+    guard status.code == .ok else { throw ValidationError("\(status.code.name): \(status.message)") }
+    return try Reply.decodeStats(reply[1])
+  }
+
+  static func text(_ r: StatsReport) -> String {
+    var out = "uptime \(Int(r.uptimeSeconds)) s, \(r.requests) requests, RSS \(r.residentBytes >> 20) MiB, "
+    out += "pools \(r.poolBytes >> 20) MiB\n\n"
+    out += pad("method", 14) + pad("count", 10, right: true) + pad("errors", 8, right: true)
+    out +=
+      ["p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"].map { pad($0, 10, right: true) }.joined() + "\n"
+    for m in r.methods {
+      out += pad(m.method, 14) + pad("\(m.count)", 10, right: true) + pad("\(m.errors)", 8, right: true)
+      out += [m.p50, m.p90, m.p99, m.p999, m.maxMicros].map {
+        pad(String(Int($0.rounded())), 10, right: true)
+      }.joined()
+      let codes = m.errorsByCode.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+        "\($0.key.name) \($0.value)"
+      }
+      out += (codes.isEmpty ? "" : "  (" + codes.joined(separator: ", ") + ")") + "\n"
+    }
+    if !r.pools.isEmpty { out += "\n" }
+    for p in r.pools {
+      out += "pool \(p.name): \(p.prompts) prompts, \(p.selects) selects, \(p.updates) updates\n"
+    }
+    return out
+  }
+
+  static func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - s.count))
+    return right ? fill + s : s + fill
+  }
+
+  static func prometheus(_ r: StatsReport) -> String {
+    func label(_ s: String) -> String {
+      s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    }
+    var lines = [
+      "# HELP moppsd_uptime_seconds Seconds since the server started.", "# TYPE moppsd_uptime_seconds gauge",
+      "moppsd_uptime_seconds \(r.uptimeSeconds)",
+      "# HELP moppsd_resident_bytes Resident set size of the server process.",
+      "# TYPE moppsd_resident_bytes gauge",
+      "moppsd_resident_bytes \(r.residentBytes)",
+      "# HELP moppsd_pool_bytes Bytes of posterior storage and id maps.", "# TYPE moppsd_pool_bytes gauge",
+      "moppsd_pool_bytes \(r.poolBytes)",
+      "# HELP moppsd_requests_total Requests handled, by method.", "# TYPE moppsd_requests_total counter",
+    ]
+    lines += r.methods.map { "moppsd_requests_total{method=\"\(label($0.method))\"} \($0.count)" }
+    lines += [
+      "# HELP moppsd_request_errors_total Failed requests, by method and status code.",
+      "# TYPE moppsd_request_errors_total counter",
+    ]
+    for m in r.methods {
+      for (code, n) in m.errorsByCode.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+        lines.append("moppsd_request_errors_total{method=\"\(label(m.method))\",code=\"\(code.name)\"} \(n)")
+      }
+    }
+    lines += [
+      "# HELP moppsd_request_duration_microseconds Server-side handling time.",
+      "# TYPE moppsd_request_duration_microseconds summary",
+    ]
+    for m in r.methods {
+      for (q, v) in [("0.5", m.p50), ("0.9", m.p90), ("0.99", m.p99), ("0.999", m.p999)] {
+        lines.append(
+          "moppsd_request_duration_microseconds{method=\"\(label(m.method))\",quantile=\"\(q)\"} \(v)")
+      }
+      lines.append("moppsd_request_duration_microseconds_count{method=\"\(label(m.method))\"} \(m.count)")
+    }
+    lines += ["# HELP moppsd_pool_prompts Prompts per pool.", "# TYPE moppsd_pool_prompts gauge"]
+    lines += r.pools.map { "moppsd_pool_prompts{pool=\"\(label($0.name))\"} \($0.prompts)" }
+    lines += [
+      "# HELP moppsd_pool_updates_total Updates per pool.", "# TYPE moppsd_pool_updates_total counter",
+    ]
+    lines += r.pools.map { "moppsd_pool_updates_total{pool=\"\(label($0.name))\"} \($0.updates)" }
+    return lines.joined(separator: "\n") + "\n"
+  }
+}
