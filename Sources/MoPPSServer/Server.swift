@@ -24,6 +24,7 @@ public final class Server {
   private let backend: Socket
   private let publisher: Socket
   private let backendEndpoint: String
+  private let zap: ZAPHandler?
   /// Endpoints as bound (tcp port 0 resolved), for logs and tests.
   public private(set) var boundListen: [String] = []
   public private(set) var boundPublish: [String] = []
@@ -43,11 +44,23 @@ public final class Server {
     self.dispatcher = dispatcher ?? Dispatcher(maxIDsPerRequest: config.maxIDsPerRequest)
     // Relaxed: only uniqueness of the name matters.
     backendEndpoint = "inproc://moppsd-workers-\(Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue)"
+    let ctx: Context
     do {
-      context = try Context()
+      ctx = try Context()
+    } catch {
+      throw ServerError("cannot set up ZeroMQ: \(error)")
+    }
+    context = ctx
+    // The ZAP handler must be bound before a CURVE socket accepts connections.
+    zap = config.curveSecretKey == nil ? nil : try ZAPHandler(context: ctx, allowedKeys: config.curveAllow)
+    do {
       frontend = try Socket(context, .router)
       backend = try Socket(context, .router)
       publisher = try Socket(context, .pub)
+      if let secret = config.curveSecretKey {
+        try frontend.makeCurveServer(secretKey: secret)
+        try publisher.makeCurveServer(secretKey: secret)
+      }
       try frontend.setMaxMessageSize(config.maxMessageBytes)
       // A reply to a client that went away must not block the broker.
       try frontend.setSendTimeout(0)
@@ -99,6 +112,7 @@ public final class Server {
     frontend.close()
     backend.close()
     publisher.close()
+    zap?.socket.close()
   }
 
   private func broker() {
@@ -117,7 +131,12 @@ public final class Server {
       let readable: [Bool]
       do {
         // Short waits so a stop request is seen within 100 ms even when no signal interrupts poll.
-        readable = try pollReadable(takeRequests ? [backend, frontend] : [backend], timeoutMs: 100)
+        var sockets = [backend]
+        if let zap { sockets.append(zap.socket) }
+        if takeRequests { sockets.append(frontend) }
+        let ready = try pollReadable(sockets, timeoutMs: 100)
+        if let zap, ready[1] { zap.serve() }
+        readable = [ready[0], takeRequests && ready[sockets.count - 1]]
       } catch {
         if !error.isInterrupted { Log.error("poll failed: \(error)") }
         continue

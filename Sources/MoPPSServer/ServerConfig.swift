@@ -19,6 +19,10 @@ public struct ServerConfig: Sendable, Equatable {
   public var maxIDsPerRequest: Int
   /// Threads serving requests; a request waits only when all of them are busy.
   public var workers: Int
+  /// CurveZMQ secret key (Z85) for the request and event sockets; nil: no encryption.
+  public var curveSecretKey: String?
+  /// Client public keys (Z85) let in by CURVE; empty: any client that knows the server's key.
+  public var curveAllow: [String] = []
 
   public static let version = "0.1.0"
   public static let defaultMaxMessageBytes: Int64 = 256 << 20
@@ -59,14 +63,18 @@ public struct ServerConfig: Sendable, Equatable {
       guard kinds.contains(where: endpoint.hasPrefix) else {
         throw ServerError("endpoint \"\(endpoint)\": use ipc://PATH, tcp://HOST:PORT or inproc://NAME")
       }
-      if endpoint.hasPrefix("tcp://") && !Self.isLoopback(endpoint) && !insecure {
+      if endpoint.hasPrefix("tcp://") && !Self.isLoopback(endpoint) && !insecure && curveSecretKey == nil {
         throw ServerError(
           "endpoint \"\(endpoint)\" is reachable from other machines and moppsd has no encryption "
-            + "configured; bind tcp://127.0.0.1:PORT, or pass --insecure to accept the risk")
+            + "configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key (see moppsd keygen), "
+            + "or pass --insecure to accept the risk")
       }
     }
     guard maxMessageBytes > 0 else { throw ServerError("--max-message-bytes must be > 0") }
     guard maxIDsPerRequest > 0 else { throw ServerError("--max-ids must be > 0") }
+    if !curveAllow.isEmpty && curveSecretKey == nil {
+      throw ServerError("--curve-allow needs --curve-secret-key")
+    }
     guard (1...256).contains(workers) else {
       throw ServerError("--workers must be in 1...256, got \(workers)")
     }

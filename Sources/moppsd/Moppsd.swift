@@ -1,6 +1,7 @@
 import ArgumentParser
 import MoPPSEngine
 import MoPPSServer
+import ZeroMQ
 
 #if canImport(Glibc)
   import Glibc
@@ -24,7 +25,8 @@ struct Moppsd: ParsableCommand {
       """,
     version: ServerConfig.version,
     subcommands: [
-      Serve.self, Stats.self, Inspect.self, ImportState.self, ExportState.self, Bench.self, Sample.self,
+      Serve.self, Stats.self, Keygen.self, Inspect.self, ImportState.self, ExportState.self, Bench.self,
+      Sample.self,
     ],
     defaultSubcommand: nil)
 }
@@ -77,6 +79,20 @@ struct Serve: ParsableCommand {
       "Allow binding a tcp address reachable from other machines without encryption (e.g. tcp://0.0.0.0:5555)."
   )
   var insecure = false
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Encrypt and authenticate with CurveZMQ using this secret key file (from `moppsd keygen`), e.g. --curve-secret-key server.key.",
+      valueName: "file"))
+  var curveSecretKey: String?
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "File of client public keys (one per line, # comments) let in with CURVE; default: any client that knows the server's public key.",
+      valueName: "file"))
+  var curveAllow: String?
 
   @Option(
     name: .long,
@@ -154,19 +170,28 @@ struct Serve: ParsableCommand {
     guard (1...ServerConfig.defaultMaxPromptsPerPool).contains(maxPromptsPerPool) else {
       throw ValidationError("--max-prompts-per-pool must be in 1...\(ServerConfig.defaultMaxPromptsPerPool)")
     }
-    do {
-      try makeConfig().validate()
+    let config = try makeConfig()
+    do throws(ServerError) {
+      try config.validate()
     } catch {
       throw ValidationError(error.message)
     }
   }
 
-  private func makeConfig() -> ServerConfig {
-    ServerConfig(
+  private func makeConfig() throws -> ServerConfig {
+    var config = ServerConfig(
       listen: listen.isEmpty ? ServerConfig.defaultListen(stateDir: stateDir) : listen,
       publish: publish.isEmpty ? ServerConfig.defaultPublish(stateDir: stateDir) : publish,
       stateDir: stateDir, insecure: insecure, maxMessageBytes: maxMessageBytes, maxIDsPerRequest: maxIDs,
       workers: workers)
+    if let path = curveSecretKey {
+      config.curveSecretKey = try KeyFiles.readKeys(path, flag: "--curve-secret-key").first
+      guard config.curveSecretKey != nil else {
+        throw ValidationError("--curve-secret-key \(path): no key in the file")
+      }
+    }
+    if let path = curveAllow { config.curveAllow = try KeyFiles.readKeys(path, flag: "--curve-allow") }
+    return config
   }
 
   func run() throws {
@@ -191,8 +216,8 @@ struct Serve: ParsableCommand {
     }
     defer { store?.close() }
     let server: Server
-    do {
-      let config = makeConfig()
+    let config = try makeConfig()
+    do throws(ServerError) {
       server = try Server(
         config: config,
         dispatcher: Dispatcher(
@@ -201,6 +226,10 @@ struct Serve: ParsableCommand {
     } catch {
       Log.error(error.message)
       throw ExitCode.failure
+    }
+    if let secret = server.config.curveSecretKey {
+      let pub = (try? Curve.publicKey(ofSecret: secret)) ?? "?"
+      Log.info("CURVE on: server public key \(pub); \(server.config.curveAllow.count) allowed client key(s)")
     }
     Log.info(
       "moppsd \(ServerConfig.version) serving on \(server.boundListen.joined(separator: ", ")) "

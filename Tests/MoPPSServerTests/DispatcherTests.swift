@@ -60,6 +60,12 @@ import Testing
     var allowed = remote
     allowed.insecure = true
     #expect(throws: Never.self) { try allowed.validate() }
+    var encrypted = remote
+    encrypted.curveSecretKey = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+    #expect(throws: Never.self) { try encrypted.validate() }
+    var allowWithoutKey = ServerConfig(listen: ["ipc:///tmp/x"], publish: [], stateDir: "/tmp")
+    allowWithoutKey.curveAllow = ["rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"]
+    #expect(throws: ServerError.self) { try allowWithoutKey.validate() }
     for local in ["tcp://127.0.0.1:1", "tcp://localhost:2", "tcp://[::1]:3", "ipc:///tmp/x", "inproc://y"] {
       #expect(throws: Never.self) {
         try ServerConfig(listen: [local], publish: [], stateDir: "/tmp").validate()

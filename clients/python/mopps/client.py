@@ -160,6 +160,9 @@ class Client:
         retries: int = 2,
         context: Optional[zmq.Context] = None,
         publish_endpoint: Optional[str] = None,
+        server_key: Optional[str] = None,
+        public_key: Optional[str] = None,
+        secret_key: Optional[str] = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0 seconds")
@@ -171,6 +174,15 @@ class Client:
         #: The server's --publish endpoint, for :meth:`subscribe` (set by :func:`mopps.launch`).
         self.publish_endpoint = publish_endpoint
         self._retried = False
+        # CurveZMQ: the server's public key (moppsd keygen / serve --curve-secret-key) and this
+        # client's key pair (a fresh one when not given; list its public key in --curve-allow).
+        if (public_key is None) != (secret_key is None):
+            raise ValueError("give both public_key and secret_key, or neither")
+        self._curve = None
+        if server_key is not None:
+            if public_key is None:
+                public_key, secret_key = (k.decode() for k in zmq.curve_keypair())
+            self._curve = (server_key, public_key, secret_key)
         self._context = context or zmq.Context.instance()
         self._socket: Optional[zmq.Socket] = None
         self._connect()
@@ -183,6 +195,11 @@ class Client:
         ms = max(1, int(self.timeout * 1000))
         sock.setsockopt(zmq.RCVTIMEO, ms)
         sock.setsockopt(zmq.SNDTIMEO, ms)
+        if self._curve is not None:
+            server_key, public_key, secret_key = self._curve
+            sock.curve_serverkey = server_key.encode()
+            sock.curve_publickey = public_key.encode()
+            sock.curve_secretkey = secret_key.encode()
         sock.connect(self.endpoint)
         self._socket = sock
 
@@ -404,7 +421,7 @@ class Client:
         if not self.publish_endpoint:
             raise ValueError("subscribe needs the server's --publish endpoint: Client(..., publish_endpoint=...)")
         # Connect now, not at the first next(): PUB drops what is published before a subscriber joins.
-        sub = Subscriber(self.publish_endpoint, pool=pool, context=self._context)
+        sub = Subscriber(self.publish_endpoint, pool=pool, context=self._context, curve=self._curve)
 
         def events():
             try:

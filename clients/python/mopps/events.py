@@ -37,9 +37,14 @@ class Subscriber:
     ...         print(event.kind, event.ids[:5])
     """
 
-    def __init__(self, endpoint: str, pool: Optional[str] = None, context: Optional[zmq.Context] = None):
+    def __init__(self, endpoint: str, pool: Optional[str] = None, context: Optional[zmq.Context] = None,
+                 curve=None):
+        """``curve``: (server public key, client public key, client secret key) for a CURVE server."""
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            self._socket.curve_serverkey, self._socket.curve_publickey, self._socket.curve_secretkey = (
+                k.encode() for k in curve)
         self._socket.setsockopt(zmq.SUBSCRIBE, f"mopps.v1.{pool}.".encode() if pool else b"mopps.v1.")
         self._socket.connect(endpoint)
 

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import ZeroMQ
+
+/// Key files: one Z85 key per line; blank lines and # comments ignored.
+enum KeyFiles {
+  static func readKeys(_ path: String, flag: String) throws -> [String] {
+    guard let data = FileManager.default.contents(atPath: path),
+      let text = String(data: data, encoding: .utf8)
+    else {
+      throw ValidationError("\(flag) \(path): cannot read the file")
+    }
+    var keys: [String] = []
+    for raw in text.split(whereSeparator: \.isNewline) {
+      let line =
+        raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?
+        .trimmingCharacters(in: .whitespaces) ?? ""
+      if line.isEmpty { continue }
+      guard Curve.decode(line) != nil else {
+        throw ValidationError("\(flag) \(path): \"\(line)\" is not a Z85 key")
+      }
+      keys.append(line)
+    }
+    return keys
+  }
+}
+
+struct Keygen: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Create a CurveZMQ key pair: PREFIX.key (secret, mode 600) and PREFIX.pub.",
+    discussion: """
+      Give the server its secret key (serve --curve-secret-key server.key) and clients its public \
+      key; list clients' public keys in a file for serve --curve-allow.
+
+      Examples:
+        moppsd keygen --out server
+        moppsd keygen --out trainer-1
+      """)
+
+  @Option(help: ArgumentHelp("Path prefix of the two files.", valueName: "prefix"))
+  var out: String
+
+  @Flag(help: "Overwrite existing files.")
+  var force = false
+
+  func run() throws {
+    let pair = try Curve.keyPair()
+    for (path, content, mode) in [
+      (out + ".key", pair.secretKey, 0o600), (out + ".pub", pair.publicKey, 0o644),
+    ] {
+      if FileManager.default.fileExists(atPath: path) && !force {
+        throw ValidationError("\(path) exists; pass --force to overwrite")
+      }
+      guard
+        FileManager.default.createFile(
+          atPath: path, contents: Data((content + "\n").utf8), attributes: [.posixPermissions: mode])
+      else { throw ValidationError("cannot write \(path)") }
+    }
+    print("public key \(pair.publicKey)\nwrote \(out).key (secret) and \(out).pub")
+  }
+}
