@@ -11,7 +11,8 @@ let package = Package(
     .library(name: "MoPPSEngine", targets: ["MoPPSEngine"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
   targets: [
     // libzmq: linked in the modulemap; no pkgConfig (its flags are refused by SwiftPM).
@@ -31,7 +32,11 @@ let package = Package(
     .target(name: "MoPPSEngine"),
     .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine"]),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
-    .target(name: "MoPPSServer", dependencies: ["MoPPSEngine", "MoPPSProtocol", "ZeroMQ"]),
+    .target(
+      name: "MoPPSServer",
+      dependencies: [
+        "MoPPSEngine", "MoPPSProtocol", "ZeroMQ", .product(name: "Logging", package: "swift-log"),
+      ]),
     // In-process benchmarks behind `moppsd bench`.
     .target(name: "MoPPSBench", dependencies: ["MoPPSEngine", "MoPPSServer"]),
     .executableTarget(
@@ -39,6 +44,7 @@ let package = Package(
       dependencies: [
         "MoPPSServer", "MoPPSBench", "MoPPSProtocol", "ZeroMQ",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine"]),
     .testTarget(name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine"]),

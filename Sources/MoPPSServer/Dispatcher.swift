@@ -16,6 +16,7 @@ public final class Dispatcher: Sendable {
   let maxIDs: Int
   let maxPools: Int
   let maxPromptsPerPool: Int
+  let maxMessageBytes: Int
   private let started = ContinuousClock.now
   private let counters = Mutex<[String: MethodRecord]>([:])
 
@@ -31,13 +32,15 @@ public final class Dispatcher: Sendable {
     engine: Engine = Engine(), store: StateStore? = nil,
     maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
     maxPools: Int = ServerConfig.defaultMaxPools,
-    maxPromptsPerPool: Int = ServerConfig.defaultMaxPromptsPerPool
+    maxPromptsPerPool: Int = ServerConfig.defaultMaxPromptsPerPool,
+    maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes)
   ) {
     self.engine = store?.engine ?? engine
     self.store = store
     maxIDs = maxIDsPerRequest
     self.maxPools = maxPools
     self.maxPromptsPerPool = maxPromptsPerPool
+    self.maxMessageBytes = maxMessageBytes
   }
 
   /// Refuses a request that would grow `pool` past --max-prompts-per-pool (counting only new ids).
@@ -90,6 +93,14 @@ public final class Dispatcher: Sendable {
       return .failure(
         failure(.invalidArgument, "expected a request of 2 frames [method][body], got \(frames.count)").reply)
     }
+    if frames.count == 2 && frames[1].count > maxMessageBytes {
+      count(Method(path: frames[0])?.rawValue ?? "(unknown)", .resourceExhausted)
+      return .failure(
+        failure(
+          .resourceExhausted,
+          "request body of \(frames[1].count) bytes exceeds the limit of \(maxMessageBytes) (moppsd serve --max-message-bytes)"
+        ).reply)
+    }
     do {
       let request = try Request.decode(method: frames[0], body: frames.count == 2 ? frames[1] : [])
       return .success(Method(path: frames[0])!, request)
@@ -110,10 +121,13 @@ public final class Dispatcher: Sendable {
       (result, code) = (failure(error.code, error.message), error.code)
     }
     let elapsed = ContinuousClock.now - started
-    count(
-      method.rawValue, code,
-      nanoseconds: UInt64(elapsed.components.seconds) * 1_000_000_000
-        + UInt64(elapsed.components.attoseconds / 1_000_000_000))
+    let nanos =
+      UInt64(elapsed.components.seconds) * 1_000_000_000
+      + UInt64(elapsed.components.attoseconds / 1_000_000_000)
+    count(method.rawValue, code, nanoseconds: nanos)
+    // The metadata is an autoclosure: built only when debug logging is on.
+    Log.logger.debug(
+      "request", metadata: ["method": "\(method.rawValue)", "code": "\(code.name)", "us": "\(nanos / 1000)"])
     return result
   }
 

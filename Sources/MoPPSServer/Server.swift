@@ -41,7 +41,9 @@ public final class Server {
   public init(config: ServerConfig, dispatcher: Dispatcher? = nil) throws(ServerError) {
     try config.validate()
     self.config = config
-    self.dispatcher = dispatcher ?? Dispatcher(maxIDsPerRequest: config.maxIDsPerRequest)
+    self.dispatcher =
+      dispatcher
+      ?? Dispatcher(maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes))
     // Relaxed: only uniqueness of the name matters.
     backendEndpoint = "inproc://moppsd-workers-\(Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue)"
     let ctx: Context
@@ -61,7 +63,9 @@ public final class Server {
         try frontend.makeCurveServer(secretKey: secret)
         try publisher.makeCurveServer(secretKey: secret)
       }
-      try frontend.setMaxMessageSize(config.maxMessageBytes)
+      // libzmq's hard cap (it drops the peer, no reply possible) sits well above the flag, so that a
+      // request over --max-message-bytes still gets a RESOURCE_EXHAUSTED reply from the dispatcher.
+      try frontend.setMaxMessageSize(2 * config.maxMessageBytes + (1 << 20))
       // A reply to a client that went away must not block the broker.
       try frontend.setSendTimeout(0)
       try backend.bind(backendEndpoint)
@@ -262,18 +266,5 @@ struct Worker: Sendable {
         Log.error("worker cannot reach the broker: \(error)")
       }
     }
-  }
-}
-
-/// Minimal stderr logging (structured logs are a later step). Writes with write(2): one call per line,
-/// so lines from different threads do not interleave.
-public enum Log {
-  public static func info(_ message: String) { emit("info", message) }
-  public static func warning(_ message: String) { emit("warning", message) }
-  public static func error(_ message: String) { emit("error", message) }
-
-  private static func emit(_ level: String, _ message: String) {
-    let line = Array("moppsd \(level): \(message)\n".utf8)
-    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
   }
 }

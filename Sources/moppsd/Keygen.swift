@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import ZeroMQ
 
-/// Key files: one Z85 key per line; blank lines and # comments ignored.
+/// Key files: one Z85 key per line (its first word; the rest of the line is free text), blank lines
+/// and lines starting with # ignored. (# is a Z85 character, so it only starts a comment at the
+/// beginning of a line.)
 enum KeyFiles {
   static func readKeys(_ path: String, flag: String) throws -> [String] {
     guard let data = FileManager.default.contents(atPath: path),
@@ -12,10 +14,9 @@ enum KeyFiles {
     }
     var keys: [String] = []
     for raw in text.split(whereSeparator: \.isNewline) {
-      let line =
-        raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?
-        .trimmingCharacters(in: .whitespaces) ?? ""
-      if line.isEmpty { continue }
+      let trimmed = raw.trimmingCharacters(in: .whitespaces)
+      if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+      let line = String(trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
       guard Curve.decode(line) != nil else {
         throw ValidationError("\(flag) \(path): \"\(line)\" is not a Z85 key")
       }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import MoPPSEngine
 import MoPPSServer
 import ZeroMQ
@@ -29,6 +30,12 @@ struct Moppsd: ParsableCommand {
       Sample.self,
     ],
     defaultSubcommand: nil)
+
+  /// Logs go to stderr as logfmt from the start, for every subcommand (serve then sets its level).
+  static func main() {
+    Log.bootstrap(level: .info)
+    main(nil)
+  }
 }
 
 struct Serve: ParsableCommand {
@@ -90,14 +97,14 @@ struct Serve: ParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "File of client public keys (one per line, # comments) let in with CURVE; default: any client that knows the server's public key.",
+      "File of client public keys (one per line, lines starting with # ignored) let in with CURVE; default: any client that knows the server's public key.",
       valueName: "file"))
   var curveAllow: String?
 
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "Largest request accepted, in bytes; bigger ones are dropped by libzmq (e.g. --max-message-bytes 67108864).",
+      "Largest request body accepted, in bytes; bigger ones get RESOURCE_EXHAUSTED (twice this, libzmq drops the connection), e.g. --max-message-bytes 67108864.",
       valueName: "bytes"))
   var maxMessageBytes: Int64 = ServerConfig.defaultMaxMessageBytes
 
@@ -159,7 +166,18 @@ struct Serve: ParsableCommand {
   @Flag(name: .long, help: "Keep state in memory only: no log, no snapshots (benchmarks, throwaway runs).")
   var noPersistence = false
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "trace, debug, info (default), notice, warning, error or critical; logs are logfmt lines on stderr.",
+      valueName: "level"))
+  var logLevel: String = "info"
+
   func validate() throws {
+    guard Logger.Level(rawValue: logLevel) != nil else {
+      throw ValidationError(
+        "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
     guard FsyncPolicy(rawValue: fsync) != nil else {
       throw ValidationError("--fsync must be always, batch or none; got \"\(fsync)\"")
     }
@@ -198,6 +216,7 @@ struct Serve: ParsableCommand {
     if mkdir(stateDir, 0o755) != 0 && errno != EEXIST {
       throw ValidationError("--state-dir \(stateDir): cannot create it: \(String(cString: strerror(errno)))")
     }
+    Log.bootstrap(level: Logger.Level(rawValue: logLevel)!)
     Shutdown.installSignalHandlers()
     let engine = Engine(dedupeWindow: dedupeWindow)
     var store: StateStore? = nil
@@ -222,7 +241,7 @@ struct Serve: ParsableCommand {
         config: config,
         dispatcher: Dispatcher(
           engine: engine, store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxPools: maxPools,
-          maxPromptsPerPool: maxPromptsPerPool))
+          maxPromptsPerPool: maxPromptsPerPool, maxMessageBytes: Int(maxMessageBytes)))
     } catch {
       Log.error(error.message)
       throw ExitCode.failure

@@ -290,3 +290,35 @@ def test_stats_rpc_and_command(server, client):
     down = subprocess.run([binary, "stats", "--endpoint", "ipc:///nonexistent/x.sock", "--timeout", "0.2"],
                           capture_output=True, text=True, timeout=30)
     assert down.returncode != 0 and "no reply" in down.stderr
+
+
+def test_oversized_request_is_resource_exhausted(tmp_path):
+    process = mopps.start(state_dir=str(tmp_path), extra_args=["--max-message-bytes", "10000"])
+    try:
+        with mopps.Client(process.listen) as c:
+            c.create_pool("p", seed=1)
+            with pytest.raises(mopps.RpcError) as e:
+                c.select("p", 1, candidates=np.arange(4096))  # 32 KiB of ids
+            assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-message-bytes" in e.value.message
+            assert len(c.select("p", 1, candidates=np.arange(1000)).ids) == 1
+    finally:
+        assert process.stop() == 0
+
+
+def test_structured_logs_and_log_level(tmp_path):
+    log = open(tmp_path / "moppsd.log", "w")
+    process = mopps.start(state_dir=str(tmp_path / "s"), extra_args=["--log-level", "debug"], stderr=log)
+    try:
+        with mopps.Client(process.listen) as c:
+            c.health()
+    finally:
+        assert process.stop() == 0
+        log.close()
+    lines = (tmp_path / "moppsd.log").read_text().splitlines()
+    assert all(line.startswith("ts=") and " level=" in line and " msg=" in line for line in lines), lines
+    assert any("level=debug msg=request code=OK method=Health us=" in line for line in lines), lines
+    quiet = open(tmp_path / "quiet.log", "w")
+    process = mopps.start(state_dir=str(tmp_path / "q"), extra_args=["--log-level", "warning"], stderr=quiet)
+    assert process.stop() == 0
+    quiet.close()
+    assert (tmp_path / "quiet.log").read_text() == ""
