@@ -27,7 +27,7 @@ def test_curve_lets_in_only_allowed_clients(tmp_path):
     good_pub, good_sec = keygen(tmp_path / "good")
     other_pub, other_sec = keygen(tmp_path / "other")
     (tmp_path / "allow.txt").write_text(f"# trainers\n{good_pub}  trainer 1\n")
-    assert oct((tmp_path / "server.key").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "good.key").stat().st_mode & 0o777) == "0o600"  # keygen keeps secrets private
     with pysocket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
