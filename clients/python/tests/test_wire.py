@@ -1,5 +1,6 @@
 """Wire-level behaviour of a live moppsd: refusals, garbage, events, other clients, shutdown."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,17 @@ import mopps
 from mopps.v1 import selector_pb2 as pb
 
 from conftest import c_client_path
+
+
+@contextlib.contextmanager
+def serving(tmp_path, *args):
+    """A client of a moppsd started with extra flags; the server must stop cleanly afterwards."""
+    process = mopps.start(state_dir=str(tmp_path), extra_args=list(args))
+    try:
+        with mopps.Client(process.listen) as c:
+            yield c
+    finally:
+        assert process.stop() == 0
 
 
 def _state(client):
@@ -177,16 +189,12 @@ def test_duplicate_request_id_applies_once(client):
 
 
 def test_id_limit_is_resource_exhausted(tmp_path):
-    process = mopps.start(state_dir=str(tmp_path), extra_args=["--max-ids", "100"])
-    try:
-        with mopps.Client(process.listen) as c:
-            c.create_pool("p", seed=1)
-            with pytest.raises(mopps.RpcError) as e:
-                c.select("p", 1, candidates=np.arange(101))
-            assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-ids" in e.value.message
-            assert len(c.select("p", 1, candidates=np.arange(100)).ids) == 1
-    finally:
-        assert process.stop() == 0
+    with serving(tmp_path, "--max-ids", "100") as c:
+        c.create_pool("p", seed=1)
+        with pytest.raises(mopps.RpcError) as e:
+            c.select("p", 1, candidates=np.arange(101))
+        assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-ids" in e.value.message
+        assert len(c.select("p", 1, candidates=np.arange(100)).ids) == 1
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -242,25 +250,21 @@ def test_help_explains_every_flag():
 
 
 def test_pool_and_prompt_limits_are_resource_exhausted(tmp_path):
-    process = mopps.start(state_dir=str(tmp_path), extra_args=["--max-pools", "2", "--max-prompts-per-pool", "10"])
-    try:
-        with mopps.Client(process.listen) as c:
-            c.create_pool("a", seed=1)
-            c.create_pool("b", seed=1)
+    with serving(tmp_path, "--max-pools", "2", "--max-prompts-per-pool", "10") as c:
+        c.create_pool("a", seed=1)
+        c.create_pool("b", seed=1)
+        with pytest.raises(mopps.RpcError) as e:
+            c.create_pool("c", seed=1)
+        assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-pools" in e.value.message
+        assert c.register("a", np.arange(8)) == 8
+        assert c.register("a", np.arange(10)) == 2  # existing ids do not count
+        for call in (lambda: c.register("a", [10]), lambda: c.update("a", [11], [1], rollouts=1),
+                     lambda: c.import_state("a", {"12": [1.0, 1.0]})):
             with pytest.raises(mopps.RpcError) as e:
-                c.create_pool("c", seed=1)
-            assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-pools" in e.value.message
-            assert c.register("a", np.arange(8)) == 8
-            assert c.register("a", np.arange(10)) == 2  # existing ids do not count
-            for call in (lambda: c.register("a", [10]), lambda: c.update("a", [11], [1], rollouts=1),
-                         lambda: c.import_state("a", {"12": [1.0, 1.0]})):
-                with pytest.raises(mopps.RpcError) as e:
-                    call()
-                assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-prompts-per-pool" in e.value.message
-            c.update("a", [3], [1], rollouts=1)  # known prompts can still be updated
-            assert c.list_pools()[0].prompt_count == 10
-    finally:
-        assert process.stop() == 0
+                call()
+            assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-prompts-per-pool" in e.value.message
+        c.update("a", [3], [1], rollouts=1)  # known prompts can still be updated
+        assert c.list_pools()[0].prompt_count == 10
 
 
 def test_stats_rpc_and_command(server, client):
@@ -293,16 +297,12 @@ def test_stats_rpc_and_command(server, client):
 
 
 def test_oversized_request_is_resource_exhausted(tmp_path):
-    process = mopps.start(state_dir=str(tmp_path), extra_args=["--max-message-bytes", "10000"])
-    try:
-        with mopps.Client(process.listen) as c:
-            c.create_pool("p", seed=1)
-            with pytest.raises(mopps.RpcError) as e:
-                c.select("p", 1, candidates=np.arange(4096))  # 32 KiB of ids
-            assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-message-bytes" in e.value.message
-            assert len(c.select("p", 1, candidates=np.arange(1000)).ids) == 1
-    finally:
-        assert process.stop() == 0
+    with serving(tmp_path, "--max-message-bytes", "10000") as c:
+        c.create_pool("p", seed=1)
+        with pytest.raises(mopps.RpcError) as e:
+            c.select("p", 1, candidates=np.arange(4096))  # 32 KiB of ids
+        assert e.value.code == "RESOURCE_EXHAUSTED" and "--max-message-bytes" in e.value.message
+        assert len(c.select("p", 1, candidates=np.arange(1000)).ids) == 1
 
 
 def test_structured_logs_and_log_level(tmp_path):
