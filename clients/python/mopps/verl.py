@@ -20,8 +20,18 @@ there, which its preprocessing scripts set to the row number — make sure yours
 ``token_level_scores``); a response counts as a success when the reward > ``success_threshold``
 (default 0).
 
-verl 0.8 and later removed this hook (nothing calls ``update``); see ``MoPPSSampler.after_step`` for
-the one call a trainer loop has to add there.
+verl 0.8 and later removed this hook (nothing calls ``update``). There, pass the sampler to the
+trainer yourself and let a small subclass feed it — :func:`with_sampler_updates` makes one::
+
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+    from mopps.verl import MoPPSSampler, with_sampler_updates
+
+    sampler = MoPPSSampler(train_dataset, config.data)
+    trainer = with_sampler_updates(RayPPOTrainer)(config=config, ..., train_sampler=sampler)
+
+It overrides ``RayPPOTrainer._update_actor(batch)`` (called once per step with the step's batch in
+verl 0.7.1 and 0.9.1 alike) to call ``sampler.update(batch)`` after the actor update, and does nothing
+extra on verl versions whose trainer already calls ``update``.
 """
 
 from __future__ import annotations
@@ -34,10 +44,13 @@ import numpy as np
 from .client import Client
 from .launch import start
 
-try:  # verl 0.5 – 0.7
+try:  # verl 0.5 – 0.7: RayPPOTrainer.fit calls the sampler's update itself
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler as _Base
-except Exception:  # verl missing or 0.8+: the class still works when driven by hand
+
+    _VERL_CALLS_UPDATE = True
+except Exception:  # verl missing or 0.8+: see with_sampler_updates
     _Base = object  # type: ignore[misc,assignment]
+    _VERL_CALLS_UPDATE = False
 
 
 def _opt(cfg: Any, key: str, default=None):
@@ -103,7 +116,7 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
         successes = np.bincount(inverse, weights=success)
         self.client.update(self.pool, ids.astype(np.uint64), successes, trials=trials.astype(np.uint32))
 
-    def after_step(self, batch) -> None:
+    def after_step(self, batch) -> None:  # noqa: D401
         """For verl 0.8+, whose trainer no longer calls ``update``: call this once per step with the
         step's batch, after the actor update (e.g. in a ``RayPPOTrainer`` subclass's step), or pass
         the same batch to ``update`` yourself."""
@@ -114,3 +127,21 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
         if self._process is not None:
             self._process.stop()
             self._process = None
+
+
+def with_sampler_updates(trainer_cls, calls_update: "bool | None" = None):
+    """A subclass of verl's ``RayPPOTrainer`` that feeds each step's batch to its MoPPSSampler,
+    for verl 0.8+ whose trainer no longer does. ``calls_update`` overrides the detection of whether
+    the installed verl calls ``update`` itself."""
+    already = _VERL_CALLS_UPDATE if calls_update is None else calls_update
+
+    class MoPPSTrainer(trainer_cls):  # type: ignore[misc,valid-type]
+        def _update_actor(self, batch):
+            output = super()._update_actor(batch)
+            sampler = getattr(getattr(self, "train_dataloader", None), "sampler", None)
+            if not already and isinstance(sampler, MoPPSSampler):
+                sampler.update(batch)
+            return output
+
+    MoPPSTrainer.__name__ = MoPPSTrainer.__qualname__ = f"MoPPS{trainer_cls.__name__}"
+    return MoPPSTrainer

@@ -56,3 +56,31 @@ def test_selection_prefers_informative_prompts(server):
     share_mixed = np.mean([i in mixed for i in picks])
     assert share_mixed > 0.6, share_mixed  # 25% of the data, most of the batches
     sampler.close()
+
+
+class FakeTrainer:
+    """The part of verl's RayPPOTrainer that with_sampler_updates relies on."""
+
+    def __init__(self, sampler):
+        self.train_dataloader = types.SimpleNamespace(sampler=sampler)
+        self.actor_updates = 0
+
+    def _update_actor(self, batch):
+        self.actor_updates += 1
+        return "actor output"
+
+
+def test_trainer_subclass_feeds_the_sampler_once_per_step(server):
+    from mopps.verl import with_sampler_updates
+
+    sampler = MoPPSSampler(list(range(20)), config(server.listen))
+    trainer = with_sampler_updates(FakeTrainer, calls_update=False)(sampler)
+    assert trainer._update_actor(step_batch([2, 2], [1, 0])) == "actor output"
+    assert trainer.actor_updates == 1
+    got = sampler.client.get("verl", [2])
+    assert got.alpha[0] == 2.0 and got.beta[0] == 2.0  # one update: 1 success, 1 failure
+    # Where the trainer already calls update (verl 0.5-0.7) the subclass adds nothing.
+    trainer_07 = with_sampler_updates(FakeTrainer, calls_update=True)(sampler)
+    trainer_07._update_actor(step_batch([2], [1]))
+    assert sampler.client.get("verl", [2]).alpha[0] == 2.0
+    sampler.close()

@@ -60,3 +60,14 @@ def test_sampler_runs_inside_verl(tmp_path):
         trials = post.alpha + post.beta - 2
         assert trials.sum() == 8 * 8 * 4  # every rollout counted once
         sampler.close()
+
+
+def test_trainer_subclass_fits_the_real_trainer():
+    import inspect
+
+    from mopps.verl import with_sampler_updates
+
+    sub = with_sampler_updates(RayPPOTrainer)
+    assert issubclass(sub, RayPPOTrainer) and sub.__name__ == "MoPPSRayPPOTrainer"
+    assert list(inspect.signature(RayPPOTrainer._update_actor).parameters) == ["self", "batch"]
+    assert "self._update_actor(batch)" in inspect.getsource(RayPPOTrainer.fit)
