@@ -32,9 +32,6 @@ public enum Log {
   public static func error(_ message: String, _ metadata: Logger.Metadata = [:]) {
     logger.error("\(message)", metadata: metadata)
   }
-  public static func debug(_ message: String, _ metadata: Logger.Metadata = [:]) {
-    logger.debug("\(message)", metadata: metadata)
-  }
 }
 
 /// logfmt lines on stderr, written with one write(2) each so lines from threads never interleave.

@@ -6,7 +6,6 @@ import ZeroMQ
 final class ZAPHandler {
   let socket: Socket
   let allowed: Set<[UInt8]>
-  private(set) var denied = 0
 
   init(context: Context, allowedKeys: [String]) throws(ServerError) {
     var keys = Set<[UInt8]>()
@@ -39,7 +38,6 @@ final class ZAPHandler {
       let key = request.count > 6 ? request[6] : []
       let ok = mechanism == "CURVE" && key.count == 32 && (allowed.isEmpty || allowed.contains(key))
       if !ok {
-        denied += 1
         Log.warning(
           "refused a \(mechanism) client from \(String(decoding: request[3], as: UTF8.self)): key not allowed"
         )

@@ -60,7 +60,8 @@ public final class StateStore: @unchecked Sendable {
   private let syncState = WriterLock<UInt64>(0)
   /// LSN after the last record written (read by the syncer without the mutation lock).
   private let written = Atomic<UInt64>(0)
-  private let snapshotLock = WriterLock<Double>(0)
+  /// One snapshot at a time (automatic and requested ones may race).
+  private let snapshotLock = WriterLock<Void>(())
   private let stopping = Atomic<Bool>(false)
   private var maintenance: Thread?
   private let maintenanceDone = DispatchSemaphore(value: 0)
@@ -215,7 +216,7 @@ public final class StateStore: @unchecked Sendable {
   /// Writes a full-state snapshot and compacts the log behind it.
   @discardableResult
   public func snapshotState() throws(PersistenceError) -> SnapshotInfo {
-    try snapshotLock.withLock { (last) throws(PersistenceError) -> SnapshotInfo in
+    try snapshotLock.withLock { (_) throws(PersistenceError) -> SnapshotInfo in
       // Copy the state and start a new log file at one point in time.
       let (pools, lsn) = try mutations.withLock { (m) throws(PersistenceError) -> ([PoolSnapshot], UInt64) in
         let pools = engine.listPools().map { $0.snapshot() }
@@ -230,7 +231,6 @@ public final class StateStore: @unchecked Sendable {
       let file = SnapshotFile(kind: .state, lsn: lsn, created: Date().timeIntervalSince1970, pools: pools)
       let bytes = file.encode()
       try Files.writeAtomically(snapshotDir + "/" + name, bytes)
-      last = file.created
       compact()
       return SnapshotInfo(
         pool: "", tag: String(name.dropLast(5)), lsn: lsn, created: file.created,

@@ -88,7 +88,6 @@ final class WriteAheadLog {
     var nextLSN: UInt64
     var replayed = 0
     var files = 0
-    var bytes = 0
     var report: [String] = []
   }
 
@@ -137,7 +136,6 @@ final class WriteAheadLog {
         continue
       }
       result.files += 1
-      result.bytes += bytes.count
       var offset = headerSize
       var lsn = first
       if bytes.count < headerSize || Array(bytes[0..<8]) != magic {
