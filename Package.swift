@@ -29,7 +29,8 @@ let package = Package(
       cSettings: [.define("NDEBUG", .when(configuration: .release))],
       // The generated C includes the header directly, so the system module's `link` does not apply.
       linkerSettings: [.linkedLibrary("protobuf-c")]),
-    .target(name: "MoPPSEngine"),
+    // The Beta sampler calls LLVM vector builtins directly (Sources/MoPPSEngine/Lanes.swift).
+    .target(name: "MoPPSEngine", swiftSettings: [.enableExperimentalFeature("BuiltinModule")]),
     .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine"]),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
     .target(

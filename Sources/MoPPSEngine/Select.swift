@@ -83,13 +83,17 @@ extension Pool {
   func sample(_ alpha: [Float], _ beta: [Float], index: UInt64) -> [Float] {
     let n = alpha.count
     let chunks = (n + Self.chunkSize - 1) / Self.chunkSize
-    let parts = parallelMap(max(chunks, 1)) { c in
+    if chunks <= 1 {
+      var rng = VectorRNG(seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: 0)
+      return BetaSampler.samples(alpha: alpha, beta: beta, using: &rng)
+    }
+    let parts = parallelMap(chunks) { c in
       let range = (c * Self.chunkSize)..<min(n, (c + 1) * Self.chunkSize)
       var rng = VectorRNG(
         seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: UInt64(c))
       return BetaSampler.samples(alpha: Array(alpha[range]), beta: Array(beta[range]), using: &rng)
     }
-    return chunks <= 1 ? parts[0] : parts.flatMap { $0 }
+    return parts.flatMap { $0 }
   }
 
   /// The whole select over materialised candidates.
@@ -137,7 +141,12 @@ extension Pool {
   }
 
   static func distances(_ samples: [Float], to target: Float) -> [Float] {
-    samples.map { ($0 - target) * ($0 - target) }
+    [Float](unsafeUninitializedCapacity: samples.count) { out, initialized in
+      samples.withUnsafeBufferPointer { s in
+        for i in 0..<s.count { out[i] = (s[i] - target) * (s[i] - target) }
+      }
+      initialized = samples.count
+    }
   }
 }
 

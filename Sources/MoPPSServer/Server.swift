@@ -123,6 +123,8 @@ public final class Server {
     var idle: [[UInt8]] = []
     var busy = 0
     var drainDeadline: ContinuousClock.Instant? = nil
+    let spinWindow = Duration.microseconds(config.busyPollMicros)
+    var lastRequest = ContinuousClock.now - spinWindow
     while true {
       if Shutdown.isRequested && drainDeadline == nil {
         drainDeadline = .now + .milliseconds(800)
@@ -138,7 +140,8 @@ public final class Server {
         var sockets = [backend]
         if let zap { sockets.append(zap.socket) }
         if takeRequests { sockets.append(frontend) }
-        let ready = try pollReadable(sockets, timeoutMs: 100)
+        let spinning = ContinuousClock.now - lastRequest < spinWindow
+        let ready = try pollReadable(sockets, timeoutMs: spinning ? 0 : 100)
         if let zap, ready[1] { zap.serve() }
         readable = [ready[0], takeRequests && ready[sockets.count - 1]]
       } catch {
@@ -146,6 +149,7 @@ public final class Server {
         continue
       }
       if readable[0] { fromWorker(&idle, &busy) }
+      if readable[0] || readable[1] { lastRequest = .now }
       if takeRequests && readable[1], let frames = try? frontend.receive(dontWait: true), !frames.isEmpty {
         if answerInline(frames) { continue }
         let worker = idle.removeFirst()

@@ -1,0 +1,81 @@
+import Testing
+
+@testable import MoPPSEngine
+
+/// The branch-free building blocks of a select, each against a plain reference implementation.
+struct LookupTests {
+  /// Batched lookup (probe rounds, no branches) agrees with one-at-a-time lookups, for known and
+  /// unknown ids, in tables at several fill levels (so displaced entries and long probe runs occur).
+  @Test(arguments: [1, 700, 3_000, 49_000, 100_000])
+  func gatherAgreesWithSingleLookups(prompts: Int) {
+    let table = PromptTable()
+    var rng = Xoshiro256(seed: UInt64(prompts))
+    for i in 0..<prompts {
+      // Clustered ids (small multiples) stress linear probing more than random ones.
+      table.append(UInt64(i) &* 3, alpha: Float(1 + rng.nextBelow(50)), beta: Float(1 + rng.nextBelow(50)))
+    }
+    // Known ids, unknown ids in between them, and ids far outside.
+    let ids = (0..<5_000).map { _ in UInt64(rng.nextBelow(3 * prompts + 10)) } + [UInt64.max, 0, 1 << 40]
+    var alpha = [Float](repeating: -1, count: ids.count)
+    var beta = alpha
+    let known = table.gather(ids, prior: (0.5, 2), alpha: &alpha, beta: &beta)
+    var expectedKnown = 0
+    table.withLookup { look in
+      for (j, id) in ids.enumerated() {
+        if let slot = look(id) {
+          expectedKnown += 1
+          #expect(
+            alpha[j] == table.posterior(slot).alpha && beta[j] == table.posterior(slot).beta, "id \(id)")
+        } else {
+          #expect(alpha[j] == 0.5 && beta[j] == 2, "unknown id \(id)")
+        }
+      }
+    }
+    #expect(known == expectedKnown)
+  }
+
+  @Test func gatherOnAnEmptyTableGivesThePrior() {
+    var alpha: [Float] = [0, 0]
+    var beta: [Float] = [0, 0]
+    #expect(PromptTable().gather([5, 9], prior: (3, 4), alpha: &alpha, beta: &beta) == 0)
+    #expect(alpha == [3, 3] && beta == [4, 4])
+  }
+
+  /// The bitmap-filtered duplicate check reports the same id as the exact hash set (the first
+  /// position that repeats an earlier id), with and without repeats, including the id 0.
+  @Test func duplicateCheckAgreesWithExactSet() {
+    var rng = Xoshiro256(seed: 8)
+    for trial in 0..<300 {
+      let n = 2 + rng.nextBelow(6_000)
+      var ids = (0..<n).map { _ in rng.next() >> UInt64(rng.nextBelow(64)) }
+      for _ in 0..<rng.nextBelow(3) {
+        ids[rng.nextBelow(n)] = ids[rng.nextBelow(n)]
+      }
+      #expect(Duplicates.filtered(ids) == Duplicates.hashed(ids), "trial \(trial)")
+      var seen = Set<UInt64>()
+      let firstRepeat = ids.first { !seen.insert($0).inserted }
+      #expect(Duplicates.first(in: ids) == firstRepeat, "trial \(trial)")
+    }
+  }
+
+  /// The histogram path of partial selection (n ≥ 512) equals a stable full sort, with ties and
+  /// with keys spread over many magnitudes.
+  @Test func histogramSelectionMatchesFullSort() {
+    var rng = Xoshiro256(seed: 12)
+    for trial in 0..<60 {
+      let n = 512 + rng.nextBelow(8_000)
+      let spread = trial % 3
+      let keys: [Float] = (0..<n).map { _ in
+        switch spread {
+        case 0: return Float(rng.nextBelow(9))  // heavy ties
+        case 1: return Float(rng.nextOpenUnit() * rng.nextOpenUnit() * 0.25)
+        default: return Float(rng.nextOpenUnit()) * Float(1 << rng.nextBelow(40)) * 1e-9
+        }
+      }
+      let k = 1 + rng.nextBelow(n)
+      let expected = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
+      #expect(
+        PartialSelection.smallest(k, of: keys) == Array(expected.prefix(k)), "trial \(trial) n \(n) k \(k)")
+    }
+  }
+}
