@@ -9,10 +9,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
 PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib
 
-# -target-cpu enables AVX2/FMA (haswell) or AVX-512 (e.g. CPU=znver4); -fno-math-errno lets sqrt
-# vectorise; the SLP look-ahead lets LLVM vectorise the sampler's polynomials whole. The SIMD Beta
-# sampler is written so that LLVM's SLP vectoriser turns it into vector code: without these flags
-# the build is still correct, only several times slower (`make bench` reports the speed).
+# -target-cpu picks the vector width and FMA for the Beta sampler, which is written on LLVM vector
+# types (Sources/MoPPSEngine/Lanes.swift): AVX2 + FMA (haswell) or AVX-512 (e.g. CPU=znver4); a build
+# without it uses SSE2 and stays correct, only slower (`make bench` reports the speed).
+# -fno-math-errno and the SLP look-ahead help the remaining plain-Swift loops vectorise.
 RELEASE_FLAGS := -c release
 ifneq ($(strip $(CPU)),)
 RELEASE_FLAGS += -Xswiftc -target-cpu -Xswiftc $(CPU) -Xcc -march=$(CPU)

@@ -244,9 +244,19 @@ def test_help_explains_every_flag():
     assert out.returncode == 0
     for flag in ("--listen", "--publish", "--state-dir", "--insecure", "--max-message-bytes", "--max-ids",
                  "--max-pools", "--max-prompts-per-pool", "--workers", "--fsync", "--snapshot-every",
-                 "--dedupe-window", "--no-persistence"):
+                 "--dedupe-window", "--no-persistence", "--busy-poll-us"):
         assert flag in out.stdout
     assert "Examples:" in out.stdout
+
+
+def test_busy_poll_window_is_optional_and_checked(tmp_path):
+    # 0 turns the window off: the broker then always sleeps in poll, and still answers.
+    with serving(tmp_path, "--busy-poll-us", "0") as c:
+        c.create_pool("p", seed=1)
+        assert len(c.select("p", 2, candidates=np.arange(10)).ids) == 2
+    out = subprocess.run([mopps.find_moppsd(), "serve", "--state-dir", str(tmp_path / "bad"), "--busy-poll-us", "2000000"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "--busy-poll-us" in out.stderr
 
 
 def test_pool_and_prompt_limits_are_resource_exhausted(tmp_path):
