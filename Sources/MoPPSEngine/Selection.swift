@@ -103,7 +103,7 @@ enum PartialSelection {
 
     @inline(__always)
     mutating func offer(key: Float, position: Int) {
-      let packed = UInt64(key.bitPattern) << 32 | UInt64(truncatingIfNeeded: position)
+      let packed = PartialSelection.pack(key, position)
       if packed >= bar { return }
       buffer.append(packed)
       if buffer.count >= 4 * k { shrink() }
