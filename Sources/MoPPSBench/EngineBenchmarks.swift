@@ -51,7 +51,7 @@ public struct EngineBenchmarks {
     let (alpha, beta) = small ? Self.smallShapes(m) : Self.benchShapes(m)
     var rng = VectorRNG(seed: 1, stream: 9, counter: 0)
     var out = [Float](repeating: 0, count: m)
-    let perCall = median(runs: quick ? 21 : 61) {
+    let perCall = median(runs: quick ? 21 : 301) {
       for _ in 0..<16 {
         out.withUnsafeMutableBufferPointer { o in
           alpha.withUnsafeBufferPointer { a in
@@ -64,15 +64,18 @@ public struct EngineBenchmarks {
     return Double(16 * m) / perCall
   }
 
-  /// A pool of `n` prompts with varied posteriors (per-id priors through Register, in batches).
-  public func makePool(_ engine: Engine, name: String, prompts n: Int) throws -> Pool {
+  /// A pool of `n` prompts with varied posteriors (per-id priors through Register, in batches). Ids
+  /// are scattered 64-bit values (every lookup goes through the hash map), or with `indexIDs` the
+  /// dataset indices 0..<n in order, as the verl and TRL plug-ins register them.
+  public func makePool(_ engine: Engine, name: String, prompts n: Int, indexIDs: Bool = false) throws -> Pool
+  {
     let pool = try engine.createPool(name, config: PoolConfig(seed: 7))
     let batch = 1 << 16
     var start = 0
     var rng = Xoshiro256(seed: 3)
     while start < n {
       let end = min(n, start + batch)
-      let ids = (UInt64(start)..<UInt64(end)).map { $0 &* 2_654_435_761 }
+      let ids = (UInt64(start)..<UInt64(end)).map { indexIDs ? $0 : $0 &* 2_654_435_761 }
       let alpha = ids.map { _ in 1 + Double(rng.nextBelow(40)) }
       let beta = ids.map { _ in 1 + Double(rng.nextBelow(40)) }
       _ = try pool.register(ids, priors: (alpha, beta))
@@ -112,7 +115,7 @@ public struct EngineBenchmarks {
 
   /// Median milliseconds of a whole-pool select of B = 256.
   public func wholePoolMillis(_ pool: Pool) -> Double {
-    median(runs: quick ? 3 : 9, warmup: 1) {
+    median(runs: quick ? 3 : 31, warmup: 2) {
       _ = try! pool.select(SelectQuery(batchSize: 256, candidates: .all))
     } * 1e3
   }
@@ -157,6 +160,9 @@ extension EngineBenchmarks {
     record("engine_select_us_m4096_b256", try selectMicros(pool), "µs")
     record("engine_update_us_256", updateMicros(pool), "µs")
     try engine.dropPool("select")
+    let indexed = try makePool(engine, name: "indexed", prompts: 40_000, indexIDs: true)
+    record("engine_select_us_m4096_b256_index_ids", try selectMicros(indexed), "µs (ids 0..<40,000)")
+    try engine.dropPool("indexed")
     let million = try makePool(engine, name: "m1", prompts: 1_000_000)
     record("wholepool_select_ms_1m", wholePoolMillis(million), "ms")
     try engine.dropPool("m1")

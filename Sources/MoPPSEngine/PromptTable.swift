@@ -34,6 +34,9 @@ final class PromptTable: @unchecked Sendable {
   /// The current map: a header word (capacity) followed by `capacity` UInt32 entries, slot + 1 or 0.
   private let map = Atomic<UnsafeMutableRawPointer?>(nil)
   private let readersInFlight = Atomic<Int>(0)
+  /// Slots [0, denseEnd) hold the ids 0, 1, 2, … in order: prompts registered by dataset index, as
+  /// the verl and TRL plug-ins do. Those ids resolve to their slot without touching the map.
+  private let denseEnd = Atomic<Int>(0)
   /// Writer-only state (guarded by the caller's lock).
   private var retired: [UnsafeMutableRawPointer] = []
   private var segmentCount = 0
@@ -135,7 +138,8 @@ final class PromptTable: @unchecked Sendable {
   @inline(__always)
   private static func home(_ id: UInt64, _ capacity: Int) -> Int {
     // Fibonacci hashing: sequential ids spread evenly; capacity is a power of two.
-    Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - capacity.trailingZeroBitCount))
+    // `&>>`: capacity ≥ 1024, so the shift is below 64 and needs no range check.
+    Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) &>> UInt64(64 - capacity.trailingZeroBitCount))
   }
 
   /// Runs `body` with a lookup function valid for its duration. Readers never block: they only
@@ -149,7 +153,10 @@ final class PromptTable: @unchecked Sendable {
     let table = map.load(ordering: .sequentiallyConsistent).unsafelyUnwrapped
     let capacity = table.load(as: Int.self)
     let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
+    // Acquiring pairs with the releasing store in `append`.
+    let dense = UInt64(denseEnd.load(ordering: .acquiring))
     return try body { id in
+      if id < dense { return Int(id) }
       var i = Self.home(id, capacity)
       while true {
         // Acquiring pairs with the releasing store that published the entry after the slot.
@@ -196,8 +203,27 @@ final class PromptTable: @unchecked Sendable {
           let entry = scratch.baseAddress!
           var pending = entry + n
           var unresolved = entry + 2 * n
-          for j in 0..<n { pending[j] = UInt32(truncatingIfNeeded: j) }
-          var m = n
+          var m = 0
+          // Acquiring pairs with the releasing store in `append`.
+          let dense = UInt64(denseEnd.load(ordering: .acquiring))
+          // Worth a pass only when a good share of the pool is dense (a pool of hashed ids usually
+          // has a dense prefix of 0 or 1).
+          if dense > 0 && dense >= UInt64(count / 4) {
+            // Ids below `dense` are their own slot; the rest go on to the probe rounds. No branch,
+            // because candidate lists may mix both kinds (unknown ids among dataset indices).
+            for j in 0..<n {
+              let hit = Self.bit(ids[j] < dense)
+              let keep = 0 &- UInt64(truncatingIfNeeded: hit)
+              let w = word(Int(truncatingIfNeeded: ids[j]) & (0 &- hit)).pointee.load(ordering: .relaxed)
+              words[j] = (w & keep) | (priorWord & ~keep)
+              found &+= hit
+              pending[m] = UInt32(truncatingIfNeeded: j)
+              m &+= 1 &- hit
+            }
+          } else {
+            for j in 0..<n { pending[j] = UInt32(truncatingIfNeeded: j) }
+            m = n
+          }
           var round = 0
           while m > 0 {
             for q in 0..<m {
@@ -211,9 +237,14 @@ final class PromptTable: @unchecked Sendable {
               let e = entry[q]
               let empty = Self.bit(e == 0)
               let slot = Int(e) &- 1 &+ empty
-              let hit = Self.bit(self.id(slot) == ids[j]) & (1 &- empty)
+              // One directory load serves both the id and the posterior.
+              let seg = segment(slot)
+              let offset = slot & (Self.segmentSize - 1)
+              let stored = (seg + Self.segmentSize * 8).assumingMemoryBound(to: UInt64.self)[offset]
+              let hit = Self.bit(stored == ids[j]) & (1 &- empty)
               // Relaxed: the pair is one word, and the entry's publication was acquired above.
-              let w = word(slot).pointee.load(ordering: .relaxed)
+              let w = (seg.assumingMemoryBound(to: Atomic<UInt64>.self) + offset).pointee.load(
+                ordering: .relaxed)
               // An unresolved id's word is still the prior, so this never loses an earlier hit.
               let keep = 0 &- UInt64(truncatingIfNeeded: hit)
               words[j] = (w & keep) | (priorWord & ~keep)
@@ -238,6 +269,7 @@ final class PromptTable: @unchecked Sendable {
 
   /// Lookup for the writer (who alone replaces tables, so needs no reader announcement).
   func writerLookup(_ id: UInt64) -> Int? {
+    if id < UInt64(denseEnd.load(ordering: .relaxed)) { return Int(id) }
     let table = map.load(ordering: .relaxed).unsafelyUnwrapped
     let capacity = table.load(as: Int.self)
     let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
@@ -274,6 +306,11 @@ final class PromptTable: @unchecked Sendable {
     insert(slot, id: id, into: table)
     // Releasing: readers that see the new count also see everything written above.
     published.store(slot + 1, ordering: .releasing)
+    if id == UInt64(slot) && denseEnd.load(ordering: .relaxed) == slot {
+      // Releasing, for the same reason: a reader that resolves id < denseEnd by arithmetic alone
+      // must see that slot's posterior.
+      denseEnd.store(slot + 1, ordering: .releasing)
+    }
   }
 
   private func insert(_ slot: Int, id: UInt64, into table: UnsafeMutableRawPointer) {

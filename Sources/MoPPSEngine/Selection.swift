@@ -19,7 +19,7 @@ enum PartialSelection {
             for i in 0..<n { scratch[i] = pack(keys[i], i) }
             select(k, in: scratch)
             for i in 0..<k { out[i] = scratch[i] }
-          } else {
+          } else if !smallestBySample(k, of: keys, into: out, scratch: scratch) {
             smallestByHistogram(k, of: keys, into: out, scratch: scratch)
           }
         }
@@ -33,6 +33,43 @@ enum PartialSelection {
   @inline(__always)
   static func pack(_ key: Float, _ position: Int) -> UInt64 {
     UInt64(key.bitPattern) << 32 | UInt64(truncatingIfNeeded: position)
+  }
+
+  /// Estimates a bar just above the k-th smallest key from 128 evenly spaced keys, keeps the keys
+  /// at or under it (one branch-free pass), and quickselects among those only: for 4,096 keys and
+  /// k = 256 about 500 survive. The bar is one of the keys, so the survivors are exactly the smallest
+  /// ones in (key, position) order; if fewer than k survive (a bar rank 2.5 standard deviations
+  /// above its expectation makes that rare) it returns false and the caller selects another way.
+  private static func smallestBySample(
+    _ k: Int, of keys: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<UInt64>,
+    scratch: UnsafeMutableBufferPointer<UInt64>
+  ) -> Bool {
+    let n = keys.count
+    let s = 128
+    let expected = Double(s * k) / Double(n)
+    let rank = Int((expected + 2.5 * expected.squareRoot()).rounded(.up)) + 1
+    // Only worth it when the bar cuts off most keys.
+    guard n >= 4 * s, rank < s / 4 else { return false }
+    var bar: UInt64 = 0
+    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: s) { sample in
+      for j in 0..<s {
+        let i = j * n / s
+        sample[j] = pack(keys[i], i)
+      }
+      select(rank, in: sample)
+      bar = sample[0..<rank].max()!
+    }
+    var kept = 0
+    for i in 0..<n {
+      let p = pack(keys[i], i)
+      scratch[kept] = p
+      kept &+= Int(unsafeBitCast(p <= bar, to: UInt8.self))
+    }
+    guard kept >= k else { return false }
+    let survivors = UnsafeMutableBufferPointer(rebasing: scratch[0..<kept])
+    select(k, in: survivors)
+    for i in 0..<k { out[i] = survivors[i] }
+    return true
   }
 
   /// Buckets keys by the top 11 bits of their bit pattern (sign, exponent, 2 mantissa bits), finds
@@ -95,6 +132,10 @@ enum PartialSelection {
     let k: Int
     private(set) var buffer: [UInt64] = []
     private var bar = UInt64.max
+
+    /// Every key above this one is refused by `offer` (keys equal to it may still enter, by position).
+    /// NaN until the buffer first fills, and nothing compares greater than NaN, so nothing is refused.
+    var keyBar: Float { Float(bitPattern: UInt32(truncatingIfNeeded: bar >> 32)) }
 
     init(k: Int) {
       self.k = k

@@ -76,26 +76,57 @@ extension Pool {
     return parallelMap(chunks) { c in
       let first = c * Self.chunkSize
       let count = min(Self.chunkSize, n - first)
-      var alpha = [Float](repeating: 0, count: count)
-      var beta = alpha
       let words = table.words(from: first, count: count)
-      alpha.withUnsafeMutableBufferPointer { a in
-        beta.withUnsafeMutableBufferPointer { bt in
-          for i in 0..<count {
-            // Relaxed: each word is self-contained; the slots were published before `n` was read.
-            (a[i], bt[i]) = PromptTable.unpack(words[i].load(ordering: .relaxed))
-          }
-        }
-      }
       var rng = VectorRNG(
         seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: UInt64(c))
-      let samples = BetaSampler.samples(alpha: alpha, beta: beta, using: &rng)
+      // Shapes are unpacked a sampler tile at a time into a stack buffer that stays in L1, not into
+      // two segment-sized arrays. The sampler works tile by tile anyway, so the random streams and
+      // the samples are the same as for one call over the whole segment.
+      let samples = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+        let tile = BetaSampler.tile
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * tile) { shapes in
+          let a = shapes.baseAddress!
+          let bt = a + tile
+          var start = 0
+          while start < count {
+            let m = min(tile, count - start)
+            for i in 0..<m {
+              // Relaxed: each word is self-contained; the slots were published before `n` was read.
+              (a[i], bt[i]) = PromptTable.unpack(words[start + i].load(ordering: .relaxed))
+            }
+            BetaSampler.fill(
+              UnsafeMutableBufferPointer(rebasing: out[start..<(start + m)]),
+              alpha: UnsafeBufferPointer(start: a, count: m), beta: UnsafeBufferPointer(start: bt, count: m),
+              using: &rng)
+            start += m
+          }
+        }
+        initialized = count
+      }
       var out = Survivors()
       // Positions are slots, so (key, slot) ties break exactly as in the materialised path.
       var best = PartialSelection.Streaming(k: min(b, count))
       samples.withUnsafeBufferPointer { s in
         if strategy == .topK {
-          for i in 0..<count { best.offer(key: (s[i] - target) * (s[i] - target), position: first + i) }
+          // 16 keys at a time against the bar's key; once the buffer has filled, nearly every vector
+          // is refused whole, and only the lanes that pass go through `offer`'s exact comparison.
+          let t = FloatLanes(target)
+          var i = 0
+          while i + 16 <= count {
+            let x = FloatLanes(UnsafeRawPointer(s.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self))
+            let keys = (x - t) * (x - t)
+            var pass = ~(keys > FloatLanes(best.keyBar)).bits
+            if pass != 0 {
+              let lanes = keys.simd
+              while pass != 0 {
+                let l = pass.trailingZeroBitCount
+                best.offer(key: lanes[l], position: first + i + l)
+                pass &= pass &- 1
+              }
+            }
+            i += 16
+          }
+          for j in i..<count { best.offer(key: (s[j] - target) * (s[j] - target), position: first + j) }
         } else {
           for i in 0..<count {
             if band.contains(s[i]) {

@@ -34,6 +34,41 @@ struct LookupTests {
     #expect(known == expectedKnown)
   }
 
+  /// Ids registered as 0, 1, 2, … (dataset indices) resolve by arithmetic; ids appended after the
+  /// first one out of order go through the map, even when they look like indices again.
+  @Test(arguments: [1, 5_000, 70_000])
+  func gatherOnDatasetIndices(prompts: Int) {
+    let table = PromptTable()
+    var rng = Xoshiro256(seed: 31)
+    var truth: [UInt64: (Float, Float)] = [:]
+    func add(_ id: UInt64) {
+      let p = (Float(1 + rng.nextBelow(50)), Float(1 + rng.nextBelow(50)))
+      table.append(id, alpha: p.0, beta: p.1)
+      truth[id] = p
+    }
+    for i in 0..<prompts { add(UInt64(i)) }
+    // Breaks the run, then continues with index-like ids that are no longer at their own slot.
+    add(UInt64(prompts) + 1_000_000)
+    for i in 0..<50 { add(UInt64(prompts + 1 + i * 2)) }
+    let ids =
+      (0..<6_000).map { _ in UInt64(rng.nextBelow(prompts + 200)) } + [
+        UInt64(prompts) + 1_000_000, UInt64.max,
+      ]
+    var alpha = [Float](repeating: -1, count: ids.count)
+    var beta = alpha
+    let known = table.gather(ids, prior: (0.5, 2), alpha: &alpha, beta: &beta)
+    #expect(known == ids.filter { truth[$0] != nil }.count)
+    for (j, id) in ids.enumerated() {
+      let expected = truth[id] ?? (0.5, 2)
+      #expect(alpha[j] == expected.0 && beta[j] == expected.1, "id \(id)")
+    }
+    table.withLookup { look in
+      for id in truth.keys { #expect(look(id).map(table.id) == id) }
+      #expect(look(UInt64(prompts)) == nil)
+    }
+    for id in truth.keys { #expect(table.writerLookup(id).map(table.id) == id) }
+  }
+
   @Test func gatherOnAnEmptyTableGivesThePrior() {
     var alpha: [Float] = [0, 0]
     var beta: [Float] = [0, 0]
@@ -55,6 +90,26 @@ struct LookupTests {
       var seen = Set<UInt64>()
       let firstRepeat = ids.first { !seen.insert($0).inserted }
       #expect(Duplicates.first(in: ids) == firstRepeat, "trial \(trial)")
+    }
+  }
+
+  /// The sampled-bar path (k well below n) equals a stable full sort, also when the evenly spaced
+  /// sample holds the smallest keys so that too few survive the bar and it falls back.
+  @Test func sampledBarSelectionMatchesFullSort() {
+    var rng = Xoshiro256(seed: 13)
+    for trial in 0..<80 {
+      let n = 1_024 + rng.nextBelow(20_000)
+      let k = max(1, n / [16, 40, 100, 300][trial % 4])
+      var keys: [Float] = (0..<n).map { _ in Float(rng.nextOpenUnit() * 0.25) }
+      if trial % 5 == 0 {
+        for j in 0..<128 { keys[j * n / 128] = Float(j) * 1e-9 }  // adversarial: bar too low
+      }
+      if trial % 7 == 0 {
+        for i in keys.indices where i % 3 == 0 { keys[i] = 0.125 }  // ties at the bar
+      }
+      let expected = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
+      #expect(
+        PartialSelection.smallest(k, of: keys) == Array(expected.prefix(k)), "trial \(trial) n \(n) k \(k)")
     }
   }
 
