@@ -217,15 +217,18 @@ extension BetaSampler {
     guard !out.isEmpty else { return }
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * (tile + 16)) { v in
       withUnsafeTemporaryAllocation(of: Int32.self, capacity: 4 * tile) { lists in
-        let scratch = TileScratch(
-          vA: v.baseAddress!, vB: v.baseAddress! + tile + 16, lists: lists.baseAddress!)
-        var start = 0
-        while start < out.count {
-          let count = min(tile, out.count - start)
-          sampleTile(
-            out.baseAddress! + start, alpha.baseAddress! + start, beta.baseAddress! + start, count,
-            scratch, using: &rng)
-          start += count
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: tile / 8) { rejected in
+          let scratch = TileScratch(
+            vA: v.baseAddress!, vB: v.baseAddress! + tile + 16, lists: lists.baseAddress!,
+            rejected: rejected.baseAddress!)
+          var start = 0
+          while start < out.count {
+            let count = min(tile, out.count - start)
+            sampleTile(
+              out.baseAddress! + start, alpha.baseAddress! + start, beta.baseAddress! + start, count,
+              scratch, using: &rng)
+            start += count
+          }
         }
       }
     }
@@ -237,6 +240,8 @@ extension BetaSampler {
     let vB: UnsafeMutablePointer<Float>
     /// Four lists of `tile` positions: pending X, pending Y, and the next pass's two.
     let lists: UnsafeMutablePointer<Int32>
+    /// Per vector of the first pass, the lanes whose X (first `tile / 16`) or Y gamma was rejected.
+    let rejected: UnsafeMutablePointer<UInt16>
   }
 
   /// 16 lanes from `p[i...]`, padded with `pad` past `count`.
@@ -278,9 +283,16 @@ extension BetaSampler {
       UnsafeMutableRawPointer(s.vA + i).storeBytes(of: p.vA.simd, as: SIMD16<Float>.self)
       UnsafeMutableRawPointer(s.vB + i).storeBytes(of: p.vB.simd, as: SIMD16<Float>.self)
       let live: UInt16 = count - i >= 16 ? 0xFFFF : UInt16((1 << (count - i)) - 1)
-      append(~p.okA.bits & live, base: i, to: pendingA, &nA)
-      append(~p.okB.bits & live, base: i, to: pendingB, &nB)
+      // Only masks here: turning them into lists branches on the data, and a mispredicted branch
+      // inside this loop throws away the overlap of the long dependency chains of neighbouring
+      // vectors (measured at shape 1, 5 % rejections: 134 → 160 M samples/s).
+      s.rejected[i >> 4] = ~p.okA.bits & live
+      s.rejected[(i >> 4) + tile / 16] = ~p.okB.bits & live
       i += 16
+    }
+    for v in 0..<((count + 15) >> 4) {
+      append(s.rejected[v], base: v << 4, to: pendingA, &nA)
+      append(s.rejected[v + tile / 16], base: v << 4, to: pendingB, &nB)
     }
     // Retry passes over the listed gammas only.
     while nA > 0 || nB > 0 {
