@@ -31,7 +31,7 @@ help:
 	@echo "make test     Swift tests (+ ThreadSanitizer run) and Python integration tests against a real moppsd"
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
-	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1 and TRL 1.16 (own venv, CPU torch)"
+	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
 	@echo "make demo     simulated RL training runs (uniform, DAPO, MoPPS, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
 	@echo "make fuzz     100,000 random/mutated requests against a live moppsd (at most 10 minutes)"
@@ -80,11 +80,19 @@ test-python:
 # The verl and TRL plug-ins against the real verl 0.7.1 and TRL 1.16 in their own venv (verl pins numpy<2, which the main
 # environment does not use). Set up once (~50 s, CPU torch), reused afterwards.
 VERL_VENV := $(CURDIR)/.venv-verl
+# verl 0.8+ dropped the curriculum-sampler hook (mopps.verl.with_sampler_updates covers it); 0.9.1 is
+# tested in its own venv. Its wheel omits three imports ray_trainer needs: cachetools, uvicorn, fastapi.
+VERL09_VENV := $(CURDIR)/.venv-verl09
 test-verl: build
 	@$(VERL_VENV)/bin/python -c "import verl, trl, torch, zmq, google.protobuf, pytest" 2>/dev/null \
 	  || { rm -rf $(VERL_VENV) && $(PY) -m venv $(VERL_VENV) && $(VERL_VENV)/bin/pip install -q \
 	       "verl==0.7.1" "trl==1.16.0" "torch==2.13.0+cpu" "pyarrow<23" "pyzmq>=25" "protobuf>=4.21,<8" pytest; }
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider clients/python/tests_verl
+	@$(VERL09_VENV)/bin/python -c "import verl, torch, zmq, google.protobuf, pytest, cachetools, uvicorn, fastapi" \
+	  2>/dev/null || { rm -rf $(VERL09_VENV) && $(PY) -m venv $(VERL09_VENV) && $(VERL09_VENV)/bin/pip install -q \
+	       "verl==0.9.1" "torch==2.13.0+cpu" cachetools uvicorn fastapi "pyzmq>=25" "protobuf>=4.21,<8" pytest; }
+	MOPPSD=$(CURDIR)/.build/release/moppsd $(VERL09_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  -W ignore::UserWarning -W ignore::DeprecationWarning clients/python/tests_verl09
 
 # Engine benchmarks (release build) next to numpy and a Python re-implementation of the reference
 # sampler, in one invocation; fails if the sampler falls below 3x numpy (lost vectorisation).

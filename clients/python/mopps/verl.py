@@ -31,7 +31,8 @@ trainer yourself and let a small subclass feed it — :func:`with_sampler_update
 
 It overrides ``RayPPOTrainer._update_actor(batch)`` (called once per step with the step's batch in
 verl 0.7.1 and 0.9.1 alike) to call ``sampler.update(batch)`` after the actor update, and does nothing
-extra on verl versions whose trainer already calls ``update``.
+extra on verl versions whose trainer already calls ``update``. ``make test-verl`` checks it against the
+real verl 0.9.1.
 """
 
 from __future__ import annotations
