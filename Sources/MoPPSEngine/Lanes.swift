@@ -95,3 +95,16 @@ struct LaneMask {
   @inline(__always) static func | (a: Self, b: Self) -> Self { Self(Builtin.or_Vec16xInt1(a.v, b.v)) }
   @inline(__always) static prefix func ! (a: Self) -> Self { Self(Builtin.xor_Vec16xInt1(a.v, every.v)) }
 }
+
+/// 16 UInt64 words, each an (α, β) pair packed as the prompt table stores it (α in the high half).
+@inline(__always)
+func unpackPairs(_ words: UnsafeRawPointer) -> (alpha: FloatLanes, beta: FloatLanes) {
+  let v = words.loadUnaligned(as: SIMD16<UInt64>.self)
+  let w = unsafeBitCast(v, to: Builtin.Vec16xInt64.self)
+  let high = Builtin.lshr_Vec16xInt64(
+    w, unsafeBitCast(SIMD16<UInt64>(repeating: 32), to: Builtin.Vec16xInt64.self))
+  return (
+    IntLanes(Builtin.trunc_Vec16xInt64_Vec16xInt32(high)).asFloat,
+    IntLanes(Builtin.trunc_Vec16xInt64_Vec16xInt32(w)).asFloat
+  )
+}

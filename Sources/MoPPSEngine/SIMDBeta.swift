@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Vectorised Beta sampling: 16 lanes at a time, each with its own shapes.
 ///
 /// Beta(α, β) = X / (X + Y) with X, Y Marsaglia–Tsang gamma variates. The two normals of one
@@ -215,6 +217,25 @@ extension BetaSampler {
   ) {
     precondition(alpha.count == out.count && beta.count == out.count)
     guard !out.isEmpty else { return }
+    fill(out, SplitShapes(alpha: alpha.baseAddress!, beta: beta.baseAddress!), using: &rng)
+  }
+
+  /// `fill` over the posterior words of a segment, read as the sampler goes: the loads then overlap
+  /// the sampling arithmetic instead of stalling a separate unpacking loop on memory (whole-pool
+  /// selects stream every posterior of the pool).
+  static func fill(
+    _ out: UnsafeMutableBufferPointer<Float>, words: UnsafeBufferPointer<Atomic<UInt64>>,
+    using rng: inout VectorRNG
+  ) {
+    precondition(words.count == out.count)
+    guard !out.isEmpty else { return }
+    fill(out, PackedShapes(words: words.baseAddress!), using: &rng)
+  }
+
+  @inline(__always)
+  static func fill<Shapes: ShapeSource>(
+    _ out: UnsafeMutableBufferPointer<Float>, _ shapes: Shapes, using rng: inout VectorRNG
+  ) {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * (tile + 16)) { v in
       withUnsafeTemporaryAllocation(of: Int32.self, capacity: 4 * tile) { lists in
         withUnsafeTemporaryAllocation(of: UInt16.self, capacity: tile / 8) { rejected in
@@ -224,9 +245,7 @@ extension BetaSampler {
           var start = 0
           while start < out.count {
             let count = min(tile, out.count - start)
-            sampleTile(
-              out.baseAddress! + start, alpha.baseAddress! + start, beta.baseAddress! + start, count,
-              scratch, using: &rng)
+            sampleTile(out.baseAddress! + start, shapes.advanced(by: start), count, scratch, using: &rng)
             start += count
           }
         }
@@ -244,29 +263,10 @@ extension BetaSampler {
     let rejected: UnsafeMutablePointer<UInt16>
   }
 
-  /// 16 lanes from `p[i...]`, padded with `pad` past `count`.
   @inline(__always)
-  static func load(_ p: UnsafePointer<Float>, _ i: Int, _ count: Int, pad: Float) -> FloatLanes {
-    if i + 16 <= count { return FloatLanes(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)) }
-    var lanes = SIMD16<Float>(repeating: pad)
-    for j in i..<count { lanes[j - i] = p[j] }
-    return FloatLanes(lanes)
-  }
-
-  /// Positions `list[k...]` (at most 16) as a lane vector of shapes from `shapes`, and the lanes used.
-  @inline(__always)
-  static func gather(
-    _ shapes: UnsafePointer<Float>, _ list: UnsafeMutablePointer<Int32>, _ k: Int, _ n: Int
-  ) -> (FloatLanes, Int) {
-    let used = max(0, min(16, n - k))
-    var lanes = SIMD16<Float>(repeating: 1)
-    for l in 0..<used { lanes[l] = shapes[Int(list[k + l])] }
-    return (FloatLanes(lanes), used)
-  }
-
-  static func sampleTile(
-    _ out: UnsafeMutablePointer<Float>, _ alpha: UnsafePointer<Float>, _ beta: UnsafePointer<Float>,
-    _ count: Int, _ s: TileScratch, using rng: inout VectorRNG
+  static func sampleTile<Shapes: ShapeSource>(
+    _ out: UnsafeMutablePointer<Float>, _ shapes: Shapes, _ count: Int, _ s: TileScratch,
+    using rng: inout VectorRNG
   ) {
     var pendingA = s.lists
     var pendingB = s.lists + tile
@@ -277,8 +277,9 @@ extension BetaSampler {
     // Pass 1: one proposal per gamma, in place.
     var i = 0
     while i < count {
-      let (dA, cA, _) = shapeConstants(load(alpha, i, count, pad: 1))
-      let (dB, cB, _) = shapeConstants(load(beta, i, count, pad: 1))
+      let (a, b) = shapes.load(i, count)
+      let (dA, cA, _) = shapeConstants(a)
+      let (dB, cB, _) = shapeConstants(b)
       let p = propose(dA: dA, cA: cA, dB: dB, cB: cB, using: &rng)
       UnsafeMutableRawPointer(s.vA + i).storeBytes(of: p.vA.simd, as: SIMD16<Float>.self)
       UnsafeMutableRawPointer(s.vB + i).storeBytes(of: p.vB.simd, as: SIMD16<Float>.self)
@@ -300,8 +301,8 @@ extension BetaSampler {
       var mB = 0
       var k = 0
       while k < max(nA, nB) {
-        let (a, usedA) = gather(alpha, pendingA, k, nA)
-        let (b, usedB) = gather(beta, pendingB, k, nB)
+        let (a, usedA) = shapes.gather(alpha: true, pendingA, k, nA)
+        let (b, usedB) = shapes.gather(alpha: false, pendingB, k, nB)
         let (dA, cA, _) = shapeConstants(a)
         let (dB, cB, _) = shapeConstants(b)
         let p = propose(dA: dA, cA: cA, dB: dB, cB: cB, using: &rng)
@@ -324,8 +325,7 @@ extension BetaSampler {
     // Last pass: the ratio of the gammas.
     i = 0
     while i < count {
-      let a = load(alpha, i, count, pad: 1)
-      let b = load(beta, i, count, pad: 1)
+      let (a, b) = shapes.load(i, count)
       let (dA, _, boostA) = shapeConstants(a)
       let (dB, _, boostB) = shapeConstants(b)
       let x = dA * FloatLanes(UnsafeRawPointer(s.vA + i).loadUnaligned(as: SIMD16<Float>.self))
@@ -364,4 +364,81 @@ extension BetaSampler {
       initialized = alpha.count
     }
   }
+}
+
+/// Where `sampleTile` reads shapes: lanes of consecutive positions, or single positions for retries.
+protocol ShapeSource {
+  /// (α, β) of positions i..<i+16; lanes at or past `count` hold 1.
+  func load(_ i: Int, _ count: Int) -> (alpha: FloatLanes, beta: FloatLanes)
+  func shapes(at position: Int) -> (alpha: Float, beta: Float)
+  func advanced(by n: Int) -> Self
+}
+
+extension ShapeSource {
+  /// α (or β) of the positions `list[k...]` (at most 16) as lanes, and how many lanes are used; the
+  /// rest hold 1.
+  @inline(__always)
+  func gather(alpha: Bool, _ list: UnsafeMutablePointer<Int32>, _ k: Int, _ n: Int) -> (FloatLanes, Int) {
+    let used = max(0, min(16, n - k))
+    var lanes = SIMD16<Float>(repeating: 1)
+    for l in 0..<used {
+      let p = shapes(at: Int(list[k + l]))
+      lanes[l] = alpha ? p.alpha : p.beta
+    }
+    return (FloatLanes(lanes), used)
+  }
+}
+
+/// Shapes in two arrays.
+struct SplitShapes: ShapeSource {
+  let alpha: UnsafePointer<Float>
+  let beta: UnsafePointer<Float>
+
+  @inline(__always)
+  func load(_ i: Int, _ count: Int) -> (alpha: FloatLanes, beta: FloatLanes) {
+    if i + 16 <= count {
+      return (
+        FloatLanes(UnsafeRawPointer(alpha + i).loadUnaligned(as: SIMD16<Float>.self)),
+        FloatLanes(UnsafeRawPointer(beta + i).loadUnaligned(as: SIMD16<Float>.self))
+      )
+    }
+    var a = SIMD16<Float>(repeating: 1)
+    var b = SIMD16<Float>(repeating: 1)
+    for j in i..<count { (a[j - i], b[j - i]) = (alpha[j], beta[j]) }
+    return (FloatLanes(a), FloatLanes(b))
+  }
+
+  @inline(__always) func shapes(at position: Int) -> (alpha: Float, beta: Float) {
+    (alpha[position], beta[position])
+  }
+
+  @inline(__always) func advanced(by n: Int) -> Self { Self(alpha: alpha + n, beta: beta + n) }
+}
+
+/// Shapes as the prompt table keeps them: one atomic 64-bit word per posterior.
+struct PackedShapes: ShapeSource {
+  let words: UnsafePointer<Atomic<UInt64>>
+
+  @inline(__always)
+  func load(_ i: Int, _ count: Int) -> (alpha: FloatLanes, beta: FloatLanes) {
+    // Each word is read with its own atomic load into a local buffer (a wide load of the shared words
+    // would be a data race under the language's rules), then split in vector registers; lanes past
+    // `count` get the pair (1, 1).
+    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 16) { buffer in
+      let one = PromptTable.pack(1, 1)
+      let n = min(16, count - i)
+      for l in 0..<16 {
+        // Relaxed: each word is self-contained; the caller read the slot count that published it.
+        buffer[l] = l < n ? words[i + l].load(ordering: .relaxed) : one
+      }
+      return unpackPairs(UnsafeRawPointer(buffer.baseAddress!))
+    }
+  }
+
+  @inline(__always) func shapes(at position: Int) -> (alpha: Float, beta: Float) {
+    // Relaxed: each word is self-contained; the caller read the slot count that published it.
+    PromptTable.unpack(words[position].load(ordering: .relaxed))
+  }
+
+  @inline(__always) func advanced(by n: Int) -> Self { Self(words: words + n) }
 }

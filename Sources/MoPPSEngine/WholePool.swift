@@ -79,28 +79,8 @@ extension Pool {
       let words = table.words(from: first, count: count)
       var rng = VectorRNG(
         seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: UInt64(c))
-      // Shapes are unpacked a sampler tile at a time into a stack buffer that stays in L1, not into
-      // two segment-sized arrays. The sampler works tile by tile anyway, so the random streams and
-      // the samples are the same as for one call over the whole segment.
       let samples = [Float](unsafeUninitializedCapacity: count) { out, initialized in
-        let tile = BetaSampler.tile
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * tile) { shapes in
-          let a = shapes.baseAddress!
-          let bt = a + tile
-          var start = 0
-          while start < count {
-            let m = min(tile, count - start)
-            for i in 0..<m {
-              // Relaxed: each word is self-contained; the slots were published before `n` was read.
-              (a[i], bt[i]) = PromptTable.unpack(words[start + i].load(ordering: .relaxed))
-            }
-            BetaSampler.fill(
-              UnsafeMutableBufferPointer(rebasing: out[start..<(start + m)]),
-              alpha: UnsafeBufferPointer(start: a, count: m), beta: UnsafeBufferPointer(start: bt, count: m),
-              using: &rng)
-            start += m
-          }
-        }
+        BetaSampler.fill(out, words: words, using: &rng)
         initialized = count
       }
       var out = Survivors()
