@@ -380,12 +380,20 @@ extension ShapeSource {
   @inline(__always)
   func gather(alpha: Bool, _ list: UnsafeMutablePointer<Int32>, _ k: Int, _ n: Int) -> (FloatLanes, Int) {
     let used = max(0, min(16, n - k))
-    var lanes = SIMD16<Float>(repeating: 1)
-    for l in 0..<used {
-      let p = shapes(at: Int(list[k + l]))
-      lanes[l] = alpha ? p.alpha : p.beta
+    // Lanes go through a plain buffer and one vector load: setting `SIMD16` lanes one by one makes
+    // each a store and a reload of the whole vector, a chain of store-forwarding stalls (that made a
+    // retry vector cost 3.4 first-pass vectors).
+    return withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buffer in
+      for l in 0..<16 {
+        if l < used {
+          let p = shapes(at: Int(list[k + l]))
+          buffer[l] = alpha ? p.alpha : p.beta
+        } else {
+          buffer[l] = 1
+        }
+      }
+      return (FloatLanes(UnsafeRawPointer(buffer.baseAddress!).loadUnaligned(as: SIMD16<Float>.self)), used)
     }
-    return (FloatLanes(lanes), used)
   }
 }
 
