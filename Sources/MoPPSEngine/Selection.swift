@@ -12,6 +12,7 @@ enum PartialSelection {
     precondition(k >= 0 && k <= keys.count && keys.count <= Int(UInt32.max))
     if k == 0 { return [] }
     let n = keys.count
+    var sorted = false
     var chosen = [UInt64](unsafeUninitializedCapacity: k) { out, initialized in
       withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { scratch in
         keys.withUnsafeBufferPointer { keys in
@@ -19,14 +20,16 @@ enum PartialSelection {
             for i in 0..<n { scratch[i] = pack(keys[i], i) }
             select(k, in: scratch)
             for i in 0..<k { out[i] = scratch[i] }
-          } else if !smallestBySample(k, of: keys, into: out, scratch: scratch) {
+          } else if smallestBySample(k, of: keys, into: out, scratch: scratch) {
+            sorted = true
+          } else {
             smallestByHistogram(k, of: keys, into: out, scratch: scratch)
           }
         }
       }
       initialized = k
     }
-    chosen.withUnsafeMutableBufferPointer { sort($0) }
+    if !sorted { chosen.withUnsafeMutableBufferPointer { sort($0) } }
     return chosen.map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
   }
 
@@ -67,9 +70,60 @@ enum PartialSelection {
     }
     guard kept >= k else { return false }
     let survivors = UnsafeMutableBufferPointer(rebasing: scratch[0..<kept])
-    select(k, in: survivors)
+    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: kept) { spare in
+      radixSort(survivors, positionsBelow: n, spare: spare)
+    }
     for i in 0..<k { out[i] = survivors[i] }
     return true
+  }
+
+  /// Sorts packed (key, position) values: an LSD radix sort on bytes that skips the position bytes
+  /// that are zero below `n` and every byte all values share. It makes no comparisons, so it has no
+  /// mispredicted branches; sorting the ~500 survivors of a select that way takes about a fifth of
+  /// the time a quickselect to k plus a comparison sort of the k took (measured inside a select).
+  static func radixSort(
+    _ a: UnsafeMutableBufferPointer<UInt64>, positionsBelow n: Int, spare: UnsafeMutableBufferPointer<UInt64>
+  ) {
+    let count = a.count
+    guard count > 1 else { return }
+    let positionBytes = (Int.bitWidth - max(n - 1, 1).leadingZeroBitCount + 7) / 8
+    // The bytes that can differ: the low bytes of the position, then the four of the key.
+    let passes = positionBytes + 4
+    @inline(__always) func byte(_ pass: Int) -> UInt64 {
+      UInt64(8 * (pass < positionBytes ? pass : pass - positionBytes + 4))
+    }
+    var source = a.baseAddress!
+    var target = spare.baseAddress!
+    // Bits that differ somewhere: a byte without any orders nothing and is skipped.
+    var any: UInt64 = 0
+    var all: UInt64 = ~0
+    for i in 0..<count {
+      any |= source[i]
+      all &= source[i]
+    }
+    let varying = any ^ all
+    withUnsafeTemporaryAllocation(of: Int32.self, capacity: 256) { offsets in
+      for pass in 0..<passes {
+        let shift = byte(pass)
+        if (varying &>> shift) & 255 == 0 { continue }
+        offsets.initialize(repeating: 0)
+        for i in 0..<count { offsets[Int(truncatingIfNeeded: source[i] &>> shift) & 255] &+= 1 }
+        var total: Int32 = 0
+        for d in 0..<256 {
+          let c = offsets[d]
+          offsets[d] = total
+          total &+= c
+        }
+        for i in 0..<count {
+          let v = source[i]
+          let d = Int(truncatingIfNeeded: v &>> shift) & 255
+          target[Int(offsets[d])] = v
+          offsets[d] &+= 1
+        }
+        swap(&source, &target)
+      }
+    }
+    if source != a.baseAddress! { a.baseAddress!.update(from: source, count: count) }
   }
 
   /// Buckets keys by the top 11 bits of their bit pattern (sign, exponent, 2 mantissa bits), finds

@@ -113,6 +113,27 @@ struct LookupTests {
     }
   }
 
+  /// The radix sort behind the sampled-bar path orders packed (key, position) values exactly as a
+  /// comparison sort does, for positions needing one to three bytes and keys with many ties.
+  @Test func radixSortMatchesComparisonSort() {
+    var rng = Xoshiro256(seed: 14)
+    for trial in 0..<60 {
+      let n = [300, 70_000, 3_000_000][trial % 3]
+      let count = 1 + rng.nextBelow(2_000)
+      let values: [UInt64] = (0..<count).map { _ in
+        let key = trial % 2 == 0 ? Float(rng.nextBelow(5)) * 0.01 : Float(rng.nextOpenUnit() * 0.25)
+        return PartialSelection.pack(key, rng.nextBelow(n))
+      }
+      var sorted = values
+      sorted.withUnsafeMutableBufferPointer { a in
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count) { spare in
+          PartialSelection.radixSort(a, positionsBelow: n, spare: spare)
+        }
+      }
+      #expect(sorted == values.sorted(), "trial \(trial) n \(n) count \(count)")
+    }
+  }
+
   /// The histogram path of partial selection (n ≥ 512) equals a stable full sort, with ties and
   /// with keys spread over many magnitudes.
   @Test func histogramSelectionMatchesFullSort() {
