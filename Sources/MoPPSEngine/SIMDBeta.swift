@@ -18,18 +18,27 @@ public struct VectorRNG: Sendable {
   public init(seed: UInt64, stream: UInt64, counter: UInt64, chunk: UInt64 = 0) {
     var scalar = Xoshiro256(seed: seed, stream: stream, counter: counter)
     var mixer = SplitMix64(scalar.next() ^ (chunk &* 0xA076_1D64_78BD_642F))
-    var lanes = (SIMD16<UInt32>(), SIMD16<UInt32>(), SIMD16<UInt32>(), SIMD16<UInt32>())
-    for lane in 0..<16 {
-      let a = mixer.next()
-      let b = mixer.next()
-      lanes.0[lane] = UInt32(truncatingIfNeeded: a)
-      lanes.1[lane] = UInt32(truncatingIfNeeded: a >> 32)
-      lanes.2[lane] = UInt32(truncatingIfNeeded: b)
-      // A lane whose state is all zero would stay zero; SplitMix64 output makes that impossible in
-      // practice, and this keeps it impossible in principle.
-      lanes.3[lane] = UInt32(truncatingIfNeeded: b >> 32) | 1
+    // Words go through a plain buffer, loaded as vectors once (setting SIMD lanes one at a time is a
+    // chain of store-forwarding stalls).
+    (s0, s1, s2, s3) = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { words in
+      for lane in 0..<16 {
+        let a = mixer.next()
+        let b = mixer.next()
+        words[lane] = UInt32(truncatingIfNeeded: a)
+        words[16 + lane] = UInt32(truncatingIfNeeded: a >> 32)
+        words[32 + lane] = UInt32(truncatingIfNeeded: b)
+        // A lane whose state is all zero would stay zero; SplitMix64 output makes that impossible in
+        // practice, and this keeps it impossible in principle.
+        words[48 + lane] = UInt32(truncatingIfNeeded: b >> 32) | 1
+      }
+      let raw = UnsafeRawPointer(words.baseAddress!)
+      return (
+        IntLanes(raw.loadUnaligned(as: SIMD16<UInt32>.self)),
+        IntLanes(raw.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt32>.self)),
+        IntLanes(raw.loadUnaligned(fromByteOffset: 128, as: SIMD16<UInt32>.self)),
+        IntLanes(raw.loadUnaligned(fromByteOffset: 192, as: SIMD16<UInt32>.self))
+      )
     }
-    (s0, s1, s2, s3) = (IntLanes(lanes.0), IntLanes(lanes.1), IntLanes(lanes.2), IntLanes(lanes.3))
   }
 
   @inline(__always)
