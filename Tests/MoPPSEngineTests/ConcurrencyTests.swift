@@ -112,6 +112,52 @@ import Testing
     #expect(pool.posteriors(all.ids).known.allSatisfy { $0 })
   }
 
+  /// Dataset indices resolve to their slot by arithmetic while the run of them grows: readers that
+  /// look up ids around the end of the run, during registration, must see each known id's own
+  /// registered prior (α = 1 + id % 7, β = 2 + id % 3) and the pool prior for the others — never
+  /// another slot's pair.
+  @Test func indexIdsResolveWhileTheirRunGrows() throws {
+    let pool = try Engine().createPool("p", config: PoolConfig(priorAlpha: 0.5, priorBeta: 0.5, seed: 1))
+    @Sendable func priors(_ ids: [UInt64]) -> ([Double], [Double]) {
+      (ids.map { 1 + Double($0 % 7) }, ids.map { 2 + Double($0 % 3) })
+    }
+    let first = (0..<UInt64(1_000)).map { $0 }
+    _ = try pool.register(first, priors: priors(first))
+    let total = UInt64(200_000 / Self.scale)
+    let done = Atomic<Bool>(false)
+    let violations = Atomic<Int>(0)
+    let reads = Atomic<Int>(0)
+    onThreads(3) { t in
+      if t == 0 {
+        var next: UInt64 = 1_000
+        while next < total {
+          let batch = (next..<min(total, next + 500)).map { $0 }
+          _ = try! pool.register(batch, priors: priors(batch))
+          next += 500
+        }
+        // Relaxed is enough: the flag only ends the readers' loops; no data is published with it.
+        done.store(true, ordering: .relaxed)
+        return
+      }
+      var rng = Xoshiro256(seed: UInt64(t))
+      while !done.load(ordering: .relaxed) {
+        let end = UInt64(pool.table.count)
+        let ids = Array(Set((0..<600).map { _ in end - 300 + UInt64(rng.nextBelow(600)) }))
+        let p = pool.posteriors(ids)
+        for (i, id) in ids.enumerated() {
+          let expected: (Double, Double) = p.known[i] ? (1 + Double(id % 7), 2 + Double(id % 3)) : (0.5, 0.5)
+          if p.alpha[i] != expected.0 || p.beta[i] != expected.1 { violations.add(1, ordering: .relaxed) }
+        }
+        _ = try! pool.select(SelectQuery(batchSize: 10, candidates: .given(ids)))
+        reads.add(1, ordering: .relaxed)
+      }
+    }
+    #expect(violations.load(ordering: .relaxed) == 0)
+    #expect(reads.load(ordering: .relaxed) > 0)
+    let all = (0..<total).map { $0 }
+    #expect(pool.posteriors(all).known.allSatisfy { $0 })
+  }
+
   /// Concurrent inserts of the same new ids (through updates) create each prompt once.
   @Test func concurrentInsertsOfTheSameIds() throws {
     let pool = try Engine().createPool("p", config: PoolConfig(seed: 1))
