@@ -1,6 +1,7 @@
 import Foundation
 import MoPPSEngine
 import MoPPSProtocol
+import Synchronization
 import Testing
 
 @testable import MoPPSServer
@@ -88,6 +89,63 @@ import Testing
     defer { again.close() }
     #expect(try again.engine.pool("p").posteriors(nil) == expected)
     #expect(report.first?.contains("2 log records") == true, "\(report)")
+  }
+}
+
+extension PersistenceTests {
+  /// fsync `always` from three updating threads while a fourth keeps snapshotting (which rotates the
+  /// log file under the fsyncs, as they run outside the mutation lock): every update succeeds and a
+  /// second store recovers exactly the state the first one ended with.
+  @Test func concurrentFsyncsAndLogRotationLoseNothing() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mopps-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var expected: Posteriors?
+    do {
+      let (store, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir, fsync: .always))
+      let d = Dispatcher(store: store)
+      let create: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 0x40, 1]  // pool "p", config{seed: 1}
+      #expect(
+        try Reply.decodeStatusCode(d.handle([Array("/mopps.v1.Selector/CreatePool".utf8), create]).reply)
+          == .ok)
+      var body: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 7, 8, 0x22, 16]  // ids 7, 8
+      body += withUnsafeBytes(of: (1.0).bitPattern.littleEndian) { Array($0) }
+      body += withUnsafeBytes(of: (2.5).bitPattern.littleEndian) { Array($0) }
+      body += [0x40, 4]  // rollouts 4
+      let update = body
+      let failures = Atomic<Int>(0)
+      let snapshots = Atomic<Int>(0)
+      let updatesDone = Atomic<Int>(0)
+      let group = DispatchGroup()
+      for t in 0..<4 {
+        group.enter()
+        Thread {
+          defer { group.leave() }
+          if t == 3 {
+            // Relaxed: only counts finished updaters; the group's wait orders everything else.
+            while updatesDone.load(ordering: .relaxed) < 3 {
+              if (try? store.snapshotState()) == nil { failures.add(1, ordering: .relaxed) }
+              snapshots.add(1, ordering: .relaxed)
+            }
+            return
+          }
+          for _ in 0..<150 {
+            let reply = d.handle([Array("/mopps.v1.Selector/Update".utf8), update]).reply
+            if (try? Reply.decodeStatusCode(reply)) != .ok { failures.add(1, ordering: .relaxed) }
+          }
+          updatesDone.add(1, ordering: .relaxed)
+        }.start()
+      }
+      group.wait()
+      #expect(failures.load(ordering: .relaxed) == 0)
+      #expect(snapshots.load(ordering: .relaxed) > 0)
+      expected = try store.engine.pool("p").posteriors(nil)
+      let expectedAlpha: [Double] = [451, 1126]  // 1 + 450 × 1 and 1 + 450 × 2.5
+      #expect(expected?.alpha == expectedAlpha)
+      store.close()
+    }
+    let (again, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir))
+    defer { again.close() }
+    #expect(try again.engine.pool("p").posteriors(nil) == expected)
   }
 }
 

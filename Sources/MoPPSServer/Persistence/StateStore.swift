@@ -202,11 +202,20 @@ public final class StateStore: @unchecked Sendable {
   }
 
   /// Makes the log durable through `lsn`; callers arriving while an fsync runs share the next one.
+  ///
+  /// The fsync runs without the mutation lock, on a duplicate of the log's descriptor, so mutations
+  /// go on while the disk flushes (holding the lock put the fsync, ~0.5 ms here, into the p99 of
+  /// every Update). Every record below `target` is in that file, or in an earlier one that the
+  /// snapshot which rotated the log synced before opening the next.
   func syncLog(through lsn: UInt64) throws(PersistenceError) {
     try syncState.withLock { (durable) throws(PersistenceError) in
       if durable > lsn { return }
       let target = written.load(ordering: .relaxed)
-      try mutations.withLock { (m) throws(PersistenceError) in try m.wal.sync() }
+      let (fd, path) = try mutations.withLock { (m) throws(PersistenceError) in
+        try m.wal.duplicateDescriptor()
+      }
+      defer { Glibc.close(fd) }
+      guard fdatasync(fd) == 0 else { throw PersistenceError("cannot fsync \(path): \(Files.errorText())") }
       durable = target
     }
   }

@@ -77,6 +77,14 @@ final class WriteAheadLog {
     return nextLSN
   }
 
+  /// A second descriptor of the current file, for an fsync without the caller's lock: it stays valid
+  /// when `open(at:)` moves on to a new file meanwhile. The caller closes it.
+  func duplicateDescriptor() throws(PersistenceError) -> (fd: Int32, path: String) {
+    let copy = dup(fd)
+    guard copy >= 0 else { throw PersistenceError("cannot dup the log of \(path): \(Files.errorText())") }
+    return (copy, path)
+  }
+
   /// Flushes what was written to stable storage.
   func sync() throws(PersistenceError) {
     guard fdatasync(fd) == 0 else { throw PersistenceError("cannot fsync \(path): \(Files.errorText())") }
