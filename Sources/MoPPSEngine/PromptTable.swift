@@ -224,6 +224,7 @@ final class PromptTable: @unchecked Sendable {
             for j in 0..<n { pending[j] = UInt32(truncatingIfNeeded: j) }
             m = n
           }
+          let single: UnsafeMutableRawPointer? = count <= Self.segmentSize ? segment(0) : nil
           var round = 0
           while m > 0 {
             for q in 0..<m {
@@ -237,8 +238,8 @@ final class PromptTable: @unchecked Sendable {
               let e = entry[q]
               let empty = Self.bit(e == 0)
               let slot = Int(e) &- 1 &+ empty
-              // One directory load serves both the id and the posterior.
-              let seg = segment(slot)
+              // One directory load serves both the id and the posterior (none in a one-segment pool).
+              let seg = single ?? segment(slot)
               let offset = slot & (Self.segmentSize - 1)
               let stored = (seg + Self.segmentSize * 8).assumingMemoryBound(to: UInt64.self)[offset]
               let hit = Self.bit(stored == ids[j]) & (1 &- empty)
