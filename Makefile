@@ -90,7 +90,8 @@ test-verl: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider clients/python/tests_verl
 	@$(VERL09_VENV)/bin/python -c "import verl, torch, zmq, google.protobuf, pytest, cachetools, uvicorn, fastapi" \
 	  2>/dev/null || { rm -rf $(VERL09_VENV) && $(PY) -m venv $(VERL09_VENV) && $(VERL09_VENV)/bin/pip install -q \
-	       "verl==0.9.1" "torch==2.13.0+cpu" cachetools uvicorn fastapi "pyzmq>=25" "protobuf>=4.21,<8" pytest; }
+	       "verl==0.9.1" "torch==2.13.0+cpu" "cachetools==8.0.2" "uvicorn==0.54.0" "fastapi==0.165.0" \
+	       "pyzmq>=25" "protobuf>=4.21,<8" pytest; }
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(VERL09_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 	  -W ignore::UserWarning -W ignore::DeprecationWarning clients/python/tests_verl09
 
