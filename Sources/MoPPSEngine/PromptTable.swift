@@ -213,9 +213,8 @@ final class PromptTable: @unchecked Sendable {
             // because candidate lists may mix both kinds (unknown ids among dataset indices).
             for j in 0..<n {
               let hit = Self.bit(ids[j] < dense)
-              let keep = 0 &- UInt64(truncatingIfNeeded: hit)
               let w = word(Int(truncatingIfNeeded: ids[j]) & (0 &- hit)).pointee.load(ordering: .relaxed)
-              words[j] = (w & keep) | (priorWord & ~keep)
+              words[j] = Self.choose(w, or: priorWord, hit)
               found &+= hit
               pending[m] = UInt32(truncatingIfNeeded: j)
               m &+= 1 &- hit
@@ -247,8 +246,7 @@ final class PromptTable: @unchecked Sendable {
               let w = (seg.assumingMemoryBound(to: Atomic<UInt64>.self) + offset).pointee.load(
                 ordering: .relaxed)
               // An unresolved id's word is still the prior, so this never loses an earlier hit.
-              let keep = 0 &- UInt64(truncatingIfNeeded: hit)
-              words[j] = (w & keep) | (priorWord & ~keep)
+              words[j] = Self.choose(w, or: priorWord, hit)
               found &+= hit
               unresolved[next] = UInt32(truncatingIfNeeded: j)
               next &+= (1 &- hit) & (1 &- empty)
@@ -267,6 +265,13 @@ final class PromptTable: @unchecked Sendable {
   /// 0 or 1, without a branch.
   @inline(__always)
   private static func bit(_ b: Bool) -> Int { Int(unsafeBitCast(b, to: UInt8.self)) }
+
+  /// `word` when `hit` is 1, `fallback` when it is 0, by masks rather than a branch.
+  @inline(__always)
+  private static func choose(_ word: UInt64, or fallback: UInt64, _ hit: Int) -> UInt64 {
+    let keep = 0 &- UInt64(truncatingIfNeeded: hit)
+    return (word & keep) | (fallback & ~keep)
+  }
 
   /// Lookup for the writer (who alone replaces tables, so needs no reader announcement).
   func writerLookup(_ id: UInt64) -> Int? {

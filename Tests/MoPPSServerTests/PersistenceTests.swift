@@ -72,16 +72,8 @@ import Testing
     do {
       let (store, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir, fsync: .always))
       let d = Dispatcher(store: store)
-      let create: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 0x40, 1]  // pool "p", config{seed: 1}
-      #expect(
-        try Reply.decodeStatusCode(d.handle([Array("/mopps.v1.Selector/CreatePool".utf8), create]).reply)
-          == .ok)
-      var update: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 7, 8, 0x22, 16]
-      update += withUnsafeBytes(of: (1.0).bitPattern.littleEndian) { Array($0) }
-      update += withUnsafeBytes(of: (2.5).bitPattern.littleEndian) { Array($0) }
-      update += [0x40, 4]
-      #expect(
-        try Reply.decodeStatusCode(d.handle([Array("/mopps.v1.Selector/Update".utf8), update]).reply) == .ok)
+      #expect(try Reply.decodeStatusCode(d.handle(Self.createPool).reply) == .ok)
+      #expect(try Reply.decodeStatusCode(d.handle(Self.update).reply) == .ok)
       expected = try store.engine.pool("p").posteriors(nil)
       store.close()
     }
@@ -93,6 +85,20 @@ import Testing
 }
 
 extension PersistenceTests {
+  /// CreatePool of pool "p" with config {seed: 1}, as request frames.
+  static let createPool: [[UInt8]] = [
+    Array("/mopps.v1.Selector/CreatePool".utf8), [0x0A, 1, 0x70, 0x12, 2, 0x40, 1],
+  ]
+
+  /// Update of pool "p": ids 7 and 8 with 1 and 2.5 successes of 4 rollouts each.
+  static let update: [[UInt8]] = {
+    var body: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 7, 8, 0x22, 16]
+    body += withUnsafeBytes(of: (1.0).bitPattern.littleEndian) { Array($0) }
+    body += withUnsafeBytes(of: (2.5).bitPattern.littleEndian) { Array($0) }
+    body += [0x40, 4]
+    return [Array("/mopps.v1.Selector/Update".utf8), body]
+  }()
+
   /// fsync `always` from three updating threads while a fourth keeps snapshotting (which rotates the
   /// log file under the fsyncs, as they run outside the mutation lock): every update succeeds and a
   /// second store recovers exactly the state the first one ended with.
@@ -103,15 +109,7 @@ extension PersistenceTests {
     do {
       let (store, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir, fsync: .always))
       let d = Dispatcher(store: store)
-      let create: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 0x40, 1]  // pool "p", config{seed: 1}
-      #expect(
-        try Reply.decodeStatusCode(d.handle([Array("/mopps.v1.Selector/CreatePool".utf8), create]).reply)
-          == .ok)
-      var body: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 7, 8, 0x22, 16]  // ids 7, 8
-      body += withUnsafeBytes(of: (1.0).bitPattern.littleEndian) { Array($0) }
-      body += withUnsafeBytes(of: (2.5).bitPattern.littleEndian) { Array($0) }
-      body += [0x40, 4]  // rollouts 4
-      let update = body
+      #expect(try Reply.decodeStatusCode(d.handle(Self.createPool).reply) == .ok)
       let failures = Atomic<Int>(0)
       let snapshots = Atomic<Int>(0)
       let updatesDone = Atomic<Int>(0)
@@ -129,7 +127,7 @@ extension PersistenceTests {
             return
           }
           for _ in 0..<150 {
-            let reply = d.handle([Array("/mopps.v1.Selector/Update".utf8), update]).reply
+            let reply = d.handle(Self.update).reply
             if (try? Reply.decodeStatusCode(reply)) != .ok { failures.add(1, ordering: .relaxed) }
           }
           updatesDone.add(1, ordering: .relaxed)
