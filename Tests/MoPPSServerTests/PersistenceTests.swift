@@ -66,21 +66,12 @@ import Testing
   /// A store in a temporary directory: mutations through the dispatcher, then a second store on
   /// the same directory (after the first is closed) recovers the same posteriors.
   @Test func storeRecoversThroughTheDispatcher() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mopps-\(UUID().uuidString)").path
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    var expected: Posteriors?
-    do {
-      let (store, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir, fsync: .always))
-      let d = Dispatcher(store: store)
-      #expect(try Reply.decodeStatusCode(d.handle(Self.createPool).reply) == .ok)
-      #expect(try Reply.decodeStatusCode(d.handle(Self.update).reply) == .ok)
-      expected = try store.engine.pool("p").posteriors(nil)
-      store.close()
+    let r = try Self.recovered { _, d in
+      let code = try Reply.decodeStatusCode(d.handle(Self.update).reply)
+      #expect(code == .ok)
     }
-    let (again, report) = try StateStore.open(engine: Engine(), options: .init(directory: dir))
-    defer { again.close() }
-    #expect(try again.engine.pool("p").posteriors(nil) == expected)
-    #expect(report.first?.contains("2 log records") == true, "\(report)")
+    #expect(r.recovered == r.written)
+    #expect(r.report.first?.contains("2 log records") == true, "\(r.report)")
   }
 }
 
@@ -103,13 +94,7 @@ extension PersistenceTests {
   /// log file under the fsyncs, as they run outside the mutation lock): every update succeeds and a
   /// second store recovers exactly the state the first one ended with.
   @Test func concurrentFsyncsAndLogRotationLoseNothing() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mopps-\(UUID().uuidString)").path
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    var expected: Posteriors?
-    do {
-      let (store, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir, fsync: .always))
-      let d = Dispatcher(store: store)
-      #expect(try Reply.decodeStatusCode(d.handle(Self.createPool).reply) == .ok)
+    let r = try Self.recovered { store, d in
       let failures = Atomic<Int>(0)
       let snapshots = Atomic<Int>(0)
       let updatesDone = Atomic<Int>(0)
@@ -136,14 +121,29 @@ extension PersistenceTests {
       group.wait()
       #expect(failures.load(ordering: .relaxed) == 0)
       #expect(snapshots.load(ordering: .relaxed) > 0)
-      expected = try store.engine.pool("p").posteriors(nil)
-      let expectedAlpha: [Double] = [451, 1126]  // 1 + 450 × 1 and 1 + 450 × 2.5
-      #expect(expected?.alpha == expectedAlpha)
-      store.close()
     }
-    let (again, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir))
+    let expectedAlpha: [Double] = [451, 1126]  // 1 + 450 × 1 and 1 + 450 × 2.5
+    #expect(r.written.alpha == expectedAlpha)
+    #expect(r.recovered == r.written)
+  }
+
+  /// Creates pool "p" in a store (fsync `always`) on a fresh directory, runs `mutate`, closes the
+  /// store and opens a second one on the directory: the posteriors of "p" before closing and after
+  /// recovery, and the recovery report.
+  static func recovered(
+    _ mutate: (StateStore, Dispatcher) throws -> Void
+  ) throws -> (written: Posteriors, recovered: Posteriors, report: [String]) {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mopps-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let (store, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir, fsync: .always))
+    let d = Dispatcher(store: store)
+    #expect(try Reply.decodeStatusCode(d.handle(createPool).reply) == .ok)
+    try mutate(store, d)
+    let written = try store.engine.pool("p").posteriors(nil)
+    store.close()
+    let (again, report) = try StateStore.open(engine: Engine(), options: .init(directory: dir))
     defer { again.close() }
-    #expect(try again.engine.pool("p").posteriors(nil) == expected)
+    return (written, try again.engine.pool("p").posteriors(nil), report)
   }
 }
 
