@@ -156,6 +156,12 @@ typedef enum {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__POOL_CONFIG__SEED_OPT__CASE)
 } Mopps__V1__PoolConfig__SeedOptCase;
 
+typedef enum {
+  MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT__NOT_SET = 0,
+  MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT_STRICT_IDS = 9
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT__CASE)
+} Mopps__V1__PoolConfig__StrictIdsOptCase;
+
 struct  Mopps__V1__PoolConfig
 {
   ProtobufCMessage base;
@@ -191,10 +197,14 @@ struct  Mopps__V1__PoolConfig
   union {
     uint64_t seed;
   };
+  Mopps__V1__PoolConfig__StrictIdsOptCase strict_ids_opt_case;
+  union {
+    protobuf_c_boolean strict_ids;
+  };
 };
 #define MOPPS__V1__POOL_CONFIG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__pool_config__descriptor) \
-    , MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED, MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__DECAY_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__TARGET_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__BAND_HIGH_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__SEED_OPT__NOT_SET, {0} }
+    , MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED, MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__DECAY_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__TARGET_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__BAND_HIGH_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__SEED_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT__NOT_SET, {0} }
 
 
 struct  Mopps__V1__PoolInfo
@@ -334,10 +344,16 @@ struct  Mopps__V1__SelectRequest
    */
   protobuf_c_boolean return_all_samples;
   protobuf_c_boolean packed_reply;
+  /*
+   * Idempotency key: the first Select with this (pool, request_id) draws; later ones with the same
+   * arguments get the identical reply without drawing again (retries, data-parallel ranks sharing
+   * one batch); the same key with other arguments is FAILED_PRECONDITION. Empty: no key.
+   */
+  char *request_id;
 };
 #define MOPPS__V1__SELECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__select_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, {0,NULL}, 0, MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, {0,NULL}, 0, MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Mopps__V1__SelectResponse

@@ -1678,7 +1678,7 @@ const ProtobufCMessageDescriptor mopps__v1__status__descriptor =
   (ProtobufCMessageInit) mopps__v1__status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__pool_config__field_descriptors[8] =
+static const ProtobufCFieldDescriptor mopps__v1__pool_config__field_descriptors[9] =
 {
   {
     "prior_alpha",
@@ -1776,6 +1776,18 @@ static const ProtobufCFieldDescriptor mopps__v1__pool_config__field_descriptors[
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "strict_ids",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Mopps__V1__PoolConfig, strict_ids_opt_case),
+    offsetof(Mopps__V1__PoolConfig, strict_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__pool_config__field_indices_by_name[] = {
   6,   /* field[6] = band_high */
@@ -1785,12 +1797,13 @@ static const unsigned mopps__v1__pool_config__field_indices_by_name[] = {
   1,   /* field[1] = prior_beta */
   7,   /* field[7] = seed */
   4,   /* field[4] = strategy */
+  8,   /* field[8] = strict_ids */
   3,   /* field[3] = target */
 };
 static const ProtobufCIntRange mopps__v1__pool_config__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor mopps__v1__pool_config__descriptor =
 {
@@ -1800,7 +1813,7 @@ const ProtobufCMessageDescriptor mopps__v1__pool_config__descriptor =
   "Mopps__V1__PoolConfig",
   "mopps.v1",
   sizeof(Mopps__V1__PoolConfig),
-  8,
+  9,
   mopps__v1__pool_config__field_descriptors,
   mopps__v1__pool_config__field_indices_by_name,
   1,  mopps__v1__pool_config__number_ranges,
@@ -2252,7 +2265,7 @@ const ProtobufCMessageDescriptor mopps__v1__register_response__descriptor =
   (ProtobufCMessageInit) mopps__v1__register_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__select_request__field_descriptors[9] =
+static const ProtobufCFieldDescriptor mopps__v1__select_request__field_descriptors[10] =
 {
   {
     "pool",
@@ -2362,6 +2375,18 @@ static const ProtobufCFieldDescriptor mopps__v1__select_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "request_id",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__SelectRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__select_request__field_indices_by_name[] = {
   1,   /* field[1] = batch_size */
@@ -2370,6 +2395,7 @@ static const unsigned mopps__v1__select_request__field_indices_by_name[] = {
   3,   /* field[3] = candidates_le */
   8,   /* field[8] = packed_reply */
   0,   /* field[0] = pool */
+  9,   /* field[9] = request_id */
   7,   /* field[7] = return_all_samples */
   6,   /* field[6] = return_means */
   5,   /* field[5] = strategy */
@@ -2377,7 +2403,7 @@ static const unsigned mopps__v1__select_request__field_indices_by_name[] = {
 static const ProtobufCIntRange mopps__v1__select_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor mopps__v1__select_request__descriptor =
 {
@@ -2387,7 +2413,7 @@ const ProtobufCMessageDescriptor mopps__v1__select_request__descriptor =
   "Mopps__V1__SelectRequest",
   "mopps.v1",
   sizeof(Mopps__V1__SelectRequest),
-  9,
+  10,
   mopps__v1__select_request__field_descriptors,
   mopps__v1__select_request__field_indices_by_name,
   1,  mopps__v1__select_request__number_ranges,
