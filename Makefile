@@ -23,7 +23,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz load proto format clean
+.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -35,6 +35,7 @@ help:
 	@echo "make demo     simulated RL training runs (uniform, DAPO, MoPPS, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
 	@echo "make fuzz     100,000 random/mutated requests against a live moppsd (at most 10 minutes)"
+	@echo "make fuzz-state  400 damaged state directories (flipped bits, cut files, FIFOs, links, …) against real server starts"
 	@echo "make load     8 client processes mixing Select/Update/Get for 20 s: lost replies, exact sums, latency"
 	@echo "make proto    regenerate the C and Python code from proto/"
 	@echo "make format   swift format the Swift sources in place"
@@ -126,6 +127,11 @@ bench-python: build
 fuzz: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_FUZZ_FRAMES=100000 MOPPS_FUZZ_SECONDS=600 \
 	  $(PY) -m pytest -q -s clients/python/tests/test_fuzz.py
+
+# Damaged state directories against real server starts (`make test` runs 30 cases; about 1 s each).
+fuzz-state: build
+	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_FUZZ_STATE_CASES=400 \
+	  $(PY) -m pytest -q -s clients/python/tests/test_fuzz_state.py
 
 # Load test: 8 client processes for 20 s against one server (`make test` runs 4 for 2 s).
 load: build
