@@ -537,3 +537,37 @@ def test_requests_still_running_at_shutdown_are_answered(tmp_path):
     assert outcome in (["OK"], ["UNAVAILABLE"]), outcome
     assert time.monotonic() - started < 20
     assert proc.popen.wait(timeout=60) == 0
+
+
+# ---- upgrades ----------------------------------------------------------------------------------
+
+
+def test_a_state_directory_written_by_the_previous_format_recovers_exactly(tmp_path):
+    """tests/fixtures/state-v1 was written by the release before format 2 (snapshot, tag, two log files)."""
+    import json
+
+    fixtures = Path(__file__).parent / "fixtures"
+    expected = json.loads((fixtures / "state-v1.json").read_text())
+    state = tmp_path / "s"
+    shutil.copytree(fixtures / "state-v1", state)
+    proc = start(state)
+    try:
+        with mopps.Client(proc.listen) as c:
+            for pool in ("math", "code"):
+                ids, alpha, beta = snapshot_of(c, pool)
+                assert (ids, alpha, beta) == (expected[pool]["ids"], expected[pool]["alpha"], expected[pool]["beta"])
+            assert {p.name: p.update_count for p in c.list_pools()} == {
+                k: v["update_count"] for k, v in expected["pools"].items()}
+            # The previous format did not log selects: the files hold the count of its last snapshot
+            # (3 selects in), not the 6 its server had served.
+            assert {p.name: p.select_count for p in c.list_pools()} == {"code": 0, "math": 3}
+            last = expected["last_math_update"]
+            # A retry remembered by the old format (no content fingerprint) is still a duplicate.
+            assert c.update("math", last["ids"], last["successes"], rollouts=2, request_id=last["request_id"]).duplicate
+            info = c.restore("math", "step-2")
+            assert info.name == "math"
+            c.update("math", [1], [1], rollouts=1, request_id="after-upgrade")
+            live = snapshot_of(c, "math")
+    finally:
+        assert proc.stop() == 0
+    restart_and_check(state, same_as(live, "math"))
