@@ -571,3 +571,28 @@ def test_a_state_directory_written_by_the_previous_format_recovers_exactly(tmp_p
     finally:
         assert proc.stop() == 0
     restart_and_check(state, same_as(live, "math"))
+
+
+def test_concurrent_creates_cannot_pass_the_pool_limit_together(tmp_path):
+    proc = start(tmp_path / "s", "--max-pools", "3", "--workers", "4")
+    try:
+        codes = []
+
+        def create(k):
+            with mopps.Client(proc.listen) as c:
+                try:
+                    c.create_pool(f"p{k}", seed=1)
+                    codes.append("ok")
+                except mopps.RpcError as e:
+                    codes.append(e.code)
+
+        threads = [threading.Thread(target=create, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(codes) == ["RESOURCE_EXHAUSTED"] * 5 + ["ok"] * 3
+        with mopps.Client(proc.listen) as c:
+            assert len(c.list_pools()) == 3
+    finally:
+        assert proc.stop() == 0
