@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import MoPPSServer
 import ZeroMQ
 
 /// Key files: one Z85 key per line (its first word; the rest of the line is free text), blank lines
 /// and lines starting with # ignored. (# is a Z85 character, so it only starts a comment at the
 /// beginning of a line.)
-enum KeyFiles {
+enum KeyFileReader {
   static func readKeys(_ path: String, flag: String) throws -> [String] {
     guard let data = FileManager.default.contents(atPath: path),
       let text = String(data: data, encoding: .utf8)
@@ -46,16 +47,10 @@ struct Keygen: ParsableCommand {
 
   func run() throws {
     let pair = try Curve.keyPair()
-    for (path, content, mode) in [
-      (out + ".key", pair.secretKey, 0o600), (out + ".pub", pair.publicKey, 0o644),
-    ] {
-      if FileManager.default.fileExists(atPath: path) && !force {
-        throw ValidationError("\(path) exists; pass --force to overwrite")
-      }
-      guard
-        FileManager.default.createFile(
-          atPath: path, contents: Data((content + "\n").utf8), attributes: [.posixPermissions: mode])
-      else { throw ValidationError("cannot write \(path)") }
+    do throws(ServerError) {
+      try KeyFiles.writeKeyPair(pair, prefix: out, overwrite: force)
+    } catch {
+      throw ValidationError(error.message)
     }
     print("public key \(pair.publicKey)\nwrote \(out).key (secret) and \(out).pub")
   }

@@ -212,12 +212,12 @@ struct Serve: ParsableCommand {
       workers: workers)
     config.busyPollMicros = busyPollMicros
     if let path = curveSecretKey {
-      config.curveSecretKey = try KeyFiles.readKeys(path, flag: "--curve-secret-key").first
+      config.curveSecretKey = try KeyFileReader.readKeys(path, flag: "--curve-secret-key").first
       guard config.curveSecretKey != nil else {
         throw ValidationError("--curve-secret-key \(path): no key in the file")
       }
     }
-    if let path = curveAllow { config.curveAllow = try KeyFiles.readKeys(path, flag: "--curve-allow") }
+    if let path = curveAllow { config.curveAllow = try KeyFileReader.readKeys(path, flag: "--curve-allow") }
     return config
   }
 
