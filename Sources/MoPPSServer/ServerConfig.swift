@@ -21,8 +21,9 @@ public struct ServerConfig: Sendable, Equatable {
   public var workers: Int
   /// CurveZMQ secret key (Z85) for the request and event sockets; nil: no encryption.
   public var curveSecretKey: String?
-  /// Client public keys (Z85) let in by CURVE; empty: any client that knows the server's key.
-  public var curveAllow: [String] = []
+  /// Client public keys (Z85) let in by CURVE; nil: any client that knows the server's key. An
+  /// empty list is refused by `validate()`: it would read as "nobody" and used to act as "anybody".
+  public var curveAllow: [String]? = nil
   /// After each request the broker polls without sleeping for this long, so that a client's next
   /// request does not pay for waking a sleeping thread (on this KVM guest about 40 µs per round
   /// trip); 0 disables it. It costs CPU only while requests keep arriving within the window.
@@ -77,8 +78,9 @@ public struct ServerConfig: Sendable, Equatable {
     }
     guard maxMessageBytes > 0 else { throw ServerError("--max-message-bytes must be > 0") }
     guard maxIDsPerRequest > 0 else { throw ServerError("--max-ids must be > 0") }
-    if !curveAllow.isEmpty && curveSecretKey == nil {
-      throw ServerError("--curve-allow needs --curve-secret-key")
+    if let allow = curveAllow {
+      guard curveSecretKey != nil else { throw ServerError("--curve-allow needs --curve-secret-key") }
+      guard !allow.isEmpty else { throw ServerError("--curve-allow: the allow list holds no client key") }
     }
     guard (0...1_000_000).contains(busyPollMicros) else {
       throw ServerError("--busy-poll-us must be in 0...1000000, got \(busyPollMicros)")

@@ -97,7 +97,7 @@ struct Serve: ParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "File of client public keys (one per line, lines starting with # ignored) let in with CURVE; default: any client that knows the server's public key.",
+      "File of client public keys (one per line, lines starting with # ignored; at least one) let in with CURVE; default: any client that knows the server's public key.",
       valueName: "file"))
   var curveAllow: String?
 
@@ -211,13 +211,12 @@ struct Serve: ParsableCommand {
       stateDir: stateDir, insecure: insecure, maxMessageBytes: maxMessageBytes, maxIDsPerRequest: maxIDs,
       workers: workers)
     config.busyPollMicros = busyPollMicros
-    if let path = curveSecretKey {
-      config.curveSecretKey = try KeyFileReader.readKeys(path, flag: "--curve-secret-key").first
-      guard config.curveSecretKey != nil else {
-        throw ValidationError("--curve-secret-key \(path): no key in the file")
-      }
+    do throws(ServerError) {
+      if let path = curveSecretKey { config.curveSecretKey = try KeyFiles.readSecretKey(path) }
+      if let path = curveAllow { config.curveAllow = try KeyFiles.readAllowList(path) }
+    } catch {
+      throw ValidationError(error.message)
     }
-    if let path = curveAllow { config.curveAllow = try KeyFileReader.readKeys(path, flag: "--curve-allow") }
     return config
   }
 
@@ -257,7 +256,9 @@ struct Serve: ParsableCommand {
     }
     if let secret = server.config.curveSecretKey {
       let pub = (try? Curve.publicKey(ofSecret: secret)) ?? "?"
-      Log.info("CURVE on: server public key \(pub); \(server.config.curveAllow.count) allowed client key(s)")
+      Log.info(
+        "CURVE on: server public key \(pub); \(server.config.curveAllow.map { "\($0.count) allowed client key(s)" } ?? "any client key")"
+      )
     }
     Log.info(
       "moppsd \(ServerConfig.version) serving on \(server.boundListen.joined(separator: ", ")) "

@@ -74,3 +74,39 @@ def test_keygen_creates_the_secret_private_from_the_start(tmp_path):
         assert "O_EXCL" in line and re.search(r", 0600\)", line), line
     assert not [line for line in lines if re.search(r"\b(f?chmod|fchmodat|rename\w*)\(", line)], lines
 
+
+def serve_with_allow_list(tmp_path, allow_text):
+    keygen(tmp_path / "server")
+    (tmp_path / "allow.txt").write_text(allow_text)
+    return subprocess.run(
+        [mopps.find_moppsd(), "serve", "--state-dir", str(tmp_path / "state"), "--listen", f"ipc://{tmp_path}/s",
+         "--publish", f"ipc://{tmp_path}/e", "--curve-secret-key", str(tmp_path / "server.key"),
+         "--curve-allow", str(tmp_path / "allow.txt")],
+        capture_output=True, text=True, timeout=10)
+
+
+@pytest.mark.parametrize("allow_text", ["", "\n\n", "# trainers\n   \n# none yet\n"])
+def test_allow_list_without_keys_is_refused_at_start(tmp_path, allow_text):
+    # Before: an empty list meant "no list", so every client that knew the server key got in.
+    out = serve_with_allow_list(tmp_path, allow_text)
+    assert out.returncode != 0
+    assert "--curve-allow" in out.stderr and "no client public key" in out.stderr
+
+
+@pytest.mark.parametrize("bad", ["not-a-key", "x" * 39, "\u00e9" * 40])
+def test_allow_list_with_a_malformed_key_names_the_line(tmp_path, bad):
+    good = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+    out = serve_with_allow_list(tmp_path, f"{good}\n# comment\n  {bad}  trainer 2\n")
+    assert out.returncode != 0 and "line 3" in out.stderr and "is not a Z85 key" in out.stderr
+
+
+def test_secret_key_file_with_two_keys_is_refused(tmp_path):
+    keygen(tmp_path / "server")
+    keygen(tmp_path / "other")
+    key = tmp_path / "server.key"
+    key.write_text(key.read_text() + (tmp_path / "other.key").read_text())
+    out = subprocess.run(
+        [mopps.find_moppsd(), "serve", "--state-dir", str(tmp_path / "state"), "--listen", f"ipc://{tmp_path}/s",
+         "--publish", f"ipc://{tmp_path}/e", "--curve-secret-key", str(key)],
+        capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and "exactly one key" in out.stderr
