@@ -14,8 +14,9 @@ import ZeroMQ
 /// PUB sockets, since ZeroMQ sockets are single-threaded.
 ///
 /// ROUTER rather than REP toward clients: it answers REQ clients (whose frames come as
-/// [identity][empty][method][body]) and DEALER clients that omit the empty delimiter alike, and a
-/// garbled message can never wedge it in REP's strict send/receive alternation.
+/// [identity][empty][method][body]), DEALER clients with or without the empty delimiter and
+/// clients behind ROUTER/DEALER proxies alike (`envelopeCount` says where the request starts), and
+/// a garbled message can never wedge it in REP's strict send/receive alternation.
 public final class Server {
   public let config: ServerConfig
   public let dispatcher: Dispatcher
@@ -187,12 +188,24 @@ public final class Server {
     return true
   }
 
-  /// frames[0] is the client identity the frontend ROUTER added. REQ clients then send an empty
-  /// delimiter, and proxies in between (ROUTER/DEALER brokers) add their identities before it: the
-  /// envelope is everything up to the first empty frame. A DEALER that sends no delimiter has only
-  /// its identity as envelope. The envelope goes back in front of the reply.
+  /// How many leading frames are envelope (routing), to be sent back in front of the reply.
+  ///
+  /// frames[0] is the identity the frontend ROUTER added. The envelope then ends at the first later
+  /// frame that is empty or that starts with "/": an empty frame is a delimiter (REQ's, or one in
+  /// front of which ROUTER/DEALER proxies put their identities) and belongs to the envelope; a
+  /// frame starting with "/" is the method of a DEALER that sends no delimiter and starts the
+  /// request. Looking for the first of either, rather than for the first empty frame, keeps a
+  /// delimiter-less request with an empty body ([identity][method][]) from being read as envelope
+  /// [identity][method] and request []. Identities never start with "/": libzmq's own start with a
+  /// zero byte, and a client that sets ZMQ_ROUTING_ID must not begin it with "/". With neither, the
+  /// envelope is the identity alone and the rest gets an error reply.
   static func envelopeCount(_ frames: [[UInt8]]) -> Int {
-    frames.dropFirst().firstIndex(where: \.isEmpty).map { $0 + 1 } ?? 1
+    let slash = UInt8(ascii: "/")
+    for i in frames.indices.dropFirst() {
+      if frames[i].isEmpty { return i + 1 }
+      if frames[i].first == slash { return i }
+    }
+    return 1
   }
 
   private func fromWorker(_ idle: inout [[UInt8]], _ busy: inout Int) {
