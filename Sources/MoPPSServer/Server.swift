@@ -73,16 +73,19 @@ public final class Server {
     } catch {
       throw ServerError("cannot set up ZeroMQ: \(error)")
     }
-    boundListen = try Self.bind(frontend, config.listen)
-    boundPublish = try Self.bind(publisher, config.publish)
+    boundListen = try Self.bind(frontend, config.listen, loopbackOnly: config.needsLoopback)
+    boundPublish = try Self.bind(publisher, config.publish, loopbackOnly: config.needsLoopback)
   }
 
-  private static func bind(_ socket: Socket, _ endpoints: [String]) throws(ServerError) -> [String] {
+  static func bind(_ socket: Socket, _ endpoints: [String], loopbackOnly: Bool) throws(ServerError)
+    -> [String]
+  {
     var bound: [String] = []
     for endpoint in endpoints {
+      let actual: String
       do {
         try socket.bind(endpoint)
-        bound.append((try? socket.lastEndpoint) ?? endpoint)
+        actual = try socket.lastEndpoint
       } catch {
         var hint = ""
         if error.errno == EADDRINUSE {
@@ -91,6 +94,17 @@ public final class Server {
         if error.errno == ENOENT { hint = "; does the directory exist?" }
         throw ServerError("cannot bind \(endpoint): \(error.message)\(hint)")
       }
+      // What libzmq bound, whatever the endpoint's form: `validate()` judged the text, this judges
+      // the listening address (ZMQ_LAST_ENDPOINT is always numeric).
+      let host = String(Endpoints.tcpBindHost(actual))
+      if loopbackOnly && actual.hasPrefix("tcp://") && Endpoints.numericLoopback(host) != true {
+        try? socket.unbind(actual)
+        throw ServerError(
+          "endpoint \"\(endpoint)\" is listening on \(actual), reachable from other machines, and moppsd "
+            + "has no encryption configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key, or pass --insecure"
+        )
+      }
+      bound.append(actual)
     }
     return bound
   }

@@ -61,6 +61,9 @@ public struct ServerConfig: Sendable, Equatable {
     ["ipc://\(stateDir)/events.sock", "tcp://127.0.0.1:5556"]
   }
 
+  /// Whether tcp endpoints must be loopback only: neither encryption nor --insecure.
+  var needsLoopback: Bool { !insecure && curveSecretKey == nil }
+
   /// Rejects endpoints that would expose the sidecar beyond this machine unless `insecure` is set.
   public func validate() throws(ServerError) {
     guard !listen.isEmpty else { throw ServerError("--listen: at least one endpoint is needed") }
@@ -69,7 +72,7 @@ public struct ServerConfig: Sendable, Equatable {
       guard kinds.contains(where: endpoint.hasPrefix) else {
         throw ServerError("endpoint \"\(endpoint)\": use ipc://PATH, tcp://HOST:PORT or inproc://NAME")
       }
-      if endpoint.hasPrefix("tcp://") && !Self.isLoopback(endpoint) && !insecure && curveSecretKey == nil {
+      if endpoint.hasPrefix("tcp://") && needsLoopback && !Endpoints.isLoopback(endpoint) {
         throw ServerError(
           "endpoint \"\(endpoint)\" is reachable from other machines and moppsd has no encryption "
             + "configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key (see moppsd keygen), "
@@ -88,17 +91,6 @@ public struct ServerConfig: Sendable, Equatable {
     guard (1...256).contains(workers) else {
       throw ServerError("--workers must be in 1...256, got \(workers)")
     }
-  }
-
-  static func isLoopback(_ endpoint: String) -> Bool {
-    let rest = endpoint.dropFirst("tcp://".count)
-    let host: Substring
-    if rest.hasPrefix("[") {
-      host = rest.dropFirst().prefix { $0 != "]" }
-    } else {
-      host = rest.prefix { $0 != ":" }
-    }
-    return host == "localhost" || host == "::1" || host.hasPrefix("127.")
   }
 }
 

@@ -54,6 +54,12 @@ public final class Socket {
     _ = try check(zmq_bind(h, endpoint), "bind \(endpoint)")
   }
 
+  /// Stops listening on `endpoint` (as bound: `lastEndpoint` for a wildcard or port 0).
+  public func unbind(_ endpoint: String) throws(ZMQError) {
+    let h = try live("zmq_unbind")
+    _ = try check(zmq_unbind(h, endpoint), "unbind \(endpoint)")
+  }
+
   public func connect(_ endpoint: String) throws(ZMQError) {
     let h = try live("zmq_connect")
     _ = try check(zmq_connect(h, endpoint), "connect \(endpoint)")
