@@ -17,6 +17,8 @@ public final class Dispatcher: Sendable {
   let maxPools: Int
   let maxPromptsPerPool: Int
   let maxMessageBytes: Int
+  /// What a request may cost before it is decoded (--max-ids, --max-request-memory).
+  let limits: RequestLimits
   private let started = ContinuousClock.now
   private let counters = Mutex<[String: MethodRecord]>([:])
 
@@ -33,7 +35,8 @@ public final class Dispatcher: Sendable {
     maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
     maxPools: Int = ServerConfig.defaultMaxPools,
     maxPromptsPerPool: Int = ServerConfig.defaultMaxPromptsPerPool,
-    maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes)
+    maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes),
+    maxRequestMemory: Int = RequestLimits.defaultMaxMemoryBytes
   ) {
     self.engine = store?.engine ?? engine
     self.store = store
@@ -41,6 +44,7 @@ public final class Dispatcher: Sendable {
     self.maxPools = maxPools
     self.maxPromptsPerPool = maxPromptsPerPool
     self.maxMessageBytes = maxMessageBytes
+    limits = RequestLimits(maxIDs: maxIDsPerRequest, maxMemoryBytes: maxRequestMemory)
   }
 
   /// Refuses a request that would grow `pool` past --max-prompts-per-pool (counting only new ids).
@@ -102,7 +106,8 @@ public final class Dispatcher: Sendable {
         ).reply)
     }
     do {
-      let request = try Request.decode(method: frames[0], body: frames.count == 2 ? frames[1] : [])
+      let request = try Request.decode(
+        method: frames[0], body: frames.count == 2 ? frames[1] : [], limits: limits)
       return .success(Method(path: frames[0])!, request)
     } catch {
       count(Method(path: frames[0])?.rawValue ?? "(unknown)", error.code)

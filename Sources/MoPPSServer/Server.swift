@@ -44,7 +44,9 @@ public final class Server {
     self.config = config
     self.dispatcher =
       dispatcher
-      ?? Dispatcher(maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes))
+      ?? Dispatcher(
+        maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes),
+        maxRequestMemory: config.maxRequestMemory)
     // Relaxed: only uniqueness of the name matters.
     backendEndpoint = "inproc://moppsd-workers-\(Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue)"
     let ctx: Context

@@ -1,3 +1,5 @@
+import MoPPSProtocol
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -17,6 +19,8 @@ public struct ServerConfig: Sendable, Equatable {
   public var maxMessageBytes: Int64
   /// Ids (or candidates) one request may carry; more ⇒ RESOURCE_EXHAUSTED.
   public var maxIDsPerRequest: Int
+  /// Estimated bytes decoding one request may allocate; more ⇒ RESOURCE_EXHAUSTED before decoding.
+  public var maxRequestMemory: Int = RequestLimits.defaultMaxMemoryBytes
   /// Threads serving requests; a request waits only when all of them are busy.
   public var workers: Int
   /// CurveZMQ secret key (Z85) for the request and event sockets; nil: no encryption.
@@ -81,6 +85,9 @@ public struct ServerConfig: Sendable, Equatable {
     }
     guard maxMessageBytes > 0 else { throw ServerError("--max-message-bytes must be > 0") }
     guard maxIDsPerRequest > 0 else { throw ServerError("--max-ids must be > 0") }
+    guard maxRequestMemory >= 1 << 20 else {
+      throw ServerError("--max-request-memory must be at least 1048576")
+    }
     if let allow = curveAllow {
       guard curveSecretKey != nil else { throw ServerError("--curve-allow needs --curve-secret-key") }
       guard !allow.isEmpty else { throw ServerError("--curve-allow: the allow list holds no client key") }

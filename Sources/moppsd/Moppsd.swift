@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import MoPPSEngine
+import MoPPSProtocol
 import MoPPSServer
 import ZeroMQ
 
@@ -118,6 +119,17 @@ struct Serve: ParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
+      "Most memory decoding one request may take, estimated from its bytes before it is decoded "
+        + "(unpacked or many tiny fields cost far more than their size); more is answered RESOURCE_EXHAUSTED. "
+        + "The default, 1 GiB, is a fixed value that lets through any request within --max-ids and "
+        + "--max-message-bytes in the encodings protobuf libraries produce (a packed Register of 16 M ids "
+        + "takes about 256 MiB), e.g. --max-request-memory 268435456.",
+      valueName: "bytes"))
+  var maxRequestMemory: Int = RequestLimits.defaultMaxMemoryBytes
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
       "Most pools the server holds; CreatePool beyond is RESOURCE_EXHAUSTED, e.g. --max-pools 64.",
       valueName: "n"))
   var maxPools: Int = ServerConfig.defaultMaxPools
@@ -211,6 +223,7 @@ struct Serve: ParsableCommand {
       stateDir: stateDir, insecure: insecure, maxMessageBytes: maxMessageBytes, maxIDsPerRequest: maxIDs,
       workers: workers)
     config.busyPollMicros = busyPollMicros
+    config.maxRequestMemory = maxRequestMemory
     do throws(ServerError) {
       if let path = curveSecretKey { config.curveSecretKey = try KeyFiles.readSecretKey(path) }
       if let path = curveAllow { config.curveAllow = try KeyFiles.readAllowList(path) }
@@ -249,7 +262,8 @@ struct Serve: ParsableCommand {
         config: config,
         dispatcher: Dispatcher(
           engine: engine, store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxPools: maxPools,
-          maxPromptsPerPool: maxPromptsPerPool, maxMessageBytes: Int(maxMessageBytes)))
+          maxPromptsPerPool: maxPromptsPerPool, maxMessageBytes: Int(maxMessageBytes),
+          maxRequestMemory: maxRequestMemory))
     } catch {
       Log.error(error.message)
       throw ExitCode.failure
