@@ -6,7 +6,7 @@ extension Request {
   /// parse, an unknown enum value or conflicting fields ⇒ INVALID_ARGUMENT. Never traps.
   ///
   /// Before protobuf-c sees the body, `WireScan` bounds what decoding it may cost (`limits`) and
-  /// checks every string: RESOURCE_EXHAUSTED or INVALID_ARGUMENT naming the field.
+  /// checks every string (caps, no NUL): RESOURCE_EXHAUSTED or INVALID_ARGUMENT naming the field.
   public static func decode(
     method path: [UInt8], body: [UInt8], limits: RequestLimits = RequestLimits()
   ) throws(ProtocolError) -> Request {

@@ -26,15 +26,16 @@ public struct RequestLimits: Sendable, Equatable {
 /// depends on the encoding, not on the body size: a 32 MiB body of unpacked 1-byte varints becomes
 /// 16 M scanned-field records (32 bytes each, in slabs that double) plus the array, and 96 MiB of
 /// empty strings become 48 M heap blocks. So the body is walked first: every element of a repeated
-/// field (packed or not) is counted against `--max-ids`, every string is checked for its cap, and the
+/// field (packed or not) is counted against `--max-ids`, every string is checked for its cap and for
+/// NUL bytes (protobuf-c strings are C strings: "a\0b" would silently become "a"), and the
 /// allocations of decoding are estimated against `--max-request-memory`. Only bytes that pass are
 /// handed to protobuf-c. The walk itself allocates nothing.
 enum WireScan {
   /// How a field of a request message is decoded.
   indirect enum Kind: Sendable {
-    /// A string (pool, tag, request id) of at most `maxBytes` bytes.
+    /// A string (pool, tag, request id) of at most `maxBytes` bytes, without NUL.
     case string(maxBytes: Int)
-    /// A repeated string, each element at most `maxBytes` bytes.
+    /// A repeated string, each element at most `maxBytes` bytes, without NUL.
     case strings(maxBytes: Int)
     /// A repeated number (packed or not), `width` bytes decoded per element.
     case numbers(Encoding, width: Int)
@@ -188,6 +189,9 @@ enum WireScan {
   {
     guard bytes.count <= maxBytes else {
       throw .invalid("\(name): \(bytes.count) bytes, longer than the limit of \(maxBytes)")
+    }
+    guard !bytes.contains(0) else {
+      throw .invalid("\(name): contains a NUL byte (strings are text without NUL)")
     }
   }
 

@@ -3,7 +3,7 @@ import Testing
 
 @testable import MoPPSProtocol
 
-/// The pre-decode scan: counts, string caps and the memory estimate, before protobuf-c.
+/// The pre-decode scan: counts, string caps, NUL bytes and the memory estimate, before protobuf-c.
 @Suite struct WireScanTests {
   func refusal(_ method: Method, _ body: [UInt8], _ limits: RequestLimits = RequestLimits()) -> ProtocolError?
   {
@@ -19,6 +19,31 @@ import Testing
     for needle in needles {
       #expect(error?.message.contains(needle) == true, "\(needle) not in \(error?.message ?? "")")
     }
+  }
+
+  @Test func nulInAnyStringIsRefusedNamingTheField() {
+    var create = ProtoWriter()
+    create.string(1, "a\0b")
+    expectRefused(.createPool, create.bytes, .invalidArgument, ["pool:", "NUL"])
+    var snapshot = ProtoWriter()
+    snapshot.string(1, "p")
+    snapshot.string(2, "step\01")
+    expectRefused(.snapshot, snapshot.bytes, .invalidArgument, ["tag:", "NUL"])
+    var update = ProtoWriter()
+    update.string(1, "p")
+    update.packed(2, [1])
+    update.uint(8, 1)
+    update.string(9, "r\0")
+    expectRefused(.update, update.bytes, .invalidArgument, ["request_id:", "NUL"])
+    var select = ProtoWriter()
+    select.string(1, "p")
+    select.string(10, "\0")
+    expectRefused(.select, select.bytes, .invalidArgument, ["request_id:", "NUL"])
+    var importing = ProtoWriter()
+    importing.string(1, "p")
+    importing.string(8, "ok")
+    importing.string(8, "x\0y")
+    expectRefused(.importState, importing.bytes, .invalidArgument, ["names:", "NUL"])
   }
 
   @Test func stringCaps() {

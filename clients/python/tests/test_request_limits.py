@@ -105,3 +105,23 @@ def test_long_strings_are_refused_naming_the_field(started):
         assert e.value.code == "INVALID_ARGUMENT" and "tag" in e.value.message
     status = call(server.listen, "Import", field(1, b"p") + field(8, b"n" * 5000))
     assert status.code == pb.INVALID_ARGUMENT and "names" in status.message
+
+
+def test_nul_in_a_string_is_refused_not_truncated(started):
+    # protobuf-c strings are C strings: "a\0b" used to create pool "a".
+    server = started()
+    with mopps.Client(server.listen) as c:
+        with pytest.raises(mopps.RpcError) as e:
+            c.create_pool("a\0b", seed=1)
+        assert e.value.code == "INVALID_ARGUMENT" and "pool" in e.value.message and "NUL" in e.value.message
+        assert [p.name for p in c.list_pools()] == []
+        c.create_pool("a", seed=1)
+        for call_ in (lambda: c.snapshot("a", "t\0x"), lambda: c.update("a", [1], [1], rollouts=1, request_id="r\0"),
+                      lambda: c.get("a\0")):
+            with pytest.raises(mopps.RpcError) as e:
+                call_()
+            assert e.value.code == "INVALID_ARGUMENT" and "NUL" in e.value.message
+        assert c.list_snapshots() == [] or all(s.tag != "t" for s in c.list_snapshots())
+        assert c.list_pools()[0].update_count == 0
+    status = call(server.listen, "Import", field(1, b"a") + field(8, b"x\0y"))
+    assert status.code == pb.INVALID_ARGUMENT and "names" in status.message
