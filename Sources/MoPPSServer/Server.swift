@@ -38,6 +38,8 @@ public final class Server {
   }
 
   private static let instances = Atomic<Int>(0)
+  /// Unread replies queued per client (ZMQ_SNDHWM of the client-facing ROUTER).
+  static let replyHighWaterMark: Int32 = 16
 
   public init(config: ServerConfig, dispatcher: Dispatcher? = nil) throws(ServerError) {
     try config.validate()
@@ -71,6 +73,12 @@ public final class Server {
       try frontend.setMaxMessageSize(2 * config.maxMessageBytes + (1 << 20))
       // A reply to a client that went away must not block the broker.
       try frontend.setSendTimeout(0)
+      // Replies queued for one client that sends without reading: libzmq's default (1,000) would let
+      // 1,000 Get replies of several MB pile up per peer. REQ clients have one request in flight, a
+      // pipelining DEALER a few; past 16 unread replies the ROUTER drops further replies to that
+      // peer (as for a client that went away, which retries or times out), so one client holds at
+      // most 16 replies of memory.
+      try frontend.setSendHighWaterMark(Server.replyHighWaterMark)
       try backend.bind(backendEndpoint)
     } catch {
       throw ServerError("cannot set up ZeroMQ: \(error)")

@@ -2,6 +2,9 @@
 bytes and decode memory, against a real moppsd."""
 
 import os
+import time
+
+import numpy as np
 
 import pytest
 import zmq
@@ -125,3 +128,49 @@ def test_nul_in_a_string_is_refused_not_truncated(started):
         assert c.list_pools()[0].update_count == 0
     status = call(server.listen, "Import", field(1, b"a") + field(8, b"x\0y"))
     assert status.code == pb.INVALID_ARGUMENT and "names" in status.message
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def test_replies_to_a_client_that_does_not_read_are_bounded(started):
+    # A DEALER pipelines 600 Gets of ~2 MB replies and reads none: without a send high-water mark the
+    # server queued every reply (~1.2 GB); with it, extra replies to that peer are dropped (what RSS
+    # still grows is freed memory the allocator keeps).
+    server = started()
+    n = 80_000
+    with mopps.Client(server.listen, timeout=30) as c:
+        c.create_pool("p", seed=1)
+        c.register("p", list(range(n)))
+        baseline = rss_mb(server.popen.pid)
+        body = pb.GetRequest(pool="p", ids_le=np.arange(n, dtype="<u8").tobytes(), packed_reply=True)
+        body = body.SerializeToString()
+        with zmq.Context() as ctx, ctx.socket(zmq.DEALER) as s:
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.RCVBUF, 64 << 10)  # keep the kernel from buffering much on our side
+            s.setsockopt(zmq.RCVHWM, 1)
+            s.connect(server.listen)
+            for _ in range(600):
+                s.send_multipart([b"", (PREFIX + "Get").encode(), body])
+            deadline = time.monotonic() + 60
+            while c.stats()["methods"].get("Get", {}).get("count", 0) < 600:
+                assert time.monotonic() < deadline, "the Gets were not handled"
+                time.sleep(0.2)
+            time.sleep(1)  # replies handed between threads settle (dropped ones are freed)
+            growth = rss_mb(server.popen.pid) - baseline
+            assert growth < 400, f"RSS grew by {growth:.0f} MB holding unread replies"
+            # The client is still served once it reads again.
+            s.setsockopt(zmq.RCVTIMEO, 2000)
+            received = 0
+            try:
+                while True:
+                    s.recv_multipart()
+                    received += 1
+            except zmq.Again:
+                pass
+            assert 0 < received <= 32  # the high-water mark (16), not all 600
+            s.send_multipart([b"", (PREFIX + "Health").encode(), b""])
+            s.setsockopt(zmq.RCVTIMEO, 10000)
+            assert pb.Status.FromString(s.recv_multipart()[1]).code == pb.OK
