@@ -73,11 +73,18 @@ extension Pool {
         order.allSatisfy({ $0 >= 0 && Int($0) < s.ids.count })
       else { throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch order") }
     }
+    do {
+      try s.config.validate()
+    } catch {
+      throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": \(error.message)")
+    }
     try Validate.distinct(s.ids, "snapshot ids")
     for i in s.ids.indices
-    where !(s.alpha[i].isNormal && s.alpha[i] > 0 && s.beta[i].isNormal && s.beta[i] > 0) {
+    where !(Shapes.isValid(s.alpha[i]) && Shapes.isValid(s.beta[i])) {
       throw EngineError(
-        .dataLoss, "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) is not positive")
+        .dataLoss,
+        "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) (\(s.alpha[i]), \(s.beta[i])) is outside the shapes [1e-30, 3.4e38]"
+      )
     }
     self.init(name: s.name, config: s.config, dedupeWindow: dedupeWindow)
     writer.withLock { w in
