@@ -256,16 +256,33 @@ enum WireScan {
 }
 
 extension WireScan {
-  private static let pool = Field(name: "pool", kind: .string(maxBytes: RequestLimits.maxNameBytes))
-  private static let ids = Field(name: "ids", kind: .numbers(.varint, width: 8))
-  private static let idsLE = Field(name: "ids_le", kind: .littleEndian(width: 8))
+  private static let pool: [UInt64: Field] = [
+    1: Field(name: "pool", kind: .string(maxBytes: RequestLimits.maxNameBytes))
+  ]
+  private static let ids = array("ids", 2, .varint, width: 8)
+
+  /// A repeated number field `name` at `number` and its packed little-endian twin `name_le` at
+  /// `number + 1`, as the proto pairs them.
+  private static func array(_ name: String, _ number: UInt64, _ encoding: Encoding, width: Int) -> [UInt64:
+    Field]
+  {
+    [
+      number: Field(name: name, kind: .numbers(encoding, width: width)),
+      number + 1: Field(name: name + "_le", kind: .littleEndian(width: width)),
+    ]
+  }
+
+  private static func string(_ name: String, _ number: UInt64, maxBytes: Int) -> [UInt64: Field] {
+    [number: Field(name: name, kind: .string(maxBytes: maxBytes))]
+  }
 
   private static let poolConfig = Schema(
     message: "mopps.v1.PoolConfig", structBytes: 128,
     fields: Dictionary(uniqueKeysWithValues: (1...9).map { ($0, Field(name: "config", kind: .scalar)) }))
 
-  private static func only(_ message: String, _ fields: [UInt64: Field] = [:]) -> Schema {
-    Schema(message: message, structBytes: 64 + 24 * fields.count, fields: fields)
+  private static func only(_ message: String, _ parts: [UInt64: Field]...) -> Schema {
+    let fields = parts.reduce(into: [UInt64: Field]()) { all, part in all.merge(part) { a, _ in a } }
+    return Schema(message: "mopps.v1." + message, structBytes: 64 + 24 * fields.count, fields: fields)
   }
 
   /// The schema of each method's request, built once.
@@ -276,56 +293,43 @@ extension WireScan {
   /// The fields of each method's request message (proto/mopps/v1/selector.proto); fields not
   /// listed are single scalars or unknown.
   private static func makeSchema(_ method: Method) -> Schema {
+    let requestID = RequestLimits.maxRequestIDBytes
     switch method {
     case .createPool:
-      return only(
-        "mopps.v1.CreatePoolRequest", [1: pool, 2: Field(name: "config", kind: .message(poolConfig))])
-    case .dropPool: return only("mopps.v1.DropPoolRequest", [1: pool])
-    case .listPools: return only("mopps.v1.ListPoolsRequest")
+      return only("CreatePoolRequest", pool, [2: Field(name: "config", kind: .message(poolConfig))])
+    case .dropPool: return only("DropPoolRequest", pool)
+    case .listPools: return only("ListPoolsRequest")
     case .register:
+      // prior_alpha and prior_beta have no _le twin.
       return only(
-        "mopps.v1.RegisterRequest",
+        "RegisterRequest", pool, ids,
         [
-          1: pool, 2: ids, 3: idsLE, 4: Field(name: "prior_alpha", kind: .numbers(.fixed64, width: 8)),
+          4: Field(name: "prior_alpha", kind: .numbers(.fixed64, width: 8)),
           5: Field(name: "prior_beta", kind: .numbers(.fixed64, width: 8)),
         ])
     case .select:
       return only(
-        "mopps.v1.SelectRequest",
-        [
-          1: pool, 3: Field(name: "candidates", kind: .numbers(.varint, width: 8)),
-          4: Field(name: "candidates_le", kind: .littleEndian(width: 8)),
-          10: Field(name: "request_id", kind: .string(maxBytes: RequestLimits.maxRequestIDBytes)),
-        ])
+        "SelectRequest", pool, array("candidates", 3, .varint, width: 8),
+        string("request_id", 10, maxBytes: requestID))
     case .update:
       return only(
-        "mopps.v1.UpdateRequest",
-        [
-          1: pool, 2: ids, 3: idsLE, 4: Field(name: "successes", kind: .numbers(.fixed64, width: 8)),
-          5: Field(name: "successes_le", kind: .littleEndian(width: 8)),
-          6: Field(name: "trials", kind: .numbers(.varint, width: 4)),
-          7: Field(name: "trials_le", kind: .littleEndian(width: 4)),
-          9: Field(name: "request_id", kind: .string(maxBytes: RequestLimits.maxRequestIDBytes)),
-        ])
-    case .get: return only("mopps.v1.GetRequest", [1: pool, 2: ids, 3: idsLE])
+        "UpdateRequest", pool, ids, array("successes", 4, .fixed64, width: 8),
+        array("trials", 6, .varint, width: 4),
+        string("request_id", 9, maxBytes: requestID))
+    case .get: return only("GetRequest", pool, ids)
     case .snapshot, .restore:
       return only(
-        method == .snapshot ? "mopps.v1.SnapshotRequest" : "mopps.v1.RestoreRequest",
-        [1: pool, 2: Field(name: "tag", kind: .string(maxBytes: RequestLimits.maxNameBytes))])
-    case .listSnapshots: return only("mopps.v1.ListSnapshotsRequest", [1: pool])
+        method == .snapshot ? "SnapshotRequest" : "RestoreRequest", pool,
+        string("tag", 2, maxBytes: RequestLimits.maxNameBytes))
+    case .listSnapshots: return only("ListSnapshotsRequest", pool)
     case .importState:
       return only(
-        "mopps.v1.ImportRequest",
-        [
-          1: pool, 2: ids, 3: idsLE, 4: Field(name: "alpha", kind: .numbers(.fixed64, width: 8)),
-          5: Field(name: "alpha_le", kind: .littleEndian(width: 8)),
-          6: Field(name: "beta", kind: .numbers(.fixed64, width: 8)),
-          7: Field(name: "beta_le", kind: .littleEndian(width: 8)),
-          8: Field(name: "names", kind: .strings(maxBytes: RequestLimits.maxImportNameBytes)),
-        ])
-    case .exportState: return only("mopps.v1.ExportRequest", [1: pool])
-    case .stats: return only("mopps.v1.StatsRequest")
-    case .health: return only("mopps.v1.HealthRequest")
+        "ImportRequest", pool, ids, array("alpha", 4, .fixed64, width: 8),
+        array("beta", 6, .fixed64, width: 8),
+        [8: Field(name: "names", kind: .strings(maxBytes: RequestLimits.maxImportNameBytes))])
+    case .exportState: return only("ExportRequest", pool)
+    case .stats: return only("StatsRequest")
+    case .health: return only("HealthRequest")
     }
   }
 }

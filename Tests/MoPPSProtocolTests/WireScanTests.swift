@@ -22,28 +22,30 @@ import Testing
   }
 
   @Test func nulInAnyStringIsRefusedNamingTheField() {
-    var create = ProtoWriter()
-    create.string(1, "a\0b")
-    expectRefused(.createPool, create.bytes, .invalidArgument, ["pool:", "NUL"])
-    var snapshot = ProtoWriter()
-    snapshot.string(1, "p")
-    snapshot.string(2, "step\01")
-    expectRefused(.snapshot, snapshot.bytes, .invalidArgument, ["tag:", "NUL"])
-    var update = ProtoWriter()
-    update.string(1, "p")
-    update.packed(2, [1])
-    update.uint(8, 1)
-    update.string(9, "r\0")
-    expectRefused(.update, update.bytes, .invalidArgument, ["request_id:", "NUL"])
-    var select = ProtoWriter()
-    select.string(1, "p")
-    select.string(10, "\0")
-    expectRefused(.select, select.bytes, .invalidArgument, ["request_id:", "NUL"])
-    var importing = ProtoWriter()
-    importing.string(1, "p")
-    importing.string(8, "ok")
-    importing.string(8, "x\0y")
-    expectRefused(.importState, importing.bytes, .invalidArgument, ["names:", "NUL"])
+    // (method, field named in the refusal, the request's fields before the bad one, the bad one)
+    let cases: [(Method, String, (inout ProtoWriter) -> Void, UInt64, String)] = [
+      (.createPool, "pool", { _ in }, 1, "a\0b"),
+      (.snapshot, "tag", { $0.string(1, "p") }, 2, "step\01"),
+      (
+        .update, "request_id",
+        {
+          $0.string(1, "p"); $0.packed(2, [1]); $0.uint(8, 1)
+        }, 9, "r\0"
+      ),
+      (.select, "request_id", { $0.string(1, "p") }, 10, "\0"),
+      (
+        .importState, "names",
+        {
+          $0.string(1, "p"); $0.string(8, "ok")
+        }, 8, "x\0y"
+      ),
+    ]
+    for (method, name, prefix, field, bad) in cases {
+      var w = ProtoWriter()
+      prefix(&w)
+      w.string(field, bad)
+      expectRefused(method, w.bytes, .invalidArgument, ["\(name):", "NUL"])
+    }
   }
 
   @Test func stringCaps() {
