@@ -4,21 +4,47 @@ import Synchronization
 /// waits for another.
 public final class Engine: Sendable {
   private let pools = Mutex<[String: Pool]>([:])
-  /// How many recent Update request ids each pool remembers to apply retries once.
-  public let dedupeWindow: Int
-  public static let defaultDedupeWindow = 4096
+  /// How many recent request ids each pool remembers, so that a retried request is answered once.
+  public struct Windows: Sendable, Equatable {
+    /// Update request ids (with a fingerprint of each one's content).
+    public var updates: Int
+    /// Select request ids with their replies (a few KiB each, hence the smaller default).
+    public var selects: Int
 
-  public init(dedupeWindow: Int = defaultDedupeWindow) {
-    self.dedupeWindow = dedupeWindow
+    public init(updates: Int = 4096, selects: Int = 256) {
+      self.updates = updates
+      self.selects = selects
+    }
+  }
+  public let windows: Windows
+  public var dedupeWindow: Int { windows.updates }
+  public static let defaultDedupeWindow = Windows().updates
+
+  public init(windows: Windows = Windows()) {
+    self.windows = windows
   }
 
+  public convenience init(dedupeWindow: Int) {
+    self.init(windows: Windows(updates: dedupeWindow))
+  }
+
+  /// Checks a pool name the way every request that names a pool does (before any file is touched).
+  public static func validatePoolName(_ name: String) throws(EngineError) { try Validate.poolName(name) }
+
+  /// Creates a pool; with `limit`, refuses (RESOURCE_EXHAUSTED) when that many pools exist, checked
+  /// under the same lock that adds the pool so that concurrent creates cannot pass it together.
   @discardableResult
-  public func createPool(_ name: String, config: PoolConfig) throws(EngineError) -> Pool {
+  public func createPool(_ name: String, config: PoolConfig, limit: Int? = nil) throws(EngineError) -> Pool {
     try Validate.poolName(name)
     try config.validate()
     return try pools.withLock { (p) throws(EngineError) -> Pool in
       guard p[name] == nil else { throw EngineError(.alreadyExists, "pool \"\(name)\" already exists") }
-      let pool = Pool(name: name, config: config, dedupeWindow: dedupeWindow)
+      if let limit, p.count >= limit {
+        throw EngineError(
+          .resourceExhausted,
+          "the server holds \(limit) pools, its limit (moppsd serve --max-pools); drop one first")
+      }
+      let pool = Pool(name: name, config: config, windows: windows)
       p[name] = pool
       return pool
     }
@@ -37,11 +63,22 @@ public final class Engine: Sendable {
   /// Replaces (or creates) a pool with the state of a snapshot.
   @discardableResult
   public func install(_ snapshot: PoolSnapshot) throws(EngineError) -> Pool {
+    let pool = try restoredPool(snapshot)
+    install(pool)
+    return pool
+  }
+
+  /// A pool built from a snapshot but not yet serving: building a big one takes a while, and the
+  /// server does it before taking any lock, then swaps it in with `install(_:)`.
+  public func restoredPool(_ snapshot: PoolSnapshot) throws(EngineError) -> Pool {
     try Validate.poolName(snapshot.name)
     try snapshot.config.validate()
-    let pool = try Pool(restoring: snapshot, dedupeWindow: dedupeWindow)
-    pools.withLock { $0[snapshot.name] = pool }
-    return pool
+    return try Pool(restoring: snapshot, windows: windows)
+  }
+
+  /// Puts a pool from `restoredPool(_:)` in place of any pool of that name.
+  public func install(_ pool: Pool) {
+    pools.withLock { $0[pool.name] = pool }
   }
 
   /// Pools sorted by name.

@@ -40,6 +40,20 @@ public struct SelectResult: Sendable, Equatable {
   public var candidateCount: Int
   public var strategy: Strategy
   public var selectIndex: UInt64
+
+  public init(
+    ids: [UInt64], samples: [Float], means: [Double]?, candidateIDs: [UInt64]?, candidateSamples: [Float]?,
+    candidateCount: Int, strategy: Strategy, selectIndex: UInt64
+  ) {
+    self.ids = ids
+    self.samples = samples
+    self.means = means
+    self.candidateIDs = candidateIDs
+    self.candidateSamples = candidateSamples
+    self.candidateCount = candidateCount
+    self.strategy = strategy
+    self.selectIndex = selectIndex
+  }
 }
 
 /// One step's rollout outcomes: prompt `ids[i]` had `successes[i]` of `trials[i]`.
@@ -76,6 +90,12 @@ public struct RegisterResult: Sendable, Equatable {
   public var added: Int
   public var existing: Int
   public var promptCount: Int
+
+  public init(added: Int, existing: Int, promptCount: Int) {
+    self.added = added
+    self.existing = existing
+    self.promptCount = promptCount
+  }
 }
 
 public struct PoolInfo: Sendable, Equatable {
@@ -94,13 +114,26 @@ struct WriterState {
   var order: [Int32]? = nil
   var cursor = 0
   var epochRNG: Xoshiro256
-  var recentRequests: RecentSet
+  /// Recently applied Update request ids and the fingerprint of each one's content (0: unknown,
+  /// recovered from a state written before fingerprints were kept).
+  var recentRequests: RecentMap<UInt64>
+  /// Recently answered Select request ids and their replies.
+  var recentSelects: RecentMap<SelectMemo>
   /// Original string keys of imported prompts whose key was not a plain decimal id.
   var names: [UInt64: String] = [:]
 
-  init(seed: UInt64, dedupeWindow: Int) {
+  init(seed: UInt64, windows: Engine.Windows) {
     epochRNG = Xoshiro256(seed: seed, stream: RandomStream.epoch.rawValue)
-    recentRequests = RecentSet(capacity: dedupeWindow)
+    recentRequests = RecentMap(capacity: windows.updates)
+    recentSelects = RecentMap(capacity: windows.selects)
+  }
+
+  /// Whether an Update with this id and content fingerprint was applied already; a reused id with
+  /// other content is refused.
+  func replay(ofUpdate requestID: String, _ fingerprint: UInt64) throws(EngineError) -> Replay {
+    guard let seen = recentRequests[requestID] else { return .fresh }
+    guard seen == fingerprint || seen == 0 else { throw .reusedRequestID(requestID, "Update") }
+    return .duplicate
   }
 
   /// Draws `count` distinct slots of [0, total), continuing the current epoch and starting a new
@@ -135,32 +168,6 @@ struct WriterState {
   }
 }
 
-/// A bounded set of recently applied request ids (oldest forgotten first).
-struct RecentSet {
-  private var members: Set<String> = []
-  private var ring: [String] = []
-  private var next = 0
-  let capacity: Int
-
-  init(capacity: Int) { self.capacity = max(1, capacity) }
-
-  func contains(_ key: String) -> Bool { members.contains(key) }
-
-  /// Oldest first.
-  var ordered: [String] { ring.count < capacity ? ring : Array(ring[next...] + ring[..<next]) }
-
-  mutating func insert(_ key: String) {
-    if ring.count < capacity {
-      ring.append(key)
-    } else {
-      members.remove(ring[next])
-      ring[next] = key
-      next = (next + 1) % capacity
-    }
-    members.insert(key)
-  }
-}
-
 /// A named set of prompts with one Beta posterior each.
 ///
 /// Concurrency: selects, gets and updates of known prompts never take a lock (see `PromptTable`);
@@ -174,10 +181,10 @@ public final class Pool: Sendable {
   let selects = Atomic<UInt64>(0)
   let updates = Atomic<UInt64>(0)
 
-  init(name: String, config: PoolConfig, dedupeWindow: Int = Engine.defaultDedupeWindow) {
+  init(name: String, config: PoolConfig, windows: Engine.Windows = Engine.Windows()) {
     self.name = name
     self.config = config
-    writer = WriterLock(WriterState(seed: config.seed, dedupeWindow: dedupeWindow))
+    writer = WriterLock(WriterState(seed: config.seed, windows: windows))
   }
 
   public var info: PoolInfo {
@@ -212,18 +219,7 @@ public final class Pool: Sendable {
   public func register(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])? = nil) throws(EngineError)
     -> RegisterResult
   {
-    try Validate.distinct(ids, "ids")
-    if let priors {
-      guard priors.alpha.count == ids.count, priors.beta.count == ids.count else {
-        throw .invalid(
-          "prior_alpha/prior_beta: need one value per id (\(ids.count)), got \(priors.alpha.count)/\(priors.beta.count)"
-        )
-      }
-      for i in ids.indices {
-        try Validate.positive(priors.alpha[i], "prior_alpha[\(i)]")
-        try Validate.positive(priors.beta[i], "prior_beta[\(i)]")
-      }
-    }
+    try validateRegister(ids, priors: priors)
     return writer.withLock { w in
       var added = 0
       for (i, id) in ids.enumerated() where table.writerLookup(id) == nil {
@@ -238,12 +234,73 @@ public final class Pool: Sendable {
     }
   }
 
+  /// Checks a Register without changing anything; returns how many of `ids` it would add.
+  public func checkRegister(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])?) throws(EngineError)
+    -> Int
+  {
+    try validateRegister(ids, priors: priors)
+    return unknownCount(ids)
+  }
+
+  private func validateRegister(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])?)
+    throws(EngineError)
+  {
+    try Validate.distinct(ids, "ids")
+    guard let priors else { return }
+    guard priors.alpha.count == ids.count, priors.beta.count == ids.count else {
+      throw .invalid(
+        "prior_alpha/prior_beta: need one value per id (\(ids.count)), got \(priors.alpha.count)/\(priors.beta.count)"
+      )
+    }
+    for i in ids.indices {
+      try Validate.positive(priors.alpha[i], "prior_alpha[\(i)]")
+      try Validate.positive(priors.beta[i], "prior_beta[\(i)]")
+    }
+  }
+
+  /// How many of `ids` are not in the pool (what adding them would grow it by).
+  public func unknownCount(_ ids: [UInt64]) -> Int {
+    table.withLookup { look in ids.reduce(0) { $0 + (look($1) == nil ? 1 : 0) } }
+  }
+
   // MARK: Update
 
   /// Applies α ← λ·α + (1−λ)·α0 + s and β ← λ·β + (1−λ)·β0 + (k − s) to each listed prompt (unseen
-  /// ids start from the prior); other prompts are untouched. All input is checked before anything
-  /// changes. A non-empty `requestID` already applied makes this a no-op reported as a duplicate.
+  /// ids start from the prior, or are NOT_FOUND with `strict_ids`); other prompts are untouched. All
+  /// input is checked before anything changes. A non-empty `requestID` already applied with the same
+  /// content makes this a no-op reported as a duplicate; with other content it is refused.
   public func update(_ outcomes: Outcomes, requestID: String = "") throws(EngineError) -> UpdateResult {
+    var slots = try checkedSlots(outcomes)
+    let ids = outcomes.ids
+    if requestID.isEmpty {
+      if slots.contains(-1) { writer.withLock { w in insertMissing(ids, &slots, &w) } }
+      return apply(outcomes, slots)
+    }
+    let fingerprint = Fingerprint.of(outcomes)
+    // Check, apply and remember under one lock so that concurrent retries apply once.
+    return try writer.withLock { (w) throws(EngineError) in
+      if try w.replay(ofUpdate: requestID, fingerprint) == .duplicate {
+        return UpdateResult(
+          updated: 0, duplicate: true, updateIndex: updates.load(ordering: .relaxed), alpha: [], beta: [])
+      }
+      insertMissing(ids, &slots, &w)
+      let result = apply(outcomes, slots)
+      w.recentRequests.insert(requestID, fingerprint)
+      return result
+    }
+  }
+
+  /// Everything `update` would refuse, without changing anything, and whether its request id makes
+  /// it a duplicate: the store checks an Update this way before logging it.
+  public func check(_ outcomes: Outcomes, requestID: String = "") throws(EngineError) -> Replay {
+    _ = try checkedSlots(outcomes)
+    guard !requestID.isEmpty else { return .fresh }
+    let fingerprint = Fingerprint.of(outcomes)
+    return try writer.withLock { (w) throws(EngineError) in try w.replay(ofUpdate: requestID, fingerprint) }
+  }
+
+  /// Validates an Update's arrays and returns each id's slot (-1 where not yet in the table).
+  private func checkedSlots(_ outcomes: Outcomes) throws(EngineError) -> [Int] {
     let ids = outcomes.ids
     guard !ids.isEmpty else { throw .invalid("ids: empty update") }
     guard outcomes.successes.count == ids.count else {
@@ -261,23 +318,14 @@ public final class Pool: Sendable {
       }
     }
     try Validate.distinct(ids, "ids")
-
-    var slots = table.withLookup { look in ids.map { look($0) ?? -1 } }
-    if requestID.isEmpty {
-      if slots.contains(-1) { writer.withLock { w in insertMissing(ids, &slots, &w) } }
-      return apply(outcomes, slots)
+    let slots = table.withLookup { look in ids.map { look($0) ?? -1 } }
+    if config.strictIDs, let i = slots.firstIndex(of: -1) {
+      throw EngineError(
+        .notFound,
+        "ids[\(i)] = \(ids[i]) is not registered in pool \"\(name)\" (the pool has strict_ids): register it "
+          + "first, or check that the trainer reports the ids it was given")
     }
-    // Check, apply and remember under one lock so that concurrent retries apply once.
-    return writer.withLock { w in
-      if w.recentRequests.contains(requestID) {
-        return UpdateResult(
-          updated: 0, duplicate: true, updateIndex: updates.load(ordering: .relaxed), alpha: [], beta: [])
-      }
-      insertMissing(ids, &slots, &w)
-      let result = apply(outcomes, slots)
-      w.recentRequests.insert(requestID)
-      return result
-    }
+    return slots
   }
 
   private func apply(_ outcomes: Outcomes, _ slots: [Int]) -> UpdateResult {

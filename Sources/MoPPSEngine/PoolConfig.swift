@@ -20,11 +20,16 @@ public struct PoolConfig: Sendable, Equatable {
   public var bandLow: Double = 0.3
   public var bandHigh: Double = 0.7
   public var seed: UInt64 = 0
+  /// Updates of ids never registered are refused (NOT_FOUND) instead of adding them: catches a
+  /// trainer reporting ids that are not the ones it was given.
+  public var strictIDs = false
 
   public init(
     priorAlpha: Double = 1, priorBeta: Double = 1, decay: Double = 1, target: Double = 0.5,
-    strategy: Strategy = .topK, bandLow: Double = 0.3, bandHigh: Double = 0.7, seed: UInt64 = 0
+    strategy: Strategy = .topK, bandLow: Double = 0.3, bandHigh: Double = 0.7, seed: UInt64 = 0,
+    strictIDs: Bool = false
   ) {
+    self.strictIDs = strictIDs
     self.priorAlpha = priorAlpha
     self.priorBeta = priorBeta
     self.decay = decay

@@ -14,13 +14,19 @@ public struct PoolSnapshot: Sendable, Equatable {
   public var epochRNG: [UInt64]
   /// Recently applied Update request ids, oldest first.
   public var recentRequests: [String]
+  /// The content fingerprint of each of `recentRequests` (empty: not known, a state written before
+  /// fingerprints were kept; any retry then counts as a duplicate).
+  public var recentFingerprints: [UInt64]
+  /// Recently answered Select request ids with their replies, oldest first.
+  public var recentSelects: [SelectMemo]
   /// String keys of imported ids (see `Pool.names`), sorted by id.
   public var names: [(id: UInt64, name: String)]
 
   public init(
     name: String, config: PoolConfig, selectCount: UInt64, updateCount: UInt64, ids: [UInt64],
     alpha: [Float], beta: [Float], epochOrder: [Int32]?, epochCursor: Int, epochRNG: [UInt64],
-    recentRequests: [String], names: [(id: UInt64, name: String)] = []
+    recentRequests: [String], recentFingerprints: [UInt64] = [], recentSelects: [SelectMemo] = [],
+    names: [(id: UInt64, name: String)] = []
   ) {
     self.name = name
     self.config = config
@@ -33,6 +39,8 @@ public struct PoolSnapshot: Sendable, Equatable {
     self.epochCursor = epochCursor
     self.epochRNG = epochRNG
     self.recentRequests = recentRequests
+    self.recentFingerprints = recentFingerprints
+    self.recentSelects = recentSelects
     self.names = names
   }
 
@@ -41,6 +49,7 @@ public struct PoolSnapshot: Sendable, Equatable {
       && l.updateCount == r.updateCount
       && l.ids == r.ids && l.alpha == r.alpha && l.beta == r.beta && l.epochOrder == r.epochOrder
       && l.epochCursor == r.epochCursor && l.epochRNG == r.epochRNG && l.recentRequests == r.recentRequests
+      && l.recentFingerprints == r.recentFingerprints && l.recentSelects == r.recentSelects
       && l.names.map(\.id) == r.names.map(\.id) && l.names.map(\.name) == r.names.map(\.name)
   }
 }
@@ -57,11 +66,13 @@ extension Pool {
         updateCount: updates.load(ordering: .relaxed), ids: p.ids, alpha: p.alpha.map(Float.init),
         beta: p.beta.map(Float.init), epochOrder: w.order, epochCursor: w.cursor, epochRNG: w.epochRNG.state,
         recentRequests: w.recentRequests.ordered,
+        recentFingerprints: w.recentRequests.orderedEntries.map(\.value),
+        recentSelects: w.recentSelects.orderedEntries.map(\.value),
         names: w.names.sorted { $0.key < $1.key }.map { (id: $0.key, name: $0.value) })
     }
   }
 
-  convenience init(restoring s: PoolSnapshot, dedupeWindow: Int) throws(EngineError) {
+  convenience init(restoring s: PoolSnapshot, windows: Engine.Windows) throws(EngineError) {
     guard s.alpha.count == s.ids.count, s.beta.count == s.ids.count else {
       throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": arrays of different lengths")
     }
@@ -73,20 +84,27 @@ extension Pool {
         order.allSatisfy({ $0 >= 0 && Int($0) < s.ids.count })
       else { throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch order") }
     }
+    guard s.recentFingerprints.isEmpty || s.recentFingerprints.count == s.recentRequests.count else {
+      throw EngineError(
+        .dataLoss, "snapshot of pool \"\(s.name)\": request fingerprints do not match the ids")
+    }
     try Validate.distinct(s.ids, "snapshot ids")
     for i in s.ids.indices
     where !(s.alpha[i].isNormal && s.alpha[i] > 0 && s.beta[i].isNormal && s.beta[i] > 0) {
       throw EngineError(
         .dataLoss, "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) is not positive")
     }
-    self.init(name: s.name, config: s.config, dedupeWindow: dedupeWindow)
+    self.init(name: s.name, config: s.config, windows: windows)
     writer.withLock { w in
       for i in s.ids.indices { table.append(s.ids[i], alpha: s.alpha[i], beta: s.beta[i]) }
       table.reclaim()
       w.order = s.epochOrder
       w.cursor = s.epochCursor
       w.epochRNG.state = s.epochRNG
-      for r in s.recentRequests { w.recentRequests.insert(r) }
+      for (i, r) in s.recentRequests.enumerated() {
+        w.recentRequests.insert(r, s.recentFingerprints.isEmpty ? 0 : s.recentFingerprints[i])
+      }
+      for memo in s.recentSelects { w.recentSelects.insert(memo.requestID, memo) }
       for n in s.names { w.names[n.id] = n.name }
     }
     selects.store(s.selectCount, ordering: .relaxed)
@@ -96,6 +114,25 @@ extension Pool {
   /// Sets the posteriors of `ids` (adding unknown ones): reference-format imports. `names` (one per
   /// id, "" for none) keeps the original string keys of ids that were derived from them.
   public func setPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double], names: [String] = [])
+    throws(EngineError)
+  {
+    try checkPosteriors(ids, alpha: alpha, beta: beta, names: names)
+    writer.withLock { w in
+      for i in ids.indices {
+        if let slot = table.writerLookup(ids[i]) {
+          table.set(slot, alpha: Float(alpha[i]), beta: Float(beta[i]))
+        } else {
+          w.order?.append(Int32(table.count))
+          table.append(ids[i], alpha: Float(alpha[i]), beta: Float(beta[i]))
+        }
+        if !names.isEmpty && !names[i].isEmpty { w.names[ids[i]] = names[i] }
+      }
+      table.reclaim()
+    }
+  }
+
+  /// Checks an Import without changing anything.
+  public func checkPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double], names: [String])
     throws(EngineError)
   {
     try Validate.distinct(ids, "ids")
@@ -108,18 +145,6 @@ extension Pool {
     for i in ids.indices {
       try Validate.positive(alpha[i], "alpha[\(i)] (id \(ids[i]))")
       try Validate.positive(beta[i], "beta[\(i)] (id \(ids[i]))")
-    }
-    writer.withLock { w in
-      for i in ids.indices {
-        if let slot = table.writerLookup(ids[i]) {
-          table.set(slot, alpha: Float(alpha[i]), beta: Float(beta[i]))
-        } else {
-          w.order?.append(Int32(table.count))
-          table.append(ids[i], alpha: Float(alpha[i]), beta: Float(beta[i]))
-        }
-        if !names.isEmpty && !names[i].isEmpty { w.names[ids[i]] = names[i] }
-      }
-      table.reclaim()
     }
   }
 

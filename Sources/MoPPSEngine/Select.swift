@@ -8,6 +8,77 @@ extension Pool {
   /// strategy. Input is checked before anything changes; a refused select does not advance the
   /// pool's counters or its epoch.
   public func select(_ query: SelectQuery) throws(EngineError) -> SelectResult {
+    try select(query) { (count, b) throws(EngineError) in
+      try writer.withLock { (w) throws(EngineError) in try drawSlots(count, b, &w) }
+    }
+  }
+
+  /// A Select under an idempotency key: the first one with `requestID` draws and its reply is
+  /// remembered; a later one with the same arguments gets that reply back (`.duplicate`) without
+  /// drawing or advancing the counters; other arguments under the same key are refused. Keyed
+  /// selects of a pool run one at a time (under the writer lock), so ranks that send the same key at
+  /// once get one draw.
+  public func select(_ query: SelectQuery, requestID: String) throws(EngineError) -> (
+    result: SelectResult, replay: Replay
+  ) {
+    guard !requestID.isEmpty else { return (try select(query), .fresh) }
+    let fingerprint = Fingerprint.of(query)
+    return try writer.withLock { (w) throws(EngineError) in
+      if let memo = w.recentSelects[requestID] {
+        guard memo.fingerprint == fingerprint else { throw .reusedRequestID(requestID, "Select") }
+        return (memo.result, .duplicate)
+      }
+      let result = try select(query) { (count, b) throws(EngineError) in try drawSlots(count, b, &w) }
+      w.recentSelects.insert(
+        requestID, SelectMemo(requestID: requestID, fingerprint: fingerprint, result: result))
+      return (result, .fresh)
+    }
+  }
+
+  /// Forgets a keyed Select's reply (the server could not make it durable, so it must not be
+  /// answered from memory either).
+  public func forgetSelect(_ requestID: String) {
+    writer.withLock { w in w.recentSelects.remove(requestID) }
+  }
+
+  /// Recovery of what a logged Select changed: the select counter (at least `count`), the epoch
+  /// order when it drew `drawn` candidates, and the remembered reply of a keyed one. Replayed in log
+  /// order, this reproduces the counters, epochs and windows exactly.
+  public func replaySelect(count: UInt64, drawn: Int?, memo: SelectMemo?) throws(EngineError) {
+    try writer.withLock { (w) throws(EngineError) in
+      if let drawn {
+        guard drawn > 0, drawn <= table.count else {
+          throw .invalid("logged draw of \(drawn) candidates from \(table.count) prompts")
+        }
+        _ = w.draw(drawn, total: table.count)
+      }
+      if let memo { w.recentSelects.insert(memo.requestID, memo) }
+    }
+    // Relaxed: a counter; recovery runs before any request is served.
+    var current = selects.load(ordering: .relaxed)
+    while current < count {
+      let (exchanged, seen) = selects.weakCompareExchange(
+        expected: current, desired: count, ordering: .relaxed)
+      if exchanged { break }
+      current = seen
+    }
+  }
+
+  private func drawSlots(_ count: Int, _ b: Int, _ w: inout WriterState) throws(EngineError) -> (
+    [Int32], UInt64
+  ) {
+    let total = table.count
+    guard count <= total else {
+      throw .invalid(
+        "candidate_count (\(count)) exceeds the prompts registered in pool \"\(name)\" (\(total))")
+    }
+    guard b <= count else { throw .invalid("batch_size (\(b)) exceeds candidate_count (\(count))") }
+    return (w.draw(count, total: total), nextSelectIndex())
+  }
+
+  private func select(
+    _ query: SelectQuery, draw: (Int, Int) throws(EngineError) -> ([Int32], UInt64)
+  ) throws(EngineError) -> SelectResult {
     let b = query.batchSize
     guard b > 0 else { throw .invalid("batch_size must be > 0") }
     let strategy = query.strategy ?? config.strategy
@@ -30,15 +101,7 @@ extension Pool {
         b, ids: ids, alpha: alpha, beta: beta, strategy: strategy, index: nextSelectIndex(), query)
     case .drawn(let count):
       guard count > 0 else { throw .invalid("candidate_count must be > 0") }
-      let (slots, index) = try writer.withLock { (w) throws(EngineError) -> ([Int32], UInt64) in
-        let total = table.count
-        guard count <= total else {
-          throw .invalid(
-            "candidate_count (\(count)) exceeds the prompts registered in pool \"\(name)\" (\(total))")
-        }
-        guard b <= count else { throw .invalid("batch_size (\(b)) exceeds candidate_count (\(count))") }
-        return (w.draw(count, total: total), nextSelectIndex())
-      }
+      let (slots, index) = try draw(count, b)
       let (ids, alpha, beta) = gather(slots.lazy.map { Int($0) })
       return choose(b, ids: ids, alpha: alpha, beta: beta, strategy: strategy, index: index, query)
     case .all:

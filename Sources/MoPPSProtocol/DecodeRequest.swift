@@ -71,7 +71,10 @@ extension Request {
         let query = SelectQuery(
           batchSize: Int(m.batch_size), candidates: source, strategy: try strategy(m.strategy, "strategy"),
           returnMeans: m.return_means != 0, returnAllSamples: m.return_all_samples != 0)
-        return .select(SelectRequest(pool: text(m.pool), query: query, packedReply: m.packed_reply != 0))
+        return .select(
+          SelectRequest(
+            pool: text(m.pool), query: query, packedReply: m.packed_reply != 0, requestID: text(m.request_id))
+        )
       }
     case .update:
       return try unpack(
@@ -159,6 +162,9 @@ extension Request {
     if c.band_low_opt_case == MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT_BAND_LOW { f.bandLow = c.band_low }
     if c.band_high_opt_case == MOPPS__V1__POOL_CONFIG__BAND_HIGH_OPT_BAND_HIGH { f.bandHigh = c.band_high }
     if c.seed_opt_case == MOPPS__V1__POOL_CONFIG__SEED_OPT_SEED { f.seed = c.seed }
+    if c.strict_ids_opt_case == MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT_STRICT_IDS {
+      f.strictIDs = c.strict_ids != 0
+    }
     f.strategy = try strategy(c.strategy, "config.strategy")
     return f
   }

@@ -60,6 +60,15 @@ public enum Reply {
     }
   }
 
+  /// Decodes a Health reply body (for clients and the CLI).
+  public static func decodeHealth(_ bytes: [UInt8]) throws(ProtocolError) -> (status: String, version: String)
+  {
+    try unpack(
+      bytes, as: "mopps.v1.HealthResponse", mopps__v1__health_response__unpack,
+      mopps__v1__health_response__free_unpacked
+    ) { m in (text(m.status), text(m.version)) }
+  }
+
   public static func createPool(_ info: PoolInfo) -> [UInt8] {
     let arena = Arena()
     var m = Mopps__V1__CreatePoolResponse()
@@ -337,6 +346,9 @@ public enum Reply {
     (c.band_low_opt_case, c.band_low) = (MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT_BAND_LOW, k.bandLow)
     (c.band_high_opt_case, c.band_high) = (MOPPS__V1__POOL_CONFIG__BAND_HIGH_OPT_BAND_HIGH, k.bandHigh)
     (c.seed_opt_case, c.seed) = (MOPPS__V1__POOL_CONFIG__SEED_OPT_SEED, k.seed)
+    (c.strict_ids_opt_case, c.strict_ids) = (
+      MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT_STRICT_IDS, k.strictIDs ? 1 : 0
+    )
     c.strategy = k.strategy.wire
     var m = Mopps__V1__PoolInfo()
     mopps__v1__pool_info__init(&m)

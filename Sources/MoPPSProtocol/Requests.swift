@@ -10,6 +10,7 @@ public struct PoolConfigFields: Sendable, Equatable {
   public var bandLow: Double?
   public var bandHigh: Double?
   public var seed: UInt64?
+  public var strictIDs: Bool?
 
   public init() {}
 
@@ -19,7 +20,8 @@ public struct PoolConfigFields: Sendable, Equatable {
     return PoolConfig(
       priorAlpha: priorAlpha ?? d.priorAlpha, priorBeta: priorBeta ?? d.priorBeta,
       decay: decay ?? d.decay, target: target ?? d.target, strategy: strategy ?? d.strategy,
-      bandLow: bandLow ?? d.bandLow, bandHigh: bandHigh ?? d.bandHigh, seed: seed ?? defaultSeed)
+      bandLow: bandLow ?? d.bandLow, bandHigh: bandHigh ?? d.bandHigh, seed: seed ?? defaultSeed,
+      strictIDs: strictIDs ?? d.strictIDs)
   }
 }
 
@@ -44,6 +46,8 @@ public struct SelectRequest: Sendable {
   public var pool: String
   public var query: SelectQuery
   public var packedReply: Bool
+  /// Idempotency key; empty: none.
+  public var requestID: String = ""
 }
 
 public struct UpdateRequest: Sendable {

@@ -11,11 +11,9 @@ public struct Event: Sendable, Equatable {
 /// Turns request frames into reply frames and events. No sockets here, so it is tested directly.
 public final class Dispatcher: Sendable {
   public let engine: Engine
-  /// Durable state; nil serves from memory only (tests, `--state-dir` not wanted).
-  public let store: StateStore?
+  /// Where every mutation goes: durable in a state directory, or in memory only.
+  public let store: StateStore
   let maxIDs: Int
-  let maxPools: Int
-  let maxPromptsPerPool: Int
   let maxMessageBytes: Int
   private let started = ContinuousClock.now
   private let counters = Mutex<[String: MethodRecord]>([:])
@@ -28,48 +26,28 @@ public final class Dispatcher: Sendable {
   }
   private let seedSource = Mutex(SystemRandomNumberGenerator())
 
+  /// Serves `store` (its engine, limits and, when it has a directory, its log).
   public init(
-    engine: Engine = Engine(), store: StateStore? = nil,
-    maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
+    store: StateStore, maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
+    maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes)
+  ) {
+    engine = store.engine
+    self.store = store
+    maxIDs = maxIDsPerRequest
+    self.maxMessageBytes = maxMessageBytes
+  }
+
+  /// Serves `engine` from memory only (tests, `--no-persistence`).
+  public convenience init(
+    engine: Engine = Engine(), maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
     maxPools: Int = ServerConfig.defaultMaxPools,
     maxPromptsPerPool: Int = ServerConfig.defaultMaxPromptsPerPool,
     maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes)
   ) {
-    self.engine = store?.engine ?? engine
-    self.store = store
-    maxIDs = maxIDsPerRequest
-    self.maxPools = maxPools
-    self.maxPromptsPerPool = maxPromptsPerPool
-    self.maxMessageBytes = maxMessageBytes
-  }
-
-  /// Refuses a request that would grow `pool` past --max-prompts-per-pool (counting only new ids).
-  private func checkGrowth(_ pool: Pool, _ ids: [UInt64]) throws(EngineError) {
-    let count = pool.info.promptCount
-    guard count + ids.count > maxPromptsPerPool else { return }
-    let new = pool.posteriors(ids).known.lazy.filter { !$0 }.count
-    guard count + new <= maxPromptsPerPool else {
-      throw EngineError(
-        .resourceExhausted,
-        "pool \"\(pool.name)\" would hold \(count + new) prompts, over the limit of \(maxPromptsPerPool) "
-          + "(moppsd serve --max-prompts-per-pool)")
-    }
-  }
-
-  /// Applies a mutation, through the store's log when there is one.
-  private func mutate<R>(_ apply: () throws(EngineError) -> R, record: (R) -> WALRecord?) throws(EngineError)
-    -> R
-  {
-    guard let store else { return try apply() }
-    return try store.commit(apply, record: record)
-  }
-
-  private func requireStore(_ what: String) throws(EngineError) -> StateStore {
-    guard let store else {
-      throw EngineError(
-        .failedPrecondition, "\(what) needs persistence; this moppsd runs without a state directory")
-    }
-    return store
+    self.init(
+      store: .inMemory(
+        engine: engine, limits: StateStore.Limits(maxPools: maxPools, maxPromptsPerPool: maxPromptsPerPool)),
+      maxIDsPerRequest: maxIDsPerRequest, maxMessageBytes: maxMessageBytes)
   }
 
   /// Handles one request, `[method][body]`, and returns `[Status][body]` plus the events to publish.
@@ -77,7 +55,7 @@ public final class Dispatcher: Sendable {
   public func handle(_ frames: [[UInt8]]) -> (reply: [[UInt8]], events: [Event]) {
     switch decode(frames) {
     case .failure(let reply): return (reply, [])
-    case .success(let method, let request): return respond(method, request)
+    case .success(let method, let request): return respond(method, request)!
     }
   }
 
@@ -110,12 +88,16 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  public func respond(_ method: Method, _ request: Request) -> (reply: [[UInt8]], events: [Event]) {
+  /// Answers a decoded request. With `wait: false` (the broker thread) returns nil, having done
+  /// nothing, when the request would have to wait for a lock: a worker takes it then.
+  public func respond(_ method: Method, _ request: Request, wait: Bool = true) -> (
+    reply: [[UInt8]], events: [Event]
+  )? {
     let started = ContinuousClock.now
     let result: (reply: [[UInt8]], events: [Event])
     let code: StatusCode
     do {
-      let (response, events) = try respond(request)
+      guard let (response, events) = try respond(request, wait: wait) else { return nil }
       (result, code) = (([Reply.status(.ok), response], events), .ok)
     } catch {
       (result, code) = (failure(error.code, error.message), error.code)
@@ -156,58 +138,41 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  private func respond(_ request: Request) throws(EngineError) -> ([UInt8], [Event]) {
+  private func respond(_ request: Request, wait: Bool) throws(EngineError) -> ([UInt8], [Event])? {
     switch request {
     case .createPool(let r):
-      guard engine.listPools().count < maxPools else {
-        throw EngineError(
-          .resourceExhausted,
-          "the server holds \(maxPools) pools, its limit (moppsd serve --max-pools); drop one first")
-      }
       let seed = r.config.seed ?? seedSource.withLock { $0.next() }
       let config = r.config.resolved(defaultSeed: seed)
-      let pool = try mutate({ () throws(EngineError) in try engine.createPool(r.pool, config: config) }) {
-        _ in
-        .createPool(name: r.pool, config: config)
-      }
-      return (Reply.createPool(pool.info), [])
+      return try store.createPool(r.pool, config: config, wait: wait).map { (Reply.createPool($0), []) }
     case .dropPool(let name):
-      try mutate({ () throws(EngineError) in try engine.dropPool(name) }) { _ in .dropPool(name: name) }
-      return (Reply.dropPool(), [])
+      return try store.dropPool(name, wait: wait).map { (Reply.dropPool(), []) }
     case .listPools:
       return (Reply.listPools(engine.listPools().map(\.info)), [])
     case .register(let r):
       try limit(r.ids.count, "ids")
-      let pool = try engine.pool(r.pool)
-      try checkGrowth(pool, r.ids)
-      let result = try mutate({ () throws(EngineError) in try pool.register(r.ids, priors: r.priors) }) {
-        result in
-        result.added == 0
-          ? nil : .register(pool: r.pool, ids: r.ids, priorAlpha: r.priors?.alpha, priorBeta: r.priors?.beta)
+      return try store.register(r.pool, ids: r.ids, priors: r.priors, wait: wait).map {
+        (Reply.register($0), [])
       }
-      return (Reply.register(result), [])
     case .select(let r):
       if case .given(let ids) = r.query.candidates { try limit(ids.count, "candidates") }
       if case .drawn(let n) = r.query.candidates { try limit(n, "candidate_count") }
-      let pool = try engine.pool(r.pool)
-      let result = try pool.select(r.query)
-      let event = Event(
-        topic: Topic.select(pool: pool.name), body: Reply.selectEvent(pool: pool.name, result))
-      return (Reply.select(result, packed: r.packedReply), [event])
+      guard let (result, duplicate) = try store.select(r.pool, r.query, requestID: r.requestID, wait: wait)
+      else {
+        return nil
+      }
+      let reply = Reply.select(result, packed: r.packedReply)
+      if duplicate { return (reply, []) }
+      let event = Event(topic: Topic.select(pool: r.pool), body: Reply.selectEvent(pool: r.pool, result))
+      return (reply, [event])
     case .update(let r):
       try limit(r.outcomes.ids.count, "ids")
-      let pool = try engine.pool(r.pool)
-      try checkGrowth(pool, r.outcomes.ids)
-      let record = WALRecord.update(
-        pool: r.pool, requestID: r.requestID, ids: r.outcomes.ids, successes: r.outcomes.successes,
-        trials: r.outcomes.trials)
-      let result = try mutate(
-        { () throws(EngineError) in try pool.update(r.outcomes, requestID: r.requestID) },
-        record: { $0.duplicate ? nil : record })
+      guard let result = try store.update(r.pool, r.outcomes, requestID: r.requestID, wait: wait) else {
+        return nil
+      }
       if result.duplicate { return (Reply.update(result), []) }
       let event = Event(
-        topic: Topic.update(pool: pool.name),
-        body: Reply.updateEvent(pool: pool.name, ids: r.outcomes.ids, result, requestID: r.requestID))
+        topic: Topic.update(pool: r.pool),
+        body: Reply.updateEvent(pool: r.pool, ids: r.outcomes.ids, result, requestID: r.requestID))
       return (Reply.update(result), [event])
     case .get(let r):
       try limit(r.ids?.count ?? 0, "ids")
@@ -215,8 +180,8 @@ public final class Dispatcher: Sendable {
       if r.ids == nil { try limit(pool.info.promptCount, "ids (all registered prompts)") }
       return (Reply.get(pool.posteriors(r.ids), packed: r.packedReply), [])
     case .snapshot(let r):
-      let store = try requireStore("Snapshot")
       if r.tag.isEmpty {
+        try store.requireDirectory("Snapshot")
         do throws(PersistenceError) {
           return (Reply.snapshot(try store.snapshotState()), [])
         } catch {
@@ -225,20 +190,15 @@ public final class Dispatcher: Sendable {
       }
       return (Reply.snapshot(try store.saveTag(pool: r.pool, tag: r.tag)), [])
     case .restore(let r):
-      return (Reply.restore(try requireStore("Restore").restoreTag(pool: r.pool, tag: r.tag)), [])
+      return (Reply.restore(try store.restoreTag(pool: r.pool, tag: r.tag)), [])
     case .listSnapshots(let pool):
-      return (Reply.listSnapshots(try requireStore("ListSnapshots").listSnapshots(pool: pool)), [])
+      return (Reply.listSnapshots(try store.listSnapshots(pool: pool)), [])
     case .importState(let r):
       try limit(r.ids.count, "ids")
-      let pool = try engine.pool(r.pool)
-      try checkGrowth(pool, r.ids)
-      try mutate(
-        { () throws(EngineError) in
-          try pool.setPosteriors(r.ids, alpha: r.alpha, beta: r.beta, names: r.names)
-        },
-        record: { _ in .setPosteriors(pool: r.pool, ids: r.ids, alpha: r.alpha, beta: r.beta, names: r.names)
-        })
-      return (Reply.importState(imported: r.ids.count, promptCount: pool.info.promptCount), [])
+      return try store.setPosteriors(
+        r.pool, ids: r.ids, alpha: r.alpha, beta: r.beta, names: r.names, wait: wait
+      )
+      .map { (Reply.importState(imported: r.ids.count, promptCount: $0.promptCount), []) }
     case .exportState(let name):
       let pool = try engine.pool(name)
       try limit(pool.info.promptCount, "prompts to export")

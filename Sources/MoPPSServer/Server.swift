@@ -72,8 +72,22 @@ public final class Server {
     } catch {
       throw ServerError("cannot set up ZeroMQ: \(error)")
     }
+    try Self.refuseServedIPC(config.listen + config.publish)
     boundListen = try Self.bind(frontend, config.listen)
     boundPublish = try Self.bind(publisher, config.publish)
+  }
+
+  /// libzmq unlinks an existing socket file when it binds an ipc path, so a second server would
+  /// silently take the path over from a running one. Refuse when something answers there; a file
+  /// that nothing listens on (left by a crash) is fine to replace.
+  static func refuseServedIPC(_ endpoints: [String]) throws(ServerError) {
+    for endpoint in endpoints where endpoint.hasPrefix("ipc://") {
+      let path = String(endpoint.dropFirst("ipc://".count))
+      guard !path.hasPrefix("@"), Files.socketAnswers(path) else { continue }
+      throw ServerError(
+        "cannot bind \(endpoint): another process serves it (a second moppsd?); stop it or pick another "
+          + "path (--listen / --publish, or another --state-dir)")
+    }
   }
 
   private static func bind(_ socket: Socket, _ endpoints: [String]) throws(ServerError) -> [String] {
@@ -85,7 +99,8 @@ public final class Server {
       } catch {
         var hint = ""
         if error.errno == EADDRINUSE {
-          hint = "; another process uses it (a second moppsd?): pick another endpoint"
+          hint =
+            "; another process uses it (a second moppsd?): pick other endpoints with --listen and --publish"
         }
         if error.errno == ENOENT { hint = "; does the directory exist?" }
         throw ServerError("cannot bind \(endpoint): \(error.message)\(hint)")
@@ -122,6 +137,8 @@ public final class Server {
   private func broker() {
     var idle: [[UInt8]] = []
     var busy = 0
+    /// The envelope of the request each busy worker holds, to answer it if the drain times out.
+    var pending: [[UInt8]: [[UInt8]]] = [:]
     var drainDeadline: ContinuousClock.Instant? = nil
     let spinWindow = Duration.microseconds(config.busyPollMicros)
     var lastRequest = ContinuousClock.now - spinWindow
@@ -130,10 +147,16 @@ public final class Server {
         drainDeadline = .now + .milliseconds(800)
       }
       if let deadline = drainDeadline, busy == 0 || ContinuousClock.now > deadline {
-        if busy > 0 { Log.warning("stopping with \(busy) request(s) unanswered after 800 ms") }
+        if busy > 0 {
+          // Clients get an answer instead of waiting for their timeout; the work itself finishes
+          // (its effects are logged as usual) before the process exits.
+          Log.warning("stopping: \(busy) request(s) still running after 800 ms are answered UNAVAILABLE")
+          for envelope in pending.values { try? frontend.send(envelope + Self.shuttingDown, dontWait: true) }
+        }
         return
       }
-      let takeRequests = !idle.isEmpty && drainDeadline == nil
+      // While draining, requests are still read, to be answered UNAVAILABLE rather than dropped.
+      let takeRequests = !idle.isEmpty || drainDeadline != nil
       let readable: [Bool]
       do {
         // Short waits so a stop request is seen within 100 ms even when no signal interrupts poll.
@@ -148,14 +171,20 @@ public final class Server {
         if !error.isInterrupted { Log.error("poll failed: \(error)") }
         continue
       }
-      if readable[0] { fromWorker(&idle, &busy) }
+      if readable[0] { fromWorker(&idle, &busy, &pending) }
       if readable[0] || readable[1] { lastRequest = .now }
       if takeRequests && readable[1], let frames = try? frontend.receive(dontWait: true), !frames.isEmpty {
+        if drainDeadline != nil {
+          let envelope = Array(frames[0..<Self.envelopeCount(frames)])
+          try? frontend.send(envelope + Self.shuttingDown, dontWait: true)
+          continue
+        }
         if answerInline(frames) { continue }
         let worker = idle.removeFirst()
         do {
           try backend.send([worker] + frames)
           busy += 1
+          pending[worker] = Array(frames[0..<Self.envelopeCount(frames)])
         } catch {
           Log.error("cannot hand a request to a worker: \(error)")
           idle.append(worker)
@@ -173,8 +202,11 @@ public final class Server {
     case .failure(let failure):
       (reply, events) = (failure, [])
     case .success(let method, let request):
-      guard Dispatcher.isQuick(request) else { return false }
-      (reply, events) = dispatcher.respond(method, request)
+      // Never blocks: a request that would wait for a pool's lock goes to a worker instead.
+      guard Dispatcher.isQuick(request), let answer = dispatcher.respond(method, request, wait: false) else {
+        return false
+      }
+      (reply, events) = answer
     }
     do {
       try frontend.send(Array(frames[0..<envelopeCount]) + reply, dontWait: true)
@@ -187,6 +219,10 @@ public final class Server {
     return true
   }
 
+  static let shuttingDown = [
+    Reply.status(.unavailable, "moppsd is shutting down; retry against the next server"), [],
+  ]
+
   /// frames[0] is the client identity the frontend ROUTER added. REQ clients then send an empty
   /// delimiter, and proxies in between (ROUTER/DEALER brokers) add their identities before it: the
   /// envelope is everything up to the first empty frame. A DEALER that sends no delimiter has only
@@ -195,7 +231,7 @@ public final class Server {
     frames.dropFirst().firstIndex(where: \.isEmpty).map { $0 + 1 } ?? 1
   }
 
-  private func fromWorker(_ idle: inout [[UInt8]], _ busy: inout Int) {
+  private func fromWorker(_ idle: inout [[UInt8]], _ busy: inout Int, _ pending: inout [[UInt8]: [[UInt8]]]) {
     // Drain everything the workers sent; each message is [worker identity][kind][…].
     while let message = try? backend.receive(dontWait: true), message.count >= 2 {
       let worker = message[0]
@@ -205,6 +241,7 @@ public final class Server {
       case Kind.reply:
         busy -= 1
         idle.append(worker)
+        pending[worker] = nil
         do {
           try frontend.send(Array(message[2...]), dontWait: true)
         } catch {

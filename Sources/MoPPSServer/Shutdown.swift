@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -14,6 +15,9 @@ public enum Shutdown {
   /// Routes SIGINT and SIGTERM to a graceful stop: the request in hand is answered, sockets are
   /// closed, and `serve` returns.
   public static func installSignalHandlers() {
+    // A write past the file-size limit (RLIMIT_FSIZE) must fail with EFBIG, which the log handles
+    // like a full disk, rather than kill the process.
+    signal(SIGXFSZ, SIG_IGN)
     for sig in [SIGINT, SIGTERM] {
       signal(sig) { _ in
         // Relaxed is enough: the serve loop only needs to see the flag eventually (it polls every
@@ -27,4 +31,27 @@ public enum Shutdown {
   public static func request() { shutdownRequested.store(true, ordering: .relaxed) }
 
   public static var isRequested: Bool { shutdownRequested.load(ordering: .relaxed) }
+}
+
+extension Shutdown {
+  /// Stops the server gracefully when the process that started it dies (`serve
+  /// --exit-with-parent`): a thread checks the parent pid five times a second (an orphan is
+  /// re-parented). Polling rather than PR_SET_PDEATHSIG, whose signal follows the parent *thread*
+  /// that forked (a Python launcher thread ending would stop the server) and which Glibc's module
+  /// does not export.
+  public static func exitWithParent() {
+    let parent = getppid()
+    let watcher = Thread {
+      while !isRequested {
+        if getppid() != parent {
+          Log.info("parent process \(parent) is gone: stopping")
+          request()
+          return
+        }
+        usleep(200_000)
+      }
+    }
+    watcher.name = "moppsd-parent-watch"
+    watcher.start()
+  }
 }

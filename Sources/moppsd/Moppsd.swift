@@ -26,7 +26,8 @@ struct Moppsd: ParsableCommand {
       """,
     version: ServerConfig.version,
     subcommands: [
-      Serve.self, Stats.self, Keygen.self, Inspect.self, ImportState.self, ExportState.self, Bench.self,
+      Serve.self, Health.self, Stats.self, Keygen.self, Inspect.self, ImportState.self, ExportState.self,
+      Bench.self,
       Sample.self,
     ],
     defaultSubcommand: nil)
@@ -171,8 +172,27 @@ struct Serve: ParsableCommand {
       valueName: "n"))
   var dedupeWindow: Int = 4096
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Select request ids remembered per pool with their replies, so that a retried or repeated Select (data-parallel ranks sharing one batch) gets the same batch, e.g. --select-dedupe-window 256.",
+      valueName: "n"))
+  var selectDedupeWindow: Int = Engine.Windows().selects
+
   @Flag(name: .long, help: "Keep state in memory only: no log, no snapshots (benchmarks, throwaway runs).")
   var noPersistence = false
+
+  @Flag(
+    name: .long,
+    help:
+      "Start even if --state-dir holds data that cannot be recovered (a log gap, a damaged log file with newer ones after it); without it such a start is refused and nothing is changed."
+  )
+  var acceptDataLoss = false
+
+  @Flag(
+    name: .long,
+    help: "Stop (gracefully) when the process that started moppsd exits: for servers launched by a trainer.")
+  var exitWithParent = false
 
   @Option(
     name: .long,
@@ -192,6 +212,7 @@ struct Serve: ParsableCommand {
     guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
     guard snapshotInterval > 0 else { throw ValidationError("--snapshot-interval must be > 0") }
     guard dedupeWindow > 0 else { throw ValidationError("--dedupe-window must be > 0") }
+    guard selectDedupeWindow > 0 else { throw ValidationError("--select-dedupe-window must be > 0") }
     guard maxPools > 0 else { throw ValidationError("--max-pools must be > 0") }
     guard (1...ServerConfig.defaultMaxPromptsPerPool).contains(maxPromptsPerPool) else {
       throw ValidationError("--max-prompts-per-pool must be in 1...\(ServerConfig.defaultMaxPromptsPerPool)")
@@ -227,14 +248,18 @@ struct Serve: ParsableCommand {
     }
     Log.bootstrap(level: Logger.Level(rawValue: logLevel)!)
     Shutdown.installSignalHandlers()
-    let engine = Engine(dedupeWindow: dedupeWindow)
-    var store: StateStore? = nil
-    if !noPersistence {
+    if exitWithParent { Shutdown.exitWithParent() }
+    let engine = Engine(windows: Engine.Windows(updates: dedupeWindow, selects: selectDedupeWindow))
+    let limits = StateStore.Limits(maxPools: maxPools, maxPromptsPerPool: maxPromptsPerPool)
+    let store: StateStore
+    if noPersistence {
+      store = .inMemory(engine: engine, limits: limits)
+    } else {
       do throws(PersistenceError) {
         let options = StateStore.Options(
           directory: stateDir, fsync: FsyncPolicy(rawValue: fsync)!, snapshotEvery: snapshotEvery,
-          snapshotInterval: snapshotInterval)
-        let (opened, report) = try StateStore.open(engine: engine, options: options)
+          snapshotInterval: snapshotInterval, acceptDataLoss: acceptDataLoss)
+        let (opened, report) = try StateStore.open(engine: engine, options: options, limits: limits)
         for line in report { Log.info(line) }
         store = opened
       } catch {
@@ -242,15 +267,14 @@ struct Serve: ParsableCommand {
         throw ExitCode.failure
       }
     }
-    defer { store?.close() }
+    defer { store.close() }
     let server: Server
     let config = try makeConfig()
     do throws(ServerError) {
       server = try Server(
         config: config,
         dispatcher: Dispatcher(
-          engine: engine, store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxPools: maxPools,
-          maxPromptsPerPool: maxPromptsPerPool, maxMessageBytes: Int(maxMessageBytes)))
+          store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(maxMessageBytes)))
     } catch {
       Log.error(error.message)
       throw ExitCode.failure

@@ -1,7 +1,6 @@
 import ArgumentParser
 import MoPPSEngine
 import MoPPSProtocol
-import ZeroMQ
 
 struct Stats: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -38,18 +37,7 @@ struct Stats: ParsableCommand {
   }
 
   func fetch() throws -> StatsReport {
-    let context = try Context()
-    let socket = try Socket(context, .req)
-    defer { socket.close() }
-    try socket.setReceiveTimeout(Int32(timeout * 1000))
-    try socket.connect(endpoint)
-    try socket.send([Array(Method.stats.path.utf8), []])
-    guard let reply = try socket.receive(), reply.count == 2 else {
-      throw ValidationError("no reply from \(endpoint) within \(timeout) s: is moppsd running there?")
-    }
-    let status = try Reply.decodeStatus(reply[0])
-    guard status.code == .ok else { throw ValidationError("\(status.code.name): \(status.message)") }
-    return try Reply.decodeStats(reply[1])
+    try Reply.decodeStats(try ServerCall.call(.stats, endpoint: endpoint, timeout: timeout))
   }
 
   static func text(_ r: StatsReport) -> String {

@@ -10,6 +10,13 @@ public struct PersistenceError: Error, Equatable, Sendable, CustomStringConverti
 }
 
 /// Little-endian binary encoding of the WAL and snapshot payloads.
+/// Versions of the log and snapshot formats. 2 added strict ids to pool configs, content
+/// fingerprints of remembered Update ids, remembered Select replies and the Select record.
+enum StateFormat {
+  static let current: UInt32 = 2
+  static let readable: ClosedRange<UInt32> = 1...2
+}
+
 struct BinaryWriter {
   var bytes: [UInt8] = []
 
@@ -34,8 +41,14 @@ struct BinaryWriter {
 struct BinaryReader {
   let bytes: [UInt8]
   var offset = 0
+  /// Format version of the file being read (log and snapshot files share one numbering): what a
+  /// newer version added is read only from files that have it.
+  let version: UInt32
 
-  init(_ bytes: [UInt8]) { self.bytes = bytes }
+  init(_ bytes: [UInt8], version: UInt32 = StateFormat.current) {
+    self.bytes = bytes
+    self.version = version
+  }
 
   var atEnd: Bool { offset == bytes.count }
 

@@ -13,17 +13,12 @@ public enum DurabilityBenchmark {
       let engine = Engine()
       let (store, _) = try StateStore.open(
         engine: engine, options: .init(directory: dir, fsync: policy, snapshotEvery: Int.max / 2))
-      _ = try store.commit(
-        { () throws(EngineError) in try engine.createPool("p", config: PoolConfig(seed: 1)) },
-        record: { _ in .createPool(name: "p", config: PoolConfig(seed: 1)) })
-      let pool = try engine.pool("p")
+      _ = try store.createPool("p", config: PoolConfig(seed: 1))
       let count = policy == .always ? 300 : 100_000
       let start = ContinuousClock.now
       for i in 0..<count {
         let outcomes = Outcomes(ids: [UInt64(i % 1000)], successes: [1], trials: [2])
-        _ = try store.commit(
-          { () throws(EngineError) in try pool.update(outcomes) },
-          record: { _ in .update(pool: "p", requestID: "", ids: outcomes.ids, successes: [1], trials: [2]) })
+        _ = try store.update("p", outcomes, requestID: "")
       }
       let seconds = seconds(ContinuousClock.now - start)
       store.close()
@@ -37,17 +32,10 @@ public enum DurabilityBenchmark {
       let engine = Engine()
       let (store, _) = try StateStore.open(
         engine: engine, options: .init(directory: dir, fsync: .none, snapshotEvery: Int.max / 2))
-      _ = try store.commit(
-        { () throws(EngineError) in try engine.createPool("p", config: PoolConfig(seed: 1)) },
-        record: { _ in .createPool(name: "p", config: PoolConfig(seed: 1)) })
-      let pool = try engine.pool("p")
+      _ = try store.createPool("p", config: PoolConfig(seed: 1))
       for i in 0..<1_000_000 {
         let outcomes = Outcomes(ids: [UInt64(i % 100_000)], successes: [Double(i % 3)], trials: [2])
-        _ = try store.commit(
-          { () throws(EngineError) in try pool.update(outcomes) },
-          record: { _ in
-            .update(pool: "p", requestID: "", ids: outcomes.ids, successes: outcomes.successes, trials: [2])
-          })
+        _ = try store.update("p", outcomes, requestID: "")
       }
       store.close()
     }

@@ -11,6 +11,10 @@ enum WALRecord: Equatable, Sendable {
   case setPosteriors(pool: String, ids: [UInt64], alpha: [Double], beta: [Double], names: [String])
   /// A whole pool replaced (Restore of a tag, or import of a full state).
   case install(PoolSnapshot)
+  /// What a Select changed: the pool's select counter (at least `count` after it), the epoch when
+  /// it drew `drawn` candidates, the reply remembered under its request id. Counter-only records are
+  /// also written in the background for selects that are not logged one by one.
+  case select(pool: String, count: UInt64, drawn: Int?, memo: SelectMemo?)
 
   func encode() -> [UInt8] {
     var w = BinaryWriter()
@@ -49,12 +53,21 @@ enum WALRecord: Equatable, Sendable {
     case .install(let snapshot):
       w.u8(6)
       w.pool(snapshot)
+    case .select(let pool, let count, let drawn, let memo):
+      w.u8(7)
+      w.string(pool)
+      w.u64(count)
+      w.u64(drawn.map { UInt64($0) + 1 } ?? 0)
+      w.u8(memo == nil ? 0 : 1)
+      if let memo { w.memo(memo) }
     }
     return w.bytes
   }
 
-  static func decode(_ bytes: [UInt8]) throws(PersistenceError) -> WALRecord {
-    var r = BinaryReader(bytes)
+  static func decode(_ bytes: [UInt8], version: UInt32 = StateFormat.current) throws(PersistenceError)
+    -> WALRecord
+  {
+    var r = BinaryReader(bytes, version: version)
     let record: WALRecord
     switch try r.u8() {
     case 1: record = .createPool(name: try r.string(), config: try r.config())
@@ -83,6 +96,14 @@ enum WALRecord: Equatable, Sendable {
       for _ in 0..<count { names.append(try r.string()) }
       record = .setPosteriors(pool: pool, ids: ids, alpha: alpha, beta: beta, names: names)
     case 6: record = .install(try r.pool())
+    case 7 where r.version >= 2:
+      let pool = try r.string()
+      let count = try r.u64()
+      let drawn = try r.u64()
+      guard drawn <= UInt64(Int32.max) else { throw PersistenceError("drawn count out of range") }
+      record = .select(
+        pool: pool, count: count, drawn: drawn == 0 ? nil : Int(drawn - 1),
+        memo: try r.u8() == 1 ? try r.memo() : nil)
     case let kind: throw PersistenceError("unknown record type \(kind)")
     }
     guard r.atEnd else { throw PersistenceError("\(bytes.count - r.offset) stray bytes after a record") }
@@ -102,6 +123,8 @@ enum WALRecord: Equatable, Sendable {
     case .setPosteriors(let pool, let ids, let alpha, let beta, let names):
       try engine.pool(pool).setPosteriors(ids, alpha: alpha, beta: beta, names: names)
     case .install(let snapshot): try engine.install(snapshot)
+    case .select(let pool, let count, let drawn, let memo):
+      try engine.pool(pool).replaySelect(count: count, drawn: drawn, memo: memo)
     }
   }
 }
@@ -116,6 +139,24 @@ extension BinaryWriter {
     f64(c.bandLow)
     f64(c.bandHigh)
     u64(c.seed)
+    u8(c.strictIDs ? 1 : 0)
+  }
+
+  mutating func memo(_ m: SelectMemo) {
+    string(m.requestID)
+    u64(m.fingerprint)
+    let r = m.result
+    array(r.ids)
+    array(r.samples)
+    u8((r.means == nil ? 0 : 1) | (r.candidateIDs == nil ? 0 : 2))
+    if let means = r.means { array(means) }
+    if let ids = r.candidateIDs, let samples = r.candidateSamples {
+      array(ids)
+      array(samples)
+    }
+    u64(UInt64(r.candidateCount))
+    string(r.strategy.rawValue)
+    u64(r.selectIndex)
   }
 
   mutating func pool(_ p: PoolSnapshot) {
@@ -137,6 +178,9 @@ extension BinaryWriter {
       u64(n.id)
       string(n.name)
     }
+    array(p.recentFingerprints)
+    u32(UInt32(p.recentSelects.count))
+    for m in p.recentSelects { memo(m) }
   }
 }
 
@@ -146,13 +190,44 @@ extension BinaryReader {
     let priorBeta = try f64()
     let decay = try f64()
     let target = try f64()
+    let strategy = try strategy()
+    var config = PoolConfig(
+      priorAlpha: priorAlpha, priorBeta: priorBeta, decay: decay, target: target, strategy: strategy,
+      bandLow: try f64(), bandHigh: try f64(), seed: try u64())
+    if version >= 2 { config.strictIDs = try u8() == 1 }
+    return config
+  }
+
+  private mutating func strategy() throws(PersistenceError) -> Strategy {
     let name = try string()
     guard let strategy = Strategy(rawValue: name) else {
       throw PersistenceError("unknown strategy \"\(name)\"")
     }
-    return PoolConfig(
-      priorAlpha: priorAlpha, priorBeta: priorBeta, decay: decay, target: target, strategy: strategy,
-      bandLow: try f64(), bandHigh: try f64(), seed: try u64())
+    return strategy
+  }
+
+  mutating func memo() throws(PersistenceError) -> SelectMemo {
+    let requestID = try string()
+    let fingerprint = try u64()
+    let ids = try array(UInt64.self)
+    let samples = try array(Float.self)
+    let flags = try u8()
+    let means = flags & 1 != 0 ? try array(Double.self) : nil
+    var candidates: ([UInt64], [Float])? = nil
+    if flags & 2 != 0 { candidates = (try array(UInt64.self), try array(Float.self)) }
+    guard let candidateCount = Int(exactly: try u64()) else {
+      throw PersistenceError("candidate count out of range")
+    }
+    let strategy = try strategy()
+    let result = SelectResult(
+      ids: ids, samples: samples, means: means, candidateIDs: candidates?.0, candidateSamples: candidates?.1,
+      candidateCount: candidateCount, strategy: strategy, selectIndex: try u64())
+    guard samples.count == ids.count, means == nil || means!.count == ids.count,
+      candidates == nil || candidates!.0.count == candidates!.1.count
+    else {
+      throw PersistenceError("remembered select reply of \"\(requestID)\": arrays of different lengths")
+    }
+    return SelectMemo(requestID: requestID, fingerprint: fingerprint, result: result)
   }
 
   mutating func pool() throws(PersistenceError) -> PoolSnapshot {
@@ -172,8 +247,18 @@ extension BinaryReader {
     guard nameCount <= UInt64(ids.count) else { throw PersistenceError("more names than prompts") }
     var names: [(id: UInt64, name: String)] = []
     for _ in 0..<nameCount { names.append((id: try u64(), name: try string())) }
+    var fingerprints: [UInt64] = []
+    var selects: [SelectMemo] = []
+    if version >= 2 {
+      fingerprints = try array(UInt64.self)
+      guard fingerprints.isEmpty || fingerprints.count == recent.count else {
+        throw PersistenceError("request fingerprints do not match the request ids")
+      }
+      for _ in 0..<(try u32()) { selects.append(try memo()) }
+    }
     return PoolSnapshot(
       name: name, config: config, selectCount: selectCount, updateCount: updateCount, ids: ids, alpha: alpha,
-      beta: beta, epochOrder: order, epochCursor: cursor, epochRNG: rng, recentRequests: recent, names: names)
+      beta: beta, epochOrder: order, epochCursor: cursor, epochRNG: rng, recentRequests: recent,
+      recentFingerprints: fingerprints, recentSelects: selects, names: names)
   }
 }

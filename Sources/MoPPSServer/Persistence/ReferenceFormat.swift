@@ -84,18 +84,7 @@ public enum ReferenceFormat {
 extension StateStore {
   /// Sets posteriors through the log (import-state).
   public func importEntries(pool name: String, _ e: ReferenceFormat.Entries) throws(EngineError) {
-    let pool = try engine.pool(name)
-    try commit(
-      { () throws(EngineError) in try pool.setPosteriors(e.ids, alpha: e.alpha, beta: e.beta, names: e.names)
-      },
-      record: { _ in .setPosteriors(pool: name, ids: e.ids, alpha: e.alpha, beta: e.beta, names: e.names) })
-  }
-
-  /// Creates a pool through the log.
-  public func createPool(_ name: String, config: PoolConfig) throws(EngineError) {
-    _ = try commit(
-      { () throws(EngineError) in try engine.createPool(name, config: config) },
-      record: { _ in .createPool(name: name, config: config) })
+    _ = try setPosteriors(name, ids: e.ids, alpha: e.alpha, beta: e.beta, names: e.names)
   }
 
   /// The state a server would recover, read-only (export-state, tools).
@@ -104,7 +93,7 @@ extension StateStore {
       throw PersistenceError("\(directory) is not a moppsd state directory (no wal/ or snapshots/)")
     }
     let engine = Engine()
-    let recovery = recover(into: engine, directory: directory, repair: false)
+    let recovery = recover(into: engine, directory: directory)
     return (engine, recovery.report)
   }
 }

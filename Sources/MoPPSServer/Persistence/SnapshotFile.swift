@@ -11,7 +11,7 @@ struct SnapshotFile: Equatable {
   }
 
   static let magic: [UInt8] = Array("MOPPSSNP".utf8)
-  static let version: UInt32 = 1
+  static var version: UInt32 { StateFormat.current }
   static let headerSize = 8 + 4 + 1 + 8 + 8 + 4 + 8 + 8 + 4
 
   var kind: Kind
@@ -27,6 +27,7 @@ struct SnapshotFile: Equatable {
     var promptCount: Int
     var payloadLength: Int
     var crc: UInt32
+    var version: UInt32
   }
 
   func encode() -> [UInt8] {
@@ -52,14 +53,16 @@ struct SnapshotFile: Equatable {
     }
     var r = BinaryReader(Array(bytes[8..<headerSize]))
     let version = try r.u32()
-    guard version == Self.version else {
-      throw PersistenceError("snapshot version \(version) is not supported")
+    guard StateFormat.readable.contains(version) else {
+      throw PersistenceError(
+        "snapshot version \(version) is not supported (this moppsd reads \(StateFormat.readable)); a newer moppsd wrote it?"
+      )
     }
     guard let kind = Kind(rawValue: try r.u8()) else { throw PersistenceError("unknown snapshot kind") }
     return Header(
       kind: kind, lsn: try r.u64(), created: try r.f64(), poolCount: Int(try r.u32()),
       promptCount: Int(truncatingIfNeeded: try r.u64()),
-      payloadLength: Int(truncatingIfNeeded: try r.u64()), crc: try r.u32())
+      payloadLength: Int(truncatingIfNeeded: try r.u64()), crc: try r.u32(), version: version)
   }
 
   /// Decodes and verifies a whole file (header, length, checksum, contents).
@@ -70,7 +73,7 @@ struct SnapshotFile: Equatable {
     }
     let payload = Array(bytes[headerSize...])
     guard CRC32C.checksum(payload) == h.crc else { throw PersistenceError("checksum mismatch") }
-    var r = BinaryReader(payload)
+    var r = BinaryReader(payload, version: h.version)
     var pools: [PoolSnapshot] = []
     for _ in 0..<h.poolCount { pools.append(try r.pool()) }
     guard r.atEnd else { throw PersistenceError("stray bytes after the pools") }

@@ -11,7 +11,7 @@
 /// LSN plus its index there. A new file is started at every snapshot, so older ones can be deleted.
 final class WriteAheadLog {
   static let magic: [UInt8] = Array("MOPPSWAL".utf8)
-  static let version: UInt32 = 1
+  static var version: UInt32 { StateFormat.current }
   static let headerSize = 20
 
   let dir: String
@@ -20,6 +20,8 @@ final class WriteAheadLog {
   private(set) var firstLSN: UInt64 = 0
   /// LSN the next appended record gets.
   private(set) var nextLSN: UInt64 = 0
+  /// Bytes in the current file: where a failed append is cut back to.
+  private var size: off_t = 0
 
   static func fileName(_ first: UInt64) -> String {
     let hex = String(first, radix: 16)
@@ -62,17 +64,39 @@ final class WriteAheadLog {
     path = newPath
     firstLSN = lsn
     nextLSN = lsn
+    size = off_t(header.bytes.count)
   }
 
-  /// Appends one record (one write(2), so a crash leaves at most a torn tail); returns its LSN.
-  func append(_ record: WALRecord) throws(PersistenceError) -> UInt64 {
+  /// A record framed for the log: [payload length u32][CRC-32C u32][payload].
+  static func frame(_ record: WALRecord) -> [UInt8] {
     let payload = record.encode()
     var frame = BinaryWriter()
     frame.bytes.reserveCapacity(payload.count + 8)
     frame.u32(UInt32(payload.count))
     frame.u32(CRC32C.checksum(payload))
     frame.bytes += payload
-    try Files.writeAll(fd, frame.bytes, path)
+    return frame.bytes
+  }
+
+  struct AppendError: Error {
+    var message: String
+    var errno: Int32
+    /// Whatever part of the record reached the file was cut off again: the log is as before.
+    var rolledBack: Bool
+  }
+
+  /// Appends one framed record (one write(2), so a crash leaves at most a torn tail); returns its
+  /// LSN. A write that fails (a full disk) is cut back out of the file, so the log stays valid and
+  /// the next append can succeed once there is room.
+  func append(frame: [UInt8]) throws(AppendError) -> UInt64 {
+    do throws(PersistenceError) {
+      try Files.writeAll(fd, frame, path)
+    } catch {
+      let code = errno
+      let rolledBack = ftruncate(fd, size) == 0
+      throw AppendError(message: error.message, errno: code, rolledBack: rolledBack)
+    }
+    size += off_t(frame.count)
     defer { nextLSN += 1 }
     return nextLSN
   }
@@ -97,16 +121,39 @@ final class WriteAheadLog {
     var replayed = 0
     var files = 0
     var report: [String] = []
+    /// What start-up should fix on disk once it decides to go on.
+    var repairs: [Repair] = []
+    /// Acknowledged records that cannot be recovered: a gap, a damaged file with more behind it.
+    var loss: [String] = []
+  }
+
+  /// A fix to the state directory that recovery decided on but did not make.
+  enum Repair: Equatable {
+    /// Cut a damaged tail off (the bytes from `offset` on could not be read as records).
+    case truncate(String, offset: Int, display: String)
+    /// Rename a file that cannot be used to `*.corrupt`, kept for a person to look at.
+    case setAside(String, display: String)
+
+    /// Carries the repair out and says what it did.
+    func perform() -> String {
+      switch self {
+      case .truncate(let path, let offset, let display):
+        return Glibc.truncate(path, off_t(offset)) == 0
+          ? "truncated \(display) at byte \(offset)" : "cannot truncate \(display): \(Files.errorText())"
+      case .setAside(let path, let display):
+        return Glibc.rename(path, path + ".corrupt") == 0
+          ? "set \(display) aside as \(display).corrupt" : "cannot set \(display) aside: \(Files.errorText())"
+      }
+    }
   }
 
   /// Replays every valid record with LSN ≥ `from`, in order. A torn or corrupt record ends the log:
-  /// its file is truncated there and later files are set aside (renamed *.corrupt), and both are
-  /// reported. Never traps on bad bytes.
-  /// With `repair: false` (inspection), nothing on disk is changed and the damage is only reported.
-  static func replay(
-    dir: String, from: UInt64, repair: Bool = true, apply: (UInt64, WALRecord) -> Void
-  ) -> ScanResult {
-    func setAside(_ path: String) { if repair { rename(path, path + ".corrupt") } }
+  /// the repairs (truncate its file there, set later files aside as *.corrupt) are listed, not
+  /// made, and reported. Damage inside the newest file is the torn tail a crash leaves; anything
+  /// else (a gap, damage with more files behind it) is listed as loss. Never traps on bad bytes.
+  static func replay(dir: String, from: UInt64, apply: (UInt64, WALRecord) -> Void) -> ScanResult {
+    var repairs: [Repair] = []
+    func setAside(_ path: String) { repairs.append(.setAside(path, display: "wal/" + Files.name(of: path))) }
     let files = Files.list(dir).compactMap { name in firstLSN(ofFile: name).map { ($0, name) } }
       .sorted { $0.0 < $1.0 }
     var result = ScanResult(nextLSN: from)
@@ -116,7 +163,8 @@ final class WriteAheadLog {
       let path = dir + "/" + name
       if stopped {
         setAside(path)
-        result.report.append("set aside \(name) (after a damaged log file) as \(name).corrupt")
+        result.report.append("\(name) comes after a damaged log file: set aside")
+        result.loss.append("log file \(name) lies behind damage and cannot be replayed")
         continue
       }
       let nextFirst = index + 1 < files.count ? files[index + 1].0 : UInt64.max
@@ -126,6 +174,7 @@ final class WriteAheadLog {
       if let e = expected, first != e {
         result.report.append(
           "log gap: expected a file starting at LSN \(e), found \(name); later records ignored")
+        result.loss.append("log records \(e)..<\(first) are missing")
         stopped = true
         setAside(path)
         continue
@@ -134,12 +183,14 @@ final class WriteAheadLog {
         result.report.append(
           "log gap: the snapshot ends at LSN \(from) but the oldest log file starts at \(first); records in between are lost"
         )
+        result.loss.append("log records \(from)..<\(first) are missing (no snapshot covers them)")
       }
       let bytes: [UInt8]
       do {
         bytes = try Files.read(path)
       } catch {
         result.report.append("cannot read \(name): \(error.message); later records ignored")
+        result.loss.append("log file \(name) cannot be read: \(error.message)")
         stopped = true
         continue
       }
@@ -148,7 +199,17 @@ final class WriteAheadLog {
       var lsn = first
       if bytes.count < headerSize || Array(bytes[0..<8]) != magic {
         result.report.append("\(name): bad header; file set aside")
+        if index + 1 < files.count { result.loss.append("log file \(name) has a damaged header") }
         setAside(path)
+        stopped = true
+        continue
+      }
+      let version = bytes.withUnsafeBytes {
+        UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+      }
+      guard StateFormat.readable.contains(version) else {
+        result.report.append("\(name): log format version \(version) is not supported; later records ignored")
+        result.loss.append("log file \(name) is of format version \(version), which this moppsd cannot read")
         stopped = true
         continue
       }
@@ -175,7 +236,7 @@ final class WriteAheadLog {
         }
         let record: WALRecord
         do {
-          record = try WALRecord.decode(payload)
+          record = try WALRecord.decode(payload, version: version)
         } catch {
           damage = "undecodable record: \(error.message)"
           break
@@ -192,12 +253,17 @@ final class WriteAheadLog {
         result.report.append(
           "\(name): \(damage) at byte \(offset) (LSN \(lsn)); truncated the log there, dropping \(dropped) bytes"
         )
-        if repair { truncate(path, off_t(offset)) }
+        if index + 1 < files.count {
+          result.loss.append(
+            "log file \(name) is damaged at byte \(offset) (LSN \(lsn)) and newer files follow it")
+        }
+        repairs.append(.truncate(path, offset: offset, display: "wal/" + name))
         stopped = true
       }
       expected = lsn
       result.nextLSN = max(result.nextLSN, lsn)
     }
+    result.repairs = repairs
     return result
   }
 }

@@ -56,15 +56,27 @@ def test_restart_recovers_everything(tmp_path):
         c.update("b", [5, 6], [0.5, 1.5], rollouts=2)
         c.drop_pool("b")
         c.create_pool("b", seed=9)
-        before = snapshot_of(c, "a"), snapshot_of(c, "b"), [(p.name, p.update_count, p.seed) for p in c.list_pools()]
+        before = (
+            snapshot_of(c, "a"), snapshot_of(c, "b"),
+            [(p.name, p.update_count, p.select_count, p.seed) for p in c.list_pools()],
+        )
     assert proc.stop() == 0
     proc = start(state)
     try:
         with mopps.Client(proc.listen) as c:
-            after = snapshot_of(c, "a"), snapshot_of(c, "b"), [(p.name, p.update_count, p.seed) for p in c.list_pools()]
+            after = (
+                snapshot_of(c, "a"), snapshot_of(c, "b"),
+                [(p.name, p.update_count, p.select_count, p.seed) for p in c.list_pools()],
+            )
             assert after == before
-            # A retried request id from before the restart still applies once.
-            assert c.update("a", [1], [1], rollouts=1, request_id="s19").duplicate
+            assert [p.select_count for p in c.list_pools()] == [20, 0]
+            # A retry of an Update from before the restart still applies once…
+            assert c.update("a", sel.ids, (sel.ids % 3).astype(float), rollouts=2, request_id="s19").duplicate
+            # …and the same id with other content is refused, naming request_id, changing nothing.
+            with pytest.raises(mopps.RpcError) as err:
+                c.update("a", [1], [1], rollouts=1, request_id="s19")
+            assert err.value.code == "FAILED_PRECONDITION" and "request_id" in str(err.value)
+            assert snapshot_of(c, "a") == before[0]
     finally:
         assert proc.stop() == 0
     assert "recovered 2 pools" in Path(proc.log_path).read_text()

@@ -1,0 +1,129 @@
+/// A 64-bit digest of a request's content, the same in every process and on every run (Swift's
+/// `Hasher` is seeded per process, so it cannot be used for what is logged and recovered). Two
+/// requests under one request id are "the same" exactly when their digests agree.
+public struct Fingerprint: Sendable, Equatable {
+  public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+  public init() {}
+
+  /// Mixes one word in: multiply-xorshift (the finaliser of splitmix64) keeps every input bit
+  /// influencing every output bit, so reordered or changed arrays give different digests.
+  public mutating func add(_ word: UInt64) {
+    var z = (value ^ word) &+ 0x9e37_79b9_7f4a_7c15
+    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+    value = z ^ (z >> 31)
+  }
+
+  public mutating func add(_ words: [UInt64]) {
+    add(UInt64(words.count))
+    for w in words { add(w) }
+  }
+
+  public mutating func add(_ values: [Double]) {
+    add(UInt64(values.count))
+    for v in values { add(v.bitPattern) }
+  }
+
+  /// The digest of an Update's content (ids, successes and trials, in order).
+  public static func of(_ outcomes: Outcomes) -> UInt64 {
+    var f = Fingerprint()
+    f.add(outcomes.ids)
+    f.add(outcomes.successes)
+    f.add(outcomes.trials)
+    return f.value
+  }
+
+  /// The digest of a Select's arguments: everything that decides its reply except the wire format.
+  public static func of(_ query: SelectQuery) -> UInt64 {
+    var f = Fingerprint()
+    f.add(UInt64(query.batchSize))
+    switch query.candidates {
+    case .given(let ids):
+      f.add(1)
+      f.add(ids)
+    case .drawn(let count):
+      f.add(2)
+      f.add(UInt64(count))
+    case .all: f.add(3)
+    }
+    // By name, so that adding strategies never changes the digest of a logged request.
+    f.add(UInt64((query.strategy?.rawValue ?? "").utf8.count))
+    for byte in (query.strategy?.rawValue ?? "").utf8 { f.add(UInt64(byte)) }
+    f.add(query.returnMeans ? 1 : 0)
+    f.add(query.returnAllSamples ? 1 : 0)
+    return f.value
+  }
+}
+
+/// A remembered Select reply: what a later Select with the same request id gets back.
+public struct SelectMemo: Sendable, Equatable {
+  public var requestID: String
+  public var fingerprint: UInt64
+  public var result: SelectResult
+
+  public init(requestID: String, fingerprint: UInt64, result: SelectResult) {
+    self.requestID = requestID
+    self.fingerprint = fingerprint
+    self.result = result
+  }
+}
+
+/// A bounded map from recent request ids to a value (oldest forgotten first).
+struct RecentMap<Value> {
+  private var members: [String: Value] = [:]
+  private var ring: [String] = []
+  private var next = 0
+  let capacity: Int
+
+  init(capacity: Int) { self.capacity = max(1, capacity) }
+
+  subscript(key: String) -> Value? { members[key] }
+
+  /// Keys oldest first.
+  var ordered: [String] { ring.count < capacity ? ring : Array(ring[next...] + ring[..<next]) }
+
+  /// Keys and values oldest first.
+  var orderedEntries: [(key: String, value: Value)] { ordered.map { ($0, members[$0]!) } }
+
+  /// Adds a key that is not present, forgetting the oldest one when full.
+  mutating func insert(_ key: String, _ value: Value) {
+    if members[key] != nil {
+      members[key] = value
+      return
+    }
+    if ring.count < capacity {
+      ring.append(key)
+    } else {
+      members.removeValue(forKey: ring[next])
+      ring[next] = key
+      next = (next + 1) % capacity
+    }
+    members[key] = value
+  }
+
+  /// Forgets a key (a Select whose reply could not be made durable).
+  mutating func remove(_ key: String) {
+    guard members.removeValue(forKey: key) != nil else { return }
+    ring = ordered.filter { $0 != key }
+    next = 0
+  }
+}
+
+/// What a keyed request's id means when it arrives again.
+public enum Replay: Sendable, Equatable {
+  /// Never seen (or forgotten): do the work.
+  case fresh
+  /// Seen with the same content: answer as before, change nothing.
+  case duplicate
+}
+
+extension EngineError {
+  static func reusedRequestID(_ id: String, _ what: String) -> EngineError {
+    EngineError(
+      .failedPrecondition,
+      "request_id \"\(id)\" was already used for a different \(what) on this pool; a retry must repeat the "
+        + "request exactly, and every distinct request needs its own id (include the run, the rank and the step)"
+    )
+  }
+}

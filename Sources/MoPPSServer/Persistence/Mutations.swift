@@ -1,0 +1,134 @@
+import MoPPSEngine
+
+/// Every change a client can make, as the store carries it out: checked first, logged second,
+/// applied third, under the lock of the pool it names (`MutationGates`). The pool object is
+/// resolved under that lock, so a change racing a Restore or a DropPool of the same name acts on
+/// whatever pool is there when it runs, and what is live is what the log replays to.
+///
+/// Each method takes `wait`: the broker thread passes false and gets nil back, instead of blocking,
+/// when the pool's lock is taken (it then hands the request to a worker).
+extension StateStore {
+  @discardableResult
+  public func createPool(_ name: String, config: PoolConfig, wait: Bool = true) throws(EngineError)
+    -> PoolInfo?
+  {
+    try Engine.validatePoolName(name)
+    try config.validate()
+    return try mutate(pool: name, wait: wait) { () throws(EngineError) in
+      if (try? self.engine.pool(name)) != nil {
+        throw EngineError(.alreadyExists, "pool \"\(name)\" already exists")
+      }
+      return .change(.createPool(name: name, config: config)) { () throws(EngineError) in
+        try self.engine.createPool(name, config: config, limit: self.limits.maxPools).info
+      }
+    }
+  }
+
+  public func dropPool(_ name: String, wait: Bool = true) throws(EngineError) -> Void? {
+    try mutate(pool: name, wait: wait) { () throws(EngineError) in
+      _ = try self.engine.pool(name)
+      return .change(.dropPool(name: name)) { () throws(EngineError) in try self.engine.dropPool(name) }
+    }
+  }
+
+  public func register(
+    _ name: String, ids: [UInt64], priors: (alpha: [Double], beta: [Double])?, wait: Bool = true
+  ) throws(EngineError) -> RegisterResult? {
+    try mutate(pool: name, wait: wait) { () throws(EngineError) in
+      let pool = try self.engine.pool(name)
+      let new = try pool.checkRegister(ids, priors: priors)
+      try self.checkGrowth(pool, adding: new)
+      if new == 0 {
+        return .answer(RegisterResult(added: 0, existing: ids.count, promptCount: pool.info.promptCount))
+      }
+      return .change(.register(pool: name, ids: ids, priorAlpha: priors?.alpha, priorBeta: priors?.beta)) {
+        () throws(EngineError) in try pool.register(ids, priors: priors)
+      }
+    }
+  }
+
+  public func update(_ name: String, _ outcomes: Outcomes, requestID: String, wait: Bool = true)
+    throws(EngineError) -> UpdateResult?
+  {
+    try mutate(pool: name, wait: wait) { () throws(EngineError) in
+      let pool = try self.engine.pool(name)
+      if try pool.check(outcomes, requestID: requestID) == .duplicate {
+        return .answer(try pool.update(outcomes, requestID: requestID))
+      }
+      try self.checkGrowth(pool, adding: pool.unknownCount(outcomes.ids))
+      let record = WALRecord.update(
+        pool: name, requestID: requestID, ids: outcomes.ids, successes: outcomes.successes,
+        trials: outcomes.trials)
+      return .change(record) { () throws(EngineError) in try pool.update(outcomes, requestID: requestID) }
+    }
+  }
+
+  /// Sets posteriors (Import, `moppsd import-state`).
+  public func setPosteriors(
+    _ name: String, ids: [UInt64], alpha: [Double], beta: [Double], names: [String], wait: Bool = true
+  ) throws(EngineError) -> PoolInfo? {
+    try mutate(pool: name, wait: wait) { () throws(EngineError) in
+      let pool = try self.engine.pool(name)
+      try pool.checkPosteriors(ids, alpha: alpha, beta: beta, names: names)
+      try self.checkGrowth(pool, adding: pool.unknownCount(ids))
+      return .change(.setPosteriors(pool: name, ids: ids, alpha: alpha, beta: beta, names: names)) {
+        () throws(EngineError) in
+        try pool.setPosteriors(ids, alpha: alpha, beta: beta, names: names)
+        return pool.info
+      }
+    }
+  }
+
+  /// Replaces a pool with a snapshot that was read and built before any lock was taken (building a
+  /// pool of millions of prompts takes a while; only the swap happens under the pool's lock).
+  func install(_ snapshot: PoolSnapshot, as name: String) throws(EngineError) -> PoolInfo {
+    var snapshot = snapshot
+    snapshot.name = name
+    let built = try self.engine.restoredPool(snapshot)
+    let installed = snapshot
+    return try mutate(pool: name, wait: true) { () throws(EngineError) in
+      .change(.install(installed)) { () throws(EngineError) in
+        self.engine.install(built)
+        return built.info
+      }
+    }!
+  }
+
+  /// A Select, and the record of what it changed. Selects over client candidates without a request
+  /// id (the common case) change only the select counter: they run without any lock and the
+  /// background thread logs the counters. Keyed selects and selects of server-drawn candidates
+  /// change what a replay must reproduce (the remembered reply, the epoch order), so they run under
+  /// the pool's lock and are logged one by one. `duplicate` is true for a remembered reply.
+  public func select(_ name: String, _ query: SelectQuery, requestID: String, wait: Bool = true)
+    throws(EngineError) -> (result: SelectResult, duplicate: Bool)?
+  {
+    if requestID.isEmpty, case .given = query.candidates {
+      return (try self.engine.pool(name).select(query), false)
+    }
+    return try mutate(pool: name, wait: wait) { () throws(EngineError) in
+      let pool = try self.engine.pool(name)
+      let (result, replay) = try pool.select(query, requestID: requestID)
+      if replay == .duplicate { return .answer((result, true)) }
+      var drawn: Int? = nil
+      if case .drawn(let count) = query.candidates { drawn = count }
+      let memo =
+        requestID.isEmpty
+        ? nil
+        : SelectMemo(
+          requestID: requestID, fingerprint: Fingerprint.of(query), result: result)
+      let record = WALRecord.select(pool: name, count: result.selectIndex + 1, drawn: drawn, memo: memo)
+      return .logged(record, (result, false)) { pool.forgetSelect(requestID) }
+    }
+  }
+
+  /// Refuses growth past --max-prompts-per-pool (under the pool's lock, so concurrent requests
+  /// cannot pass the check together).
+  private func checkGrowth(_ pool: Pool, adding new: Int) throws(EngineError) {
+    let count = pool.info.promptCount
+    guard count + new > limits.maxPromptsPerPool else { return }
+    throw EngineError(
+      .resourceExhausted,
+      "pool \"\(pool.name)\" would hold \(count + new) prompts, over the limit of \(limits.maxPromptsPerPool) "
+        + "(moppsd serve --max-prompts-per-pool)")
+  }
+}
