@@ -48,7 +48,7 @@ from .launch import connect
 
 try:
     from trl import GRPOTrainer as _GRPOTrainer
-except Exception:  # TRL not installed: the sampler and report_rewards still work
+except Exception:  # TRL not installed: the sampler still works
     _GRPOTrainer = object  # type: ignore[misc,assignment]
 
 _STATE_FILE = "mopps_state.json"
@@ -81,7 +81,7 @@ class MoPPSRepeatSampler:
         #: had been reported when it was made: selection g saw the rewards of reports_before[g] batches.
         self.reports = 0
         self.reports_before: List[int] = []
-        #: (epoch, batches of that epoch selected so far) — what a checkpoint records.
+        #: The batches of the current epoch selected so far (what a checkpoint records).
         self.selected: List[np.ndarray] = []
         self._replay: Dict[int, List[np.ndarray]] = {}  # epoch -> batches restored from a checkpoint
 
@@ -117,13 +117,6 @@ class MoPPSRepeatSampler:
                 for index in ids:
                     for _ in range(self.mini_repeat_count):
                         yield int(index)
-
-
-def report_rewards(client: Client, pool: str, indices: Sequence[int], rewards, success_threshold: float = 0.0,
-                   request_id: Optional[str] = None) -> None:
-    """Groups completions by prompt index and sends one Update (see :meth:`mopps.Client.report`)."""
-    client.report(pool, np.asarray(indices, dtype=np.uint64), rewards, threshold=success_threshold,
-                  request_id=request_id)
 
 
 class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
