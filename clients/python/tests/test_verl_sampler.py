@@ -93,3 +93,28 @@ def test_trainer_subclass_feeds_the_sampler_once_per_step(server):
     assert metrics["mopps/all_failed"] == 0.0 and metrics["mopps/prompts_with_data"] == 2.0
     assert metrics["mopps/select_ms"] > 0
     sampler.close()
+
+
+def test_the_index_column_must_be_the_row_number(server):
+    import pytest
+
+    import mopps
+
+    class Frame(dict):
+        column_names = ["prompt", "extra_info"]
+
+    class RLHFLike(list):
+        def __init__(self, extra_info):
+            super().__init__(range(len(extra_info)))
+            self.dataframe = Frame(extra_info=extra_info)
+
+    MoPPSSampler(RLHFLike([{"index": i} for i in range(10)]), config(server.listen)).close()
+    # A missing index (verl fills 0), filtered rows, concatenated train_files: refused, naming the row.
+    for extra_info, row in (([{}] * 10, 1), ([{"index": i} for i in range(10) if i != 4], 4),
+                            ([{"index": i % 5} for i in range(10)], 5)):
+        with pytest.raises(mopps.MoppsError, match=f"row {row} has"):
+            MoPPSSampler(RLHFLike(extra_info), config(server.listen))
+    # Datasets of row mappings: row[index_key].
+    with pytest.raises(mopps.MoppsError, match="filter_overlong_prompts"):
+        MoPPSSampler([{"index": 9 - i} for i in range(10)], config(server.listen))
+    MoPPSSampler([{"index": 9 - i} for i in range(10)], config(server.listen, check_index=False, pool="p2")).close()
