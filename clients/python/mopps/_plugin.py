@@ -4,7 +4,7 @@ keyed Selects, reports, the checkpoint state and the ``mopps/`` metrics of each 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 

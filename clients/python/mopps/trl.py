@@ -23,10 +23,10 @@ it is stopped when ``train()`` returns. Checkpoints hold ``mopps_state.json`` (t
 server, the run id) and ``mopps_selections.npy`` (the epoch's batches so far); resuming restores both,
 so the resumed run selects what the uninterrupted one would have.
 
-Staleness: TRL's data loader (accelerate prefetches one batch) fetches generation batch ``b + 1``
-before the rewards of batch ``b`` are reported when ``steps_per_generation × num_iterations == 1``, so
-that selection sees the rewards up to batch ``b − 1``: one generation batch old (measured by
-``make test-verl``, ``MoPPSRepeatSampler.reports_before``).
+Staleness: the trainer fetches batches ahead (transformers a whole optimizer step, accelerate one
+more), so with TRL's defaults generation batch ``g`` is selected before the rewards of batch ``g − 1``
+are reported: one generation batch old (measured by ``make test-verl`` through
+``MoPPSRepeatSampler.reports_before``).
 """
 
 from __future__ import annotations

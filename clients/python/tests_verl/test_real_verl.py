@@ -5,7 +5,6 @@ batches the way RayPPOTrainer.fit does (`sampler.update(batch=batch)`). Run by `
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from verl import DataProto
 from verl.experimental.dataset.sampler import AbstractCurriculumSampler
@@ -14,16 +13,7 @@ from verl.trainer.ppo.ray_trainer import RayPPOTrainer  # noqa: F401  (the train
 
 import mopps
 import mopps.verl
-
-
-class Prompts(Dataset):
-    """64 prompts; prompt i's hidden success rate is (i % 8) / 7."""
-
-    def __len__(self):
-        return 64
-
-    def __getitem__(self, i):
-        return {"index": i, "input_ids": torch.full((4,), i)}
+from verl_run import Prompts
 
 
 def test_sampler_runs_inside_verl(tmp_path):

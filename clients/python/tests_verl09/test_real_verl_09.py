@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
-from torch.utils.data import Dataset
 from verl import DataProto
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer
 
@@ -19,15 +18,8 @@ import mopps
 import mopps.verl
 from mopps.verl import MoPPSSampler, with_sampler_updates
 
-
-class Prompts(Dataset):
-    """64 prompts; prompt i's hidden success rate is (i % 8) / 7."""
-
-    def __len__(self):
-        return 64
-
-    def __getitem__(self, i):
-        return {"index": i, "input_ids": torch.full((4,), i)}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests_verl"))
+from verl_run import Prompts  # noqa: E402  (the verl tests' dataset, shared with the resume runs)
 
 
 def test_this_verl_has_no_sampler_hook():
@@ -85,7 +77,6 @@ def test_resume_and_metrics_through_the_subclass(tmp_path):
     """The sampler fed by with_sampler_updates' _update_actor (before verl saves the checkpoint):
     a resume in a fresh process selects the uninterrupted run's batches, and every step's mopps/
     metrics come out of verl's reduce_metrics with the actor's."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests_verl"))
     from resume_check import check_resume
 
     full = check_resume(tmp_path, "--subclass")
