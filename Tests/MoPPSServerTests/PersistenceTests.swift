@@ -15,24 +15,56 @@ import Testing
     #expect(CRC32C.checksum(Array(0..<32)) == 0x46DD_794E)
   }
 
+  static let memo = SelectMemo(
+    requestID: "run-3/e0/b7", fingerprint: 0xDEAD_BEEF,
+    result: SelectResult(
+      ids: [4, 9], samples: [0.5, 0.25], means: [0.4, 0.3], candidateIDs: [4, 9, 11],
+      candidateSamples: [0.5, 0.25, 0.9], candidateCount: 3, strategy: .topK, selectIndex: 12))
+
+  static let snapshot = PoolSnapshot(
+    name: "p", config: PoolConfig(seed: 1, strictIDs: true), selectCount: 3, updateCount: 4, ids: [5, 6],
+    alpha: [1, 2], beta: [3, 4], epochOrder: [1, 0], epochCursor: 1, epochRNG: [1, 2, 3, 4],
+    recentRequests: ["a", "b"], recentFingerprints: [7, 8], recentSelects: [memo],
+    names: [(id: 6, name: "prompt six")])
+
   static let records: [WALRecord] = [
     .createPool(name: "p", config: PoolConfig(priorAlpha: 2, decay: 0.25, strategy: .threshold, seed: 99)),
+    .createPool(name: "s", config: PoolConfig(seed: 5, strictIDs: true)),
+    .select(pool: "p", count: 13, drawn: nil, memo: nil),
+    .select(pool: "p", count: 13, drawn: 64, memo: memo),
     .dropPool(name: "gone"),
     .register(pool: "p", ids: [1, 2, UInt64.max], priorAlpha: nil, priorBeta: nil),
     .register(pool: "p", ids: [7], priorAlpha: [3], priorBeta: [4]),
     .update(pool: "p", requestID: "step-7 ✓", ids: [1, 2], successes: [0.5, 2], trials: [4, 4]),
     .setPosteriors(pool: "p", ids: [9, 10], alpha: [1.5, 2], beta: [2.5, 3], names: ["", "q-10"]),
-    .install(
-      PoolSnapshot(
-        name: "p", config: PoolConfig(seed: 1), selectCount: 3, updateCount: 4, ids: [5, 6], alpha: [1, 2],
-        beta: [3, 4], epochOrder: [1, 0], epochCursor: 1, epochRNG: [1, 2, 3, 4], recentRequests: ["a", "b"],
-        names: [(id: 6, name: "prompt six")])),
+    .install(snapshot),
   ]
 
   @Test func recordsRoundTrip() throws {
     for record in Self.records {
       #expect(try WALRecord.decode(record.encode()) == record)
     }
+  }
+
+  /// Format 1 (before strict ids, fingerprints and select records): its records still decode, with
+  /// the defaults for what it did not have, and a format-2-only record does not.
+  @Test func previousFormatRecordsDecode() throws {
+    var w = BinaryWriter()
+    w.u8(1)
+    w.string("old")
+    w.f64(1)
+    w.f64(1)
+    w.f64(0.5)
+    w.f64(0.5)
+    w.string("topk")
+    w.f64(0.3)
+    w.f64(0.7)
+    w.u64(9)
+    let old = try WALRecord.decode(w.bytes, version: 1)
+    #expect(old == .createPool(name: "old", config: PoolConfig(decay: 0.5, seed: 9)))
+    #expect(throws: PersistenceError.self) { try WALRecord.decode(w.bytes, version: 2) }
+    let select = WALRecord.select(pool: "p", count: 1, drawn: nil, memo: nil).encode()
+    #expect(throws: PersistenceError.self) { try WALRecord.decode(select, version: 1) }
   }
 
   @Test func damagedRecordsAreRefusedNotTrapped() {
@@ -51,8 +83,7 @@ import Testing
   }
 
   @Test func snapshotFileChecksAndRoundTrips() throws {
-    guard case .install(let pool) = Self.records.last! else { return }
-    let file = SnapshotFile(kind: .tag, lsn: 42, created: 1.5, pools: [pool])
+    let file = SnapshotFile(kind: .tag, lsn: 42, created: 1.5, pools: [Self.snapshot])
     let bytes = file.encode()
     #expect(try SnapshotFile.decode(bytes) == file)
     #expect(try SnapshotFile.header(bytes).promptCount == 2)

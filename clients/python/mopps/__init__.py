@@ -32,4 +32,4 @@ __all__ = [
     "launch",
     "start",
 ]
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402

@@ -12,17 +12,22 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from ._bundled import bundled_moppsd
 from .client import Client
 from .errors import LaunchError, Unavailable
 
 
 def find_moppsd() -> str:
-    """The moppsd binary: ``$MOPPSD``, else ``moppsd`` on PATH, else this repository's build folder."""
+    """The moppsd binary: ``$MOPPSD``, else the one a wheel carries, else ``moppsd`` on PATH, else this
+    repository's build folder."""
     env = os.environ.get("MOPPSD")
     if env:
         if not os.access(env, os.X_OK):
             raise LaunchError(f"MOPPSD={env} is not an executable file")
         return env
+    bundled = bundled_moppsd()
+    if bundled:
+        return bundled
     on_path = shutil.which("moppsd")
     if on_path:
         return on_path
@@ -31,7 +36,9 @@ def find_moppsd() -> str:
         candidate = repo / ".build" / config / "moppsd"
         if os.access(candidate, os.X_OK):
             return str(candidate)
-    raise LaunchError("moppsd not found: set MOPPSD=/path/to/moppsd, put it on PATH, or run `make build`")
+    raise LaunchError(
+        "moppsd not found: install the wheel that carries it (`make wheel`, then pip install "
+        "dist/mopps-*.whl), or build it (`make build`) and set MOPPSD=/path/to/moppsd or put it on PATH")
 
 
 @functools.lru_cache(maxsize=None)
