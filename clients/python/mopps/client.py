@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import uuid
 import warnings
 import weakref
@@ -226,7 +227,7 @@ class Client:
     def _own(self, process: Any) -> None:
         """Makes this client stop ``process`` on close, when garbage-collected, or at exit."""
         self.process = process
-        self._stop_process = weakref.finalize(self, process.stop)
+        self._stop_process = weakref.finalize(self, _stop_in, os.getpid(), process)
 
     def __enter__(self) -> "Client":
         return self
@@ -603,6 +604,12 @@ class Client:
             "resident_bytes": r.resident_bytes,
             "pool_bytes": r.pool_bytes,
         }
+
+
+def _stop_in(pid: int, process: Any) -> None:
+    """Stops ``process`` unless this is a forked child (a DataLoader worker) of its owner."""
+    if os.getpid() == pid:
+        process.stop()
 
 
 def group_rewards(

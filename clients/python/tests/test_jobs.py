@@ -186,3 +186,22 @@ def test_launched_server_stops_at_exit_and_with_a_killed_parent(tmp_path):
     if not gone:
         os.kill(pid, signal.SIGKILL)  # do not leave it running after the failure
     assert gone, "moppsd outlived its killed parent"
+
+
+def test_a_forked_child_leaving_does_not_stop_its_parents_server(tmp_path):
+    """DataLoader workers are forks of the trainer: their exit must not stop the trainer's moppsd."""
+    child = run_python("""
+        import gc, os, sys, mopps
+        client = mopps.launch()
+        pid = os.fork()
+        if pid == 0:            # the child exits normally: atexit and garbage collection run
+            del client
+            gc.collect()
+            sys.exit(0)
+        os.waitpid(pid, 0)
+        print(client.health(), os.path.isdir(client.process.state_dir), flush=True)
+        client.close()
+        print(client.process.popen.returncode, flush=True)
+    """, tmp_path)
+    assert child.stdout.read().split() == ["SERVING", "True", "0"]  # state dir still there, then a clean stop
+    assert child.wait(10) == 0
