@@ -7,14 +7,15 @@
 ...     client.update("math", batch.ids, successes=np.zeros(256), rollouts=8)
 """
 
-from .client import Client, PoolInfo, Posteriors, Selection, SnapshotInfo, UpdateResult
-from .errors import LaunchError, MoppsError, RpcError, Unavailable
+from .client import Client, PoolInfo, Posteriors, Selection, SnapshotInfo, UpdateResult, group_rewards
+from .errors import InvalidArgument, LaunchError, MoppsError, RpcError, Unavailable
 from .events import Event, Subscriber
-from .launch import find_moppsd, launch, start
+from .launch import connect, find_moppsd, launch, start
 
 __all__ = [
     "Client",
     "Event",
+    "InvalidArgument",
     "LaunchError",
     "MoppsError",
     "PoolInfo",
@@ -25,7 +26,9 @@ __all__ = [
     "Subscriber",
     "Unavailable",
     "UpdateResult",
+    "connect",
     "find_moppsd",
+    "group_rewards",
     "launch",
     "start",
 ]

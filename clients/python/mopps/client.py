@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import uuid
-from typing import Iterable, Iterator, Optional, Sequence, Tuple, Union
+import warnings
+import weakref
+from typing import Any, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import zmq
 
-from .errors import RpcError, Unavailable
+from .errors import InvalidArgument, RpcError, Unavailable
 from .v1 import selector_pb2 as pb
 
 ArrayLike = Union[np.ndarray, Sequence[int], Sequence[float], Iterable[int]]
@@ -39,6 +43,7 @@ class PoolInfo:
     prompt_count: int
     select_count: int
     update_count: int
+    strict_ids: bool = False
 
     @classmethod
     def _from_pb(cls, m: "pb.PoolInfo") -> "PoolInfo":
@@ -55,6 +60,7 @@ class PoolInfo:
             prompt_count=m.prompt_count,
             select_count=m.select_count,
             update_count=m.update_count,
+            strict_ids=c.strict_ids,
         )
 
 
@@ -112,17 +118,17 @@ def _u64(values: ArrayLike, field: str) -> bytes:
         # Python ints up to 2**64 - 1 (numpy would turn ids >= 2**63 into float64).
         if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
             if min(values) < 0:
-                raise ValueError(f"{field}: ids must be non-negative")
+                raise InvalidArgument(f"{field}: ids must be non-negative")
             if max(values) >= 2**64:
-                raise ValueError(f"{field}: ids must be < 2**64")
+                raise InvalidArgument(f"{field}: ids must be < 2**64")
             return np.array(values, dtype="<u8").tobytes()
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{field}: expected a 1-D array, got shape {arr.shape}")
+        raise InvalidArgument(f"{field}: expected a 1-D array, got shape {arr.shape}")
     if arr.size and arr.dtype.kind not in "ui":
-        raise TypeError(f"{field}: expected integer ids, got dtype {arr.dtype}")
+        raise InvalidArgument(f"{field}: expected integer ids, got dtype {arr.dtype}")
     if arr.size and arr.dtype.kind == "i" and arr.min() < 0:
-        raise ValueError(f"{field}: ids must be non-negative")
+        raise InvalidArgument(f"{field}: ids must be non-negative")
     return np.ascontiguousarray(arr, dtype="<u8").tobytes()
 
 
@@ -131,7 +137,7 @@ def _f64(values: ArrayLike, n: int, field: str) -> bytes:
     if arr.ndim == 0:
         arr = np.full(n, float(arr), dtype="<f8")
     if arr.ndim != 1:
-        raise ValueError(f"{field}: expected a 1-D array, got shape {arr.shape}")
+        raise InvalidArgument(f"{field}: expected a 1-D array, got shape {arr.shape}")
     return np.ascontiguousarray(arr).tobytes()
 
 
@@ -165,9 +171,9 @@ class Client:
         secret_key: Optional[str] = None,
     ) -> None:
         if timeout <= 0:
-            raise ValueError("timeout must be > 0 seconds")
+            raise InvalidArgument("timeout must be > 0 seconds")
         if retries < 0:
-            raise ValueError("retries must be >= 0")
+            raise InvalidArgument("retries must be >= 0")
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries
@@ -177,7 +183,7 @@ class Client:
         # CurveZMQ: the server's public key (moppsd keygen / serve --curve-secret-key) and this
         # client's key pair (a fresh one when not given; list its public key in --curve-allow).
         if (public_key is None) != (secret_key is None):
-            raise ValueError("give both public_key and secret_key, or neither")
+            raise InvalidArgument("give both public_key and secret_key, or neither")
         self._curve = None
         if server_key is not None:
             if public_key is None:
@@ -185,6 +191,9 @@ class Client:
             self._curve = (server_key, public_key, secret_key)
         self._context = context or zmq.Context.instance()
         self._socket: Optional[zmq.Socket] = None
+        #: The moppsd this client started and stops on close (:func:`mopps.launch`), else None.
+        self.process: Any = None
+        self._stop_process: Optional[weakref.finalize] = None
         self._connect()
 
     # -- connection ----------------------------------------------------------------------------
@@ -204,10 +213,21 @@ class Client:
         self._socket = sock
 
     def close(self) -> None:
-        """Closes the socket; the client cannot be used afterwards."""
+        """Closes the socket (and stops the server this client owns); the client cannot be used
+        afterwards."""
+        self._close_socket()
+        if self._stop_process is not None:
+            self._stop_process()
+
+    def _close_socket(self) -> None:
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
+
+    def _own(self, process: Any) -> None:
+        """Makes this client stop ``process`` on close, when garbage-collected, or at exit."""
+        self.process = process
+        self._stop_process = weakref.finalize(self, _stop_in, os.getpid(), process)
 
     def __enter__(self) -> "Client":
         return self
@@ -234,7 +254,7 @@ class Client:
                 break
             except zmq.Again:
                 # A REQ socket that missed its reply is stuck mid-exchange: replace it, then retry.
-                self.close()
+                self._close_socket()
                 self._connect()
                 self._retried = True
         else:
@@ -266,10 +286,24 @@ class Client:
         strategy: Optional[str] = None,
         band: Optional[Tuple[float, float]] = None,
         seed: Optional[int] = None,
+        strict_ids: bool = False,
         exist_ok: bool = False,
     ) -> PoolInfo:
         """Creates a pool. Unset options take the server defaults: prior Beta(1, 1), decay 1,
-        target 0.5, strategy ``"topk"``, band (0.3, 0.7), a random seed (reported back)."""
+        target 0.5, strategy ``"topk"``, band (0.3, 0.7), a random seed (reported back).
+
+        ``strict_ids=True`` makes an Update of an id never registered ``NOT_FOUND`` instead of
+        adding it (catches indices that are not the ones the pool was filled with).
+        ``exist_ok=True`` returns an existing pool of that name, but only when every setting given
+        here matches it: otherwise ``RpcError("FAILED_PRECONDITION")`` names each differing field
+        (settings not given are not compared).
+
+        >>> client.create_pool("math", decay=0.5, seed=1, strict_ids=True, exist_ok=True)  # doctest: +SKIP
+        """
+        requested = {
+            "prior_alpha": prior_alpha, "prior_beta": prior_beta, "decay": decay, "target": target,
+            "strategy": strategy, "band": band, "seed": seed, "strict_ids": strict_ids or None,
+        }
         cfg = pb.PoolConfig()
         if prior_alpha is not None:
             cfg.prior_alpha = prior_alpha
@@ -285,11 +319,15 @@ class Client:
             cfg.band_low, cfg.band_high = band
         if seed is not None:
             cfg.seed = seed
+        if strict_ids:
+            cfg.strict_ids = True
         try:
             reply = self._call("CreatePool", pb.CreatePoolRequest(pool=pool, config=cfg), pb.CreatePoolResponse)
         except RpcError as e:
             if e.code == "ALREADY_EXISTS" and (exist_ok or self._retried):
-                return next(p for p in self.list_pools() if p.name == pool)
+                existing = next(p for p in self.list_pools() if p.name == pool)
+                _check_settings(existing, requested)
+                return existing
             raise
         return PoolInfo._from_pb(reply.pool)
 
@@ -319,7 +357,7 @@ class Client:
         req = pb.RegisterRequest(pool=pool, ids_le=_u64(ids, "ids"))
         if prior_alpha is not None or prior_beta is not None:
             if prior_alpha is None or prior_beta is None:
-                raise ValueError("give both prior_alpha and prior_beta, or neither")
+                raise InvalidArgument("give both prior_alpha and prior_beta, or neither")
             req.prior_alpha.extend(np.asarray(prior_alpha, dtype=float).tolist())
             req.prior_beta.extend(np.asarray(prior_beta, dtype=float).tolist())
         return self._call("Register", req, pb.RegisterResponse).added
@@ -334,14 +372,25 @@ class Client:
         strategy: Optional[str] = None,
         return_means: bool = False,
         return_all_samples: bool = False,
+        request_id: Optional[str] = None,
     ) -> Selection:
         """Chooses ``batch_size`` prompts from ``candidates`` (ids; unseen ones use the prior), or
         from ``candidate_count`` registered prompts drawn by the server, or, with neither, from all
-        registered prompts."""
+        registered prompts.
+
+        ``request_id`` is the draw's idempotency key: the first Select with it draws, a later one
+        with the same arguments gets the same reply without drawing again (a retry after a lost
+        reply, or another data-parallel rank asking for the same batch). When None, a fresh key is
+        made for this call, so the client's own retries never draw twice. Name the run, the epoch
+        and the batch in your own keys (e.g. ``f"{run_id}/e{epoch}/b{batch}"``), not the rank.
+
+        >>> client.select("math", 256, candidates=ids, request_id=f"{run}/e0/b17")  # doctest: +SKIP
+        """
         if batch_size < 0:
-            raise ValueError("batch_size must be >= 0")
+            raise InvalidArgument("batch_size must be >= 0")
         req = pb.SelectRequest(
             pool=pool,
+            request_id=request_id or uuid.uuid4().hex,
             batch_size=batch_size,
             strategy=_strategy(strategy),
             return_means=return_means,
@@ -351,7 +400,7 @@ class Client:
         if candidates is not None:
             req.candidates_le = _u64(candidates, "candidates")
             if not req.candidates_le:
-                raise ValueError("candidates is empty; pass None to select from the registered prompts")
+                raise InvalidArgument("candidates is empty; pass None to select from the registered prompts")
         if candidate_count is not None:
             req.candidate_count = candidate_count
         r = self._call("Select", req, pb.SelectResponse)
@@ -385,20 +434,62 @@ class Client:
             request_id=request_id or uuid.uuid4().hex,
         )
         if trials is not None and rollouts is not None:
-            raise ValueError("give trials or rollouts, not both")
+            raise InvalidArgument("give trials or rollouts, not both")
         if trials is not None:
             t = np.asarray(trials)
             if t.ndim == 0:
-                t = np.full(n, int(t))
+                t = np.full(n, t)
+            if t.dtype.kind not in "uif":
+                raise InvalidArgument(f"trials: expected rollout counts, got dtype {t.dtype}")
+            fractional = np.flatnonzero(np.floor(t) != t)
+            if fractional.size:
+                raise InvalidArgument(
+                    f"trials: rollout counts must be whole numbers, got {t[fractional[0]]!r} at position "
+                    f"{fractional[0]} (successes may be fractional, trials may not)")
             if t.size and (t.min() < 0 or t.max() > 0xFFFFFFFF):
-                raise ValueError("trials must be in [0, 2**32)")
+                raise InvalidArgument("trials must be in [0, 2**32)")
             req.trials_le = np.ascontiguousarray(t, dtype="<u4").tobytes()
         elif rollouts is not None:
-            req.rollouts = rollouts
+            if isinstance(rollouts, bool) or not float(rollouts).is_integer():
+                raise InvalidArgument(f"rollouts: must be a whole number of rollouts per prompt, got {rollouts!r}")
+            req.rollouts = int(rollouts)
+            t = np.full(n, req.rollouts)
         else:
-            raise ValueError("give trials (per id) or rollouts (one count for all)")
+            raise InvalidArgument("give trials (per id) or rollouts (one count for all)")
+        _warn_if_rates(np.frombuffer(req.successes_le, dtype="<f8"), t)
+        return self._send_update(req)
+
+    def _send_update(self, req: "pb.UpdateRequest") -> UpdateResult:
         r = self._call("Update", req, pb.UpdateResponse)
         return UpdateResult(updated=r.updated, duplicate=r.duplicate)
+
+    def report(
+        self,
+        pool: str,
+        prompt_ids: ArrayLike,
+        rewards: ArrayLike,
+        *,
+        threshold: float = 0.0,
+        request_id: Optional[str] = None,
+    ) -> UpdateResult:
+        """Reports per-completion rewards in one Update: a completion succeeded when its reward is
+        > ``threshold``; NaN rewards (unscored completions) are left out.
+
+        ``rewards`` is either flat, one reward per completion with ``prompt_ids`` giving each
+        completion's prompt (in any order; completions of one prompt are counted together), or a
+        (B, G) matrix of B prompts × G completions with ``prompt_ids`` the B prompts. Name the
+        run, the step and the rank in ``request_id`` (e.g. ``f"{run}/step-{step}/rank-{rank}"``):
+        a retry or a re-run of that step then counts once, while two ranks never collide.
+
+        >>> client.report("math", batch.ids, rewards_matrix, request_id=f"{run}/s{step}/r{rank}")  # doctest: +SKIP
+        """
+        ids, successes, trials = group_rewards(prompt_ids, rewards, threshold=threshold)
+        if ids.size == 0:
+            return UpdateResult(updated=0, duplicate=False)
+        req = pb.UpdateRequest(
+            pool=pool, ids_le=_u64(ids, "prompt_ids"), successes_le=np.asarray(successes, dtype="<f8").tobytes(),
+            trials_le=np.asarray(trials, dtype="<u4").tobytes(), request_id=request_id or uuid.uuid4().hex)
+        return self._send_update(req)
 
     def get(self, pool: str, ids: Optional[ArrayLike] = None) -> Posteriors:
         """Posteriors of ``ids`` (the prior for unseen ids), or of every registered prompt."""
@@ -419,7 +510,7 @@ class Client:
         from .events import Subscriber
 
         if not self.publish_endpoint:
-            raise ValueError("subscribe needs the server's --publish endpoint: Client(..., publish_endpoint=...)")
+            raise InvalidArgument("subscribe needs the server's --publish endpoint: Client(..., publish_endpoint=...)")
         # Connect now, not at the first next(): PUB drops what is published before a subscriber joins.
         sub = Subscriber(self.publish_endpoint, pool=pool, context=self._context, curve=self._curve)
 
@@ -438,7 +529,7 @@ class Client:
         an older snapshot with that tag is replaced). Without a tag, writes a full-state snapshot of
         every pool and compacts the server's log."""
         if tag and not pool:
-            raise ValueError("a tagged snapshot needs a pool")
+            raise InvalidArgument("a tagged snapshot needs a pool")
         r = self._call("Snapshot", pb.SnapshotRequest(pool=pool, tag=tag), pb.SnapshotResponse)
         return SnapshotInfo._from_pb(r.snapshot)
 
@@ -470,7 +561,7 @@ class Client:
                 raise RpcError("NOT_FOUND", f'pool "{pool}" not found; create it with CreatePool')
             ids, alpha, beta, names = reference.load_eval(source, multiplier, (info.prior_alpha, info.prior_beta))
         else:
-            raise ValueError(f"format must be 'state' or 'eval', got {format!r}")
+            raise InvalidArgument(f"format must be 'state' or 'eval', got {format!r}")
         req = pb.ImportRequest(
             pool=pool, ids_le=_u64(ids, "ids"), alpha_le=np.asarray(alpha, dtype="<f8").tobytes(),
             beta_le=np.asarray(beta, dtype="<f8").tobytes())
@@ -515,8 +606,76 @@ class Client:
         }
 
 
+def _stop_in(pid: int, process: Any) -> None:
+    """Stops ``process`` unless this is a forked child (a DataLoader worker) of its owner."""
+    if os.getpid() == pid:
+        process.stop()
+
+
+def group_rewards(
+    prompt_ids: ArrayLike, rewards: ArrayLike, *, threshold: float = 0.0
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-completion rewards grouped by prompt, as :meth:`Client.report` sends them: the distinct
+    prompt ids (uint64, sorted), successes (completions with reward > ``threshold``) and trials
+    (scored completions), NaN rewards left out. ``rewards`` is flat (one per completion, with one
+    id per completion) or a (B, G) matrix (with B ids).
+
+    >>> group_rewards([5, 5, 9], [1.0, 0.0, 1.0])
+    (array([5, 9], dtype=uint64), array([1., 1.]), array([2, 1], dtype=uint32))
+    """
+    reward = np.asarray(rewards, dtype=float)
+    index = np.frombuffer(_u64(prompt_ids, "prompt_ids"), dtype="<u8")
+    if reward.ndim == 2:
+        if reward.shape[0] != index.size:
+            raise InvalidArgument(f"prompt_ids: {index.size} ids for a rewards matrix of {reward.shape[0]} rows")
+        index = np.repeat(index, reward.shape[1])
+        reward = reward.reshape(-1)
+    elif reward.ndim != 1 or reward.size != index.size:
+        raise InvalidArgument(
+            f"rewards: expected one reward per prompt id (flat) or a (B, G) matrix, got shape {reward.shape} "
+            f"for {index.size} ids")
+    keep = ~np.isnan(reward)
+    ids, inverse = np.unique(index[keep], return_inverse=True)
+    trials = np.bincount(inverse, minlength=ids.size).astype(np.uint32)
+    successes = np.bincount(inverse, weights=(reward[keep] > threshold).astype(float), minlength=ids.size)
+    return ids.astype(np.uint64), successes, trials
+
+
+def _warn_if_rates(successes: np.ndarray, trials: np.ndarray) -> None:
+    """Success rates passed where counts belong look like: every value <= 1 although prompts had
+    several rollouts, and some value fractional (whole 0/1 counts are plausible on hard data)."""
+    if (successes.size and trials.size == successes.size and np.all(trials > 1) and np.all(successes <= 1)
+            and np.any((successes > 0) & (successes < 1))):
+        warnings.warn(
+            "update: every success is <= 1 while each prompt had > 1 rollout; successes are counts "
+            "(rate x trials), not success rates. Use report() with per-completion rewards, or "
+            "successes=rate * trials.", UserWarning, stacklevel=3)
+
+
+def _check_settings(existing: PoolInfo, requested: dict) -> None:
+    """FAILED_PRECONDITION naming each setting given to create_pool that the existing pool does not have."""
+    differ = []
+    for field, want in requested.items():
+        if want is None:
+            continue
+        have = getattr(existing, field)
+        if field == "band":
+            same = all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(have, want))
+        elif field != "seed" and isinstance(want, (int, float)) and not isinstance(want, bool):
+            same = math.isclose(have, want, rel_tol=1e-6, abs_tol=1e-9)
+        else:
+            same = have == want
+        if not same:
+            differ.append(f"{field} is {have!r}, requested {want!r}")
+    if differ:
+        raise RpcError(
+            "FAILED_PRECONDITION",
+            f'pool "{existing.name}" already exists with other settings: ' + "; ".join(differ)
+            + " (drop it, use another pool name, or ask for its settings)")
+
+
 def _strategy(name: Optional[str]) -> int:
     try:
         return _STRATEGIES[name]
     except KeyError:
-        raise ValueError(f"strategy must be one of topk, threshold, uniform; got {name!r}") from None
+        raise InvalidArgument(f"strategy must be one of topk, threshold, uniform; got {name!r}") from None

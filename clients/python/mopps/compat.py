@@ -21,7 +21,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from .client import Client
-from .launch import start
+from .launch import connect
 
 _MARKER = "mopps_sampler.json"
 
@@ -78,14 +78,9 @@ class PosteriorSampler:
         self.batch_size = batch_size or _get(args, "data.train_batch_size")
         self.ts_ratio = ts_ratio or _get(ts, "ts_ratio")
         self.rollouts = rollouts or _get(args, "actor_rollout_ref.rollout.n")
-        self._process = None
-        if client is None:
-            if endpoint is None:
-                self._process = start(state_dir=state_dir)
-                endpoint = self._process.listen
-            client = Client(endpoint)
-        self.client = client
-        self.info = client.create_pool(
+        self._own_client = client is None
+        self.client = client if client is not None else connect(endpoint, state_dir=state_dir)
+        self.info = self.client.create_pool(
             pool,
             prior_alpha=prior_alpha if prior_alpha is not None else _get(ts, "prior_alpha"),
             prior_beta=prior_beta if prior_beta is not None else _get(ts, "prior_beta"),
@@ -150,10 +145,9 @@ class PosteriorSampler:
         return True
 
     def close(self) -> None:
-        self.client.close()
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
+        """Closes the client this sampler made (and stops its private moppsd, if it started one)."""
+        if self._own_client:
+            self.client.close()
 
 
 def _take(batch, rows: np.ndarray):

@@ -20,6 +20,14 @@ class RpcError(MoppsError):
         self.message = message
 
 
+class InvalidArgument(RpcError, ValueError):
+    """The client refused a call before sending it (``code == "INVALID_ARGUMENT"``, like the
+    server's own refusals); the message names the field. Also a ``ValueError``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("INVALID_ARGUMENT", message)
+
+
 class Unavailable(RpcError):
     """No reply within the timeout (the server is down, overloaded, or unreachable)."""
 

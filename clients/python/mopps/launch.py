@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 from ._bundled import bundled_moppsd
 from .client import Client
@@ -41,17 +41,30 @@ def find_moppsd() -> str:
         "dist/mopps-*.whl), or build it (`make build`) and set MOPPSD=/path/to/moppsd or put it on PATH")
 
 
+@functools.lru_cache(maxsize=None)
+def _serve_flags(binary: str) -> str:
+    """``moppsd serve --help`` of this binary (to pass newer flags only to servers that know them)."""
+    try:
+        return subprocess.run([binary, "serve", "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 class Process:
     """A running moppsd: its endpoints, and a stop that waits for a clean exit."""
 
-    def __init__(self, popen: subprocess.Popen, listen: str, publish: str, state_dir: str):
+    def __init__(self, popen: subprocess.Popen, listen: str, publish: str, state_dir: str,
+                 remove_state_dir: bool = False):
         self.popen = popen
         self.listen = listen
         self.publish = publish
         self.state_dir = state_dir
+        #: The state dir is a temporary folder made by :func:`start`: removed after a clean stop.
+        self.remove_state_dir = remove_state_dir
 
     def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM, then wait; SIGKILL if it does not exit within ``timeout``. Returns the exit code."""
+        """SIGTERM, then wait; SIGKILL if it does not exit within ``timeout``. Returns the exit code.
+        A temporary state dir made by :func:`start` is removed when the server exited cleanly (0)."""
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
@@ -59,6 +72,9 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
+        if self.remove_state_dir and self.popen.returncode == 0:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.remove_state_dir = False
         return self.popen.returncode
 
 
@@ -70,16 +86,23 @@ def start(
     binary: Optional[str] = None,
     timeout: float = 10.0,
     stderr=None,
+    exit_with_parent: bool = True,
 ) -> Process:
-    """Starts moppsd on ipc endpoints inside ``state_dir`` (a new temporary folder by default) and
-    waits until it answers Health."""
+    """Starts moppsd on ipc endpoints inside ``state_dir`` (a new temporary folder by default,
+    removed again after a clean stop) and waits until it answers Health. With
+    ``exit_with_parent`` (default) the server gets ``--exit-with-parent`` (when the binary knows
+    the flag), so it does not outlive this process even when it is killed."""
+    temporary = state_dir is None
     state_dir = state_dir or tempfile.mkdtemp(prefix="mopps-")
     os.makedirs(state_dir, exist_ok=True)
     listen = listen or f"ipc://{state_dir}/moppsd.sock"
     publish = publish or f"ipc://{state_dir}/events.sock"
-    args = [binary or find_moppsd(), "serve", "--state-dir", state_dir, "--listen", listen, "--publish", publish]
+    binary = binary or find_moppsd()
+    args = [binary, "serve", "--state-dir", state_dir, "--listen", listen, "--publish", publish]
+    if exit_with_parent and "--exit-with-parent" in _serve_flags(binary):
+        args.append("--exit-with-parent")
     popen = subprocess.Popen(args + list(extra_args or []), stdin=subprocess.DEVNULL, stderr=stderr)
-    process = Process(popen, listen, publish, state_dir)
+    process = Process(popen, listen, publish, state_dir, remove_state_dir=temporary)
     deadline = time.monotonic() + timeout
     with Client(listen, timeout=0.2, retries=0) as probe:
         while True:
@@ -94,24 +117,38 @@ def start(
                     raise LaunchError(f"moppsd did not answer Health within {timeout:g} s on {listen}")
 
 
-@contextlib.contextmanager
 def launch(
     state_dir: Optional[str] = None,
     listen: Optional[str] = None,
     publish: Optional[str] = None,
     extra_args: Optional[List[str]] = None,
     timeout: float = 5.0,
-) -> Iterator[Client]:
-    """Starts moppsd, yields a connected :class:`Client`, and stops the server on exit (also when
-    the body raises). The process is reachable as ``client.process``.
+) -> Client:
+    """Starts a moppsd owned by the returned :class:`Client`: ``client.close()`` (or leaving a
+    ``with`` block, or the client being garbage-collected, or the interpreter exiting) stops it.
+    The server runs with ``--exit-with-parent``; its state is in ``state_dir`` (a temporary folder,
+    removed after a clean stop, by default). The process is ``client.process``.
 
     >>> with launch() as client:      # doctest: +SKIP
     ...     client.create_pool("math")
+    >>> client = launch()             # doctest: +SKIP  (stopped by client.close() or at exit)
     """
     process = start(state_dir=state_dir, listen=listen, publish=publish, extra_args=extra_args)
     try:
-        with Client(process.listen, timeout=timeout, publish_endpoint=process.publish) as client:
-            client.process = process  # type: ignore[attr-defined]
-            yield client
-    finally:
+        client = Client(process.listen, timeout=timeout, publish_endpoint=process.publish)
+    except BaseException:
         process.stop()
+        raise
+    client._own(process)
+    return client
+
+
+def connect(endpoint: Optional[str] = None, *, state_dir: Optional[str] = None, timeout: float = 5.0) -> Client:
+    """A client of ``endpoint``, or, when it is None, of a private moppsd started for this process
+    (:func:`launch`; stopped when the client closes). The one way the plug-ins get their server.
+
+    >>> client = connect(os.environ.get("MOPPS_ENDPOINT"))   # doctest: +SKIP
+    """
+    if endpoint is None:
+        return launch(state_dir=state_dir, timeout=timeout)
+    return Client(str(endpoint), timeout=timeout)

@@ -9,32 +9,55 @@ by moppsd) and extends the second to report each completion's reward back::
     from mopps.trl import MoPPSGRPOTrainer
     trainer = MoPPSGRPOTrainer(model=..., reward_funcs=..., args=GRPOConfig(...),
                                train_dataset=dataset,           # needs an "index" column = row number
-                               mopps_endpoint="ipc:///tmp/mopps/moppsd.sock",  # else a private moppsd
+                               mopps_endpoint=None,             # None: a private moppsd (rank 0 starts it)
                                candidates_ratio=8)
 
 A completion counts as a success when its weighted reward > ``success_threshold`` (default 0).
-Limits: one training process (with several, each process would ask for its own batch; a rank-0
-selection broadcast is future work); TRL's DataLoader may fetch the next generation batch before
-the current rewards are reported, so selection can lag one step.
+
+Several processes (``accelerate launch``): generation batch ``b`` of epoch ``e`` is selected under the
+key ``{run}/e{e}/b{b}``, so every rank gets the identical batch (TRL's RepeatSampler contract) and the
+pool draws once per generation batch; each rank reports only its own completions, under
+``{run}/s{global_step}/rank{rank}``. Without ``mopps_endpoint`` the main process starts one moppsd
+(state in ``mopps_state_dir``, default ``<output_dir>/mopps-state``) and the other ranks connect to it;
+it is stopped when ``train()`` returns. Checkpoints hold ``mopps_state.json`` (the pool's tag on the
+server, the run id) and ``mopps_selections.npy`` (the epoch's batches so far); resuming restores both,
+so the resumed run selects what the uninterrupted one would have.
+
+Staleness: the trainer fetches batches ahead (transformers a whole optimizer step, accelerate one
+more), so with TRL's defaults generation batch ``g`` is selected before the rewards of batch ``g − 1``
+are reported: one generation batch old (measured by ``make test-verl`` through
+``MoPPSRepeatSampler.reports_before``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Sequence
+import json
+import os
+import socket
+import time
+import uuid
+import warnings
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from . import _plugin
 from .client import Client
-from .launch import start
+from .errors import MoppsError
+from .launch import connect
 
 try:
     from trl import GRPOTrainer as _GRPOTrainer
-except Exception:  # TRL not installed: the sampler and report_rewards still work
+except Exception:  # TRL not installed: the sampler still works
     _GRPOTrainer = object  # type: ignore[misc,assignment]
+
+_STATE_FILE = "mopps_state.json"
+_SELECTIONS_FILE = "mopps_selections.npy"
 
 
 class MoPPSRepeatSampler:
-    """TRL's RepeatSampler layout with moppsd choosing the prompts of each generation batch."""
+    """TRL's RepeatSampler layout with moppsd choosing the prompts of each generation batch
+    (one keyed Select per generation batch: identical on every rank)."""
 
     def __init__(
         self,
@@ -46,44 +69,63 @@ class MoPPSRepeatSampler:
         repeat_count: int = 1,
         candidates_ratio: float = 8.0,
         seed: int = 0,
+        run: str = "trl",
     ) -> None:
         self.n = len(data_source)
-        self.client, self.pool = client, pool
         self.mini_repeat_count, self.batch_size, self.repeat_count = mini_repeat_count, batch_size, repeat_count
-        self.candidates_ratio = candidates_ratio
-        self.rng = np.random.default_rng(seed)
+        self.chooser = _plugin.PromptChooser(client, pool, self.n, batch_size, candidates_ratio=candidates_ratio,
+                                             seed=seed, run=run)
+        self._epoch: Optional[int] = None
+        self._iterations = 0
+        #: Generation batches reported so far (the trainer counts them) and, per selection, how many
+        #: had been reported when it was made: selection g saw the rewards of reports_before[g] batches.
+        self.reports = 0
+        self.reports_before: List[int] = []
+        #: The batches of the current epoch selected so far (what a checkpoint records).
+        self.selected: List[np.ndarray] = []
+        self._replay: Dict[int, List[np.ndarray]] = {}  # epoch -> batches restored from a checkpoint
 
     def __len__(self) -> int:
         return (self.n // self.batch_size) * self.batch_size * self.mini_repeat_count * self.repeat_count
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by accelerate / transformers before each epoch (also the resumed one)."""
+        self._epoch = epoch
+
+    def resume(self, epoch: int, selected: Sequence[np.ndarray], run: str) -> None:
+        """Makes the iteration of ``epoch`` yield ``selected`` first (without asking moppsd again),
+        then continue with the run's keys."""
+        self.chooser.run = run
+        self._replay = {epoch: list(selected)}
+
     def __iter__(self) -> Iterator[int]:
-        b = self.batch_size
-        for _ in range(self.n // b):
-            m = min(self.n, max(b, int(self.candidates_ratio * b)))
-            candidates = self.rng.choice(self.n, size=m, replace=False).astype(np.uint64)
-            chosen = self.client.select(self.pool, b, candidates=candidates).ids.tolist()
+        epoch = self._iterations if self._epoch is None else self._epoch
+        self._iterations, self._epoch = epoch + 1, None
+        self.chooser.start_epoch(epoch)
+        replay = self._replay.pop(epoch, [])
+        self.selected = []
+        for b in range(self.chooser.batches_per_epoch):
+            if b < len(replay):
+                self.chooser.draw_candidates()  # keep the epoch's RNG where the first run had it
+                chosen = replay[b]
+            else:
+                self.reports_before.append(self.reports)
+                chosen = self.chooser.choose(b)
+            self.selected.append(np.asarray(chosen, dtype=np.uint64))
+            ids = chosen.tolist()
             for _ in range(self.repeat_count):
-                for index in chosen:
+                for index in ids:
                     for _ in range(self.mini_repeat_count):
                         yield int(index)
 
 
-def report_rewards(client: Client, pool: str, indices: Sequence[int], rewards, success_threshold: float = 0.0) -> None:
-    """Groups completions by prompt index and sends one Update: successes = completions whose reward
-    > threshold (NaN rewards are skipped), trials = completions."""
-    index = np.asarray(indices, dtype=np.int64)
-    reward = np.asarray(rewards, dtype=float)
-    keep = ~np.isnan(reward)
-    if not keep.any():
-        return
-    ids, inverse = np.unique(index[keep], return_inverse=True)
-    trials = np.bincount(inverse)
-    successes = np.bincount(inverse, weights=(reward[keep] > success_threshold).astype(float))
-    client.update(pool, ids.astype(np.uint64), successes, trials=trials.astype(np.uint32))
-
-
 class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
-    """``trl.GRPOTrainer`` whose prompts are chosen by MoPPS (see the module docstring)."""
+    """``trl.GRPOTrainer`` whose prompts are chosen by MoPPS (see the module docstring).
+
+    >>> trainer = MoPPSGRPOTrainer(model=model, reward_funcs=reward, args=args,   # doctest: +SKIP
+    ...                            train_dataset=dataset, candidates_ratio=8)
+    >>> trainer.train()                                                            # doctest: +SKIP
+    """
 
     def __init__(
         self,
@@ -91,40 +133,154 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         mopps_client: Optional[Client] = None,
         mopps_endpoint: Optional[str] = None,
         mopps_pool: str = "trl",
+        mopps_state_dir: Optional[str] = None,
         candidates_ratio: float = 8.0,
         index_key: str = "index",
         success_threshold: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self._mopps_process = None
+        n = len(self.train_dataset)
+        _plugin.check_index_column(np.asarray(self.train_dataset[index_key]), f'the dataset\'s "{index_key}" column')
+        self._mopps_own_client = mopps_client is None
         if mopps_client is None:
-            if mopps_endpoint is None:
-                self._mopps_process = start()
-                mopps_endpoint = self._mopps_process.listen
-            mopps_client = Client(mopps_endpoint)
+            mopps_client = self._mopps_connect(mopps_endpoint, mopps_state_dir)
         self.mopps, self.mopps_pool = mopps_client, mopps_pool
         self.candidates_ratio, self.index_key, self.success_threshold = candidates_ratio, index_key, success_threshold
-        self.mopps.create_pool(mopps_pool, seed=int(self.args.seed), exist_ok=True)
-        self.mopps.register(mopps_pool, np.arange(len(self.train_dataset), dtype=np.uint64))
+        if self.accelerator.is_main_process:
+            _plugin.setup_pool(self.mopps, mopps_pool, n, seed=int(self.args.seed))
+        self._mopps_run = self._broadcast(uuid.uuid4().hex[:12])
+        self.accelerator.wait_for_everyone()
+        self._mopps_sampler: Optional[MoPPSRepeatSampler] = None
+        #: Milliseconds this trainer spent on MoPPS per generation batch (report, gathering indices,
+        #: metrics; the Select itself is in the ``mopps/select_ms`` metric).
+        self.mopps_overhead_ms: List[float] = []
+
+    # -- the server ----------------------------------------------------------------------------
+
+    def _broadcast(self, value: Any) -> Any:
+        """The main process's ``value`` on every rank."""
+        if self.accelerator.num_processes == 1:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value])[0]
+
+    def _mopps_connect(self, endpoint: Optional[str], state_dir: Optional[str]) -> Client:
+        """All ranks on ``endpoint``, or on one private moppsd the main process starts."""
+        if endpoint is not None:
+            return connect(endpoint)
+        client = None
+        if self.accelerator.is_main_process:
+            client = connect(state_dir=state_dir or os.path.join(self.args.output_dir, "mopps-state"))
+        where = self._broadcast((client.endpoint, socket.gethostname()) if client is not None else None)
+        if client is not None:
+            return client
+        if where[1] != socket.gethostname():
+            raise MoppsError(
+                f"the private moppsd runs on {where[1]} and this rank on {socket.gethostname()}: with several "
+                "machines, start moppsd yourself (tcp with CURVE) and pass mopps_endpoint")
+        return connect(where[0])
+
+    def train(self, *args: Any, **kwargs: Any):
+        """``GRPOTrainer.train``; a private moppsd is stopped when it returns (or raises)."""
+        resume = kwargs.get("resume_from_checkpoint", args[0] if args else None)
+        if not resume and self.accelerator.is_main_process and self._mopps_own_client and self.mopps.process:
+            info = next(p for p in self.mopps.list_pools() if p.name == self.mopps_pool)
+            if info.select_count or info.update_count:
+                warnings.warn(f'starting a new run: pool "{self.mopps_pool}" left in {self.mopps.process.state_dir} '
+                              "by an earlier run is dropped", UserWarning, stacklevel=2)
+                self.mopps.drop_pool(self.mopps_pool)
+                _plugin.setup_pool(self.mopps, self.mopps_pool, len(self.train_dataset), seed=int(self.args.seed))
+        self.accelerator.wait_for_everyone()
+        ok = False
+        try:
+            output = super().train(*args, **kwargs)
+            ok = True
+            return output
+        finally:
+            if ok:  # the others may still report their last step; after an error nobody waits
+                self.accelerator.wait_for_everyone()
+            if self._mopps_own_client:
+                self.mopps.close()
+
+    # -- selection and feedback ----------------------------------------------------------------
 
     def _get_train_sampler(self, dataset=None):
         dataset = self.train_dataset if dataset is None else dataset
-        return MoPPSRepeatSampler(
+        self._mopps_sampler = MoPPSRepeatSampler(
             dataset, self.mopps, self.mopps_pool, mini_repeat_count=self.num_generations,
             batch_size=self.args.generation_batch_size // self.num_generations,
             repeat_count=self.num_iterations * self.args.steps_per_generation,
-            candidates_ratio=self.candidates_ratio, seed=int(self.args.seed))
+            candidates_ratio=self.candidates_ratio, seed=int(self.args.seed), run=self._mopps_run)
+        return self._mopps_sampler
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        # The result is gathered over processes; this process's completions are its own slice.
-        start_row = self.accelerator.process_index * len(prompts)
-        local = rewards_per_func[start_row:start_row + len(prompts)]
-        weights = self.reward_weights.to(local.device).unsqueeze(0)
-        total = (local * weights).nansum(dim=1)
-        total[local.isnan().all(dim=1)] = float("nan")
-        report_rewards(
-            self.mopps, self.mopps_pool, [row[self.index_key] for row in inputs], total.detach().cpu().numpy(),
-            self.success_threshold)
+        if not self.model.training:  # evaluation rollouts are not training feedback
+            return rewards_per_func
+        t0 = time.perf_counter()
+        # The result is gathered over processes (rank-major); this process's completions are its slice.
+        weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
+        total = (rewards_per_func * weights).nansum(dim=1)
+        total[rewards_per_func.isnan().all(dim=1)] = float("nan")
+        total = total.detach().cpu().numpy()
+        rank = self.accelerator.process_index
+        local = [int(row[self.index_key]) for row in inputs]
+        start_row = rank * len(prompts)
+        self.mopps.report(self.mopps_pool, np.asarray(local, dtype=np.uint64), total[start_row:start_row + len(prompts)],
+                          threshold=self.success_threshold,
+                          request_id=f"{self._mopps_run}/s{self.state.global_step}/rank{rank}")
+        everyone = local
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            everyone = gather_object(local)
+        sampler = self._mopps_sampler
+        if sampler is not None:
+            sampler.reports += 1
+            for name, value in sampler.chooser.metrics(everyone, total, self.success_threshold).items():
+                self._metrics["train"][name].append(value)
+        self.mopps_overhead_ms.append((time.perf_counter() - t0) * 1e3)
         return rewards_per_func
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        sampler = self._mopps_sampler
+        if sampler is not None and self.accelerator.is_main_process:
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+            folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+            state = sampler.chooser.state(f"{self._mopps_run}-step-{self.state.global_step}", {
+                "epoch": sampler.chooser.epoch, "batches": len(sampler.selected)})
+            del state["rng"]  # the epoch's RNG is re-seeded and replayed on resume
+            with open(os.path.join(folder, _STATE_FILE), "w", encoding="utf-8") as f:
+                json.dump(state, f)
+            np.save(os.path.join(folder, _SELECTIONS_FILE), np.stack(sampler.selected) if sampler.selected
+                    else np.zeros((0, sampler.batch_size), dtype=np.uint64))
+        # No rank selects the next batch before the tag is taken.
+        self.accelerator.wait_for_everyone()
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        saved = None
+        if self.accelerator.is_main_process:
+            path = os.path.join(checkpoint, _STATE_FILE)
+            if not os.path.exists(path):
+                raise MoppsError(f"{path} is missing: this checkpoint was not saved by MoPPSGRPOTrainer, so the "
+                                 "prompt selector cannot be put back to it")
+            with open(path, encoding="utf-8") as f:
+                state = json.load(f)
+            if self._mopps_sampler is None:
+                raise MoppsError("resume before the train sampler exists")
+            self._mopps_sampler.chooser.restore(state)
+            saved = (state, np.load(os.path.join(checkpoint, _SELECTIONS_FILE)))
+        state, selected = self._broadcast(saved)
+        self._mopps_run = state["run"]
+        if self._mopps_sampler is not None:
+            self._mopps_sampler.resume(int(state["epoch"]), list(selected), state["run"])
+        self.accelerator.wait_for_everyone()

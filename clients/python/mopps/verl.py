@@ -10,15 +10,24 @@ after every training step with that step's batch. Configuration (Hydra overrides
     +data.sampler.mopps.candidates_ratio=8         # candidates per step = ratio x batch size
     +data.sampler.mopps.decay=1.0                  # also: pool, seed, target, strategy,
                                                    # index_key, success_threshold, state_dir
+    +data.sampler.mopps.state_dir=/ckpt/mopps-state   # private moppsd's state: needed to resume
 
 Every step the sampler draws ``candidates_ratio × B`` dataset rows at random, asks moppsd for the
 ``B`` best (B = ``data.gen_batch_size`` or ``data.train_batch_size``) and yields their indices, in
-order, to verl's DataLoader. ``update(batch)`` reads each response's prompt index from
+order, to verl's DataLoader. The pool's ids are the dataset rows, registered and strict; at start
+the sampler checks that the dataset's index column (``extra_info.index``) is ``0 … n−1`` in row
+order and fails otherwise. ``update(batch)`` reads each response's prompt index from
 ``batch.non_tensor_batch[index_key]`` (default ``"index"``: verl's datasets put ``extra_info.index``
 there, which its preprocessing scripts set to the row number — make sure yours do) and its reward
 (``acc`` from the reward function's extra info when present, else the summed
 ``token_level_scores``); a response counts as a success when the reward > ``success_threshold``
 (default 0).
+
+Checkpoints: verl's ``StatefulDataLoader`` stores ``state_dict()`` in each checkpoint (``data.pt``)
+and calls ``load_state_dict()`` on resume. The state names a tag of the pool on the server
+(``{pool}-step-{n}``, taken once the step's rewards are in), the sampler's position and RNG, so a
+resumed run selects exactly the batches the uninterrupted run would have. The tag lives in the
+server's state dir: with a private moppsd, set ``state_dir`` to a lasting folder.
 
 verl 0.8 and later removed this hook (nothing calls ``update``). There, pass the sampler to the
 trainer yourself and let a small subclass feed it — :func:`with_sampler_updates` makes one::
@@ -30,20 +39,22 @@ trainer yourself and let a small subclass feed it — :func:`with_sampler_update
     trainer = with_sampler_updates(RayPPOTrainer)(config=config, ..., train_sampler=sampler)
 
 It overrides ``RayPPOTrainer._update_actor(batch)`` (called once per step with the step's batch in
-verl 0.7.1 and 0.9.1 alike) to call ``sampler.update(batch)`` after the actor update, and does nothing
-extra on verl versions whose trainer already calls ``update``. ``make test-verl`` checks it against the
-real verl 0.9.1.
+verl 0.7.1 and 0.9.1 alike) to call ``sampler.update(batch)`` after the actor update and to add the
+step's ``mopps/`` metrics to the actor's metrics, which verl logs with the step. Use it on verl
+0.5–0.7 too to get the metrics: the later ``update(batch)`` of verl's own loop is recognised as the
+same step and not counted twice. ``make test-verl`` checks it against the real verl 0.7.1 and 0.9.1.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, Optional
+import uuid
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 
-from .client import Client
-from .launch import start
+from . import _plugin
+from .launch import connect
 
 try:  # verl 0.5 – 0.7: RayPPOTrainer.fit calls the sampler's update itself
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler as _Base
@@ -61,49 +72,101 @@ def _opt(cfg: Any, key: str, default=None):
     return default if value is None else value
 
 
+def _dataset_indices(data_source, index_key: str) -> Optional[np.ndarray]:
+    """The index verl will report for each row: ``extra_info.index`` of an ``RLHFDataset`` (0 when
+    missing, as verl fills it), else ``row[index_key]`` of datasets whose rows are mappings."""
+    frame = getattr(data_source, "dataframe", None)
+    if frame is not None and "extra_info" in getattr(frame, "column_names", ()):
+        return np.array([(info or {}).get("index", 0) for info in frame["extra_info"]])
+    try:
+        return np.array([data_source[i][index_key] for i in range(len(data_source))])
+    except (KeyError, TypeError, IndexError):
+        return None
+
+
 class MoPPSSampler(_Base):  # type: ignore[misc]
-    """verl curriculum sampler backed by moppsd (see the module docstring for configuration)."""
+    """verl curriculum sampler backed by moppsd (see the module docstring for configuration).
+
+    >>> sampler = MoPPSSampler(train_dataset, config.data)   # doctest: +SKIP
+    """
 
     def __init__(self, data_source, data_config) -> None:
         self.data_source = data_source
         self.n = len(data_source)
         sampler_cfg = _opt(data_config, "sampler")
         cfg = _opt(sampler_cfg, "mopps")
-        self.batch_size = int(_opt(data_config, "gen_batch_size") or _opt(data_config, "train_batch_size") or 0)
-        if self.batch_size <= 0:
+        batch_size = int(_opt(data_config, "gen_batch_size") or _opt(data_config, "train_batch_size") or 0)
+        if batch_size <= 0:
             raise ValueError("MoPPSSampler needs data.train_batch_size (or data.gen_batch_size)")
-        self.ratio = float(_opt(cfg, "candidates_ratio", 8))
         self.pool = str(_opt(cfg, "pool", "verl"))
         self.index_key = str(_opt(cfg, "index_key", "index"))
         self.success_threshold = float(_opt(cfg, "success_threshold", 0.0))
-        seed = _opt(cfg, "seed", _opt(data_config, "seed", 0))
-        self.rng = np.random.default_rng(int(seed))
-        endpoint = _opt(cfg, "endpoint", os.environ.get("MOPPS_ENDPOINT"))
-        self._process = None
-        if endpoint is None:
-            self._process = start(state_dir=_opt(cfg, "state_dir"))
-            endpoint = self._process.listen
-        self.client = Client(str(endpoint))
-        self.client.create_pool(
-            self.pool, decay=_opt(cfg, "decay"), target=_opt(cfg, "target"), strategy=_opt(cfg, "strategy"),
-            seed=int(seed), exist_ok=True)
-        self.client.register(self.pool, np.arange(self.n, dtype=np.uint64))
+        if _opt(cfg, "check_index", True):
+            indices = _dataset_indices(data_source, self.index_key)
+            if indices is not None:
+                _plugin.check_index_column(indices, f"the dataset's {self.index_key} (extra_info.index)")
+        seed = int(_opt(cfg, "seed", _opt(data_config, "seed", 0)))
+        self.client = connect(_opt(cfg, "endpoint", os.environ.get("MOPPS_ENDPOINT")), state_dir=_opt(cfg, "state_dir"))
+        _plugin.setup_pool(self.client, self.pool, self.n, seed=seed, decay=_opt(cfg, "decay"),
+                           target=_opt(cfg, "target"), strategy=_opt(cfg, "strategy"))
+        self.chooser = _plugin.PromptChooser(
+            self.client, self.pool, self.n, min(batch_size, self.n), candidates_ratio=float(_opt(cfg, "candidates_ratio", 8)),
+            seed=seed, run=uuid.uuid4().hex[:12])
+        self.batch_size = self.chooser.batch_size
+        self._next = (0, 0)  # (epoch, batch) the next iteration starts at
+        self._chosen = 0  # batches chosen so far (this run)
+        self._steps = 0  # steps reported so far (this run)
+        self._deferred_tag: Optional[str] = None
+        self._last_report: Optional[tuple] = None
+        #: The ``mopps/`` metrics of the last reported step.
+        self.last_metrics: Dict[str, float] = {}
 
     def __len__(self) -> int:
         return self.n
 
     def __iter__(self) -> Iterator[int]:
         # The DataLoader asks for the next batch only after the previous step (and its update) ran,
-        # since verl requires dataloader_num_workers = 0 for curriculum samplers.
-        b = min(self.batch_size, self.n)
-        for _ in range(self.n // b):
-            m = min(self.n, max(b, int(self.ratio * b)))
-            candidates = self.rng.choice(self.n, size=m, replace=False).astype(np.uint64)
-            for i in self.client.select(self.pool, b, candidates=candidates).ids.tolist():
+        # since verl requires dataloader_num_workers = 0 for curriculum samplers. The body runs at
+        # the first next(): the iterators torchdata makes and drops while restoring count for nothing.
+        epoch, first = self._next
+        if first == 0:
+            self.chooser.start_epoch(epoch)
+        else:  # resumed inside an epoch: the RNG was restored with the position
+            self.chooser.epoch = epoch
+        for b in range(first, self.chooser.batches_per_epoch):
+            ids = self.chooser.choose(b)
+            self._chosen += 1
+            self._next = (epoch, b + 1)
+            for i in ids.tolist():
                 yield int(i)
+        self._next = (epoch + 1, 0)
+
+    # -- checkpoints (torchdata's Stateful protocol, used by verl's StatefulDataLoader) ---------
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Tags the pool on the server as ``{pool}-step-{steps}`` and returns that tag, the pool, the
+        sampler's position and RNG state, and the format version. When the current batch's rewards
+        are not in yet (verl 0.5–0.7 saves before calling ``update``), the tag is written by that
+        ``update``, so it holds the step's rewards like the rest of the checkpoint."""
+        pending = self._chosen > self._steps
+        tag = f"{self.pool}-step-{self._steps + int(pending)}"
+        position = {"epoch": self._next[0], "batch": self._next[1], "steps": self._steps + int(pending)}
+        self._deferred_tag = tag if pending else None
+        return self.chooser.state(tag, position, snapshot=not pending)
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restores the pool to the checkpoint's tag and the sampler to its position and RNG; a
+        state of another pool or an unknown format version raises :class:`mopps.MoppsError`."""
+        self.chooser.restore(state)
+        self._next = (int(state["epoch"]), int(state["batch"]))
+        self._steps = self._chosen = int(state["steps"])
+        self._deferred_tag = None
+
+    # -- feedback ----------------------------------------------------------------------------
 
     def update(self, batch) -> None:
-        """Feeds one step's outcomes back (called by verl after each step)."""
+        """Feeds one step's outcomes back (called by verl after each step); a second call with the
+        same step's batch (verl's loop after :func:`with_sampler_updates`) changes nothing."""
         non_tensor = batch.non_tensor_batch
         index = np.asarray(non_tensor[self.index_key]).astype(np.int64)
         if "acc" in non_tensor:
@@ -111,11 +174,17 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
         else:
             scores = batch.batch["token_level_scores"]
             reward = scores.sum(-1).detach().cpu().numpy() if hasattr(scores, "detach") else np.asarray(scores).sum(-1)
-        success = (reward > self.success_threshold).astype(float)
-        ids, inverse = np.unique(index, return_inverse=True)
-        trials = np.bincount(inverse).astype(float)
-        successes = np.bincount(inverse, weights=success)
-        self.client.update(self.pool, ids.astype(np.uint64), successes, trials=trials.astype(np.uint32))
+        key = (index.tobytes(), reward.tobytes())
+        if key == self._last_report:
+            return
+        self.last_metrics = self.chooser.metrics(index, reward, self.success_threshold)
+        self.client.report(self.pool, index, reward, threshold=self.success_threshold,
+                           request_id=f"{self.chooser.run}/step-{self._steps}")
+        self._last_report = key
+        self._steps += 1
+        if self._deferred_tag is not None:
+            self.client.snapshot(self.pool, self._deferred_tag)
+            self._deferred_tag = None
 
     def after_step(self, batch) -> None:  # noqa: D401
         """For verl 0.8+, whose trainer no longer calls ``update``: call this once per step with the
@@ -124,24 +193,28 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
         self.update(batch)
 
     def close(self) -> None:
+        """Closes the connection (and stops the private moppsd, if this sampler started one)."""
         self.client.close()
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
 
 
-def with_sampler_updates(trainer_cls, calls_update: "bool | None" = None):
-    """A subclass of verl's ``RayPPOTrainer`` that feeds each step's batch to its MoPPSSampler,
-    for verl 0.8+ whose trainer no longer does. ``calls_update`` overrides the detection of whether
-    the installed verl calls ``update`` itself."""
-    already = _VERL_CALLS_UPDATE if calls_update is None else calls_update
+def with_sampler_updates(trainer_cls):
+    """A subclass of verl's ``RayPPOTrainer`` that feeds each step's batch to its MoPPSSampler right
+    after the actor update (verl 0.8+ no longer does; 0.5–0.7 do it later in the step, which the
+    sampler then ignores as a repeat) and adds the step's ``mopps/`` metrics to the actor's
+    metrics, which verl logs with the step.
+
+    >>> trainer = with_sampler_updates(RayPPOTrainer)(config=config, ..., train_sampler=sampler)  # doctest: +SKIP
+    """
 
     class MoPPSTrainer(trainer_cls):  # type: ignore[misc,valid-type]
         def _update_actor(self, batch):
             output = super()._update_actor(batch)
             sampler = getattr(getattr(self, "train_dataloader", None), "sampler", None)
-            if not already and isinstance(sampler, MoPPSSampler):
+            if isinstance(sampler, MoPPSSampler):
                 sampler.update(batch)
+                meta = getattr(output, "meta_info", None)
+                if isinstance(meta, dict):
+                    meta.setdefault("metrics", {}).update(sampler.last_metrics)
             return output
 
     MoPPSTrainer.__name__ = MoPPSTrainer.__qualname__ = f"MoPPS{trainer_cls.__name__}"

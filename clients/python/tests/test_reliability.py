@@ -17,6 +17,7 @@ class LossyProxy:
     def __init__(self, upstream, endpoint, drop):
         self.upstream, self.endpoint, self.drop = upstream, endpoint, set(drop)
         self.seen = 0
+        self.requests = []  # [method, body] of every request forwarded, retries included
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run)
         self.thread.start()
@@ -35,7 +36,9 @@ class LossyProxy:
         while not self.stop.is_set():
             for sock, _ in poller.poll(50):
                 if sock is front:
-                    back.send_multipart(front.recv_multipart())
+                    frames = front.recv_multipart()
+                    self.requests.append(frames[-2:])
+                    back.send_multipart(frames)
                 else:
                     reply = back.recv_multipart()
                     index = self.seen

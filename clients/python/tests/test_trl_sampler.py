@@ -1,9 +1,12 @@
-"""mopps.trl with stand-ins (no TRL needed): the sampler's RepeatSampler layout and the reward report.
+"""mopps.trl with stand-ins (no TRL needed): the sampler's RepeatSampler layout, one draw per generation
+batch for all ranks, and the replay of a resumed epoch.
 `make test-verl` also checks MoPPSGRPOTrainer against the real TRL 1.16 classes."""
 
 import numpy as np
 
-from mopps.trl import MoPPSRepeatSampler, report_rewards
+import mopps
+
+from mopps.trl import MoPPSRepeatSampler
 
 
 def test_repeat_layout_matches_trl(client):
@@ -20,11 +23,52 @@ def test_repeat_layout_matches_trl(client):
         assert len(set(prompts)) == 4 and all(first[k * 3:(k + 1) * 3] == [prompts[k]] * 3 for k in range(4))
 
 
-def test_report_rewards_groups_by_prompt(client):
+def test_identical_sequences_across_ranks_and_one_draw_per_batch(client):
     client.create_pool("trl", seed=1)
-    report_rewards(client, "trl", [5, 5, 5, 9, 9, 9], [1.0, -1.0, 0.5, float("nan"), -1.0, -0.5])
-    got = client.get("trl", [5, 9])
-    assert got.alpha.tolist() == [3.0, 1.0]  # 2 of 3 rewarded
-    assert got.beta.tolist() == [2.0, 3.0]  # the NaN completion of prompt 9 is skipped
-    report_rewards(client, "trl", [1], [float("nan")])  # nothing to report: no call, no error
-    assert not client.get("trl", [1]).known[0]
+    ranks = [MoPPSRepeatSampler(list(range(40)), client, "trl", mini_repeat_count=2, batch_size=4, run="r1",
+                                candidates_ratio=2, seed=5) for _ in range(2)]
+    sequences = [list(s) for s in ranks]
+    assert sequences[0] == sequences[1]
+    assert client.list_pools()[0].select_count == 10  # 10 generation batches, drawn once each
+
+
+def test_resume_replays_the_epochs_batches_without_asking_again(tmp_path):
+    """A resumed epoch yields the checkpoint's batches (one of them prefetched before the checkpoint)
+    without Selects, then continues exactly as the uninterrupted run did — also when the server no
+    longer remembers those Selects (here it remembers one)."""
+    with mopps.launch(state_dir=str(tmp_path / "s"), extra_args=["--select-dedupe-window", "1"]) as client:
+        client.create_pool("trl", seed=1)
+        client.register("trl", np.arange(40))
+
+        def sampler():
+            return MoPPSRepeatSampler(list(range(40)), client, "trl", mini_repeat_count=1, batch_size=4, run="r",
+                                      candidates_ratio=3, seed=5)
+
+        def take(it):
+            return [next(it) for _ in range(4)]
+
+        def report(step, batch):
+            client.report("trl", batch, [float(i % 3 == 0) for i in batch], request_id=f"s{step}")
+
+        full = sampler()
+        it = iter(full)
+        batches = []
+        for step in range(6):
+            batches.append(take(it))
+            if step == 3:  # the checkpoint after 3 steps; batch 3 was already fetched (prefetch)
+                saved = list(full.selected)
+                client.snapshot("trl", "ckpt")
+            report(step, batches[-1])
+        final = client.get("trl")
+
+        client.restore("trl", "ckpt")
+        resumed = sampler()
+        resumed.resume(0, saved, "r")
+        it = iter(resumed)
+        assert [take(it) for _ in range(4)] == batches[:4]
+        assert client.list_pools()[0].select_count == 4  # the replay asked nothing
+        report(3, batches[3])
+        for step in (4, 5):
+            assert take(it) == batches[step]
+            report(step, batches[step])
+        assert client.get("trl").alpha.tolist() == final.alpha.tolist()

@@ -67,20 +67,54 @@ class FakeTrainer:
 
     def _update_actor(self, batch):
         self.actor_updates += 1
-        return "actor output"
+        return types.SimpleNamespace(meta_info={"metrics": {"actor/loss": [0.5]}})
 
 
 def test_trainer_subclass_feeds_the_sampler_once_per_step(server):
     from mopps.verl import with_sampler_updates
 
     sampler = MoPPSSampler(list(range(20)), config(server.listen))
-    trainer = with_sampler_updates(FakeTrainer, calls_update=False)(sampler)
-    assert trainer._update_actor(step_batch([2, 2], [1, 0])) == "actor output"
+    list(zip(range(8), sampler))  # choose the first batch (its posterior means feed the metrics)
+    trainer = with_sampler_updates(FakeTrainer)(sampler)
+    batch = step_batch([2, 2, 3, 3], [1, 0, 1, 1])
+    output = trainer._update_actor(batch)
     assert trainer.actor_updates == 1
-    got = sampler.client.get("verl", [2])
-    assert got.alpha[0] == 2.0 and got.beta[0] == 2.0  # one update: 1 success, 1 failure
-    # Where the trainer already calls update (verl 0.5-0.7) the subclass adds nothing.
-    trainer_07 = with_sampler_updates(FakeTrainer, calls_update=True)(sampler)
-    trainer_07._update_actor(step_batch([2], [1]))
-    assert sampler.client.get("verl", [2]).alpha[0] == 2.0
+    got = sampler.client.get("verl", [2, 3])
+    assert got.alpha.tolist() == [2.0, 3.0] and got.beta.tolist() == [2.0, 1.0]  # one update
+    # verl 0.5-0.7 then call update(batch) with the same batch themselves: not counted again.
+    sampler.update(batch)
+    assert sampler.client.get("verl", [2, 3]).alpha.tolist() == [2.0, 3.0]
+    assert sampler.client.list_pools()[0].update_count == 1
+    # The step's mopps/ metrics ride along with the actor's, which verl logs with the step.
+    metrics = output.meta_info["metrics"]
+    assert metrics["actor/loss"] == [0.5]
+    assert metrics["mopps/realised_success"] == 0.75  # (1/2 + 2/2) / 2
+    assert metrics["mopps/effective_ratio"] == 0.5 and metrics["mopps/all_solved"] == 0.5
+    assert metrics["mopps/all_failed"] == 0.0 and metrics["mopps/prompts_with_data"] == 2.0
+    assert metrics["mopps/select_ms"] > 0
     sampler.close()
+
+
+def test_the_index_column_must_be_the_row_number(server):
+    import pytest
+
+    import mopps
+
+    class Frame(dict):
+        column_names = ["prompt", "extra_info"]
+
+    class RLHFLike(list):
+        def __init__(self, extra_info):
+            super().__init__(range(len(extra_info)))
+            self.dataframe = Frame(extra_info=extra_info)
+
+    MoPPSSampler(RLHFLike([{"index": i} for i in range(10)]), config(server.listen)).close()
+    # A missing index (verl fills 0), filtered rows, concatenated train_files: refused, naming the row.
+    for extra_info, row in (([{}] * 10, 1), ([{"index": i} for i in range(10) if i != 4], 4),
+                            ([{"index": i % 5} for i in range(10)], 5)):
+        with pytest.raises(mopps.MoppsError, match=f"row {row} has"):
+            MoPPSSampler(RLHFLike(extra_info), config(server.listen))
+    # Datasets of row mappings: row[index_key].
+    with pytest.raises(mopps.MoppsError, match="filter_overlong_prompts"):
+        MoPPSSampler([{"index": 9 - i} for i in range(10)], config(server.listen))
+    MoPPSSampler([{"index": 9 - i} for i in range(10)], config(server.listen, check_index=False, pool="p2")).close()

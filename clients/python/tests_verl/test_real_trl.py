@@ -4,7 +4,13 @@ GPT-2 and a word-level tokenizer built here (no download), checking that every c
 reaches moppsd's posterior exactly."""
 
 import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
@@ -41,26 +47,14 @@ def test_sampler_has_the_repeat_sampler_layout(tmp_path):
 
 def test_grpo_trains_end_to_end_with_mopps_choosing_prompts(tmp_path):
     import numpy as np
-    import torch
-    from datasets import Dataset
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import AutoModelForCausalLM, GPT2Config, PreTrainedTokenizerFast
     from trl import GRPOConfig
 
     import mopps
+    from trl_run import prompts, tiny_model_and_tokenizer
 
-    words = ["<pad>", "<eos>", "<unk>", "solve", ":"] + list("abcdefghij")
-    vocab = {w: i for i, w in enumerate(words)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
-    tokenizer.padding_side = "left"
-    torch.manual_seed(0)  # the model's random initialisation
-    model = AutoModelForCausalLM.from_config(GPT2Config(
-        vocab_size=len(vocab), n_positions=64, n_embd=16, n_layer=1, n_head=2, bos_token_id=1, eos_token_id=1,
-        pad_token_id=0))
+    model, tokenizer = tiny_model_and_tokenizer()
     n = 24
-    dataset = Dataset.from_dict({"prompt": [f"solve : {'abcdefghij'[i % 10]}" for i in range(n)], "index": list(range(n))})
+    dataset = prompts(n)
     seen = []  # (prompt index, reward) of every completion, as TRL scored them
 
     def reward(completions, index, **_):
@@ -91,3 +85,106 @@ def test_grpo_trains_end_to_end_with_mopps_choosing_prompts(tmp_path):
         assert np.array_equal(post.alpha - 1, successes[post.ids.astype(int)])
         assert np.array_equal(post.beta - 1, (trials - successes)[post.ids.astype(int)])
         assert set(np.flatnonzero(trials)) <= set(range(n)) and (trials % generations == 0).all()
+        assert client.health() == "SERVING"  # a client passed in stays the caller's
+
+
+def test_the_index_column_must_be_the_row_number(tmp_path):
+    from trl import GRPOConfig
+
+    import mopps
+    from trl_run import prompts, tiny_model_and_tokenizer
+
+    model, tokenizer = tiny_model_and_tokenizer()
+    shuffled = prompts(8).map(lambda row, i: {"index": (i * 3) % 8}, with_indices=True)
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
+                      max_steps=1, report_to=[], use_cpu=True, bf16=False)
+    with mopps.launch(state_dir=str(tmp_path / "s")) as client:
+        with pytest.raises(mopps.MoppsError, match="row 1 has 3"):
+            MoPPSGRPOTrainer(model=model, reward_funcs=lambda completions, **_: [0.0] * len(completions), args=args,
+                             train_dataset=shuffled, processing_class=tokenizer, mopps_client=client)
+
+
+# -- several ranks and resuming: trl_run.py under accelerate, each run a fresh set of processes -----
+
+RUN = Path(__file__).resolve().parent / "trl_run.py"
+STEPS, SAVE_AT = 6, 3
+
+
+def accelerate_run(out, *flags):
+    """trl_run.py on 2 CPU processes. `accelerate launch --cpu --num_processes 2` starts ONE process
+    (accelerate 1.15 without a config file): --multi_gpu with use_cpu=True in the training
+    arguments is what gives 2 gloo ranks on a machine without GPUs."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    accelerate = Path(sys.executable).parent / "accelerate"
+    subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                    "--main_process_port", str(29500 + os.getpid() % 1000), str(RUN), "--out", str(out),
+                    "--steps", str(STEPS), "--save-at", str(SAVE_AT), *flags], check=True, env=env, timeout=600)
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trl-2-ranks")
+    return out, accelerate_run(out)
+
+
+def test_two_ranks_share_each_selection_and_report_each_completion_once(full_run):
+    import numpy as np
+
+    _, (rank0, rank1) = full_run
+    assert rank0["num_processes"] == rank1["num_processes"] == 2
+    # TRL's RepeatSampler contract: every rank yields the same index sequence.
+    assert rank0["selected"] == rank1["selected"]
+    batches = len(rank0["selected"])
+    assert batches in (STEPS, STEPS + 1)  # + the batch accelerate prefetched after the last step
+    # One draw per generation batch, not one per rank; one Update per rank and step.
+    assert rank0["pool"] == {"select_count": batches, "update_count": 2 * STEPS}
+    # Every completion's reward arrived exactly once: the posterior holds the counts of both ranks.
+    per_batch = rank0["generation_batch_size"]
+    seen = rank0["seen"] + rank1["seen"]
+    assert len(rank0["seen"]) == len(rank1["seen"]) == STEPS * per_batch // 2
+    ids, alpha, beta = (np.asarray(a) for a in rank0["posterior"])
+    successes, trials = np.zeros(len(ids)), np.zeros(len(ids))
+    for i, r in seen:
+        trials[i] += 1
+        successes[i] += r > 0
+    assert np.array_equal(alpha - 1, successes[ids]) and np.array_equal(beta - 1, (trials - successes)[ids])
+    # The prompts trained on are those selected, each group of 4 completions of one prompt.
+    chosen = sorted(i for batch in rank0["selected"][:STEPS] for i in batch for _ in range(4))
+    assert sorted(i for i, _ in seen) == chosen
+    # Staleness, measured: selection g is made after g - 1 reports (accelerate fetches one batch
+    # ahead), i.e. it sees the rewards of all but the previous generation batch.
+    assert rank0["reports_before"] == [0] + list(range(batches - 1))
+    assert rank0["server_stopped"] and rank1["server_stopped"]
+
+
+def test_mopps_metrics_reach_the_trainers_log_history(full_run):
+    _, (rank0, _) = full_run
+    logs = [entry for entry in rank0["log_history"] if "loss" in entry]
+    assert len(logs) == STEPS
+    seen_before = 0
+    for entry in logs:
+        for name in ("predicted_success", "realised_success", "effective_ratio", "all_solved", "all_failed"):
+            assert 0.0 <= entry[f"mopps/{name}"] <= 1.0, name
+        assert entry["mopps/effective_ratio"] + entry["mopps/all_solved"] + entry["mopps/all_failed"] == \
+            pytest.approx(1.0)
+        # Mixed groups are what TRL calls groups with non-zero reward std.
+        assert entry["mopps/effective_ratio"] == pytest.approx(1 - entry["frac_reward_zero_std"])
+        assert entry["mopps/realised_success"] == pytest.approx(entry["reward"])
+        assert seen_before <= entry["mopps/prompts_with_data"] <= 24
+        seen_before = entry["mopps/prompts_with_data"]
+        assert 0 < entry["mopps/select_ms"] < 1000
+    assert logs[0]["mopps/predicted_success"] == 0.5  # the prior, before any reward
+    print("MoPPS overhead per step, ms (rank 0, rank 1):", rank0["overhead_ms"], full_run[1][1]["overhead_ms"])
+
+
+def test_resume_from_a_checkpoint_selects_what_the_uninterrupted_run_did(full_run):
+    out, (full0, _) = full_run
+    checkpoint = out / "trainer" / f"checkpoint-{SAVE_AT}"
+    assert json.loads((checkpoint / "mopps_state.json").read_text())["tag"].endswith(f"-step-{SAVE_AT}")
+    rank0, rank1 = accelerate_run(out, "--resume", str(checkpoint))
+    assert rank0["selected"] == rank1["selected"] == full0["selected"]
+    assert len(rank0["seen"]) == (STEPS - SAVE_AT) * rank0["generation_batch_size"] // 2
+    assert rank0["posterior"] == full0["posterior"]
+    assert rank0["pool"] == full0["pool"]

@@ -5,7 +5,6 @@ batches the way RayPPOTrainer.fit does (`sampler.update(batch=batch)`). Run by `
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from verl import DataProto
 from verl.experimental.dataset.sampler import AbstractCurriculumSampler
@@ -13,16 +12,8 @@ from verl.trainer.main_ppo import create_rl_sampler
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer  # noqa: F401  (the trainer that calls update)
 
 import mopps
-
-
-class Prompts(Dataset):
-    """64 prompts; prompt i's hidden success rate is (i % 8) / 7."""
-
-    def __len__(self):
-        return 64
-
-    def __getitem__(self, i):
-        return {"index": i, "input_ids": torch.full((4,), i)}
+import mopps.verl
+from verl_run import Prompts
 
 
 def test_sampler_runs_inside_verl(tmp_path):
@@ -71,3 +62,30 @@ def test_trainer_subclass_fits_the_real_trainer():
     assert issubclass(sub, RayPPOTrainer) and sub.__name__ == "MoPPSRayPPOTrainer"
     assert list(inspect.signature(RayPPOTrainer._update_actor).parameters) == ["self", "batch"]
     assert "self._update_actor(batch)" in inspect.getsource(RayPPOTrainer.fit)
+
+
+def test_resume_selects_what_the_uninterrupted_run_did(tmp_path):
+    """verl 0.7's order: the checkpoint (data.pt, with the sampler's state) is written before the
+    step's sampler.update; the sampler's tag still holds that step's rewards."""
+    from resume_check import check_resume
+
+    check_resume(tmp_path, "--config-path")
+
+
+def test_a_state_of_another_pool_or_format_is_refused(tmp_path):
+    import pytest
+
+    with mopps.launch(state_dir=str(tmp_path / "s")) as client:
+        cfg = OmegaConf.create({"train_batch_size": 8, "sampler": {"mopps": {"endpoint": client.endpoint, "seed": 1}}})
+        sampler = mopps.verl.MoPPSSampler(Prompts(), cfg)
+        next(iter(sampler))
+        state = sampler.state_dict()
+        assert (state["format"], state["pool"], state["epoch"], state["batch"]) == (1, "verl", 0, 1)
+        assert {s.tag for s in client.list_snapshots("verl")} == set() and state["tag"] == "verl-step-1"
+        with pytest.raises(mopps.MoppsError, match='pool "other"'):
+            sampler.load_state_dict({**state, "pool": "other"})
+        with pytest.raises(mopps.MoppsError, match="format 2"):
+            sampler.load_state_dict({**state, "format": 2})
+        with pytest.raises(mopps.MoppsError, match="verl-step-1"):  # its update never came: no tag
+            sampler.load_state_dict(state)
+        sampler.close()
