@@ -33,9 +33,9 @@ public struct RequestLimits: Sendable, Equatable {
 enum WireScan {
   /// How a field of a request message is decoded.
   indirect enum Kind: Sendable {
-    /// A string (pool, tag, request id) of at most `maxBytes` bytes, without NUL.
+    /// A string (pool, tag, request id) of at most `maxBytes` bytes of UTF-8, without NUL.
     case string(maxBytes: Int)
-    /// A repeated string, each element at most `maxBytes` bytes, without NUL.
+    /// A repeated string, each element at most `maxBytes` bytes of UTF-8, without NUL.
     case strings(maxBytes: Int)
     /// A repeated number (packed or not), `width` bytes decoded per element.
     case numbers(Encoding, width: Int)
@@ -192,6 +192,11 @@ enum WireScan {
     }
     guard !bytes.contains(0) else {
       throw .invalid("\(name): contains a NUL byte (strings are text without NUL)")
+    }
+    // Decoding repairs invalid UTF-8 to U+FFFD, which would make different request ids (or names)
+    // equal: refuse instead, as proto3 requires strings to be UTF-8.
+    guard String(validating: bytes, as: UTF8.self) != nil else {
+      throw .invalid("\(name): not valid UTF-8")
     }
   }
 
