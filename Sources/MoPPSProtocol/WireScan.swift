@@ -29,7 +29,8 @@ public struct RequestLimits: Sendable, Equatable {
 /// field (packed or not) is counted against `--max-ids`, every string is checked for its cap and for
 /// NUL bytes (protobuf-c strings are C strings: "a\0b" would silently become "a"), and the
 /// allocations of decoding are estimated against `--max-request-memory`. Only bytes that pass are
-/// handed to protobuf-c. The walk itself allocates nothing.
+/// handed to protobuf-c. The walk allocates only its table of counts (one entry per repeated field
+/// present).
 enum WireScan {
   /// How a field of a request message is decoded.
   indirect enum Kind: Sendable {
