@@ -239,6 +239,7 @@ struct Serve: ParsableCommand {
       throw ValidationError("--state-dir \(stateDir): cannot create it: \(String(cString: strerror(errno)))")
     }
     Log.bootstrap(level: Logger.Level(rawValue: logLevel)!)
+    if let curveSecretKey { KeyFiles.warnIfReadableByOthers(secretKey: curveSecretKey) }
     Shutdown.installSignalHandlers()
     let engine = Engine(dedupeWindow: dedupeWindow)
     var store: StateStore? = nil
