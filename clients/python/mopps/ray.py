@@ -64,7 +64,7 @@ class Server:
     server_key: Optional[str]
     state_dir: str
     pid: int
-    #: moppsd's stderr on that node (appended to by every start under this name).
+    #: moppsd's log on that node (stderr, appended to by every start under this name).
     log: str
 
 
@@ -97,8 +97,8 @@ def info(name: str = "mopps", *, namespace: str = NAMESPACE, timeout: float = 30
 class RayClient(Client):
     """A :class:`mopps.Client` of an actor's moppsd (made by :func:`client`).
 
-    When a call gets no reply (or the server answers that it is shutting down) it asks the actor again: a dead actor (or server) raises
-    :class:`mopps.Unavailable` naming the actor; an actor started again under the same name (new
+    When a call gets no reply (or the server answers that it is shutting down) it asks the actor
+    again: a dead actor (or server) raises :class:`mopps.Unavailable` naming the actor; an actor started again under the same name (new
     port, new server key) is followed and the call is sent there once more — Updates carry request
     ids, so one that did arrive the first time is not applied twice.
     """
@@ -137,7 +137,7 @@ def client(name: str = "mopps", *, namespace: str = NAMESPACE, lookup_timeout: f
     (one per process or thread; they are cheap). ``client_kwargs`` go to :class:`mopps.Client`
     (``timeout``, ``retries``, ``public_key``/``secret_key``; a fresh key pair by default).
 
-    >>> @ray.remote
+    >>> @ray.remote                                                       # doctest: +SKIP
     ... def train_step(step):
     ...     c = mopps.ray.client("mopps")
     ...     batch = c.select("math", 256, candidates=np.arange(4096))
@@ -199,7 +199,6 @@ class _MoppsdActor:
 
     def __init__(self, name: str, namespace: str, state_dir: Optional[str], insecure: bool, port: int,
                  publish_port: int, extra_args: Sequence[str], binary: Optional[str], timeout: float) -> None:
-        self.name = name
         address = ray.util.get_node_ip_address()
         state_dir = os.path.abspath(os.path.expanduser(state_dir or os.path.join("~", "mopps-state", name)))
         os.makedirs(state_dir, exist_ok=True)
@@ -210,7 +209,7 @@ class _MoppsdActor:
         keys = tempfile.mkdtemp(prefix="mopps-ray-keys-")  # mode 700; moppsd reads the key at start
         try:
             server_key, security = self._security(binary, keys, insecure)
-            for attempt in range(1 if port else 5):
+            for _ in range(1 if port else 5):
                 ports = (port or _free_port(address), publish_port or _free_port(address))
                 endpoint, publish = (f"tcp://{address}:{p}" if ":" not in address else f"tcp://[{address}]:{p}"
                                      for p in ports)
@@ -218,9 +217,12 @@ class _MoppsdActor:
                         "--exit-with-parent", *security, *extra_args]
                 # A file, not a pipe to this process: moppsd outlives a killed actor by up to 0.2 s
                 # and would get SIGPIPE from its last log lines.
-                with open(self.log, "ab") as log:
-                    self.log_offset = log.tell()
+                log = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                try:
+                    self.log_offset = os.lseek(log, 0, os.SEEK_END)
                     popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                finally:
+                    os.close(log)
                 self.process = Process(popen, endpoint, publish, state_dir)
                 if self._wait_healthy(server_key, deadline):
                     break
@@ -298,7 +300,8 @@ def start(
     ``~/mopps-state/<name>``): start the actor again on the same node and folder and it resumes
     with every acknowledged update. ``binary``: moppsd on that node (default: ``$MOPPSD`` of the
     Ray worker, then PATH, then this repository's build). ``extra_args`` go to ``moppsd serve``
-    (e.g. ``["--fsync", "always"]``). The actor takes ``num_cpus`` of Ray's CPUs (0: it does not
+    (e.g. ``["--fsync", "always"]``). ``timeout``: seconds for moppsd to answer once the actor
+    runs (starting the Ray worker may take up to 30 s more). The actor takes ``num_cpus`` of Ray's CPUs (0: it does not
     hold back trainer tasks) and lives until :func:`stop` or ``ray.kill``, beyond the driver.
 
     >>> server = mopps.ray.start("mopps", node="10.0.0.5", state_dir="/data/mopps-state")  # doctest: +SKIP
@@ -310,14 +313,20 @@ def start(
     else:
         raise LaunchError(f"a Ray actor {name!r} already exists in namespace {namespace!r}: "
                           f"use mopps.ray.client({name!r}), or mopps.ray.stop({name!r}) first")
-    actor = _Actor.options(
-        name=name, namespace=namespace, lifetime="detached", num_cpus=num_cpus, max_restarts=0,
-        scheduling_strategy=NodeAffinitySchedulingStrategy(_node_id(node), soft=False),
-    ).remote(name, namespace, state_dir, insecure, port, publish_port, list(extra_args), binary, timeout)
+    try:
+        actor = _Actor.options(
+            name=name, namespace=namespace, lifetime="detached", num_cpus=num_cpus, max_restarts=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(_node_id(node), soft=False),
+        ).remote(name, namespace, state_dir, insecure, port, publish_port, list(extra_args), binary, timeout)
+    except ValueError as e:  # the name was taken meanwhile
+        raise LaunchError(f"moppsd actor {name!r}: {e}") from None
     try:
         return ray.get(actor.info.remote(), timeout=timeout + 30)
-    except RayActorError as e:  # __init__ raised: Ray's message holds its traceback
-        raise LaunchError(f"moppsd actor {name!r} did not start: {e}") from None
+    except RayActorError as e:  # __init__ raised: Ray's message holds its traceback, then our error
+        text = str(e)
+        cause = text.rfind("LaunchError: ")
+        raise LaunchError(f"moppsd actor {name!r} did not start: "
+                          f"{text[cause + len('LaunchError: '):] if cause >= 0 else text}") from None
     except GetTimeoutError:
         ray.kill(actor)
         raise LaunchError(f"moppsd actor {name!r} did not start within {timeout + 30:g} s") from None

@@ -185,9 +185,26 @@ def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
         mopps.ray.stop(name)
 
 
-def test_start_refuses_an_unknown_node(cluster):
+def test_failed_start_and_dead_server_name_the_cause(cluster, tmp_path):
+    name = f"mopps-test-{uuid.uuid4().hex[:8]}"
     with pytest.raises(mopps.LaunchError, match="no alive Ray node"):
-        mopps.ray.start(f"mopps-test-{uuid.uuid4().hex[:8]}", node="203.0.113.7")
+        mopps.ray.start(name, node="203.0.113.7")
+    with pytest.raises(mopps.LaunchError, match=f"moppsd actor '{name}' did not start: moppsd exited with code 64"
+                                                "(.|\n)*Unknown option '--no-such-flag'"):
+        mopps.ray.start(name, state_dir=str(tmp_path / "s"), extra_args=["--no-such-flag"])
+    try:
+        # Plaintext only when asked for; a server that dies under a live actor is reported as such.
+        server = mopps.ray.start(name, state_dir=str(tmp_path / "s"), insecure=True)
+        assert server.server_key is None
+        with mopps.Client(server.endpoint, timeout=2.0) as plain:
+            assert plain.health() == "SERVING"
+        client = mopps.ray.client(name, timeout=0.5, retries=0)
+        os.kill(server.pid, 9)
+        wait_stopped(server.pid, server.state_dir)
+        with pytest.raises(mopps.Unavailable, match=f"moppsd actor '{name}'.*not running: its moppsd exited with code -9"):
+            client.health()
+    finally:
+        mopps.ray.stop(name)
 
 
 def test_import_mopps_does_not_import_ray():
