@@ -1,8 +1,8 @@
-"""mopps.ray on a real local Ray cluster (the Ray that verl brings): moppsd in a named, detached
-actor on tcp with CURVE; two Ray tasks select and update one pool through their own clients; the
-actor is killed while a third task keeps updating, its moppsd stops with it, a client of the dead
-actor gets Unavailable naming it, and an actor started again on the same state dir has every
-acknowledged update."""
+"""mopps.ray on real local Ray clusters (the Ray that verl brings; one node, and two nodes with
+Ray's child clean-up off): moppsd in a named, detached actor on the chosen node, on tcp with CURVE;
+two Ray tasks select and update one pool through their own clients; the actor is killed while a
+third task keeps updating, its moppsd stops with it, a client of the dead actor gets Unavailable
+naming it, and an actor started again on the same node and state dir has every acknowledged update."""
 
 import fcntl
 import os
@@ -27,16 +27,29 @@ IDS = np.arange(64, dtype=np.uint64)
 RAY_CLEANUP = ("RAY_kill_child_processes_on_worker_exit", "RAY_process_group_cleanup_enabled")
 
 
-@pytest.fixture(scope="module", params=["ray-cleanup", "no-ray-cleanup"])
+@pytest.fixture(scope="module", params=["one-node", "two-nodes-no-ray-cleanup"])
 def cluster(request):
-    """A local Ray cluster; "no-ray-cleanup" turns Ray's clean-up off (as for a worker that dies
-    without it), so that only moppsd's --exit-with-parent can stop the server."""
+    """A local Ray cluster. "one-node": ray.init(num_cpus=2). "two-nodes-no-ray-cleanup": two raylets
+    on this machine (1 CPU each; the same IP, so nodes are named by id) with Ray's clean-up off, as
+    for a worker that dies without it: only moppsd's --exit-with-parent can stop the server. Yields
+    (mode, the node to start the actor on: None for the default, else the node that is not the driver's)."""
     saved = {knob: os.environ.get(knob) for knob in RAY_CLEANUP}
-    if request.param == "no-ray-cleanup":
-        os.environ.update({knob: "0" for knob in RAY_CLEANUP})  # read by the raylet and its workers
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield request.param
+    nodes = None
+    if request.param == "one-node":
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield request.param, None
+    else:
+        from ray.cluster_utils import Cluster
+
+        os.environ.update({knob: "0" for knob in RAY_CLEANUP})  # read by the raylets and their workers
+        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        other = nodes.add_node(num_cpus=1)
+        ray.init(address=nodes.address, log_to_driver=False)
+        assert other.node_id != ray.get_runtime_context().get_node_id()
+        yield request.param, other.node_id
     ray.shutdown()
+    if nodes is not None:
+        nodes.shutdown()
     for knob, value in saved.items():
         if value is None:
             os.environ.pop(knob, None)
@@ -117,10 +130,12 @@ def expected(updates):
 
 
 def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
+    mode, node = cluster
     name = f"mopps-test-{uuid.uuid4().hex[:8]}"
     state_dir = str(tmp_path / "state")
     try:
-        server = mopps.ray.start(name, state_dir=state_dir)
+        server = mopps.ray.start(name, node=node, state_dir=state_dir)
+        assert server.node_id == (node or ray.get_runtime_context().get_node_id())
         address = ray.util.get_node_ip_address()
         assert server.address == address and server.endpoint.startswith(f"tcp://{address}:")
         assert server.server_key and server.state_dir == state_dir and running(server.pid)
@@ -155,7 +170,7 @@ def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
         stopped_in = wait_stopped(server.pid, state_dir)
         with open(server.log) as f:
             log = f.read()
-        if cluster == "no-ray-cleanup":  # a graceful stop, logged (a SIGKILLed moppsd logs nothing)
+        if mode == "two-nodes-no-ray-cleanup":  # a graceful stop, logged (a SIGKILLed moppsd logs nothing)
             assert log.rstrip().endswith("msg=stopped") and "is gone: stopping" in log, log[-800:]
         acked, in_flight, error = ray.get(writer, timeout=30)
         assert f"moppsd actor {name!r}" in error and "not running" in error, error
@@ -164,9 +179,13 @@ def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
         with pytest.raises(mopps.Unavailable, match=f"moppsd actor '{name}'.*not running"):
             mopps.ray.client(name)
 
-        # Started again on the same node (by address) and state dir: every acknowledged update is there
-        # (the one in flight at the kill may or may not have been applied).
-        again = mopps.ray.start(name, node=address, state_dir=state_dir)
+        # Started again on the same node (by address; by id where two nodes share it) and state dir:
+        # every acknowledged update is there (the one in flight at the kill may or may not have been applied).
+        if node:
+            with pytest.raises(mopps.LaunchError, match="2 Ray nodes have address"):
+                mopps.ray.start(name, node=address, state_dir=state_dir)
+        again = mopps.ray.start(name, node=node or address, state_dir=state_dir)
+        assert again.node_id == server.node_id
         assert again.endpoint != server.endpoint and again.server_key != server.server_key
         got = mopps.ray.client(name).get("math", IDS)
         candidates = [expected(updates + acked)] + ([expected(updates + acked + [in_flight])] if in_flight else [])
@@ -180,7 +199,7 @@ def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
         assert mopps.ray.stop(name)
         wait_stopped(again.pid, state_dir)
         assert not mopps.ray.stop(name)
-        print(f"{cluster}: moppsd stopped {stopped_in:.2f} s after ray.kill; {len(acked)} updates acknowledged before it")
+        print(f"{mode}: moppsd stopped {stopped_in:.2f} s after ray.kill; {len(acked)} updates acknowledged before it")
     finally:
         mopps.ray.stop(name)
 
