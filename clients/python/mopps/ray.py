@@ -20,6 +20,7 @@ client that has it is let in. Ray is an optional dependency (``pip install 'mopp
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import socket
@@ -100,7 +101,8 @@ class RayClient(Client):
     When a call gets no reply (or the server answers that it is shutting down) it asks the actor
     again: a dead actor (or server) raises :class:`mopps.Unavailable` naming the actor; an actor started again under the same name (new
     port, new server key) is followed and the call is sent there once more — Updates carry request
-    ids, so one that did arrive the first time is not applied twice.
+    ids, so one that did arrive the first time is not applied twice. Pickled (passed to a Ray
+    task, say) it travels as the actor's name and the copy connects on its own, with its own keys.
     """
 
     def __init__(self, server: Server, **client_kwargs: Any) -> None:
@@ -121,6 +123,10 @@ class RayClient(Client):
             raise Unavailable(f"moppsd actor {self.server.name!r} ({self.server.endpoint}): {why}")
         self._follow(current)
         return super().call_raw(method, body)
+
+    def __reduce__(self):
+        return functools.partial(client, namespace=self.server.namespace, timeout=self.timeout,
+                                 retries=self.retries), (self.server.name,)
 
     def _follow(self, server: Server) -> None:
         """Reconnects to ``server`` (the actor's new moppsd), keeping this client's key pair."""

@@ -77,7 +77,7 @@ def unlocked(state_dir: str) -> bool:
         os.close(fd)
 
 
-def wait_stopped(pid: int, state_dir: str, seconds: float = 5.0) -> float:
+def wait_stopped(pid: int, state_dir: str, seconds: float = 10.0) -> float:
     """Seconds until moppsd ``pid`` is gone and its state dir's lock is free (a killed process's
     leader turns zombie while its other threads still exit)."""
     start = time.monotonic()
@@ -120,6 +120,11 @@ def update_until_unavailable(name: str):
     return acked, None, "never unavailable"
 
 
+@ray.remote(num_cpus=0)
+def pool_names(client):
+    return [p.name for p in client.list_pools()], client.endpoint
+
+
 def expected(updates):
     """Beta(1 + successes, 1 + failures) per id of IDS after these updates (decay 1)."""
     alpha, beta = np.ones(len(IDS)), np.ones(len(IDS))
@@ -151,6 +156,7 @@ def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
         driver = mopps.ray.client(name, timeout=1.0, retries=0)
         driver.create_pool("math", seed=3)
         driver.register("math", IDS)
+        assert ray.get(pool_names.remote(driver)) == (["math"], server.endpoint)  # a client passed to a task
         # Two trainer tasks at once (2 CPUs), each through its own client.
         results = ray.get([train.remote(name, task, 25) for task in (1, 2)])
         assert [endpoint for endpoint, _ in results] == [server.endpoint] * 2
