@@ -1,11 +1,14 @@
 """mopps.ray on real local Ray clusters (the Ray that verl brings; one node, and two nodes with
 Ray's child clean-up off): moppsd in a named, detached actor on the chosen node, on tcp with CURVE;
-two Ray tasks select and update one pool through their own clients; the actor is killed while a
+two Ray tasks select and update one pool through their own clients, another job's driver finds
+the actor; the actor is killed while a
 third task keeps updating, its moppsd stops with it, a client of the dead actor gets Unavailable
 naming it, and an actor started again on the same node and state dir has every acknowledged update."""
 
 import fcntl
 import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -157,6 +160,15 @@ def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
         driver.create_pool("math", seed=3)
         driver.register("math", IDS)
         assert ray.get(pool_names.remote(driver)) == (["math"], server.endpoint)  # a client passed to a task
+        # Another job (its own driver process and namespace) finds the actor too.
+        other_job = subprocess.run(
+            [sys.executable, "-c", "import ray, mopps.ray\n"
+             f"ray.init(address={ray.get_runtime_context().gcs_address!r}, log_to_driver=False)\n"
+             f"print(ray.get_runtime_context().namespace, [p.name for p in mopps.ray.client({name!r}).list_pools()])"],
+            env={"RAY_AUTH_MODE": "token", **os.environ}, capture_output=True, text=True, timeout=60)
+        assert other_job.returncode == 0, other_job.stderr[-2000:]
+        job_namespace, pools = other_job.stdout.split(" ", 1)
+        assert pools.strip() == "['math']" and job_namespace != mopps.ray.NAMESPACE
         # Two trainer tasks at once (2 CPUs), each through its own client.
         results = ray.get([train.remote(name, task, 25) for task in (1, 2)])
         assert [endpoint for endpoint, _ in results] == [server.endpoint] * 2
