@@ -1,9 +1,9 @@
 """mopps.ray on real local Ray clusters (the Ray that verl brings; one node, and two nodes with
 Ray's child clean-up off): moppsd in a named, detached actor on the chosen node, on tcp with CURVE;
-two Ray tasks select and update one pool through their own clients, another job's driver finds
-the actor; the actor is killed while a
-third task keeps updating, its moppsd stops with it, a client of the dead actor gets Unavailable
-naming it, and an actor started again on the same node and state dir has every acknowledged update."""
+two Ray tasks select and update one pool through their own clients, another job's driver finds the
+actor; the actor is killed while a third task keeps updating, its moppsd stops with it, a client of
+the dead actor gets Unavailable naming it, and an actor started again on the same node and state
+dir has every acknowledged update."""
 
 import fcntl
 import os
