@@ -160,6 +160,12 @@ def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
         driver.create_pool("math", seed=3)
         driver.register("math", IDS)
         assert ray.get(pool_names.remote(driver)) == (["math"], server.endpoint)  # a client passed to a task
+        events = driver.subscribe("math", timeout=5)  # the publish endpoint, with CURVE too
+        time.sleep(1.0)  # slow joiner: let the subscription (after the CURVE handshake) reach the server
+        chosen = driver.select("math", 4, candidates=IDS[:8])
+        event = next(events)
+        assert (event.pool, event.kind) == ("math", "select") and event.ids.tolist() == chosen.ids.tolist()
+        events.close()
         # Another job (its own driver process and namespace) finds the actor too.
         other_job = subprocess.run(
             [sys.executable, "-c", "import ray, mopps.ray\n"
