@@ -222,6 +222,8 @@ def test_ray_actor_serves_tasks_and_survives_a_kill(cluster, tmp_path):
 
         assert mopps.ray.stop(name)
         wait_stopped(again.pid, state_dir)
+        with open(again.log) as f:  # stop: SIGTERM and a clean exit, also where Ray would SIGKILL it
+            assert f.read().rstrip().endswith("msg=stopped")
         assert not mopps.ray.stop(name)
         print(f"{mode}: moppsd stopped {stopped_in:.2f} s after ray.kill; {len(acked)} updates acknowledged before it")
     finally:
