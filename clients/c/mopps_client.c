@@ -6,7 +6,9 @@
  *
  * Creates POOL (seed 7) unless it exists, selects 8 of 64 candidates (ids 1000..1063), reports
  * (id mod 5) successes out of 4 rollouts for each chosen id, reads the posteriors back, and prints
- * one line per chosen id: "ID SAMPLE SUCCESSES ALPHA BETA". Exits non-zero on any error.
+ * one line per chosen id: "ID SAMPLE SUCCESSES ALPHA BETA". Select and Update carry request ids and
+ * are each sent twice, as a client retrying after a lost reply would: the Select must come back
+ * identical and the Update as a duplicate. Exits non-zero on any error.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -108,9 +110,17 @@ int main(int argc, char **argv) {
   select.batch_size = BATCH;
   select.n_candidates = CANDIDATES;
   select.candidates = candidates;
+  select.request_id = "c-client-select-1";
   buf = pack(&select.base, &len);
   reply = call("Select", buf, len, &reply_len, -1);
+  size_t retry_len;
+  uint8_t *retry = call("Select", buf, len, &retry_len, -1);
   free(buf);
+  if (retry_len != reply_len || memcmp(retry, reply, reply_len) != 0) {
+    fprintf(stderr, "Select: a retry with the same request_id got another batch\n");
+    return 5;
+  }
+  free(retry);
   Mopps__V1__SelectResponse *chosen = mopps__v1__select_response__unpack(NULL, reply_len, reply);
   free(reply);
   if (chosen == NULL || chosen->n_ids != BATCH || chosen->n_samples != BATCH) {
@@ -129,9 +139,18 @@ int main(int argc, char **argv) {
   update.n_successes = BATCH;
   update.successes = successes;
   update.rollouts = ROLLOUTS;
+  update.request_id = "c-client-update-1";
   buf = pack(&update.base, &len);
   free(call("Update", buf, len, &reply_len, -1));
+  reply = call("Update", buf, len, &reply_len, -1);
   free(buf);
+  Mopps__V1__UpdateResponse *again = mopps__v1__update_response__unpack(NULL, reply_len, reply);
+  free(reply);
+  if (again == NULL || !again->duplicate) {
+    fprintf(stderr, "Update: a retry with the same request_id was applied again\n");
+    return 5;
+  }
+  mopps__v1__update_response__free_unpacked(again, NULL);
 
   /* Get the posteriors back. */
   Mopps__V1__GetRequest get;

@@ -156,7 +156,9 @@ def test_c_client_round_trip(server, client):
     # The Python client sees what the C client wrote.
     got = client.get("cpool", ids)
     np.testing.assert_allclose(got.alpha, [float(r[3]) for r in rows])
-    assert client.list_pools()[0].seed == 7
+    info = client.list_pools()[0]
+    assert info.seed == 7
+    assert (info.select_count, info.update_count) == (1, 1)  # the retries drew and applied nothing
 
 
 def test_pub_events_reach_a_subscriber(server, client):
