@@ -221,6 +221,8 @@ public final class Server {
   /// Answers small requests in the broker itself, saving the two thread hops to and from a worker
   /// (about 100 µs here); returns false for requests a worker should take.
   private func answerInline(_ frames: [[UInt8]]) -> Bool {
+    // Decoding a big request takes a while (a Register of millions of ids): not on this thread.
+    guard frames.last!.count <= Self.inlineBodyBytes else { return false }
     let envelopeCount = Self.envelopeCount(frames)
     let (reply, events): ([[UInt8]], [Event])
     switch dispatcher.decode(Array(frames[envelopeCount...])) {
@@ -243,6 +245,10 @@ public final class Server {
     }
     return true
   }
+
+  /// Bodies larger than this are never decoded by the broker (a Select of 16,384 packed candidates
+  /// is 128 KiB).
+  static let inlineBodyBytes = 256 << 10
 
   /// For requests that arrive while the server drains: nothing was done, retrying elsewhere is safe.
   static let shuttingDown = [
