@@ -104,6 +104,33 @@ def test_the_index_column_must_be_the_row_number(tmp_path):
                              train_dataset=shuffled, processing_class=tokenizer, mopps_client=client)
 
 
+def test_a_new_run_in_an_old_output_dir_starts_from_a_fresh_pool(tmp_path):
+    """The private moppsd keeps its state in <output_dir>/mopps-state (for resuming); a run that does
+    not resume must not inherit the posteriors an earlier run left there."""
+    from trl import GRPOConfig
+
+    import mopps
+    from trl_run import prompts, tiny_model_and_tokenizer
+
+    def run():
+        model, tokenizer = tiny_model_and_tokenizer()
+        args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
+                          max_completion_length=4, max_steps=2, report_to=[], use_cpu=True, bf16=False,
+                          save_strategy="no", disable_tqdm=True)
+        trainer = MoPPSGRPOTrainer(model=model, reward_funcs=lambda completions, **_: [1.0] * len(completions),
+                                   args=args, train_dataset=prompts(8), processing_class=tokenizer)
+        trainer.train()
+        assert trainer.mopps.process.popen.returncode == 0  # stopped with train()
+
+    run()
+    with pytest.warns(UserWarning, match="left in .* by an earlier run is dropped"):
+        run()
+    with mopps.launch(state_dir=str(tmp_path / "out" / "mopps-state")) as reader:
+        info = reader.list_pools()[0]
+        assert (info.update_count, info.strict_ids) == (2, True)
+        assert (reader.get("trl").alpha - 1).sum() == 2 * 4  # the second run's 8 completions only
+
+
 # -- several ranks and resuming: trl_run.py under accelerate, each run a fresh set of processes -----
 
 RUN = Path(__file__).resolve().parent / "trl_run.py"
