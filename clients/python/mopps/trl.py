@@ -219,6 +219,8 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         if not self.model.training:  # evaluation rollouts are not training feedback
             return rewards_per_func
+        import torch
+
         t0 = time.perf_counter()
         # The result is gathered over processes (rank-major); this process's completions are its slice.
         weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
@@ -231,11 +233,9 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         self.mopps.report(self.mopps_pool, np.asarray(local, dtype=np.uint64), total[start_row:start_row + len(prompts)],
                           threshold=self.success_threshold,
                           request_id=f"{self._mopps_run}/s{self.state.global_step}/rank{rank}")
-        everyone = local
-        if self.accelerator.num_processes > 1:
-            from accelerate.utils import gather_object
-
-            everyone = gather_object(local)
+        # Every rank's prompt indices, in the order of the gathered rewards (a tensor all-gather,
+        # cheaper than gathering Python objects).
+        everyone = self.accelerator.gather(torch.tensor(local, device=rewards_per_func.device)).cpu().numpy()
         sampler = self._mopps_sampler
         if sampler is not None:
             sampler.reports += 1
