@@ -337,10 +337,14 @@ public final class Pool: Sendable {
     for i in slots.indices {
       let s = outcomes.successes[i]
       let f = outcomes.trials[i] - s
-      // Computed in Double, stored as Float32. The result stays positive: λ·α ≥ 0 and the pull or
-      // the counts keep the sum ≥ min(α0, the previous value) > 0.
+      // Computed in Double, stored as Float32. The result stays ≥ Shapes.minimum: λ·α ≥ 0 and the
+      // pull or the counts keep the sum ≥ min(α0, the previous value). It saturates at
+      // Shapes.maximum rather than rounding to inf.
       let (a, b) = table.modify(slots[i]) { a, b in
-        (Float(lambda * Double(a) + alphaPull + s), Float(lambda * Double(b) + betaPull + f))
+        (
+          Float(min(lambda * Double(a) + alphaPull + s, Double(Shapes.maximum))),
+          Float(min(lambda * Double(b) + betaPull + f, Double(Shapes.maximum)))
+        )
       }
       newAlpha[i] = Double(a)
       newBeta[i] = Double(b)

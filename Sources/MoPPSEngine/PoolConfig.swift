@@ -53,12 +53,32 @@ public struct PoolConfig: Sendable, Equatable {
   }
 }
 
+/// The Beta shapes (α, β) the engine stores and samples: every path that sets one (priors of
+/// CreatePool and Register, Import, snapshot installs; Update saturates at the maximum) keeps it in
+/// [minimum, maximum].
+///
+/// The minimum: the sampler's boosted path forms log X = log Gamma(α + 1) + log U / α with
+/// log U ≥ −17.4 (U ≥ 2⁻²⁵), which stays finite in Float32 for α ≥ 5.1e-38; below that both gammas
+/// can be −∞ and the sample NaN (Beta(1.2e-38, 1.2e-38) did so about 36 times in 100k). 1e-30 keeps
+/// a margin of 10⁷, and smaller shapes would change nothing a selection can see: Beta(1e-30, β)
+/// already puts all its mass within Float32 rounding of 0 or 1. The maximum is Float's largest
+/// finite value; the sampler scales before it adds, so such shapes sample correctly.
+public enum Shapes {
+  public static let minimum: Float = 1e-30
+  public static let maximum: Float = .greatestFiniteMagnitude
+
+  /// False for NaN too.
+  @inline(__always) public static func isValid(_ shape: Float) -> Bool {
+    shape >= minimum && shape <= maximum
+  }
+}
+
 /// Shared checks so every message names the field the same way.
 enum Validate {
   static func positive(_ value: Double, _ field: @autoclosure () -> String) throws(EngineError) {
-    // Posteriors are stored as Float32, so the value must survive that conversion as a positive number.
-    guard value.isFinite, value > 0, Float(value).isNormal else {
-      throw .invalid("\(field()) must be a finite number in [1e-37, 3e38], got \(value)")
+    // Posteriors are stored as Float32, so the value must be in range after that conversion.
+    guard value.isFinite, Shapes.isValid(Float(value)) else {
+      throw .invalid("\(field()) must be a number in [1e-30, 3.4e38] (a Beta shape), got \(value)")
     }
   }
 

@@ -88,11 +88,18 @@ extension Pool {
       throw EngineError(
         .dataLoss, "snapshot of pool \"\(s.name)\": request fingerprints do not match the ids")
     }
+    do {
+      try s.config.validate()
+    } catch {
+      throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": \(error.message)")
+    }
     try Validate.distinct(s.ids, "snapshot ids")
     for i in s.ids.indices
-    where !(s.alpha[i].isNormal && s.alpha[i] > 0 && s.beta[i].isNormal && s.beta[i] > 0) {
+    where !(Shapes.isValid(s.alpha[i]) && Shapes.isValid(s.beta[i])) {
       throw EngineError(
-        .dataLoss, "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) is not positive")
+        .dataLoss,
+        "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) (\(s.alpha[i]), \(s.beta[i])) is outside the shapes [1e-30, 3.4e38]"
+      )
     }
     self.init(name: s.name, config: s.config, windows: windows)
     writer.withLock { w in

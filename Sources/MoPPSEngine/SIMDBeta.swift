@@ -7,7 +7,9 @@ import Synchronization
 /// 16 to a vector (`fill`). Shapes below 1 are boosted
 /// (Gamma(a) = Gamma(a + 1)·U^(1/a)) and that case is finished in log space,
 /// beta = 1 / (1 + exp(log Y − log X)), so tiny shapes cannot underflow Float32; otherwise the
-/// ratio is taken directly.
+/// ratio is taken directly, on gammas scaled by 1/4 so huge shapes cannot overflow. Shapes must lie
+/// in [`Shapes.minimum`, `Shapes.maximum`]: below the minimum, log U / α can overflow to −∞ for
+/// both gammas and their difference is NaN.
 ///
 /// The kernel is written on `FloatLanes`/`IntLanes` (Lanes.swift), which map each operation to one
 /// LLVM vector instruction; `moppsd bench` guards the speed.
@@ -213,7 +215,8 @@ extension BetaSampler {
     return 1 / (1 + VectorMath.exp(logY - logX))
   }
 
-  /// Fills `out[i]` with a Beta(alpha[i], beta[i]) sample; every shape must be positive and finite.
+  /// Fills `out[i]` with a Beta(alpha[i], beta[i]) sample; every shape must be in
+  /// [`Shapes.minimum`, `Shapes.maximum`].
   ///
   /// Rejections are retried in later passes rather than in place: the first pass makes one proposal
   /// for every gamma of a tile and lists the rejected ones; each retry pass packs 16 listed X gammas
@@ -337,8 +340,11 @@ extension BetaSampler {
       let (a, b) = shapes.load(i, count)
       let (dA, _, boostA) = shapeConstants(a)
       let (dB, _, boostB) = shapeConstants(b)
-      let x = dA * FloatLanes(UnsafeRawPointer(s.vA + i).loadUnaligned(as: SIMD16<Float>.self))
-      let y = dB * FloatLanes(UnsafeRawPointer(s.vB + i).loadUnaligned(as: SIMD16<Float>.self))
+      // X = d·v and Y scaled by a common 1/4 (the ratio does not change): shapes up to Float's
+      // maximum then give X + Y ≤ Float.max / 2 instead of overflowing to inf, which made
+      // Beta(3e38, 3e38) sample 0. Shapes ≥ 2/3 keep d·v/4 far above the smallest normal float.
+      let x = (dA * 0.25) * FloatLanes(UnsafeRawPointer(s.vA + i).loadUnaligned(as: SIMD16<Float>.self))
+      let y = (dB * 0.25) * FloatLanes(UnsafeRawPointer(s.vB + i).loadUnaligned(as: SIMD16<Float>.self))
       let r =
         (boostA | boostB).any
         ? boosted(x: x, y: y, alpha: a, beta: b, boostA: boostA, boostB: boostB, using: &rng)

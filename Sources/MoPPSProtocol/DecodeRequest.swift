@@ -4,7 +4,12 @@ import MoPPSProtoC
 extension Request {
   /// Decodes a request from its two frames. Unknown method ⇒ UNIMPLEMENTED; a body that does not
   /// parse, an unknown enum value or conflicting fields ⇒ INVALID_ARGUMENT. Never traps.
-  public static func decode(method path: [UInt8], body: [UInt8]) throws(ProtocolError) -> Request {
+  ///
+  /// Before protobuf-c sees the body, `WireScan` bounds what decoding it may cost (`limits`) and
+  /// checks every string (caps, no NUL): RESOURCE_EXHAUSTED or INVALID_ARGUMENT naming the field.
+  public static func decode(
+    method path: [UInt8], body: [UInt8], limits: RequestLimits = RequestLimits()
+  ) throws(ProtocolError) -> Request {
     guard let method = Method(path: path) else {
       let shown = String(decoding: path.prefix(80), as: UTF8.self)
       throw ProtocolError(
@@ -12,10 +17,13 @@ extension Request {
         "unknown method \"\(shown)\"; methods are \(Method.servicePrefix)<\(Method.allCases.map(\.rawValue).joined(separator: "|"))>"
       )
     }
-    return try decode(method, body: body)
+    return try decode(method, body: body, limits: limits)
   }
 
-  public static func decode(_ method: Method, body: [UInt8]) throws(ProtocolError) -> Request {
+  public static func decode(
+    _ method: Method, body: [UInt8], limits: RequestLimits = RequestLimits()
+  ) throws(ProtocolError) -> Request {
+    try WireScan.check(body, WireScan.schema(method), limits)
     switch method {
     case .createPool:
       return try unpack(

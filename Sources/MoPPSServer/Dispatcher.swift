@@ -15,6 +15,8 @@ public final class Dispatcher: Sendable {
   public let store: StateStore
   let maxIDs: Int
   let maxMessageBytes: Int
+  /// What a request may cost before it is decoded (--max-ids, --max-request-memory).
+  let limits: RequestLimits
   private let started = ContinuousClock.now
   private let counters = Mutex<[String: MethodRecord]>([:])
 
@@ -29,12 +31,14 @@ public final class Dispatcher: Sendable {
   /// Serves `store` (its engine, limits and, when it has a directory, its log).
   public init(
     store: StateStore, maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
-    maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes)
+    maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes),
+    maxRequestMemory: Int = RequestLimits.defaultMaxMemoryBytes
   ) {
     engine = store.engine
     self.store = store
     maxIDs = maxIDsPerRequest
     self.maxMessageBytes = maxMessageBytes
+    limits = RequestLimits(maxIDs: maxIDsPerRequest, maxMemoryBytes: maxRequestMemory)
   }
 
   /// Serves `engine` from memory only (tests, `--no-persistence`).
@@ -42,12 +46,14 @@ public final class Dispatcher: Sendable {
     engine: Engine = Engine(), maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
     maxPools: Int = ServerConfig.defaultMaxPools,
     maxPromptsPerPool: Int = ServerConfig.defaultMaxPromptsPerPool,
-    maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes)
+    maxMessageBytes: Int = Int(ServerConfig.defaultMaxMessageBytes),
+    maxRequestMemory: Int = RequestLimits.defaultMaxMemoryBytes
   ) {
     self.init(
       store: .inMemory(
         engine: engine, limits: StateStore.Limits(maxPools: maxPools, maxPromptsPerPool: maxPromptsPerPool)),
-      maxIDsPerRequest: maxIDsPerRequest, maxMessageBytes: maxMessageBytes)
+      maxIDsPerRequest: maxIDsPerRequest, maxMessageBytes: maxMessageBytes, maxRequestMemory: maxRequestMemory
+    )
   }
 
   /// Handles one request, `[method][body]`, and returns `[Status][body]` plus the events to publish.
@@ -80,7 +86,8 @@ public final class Dispatcher: Sendable {
         ).reply)
     }
     do {
-      let request = try Request.decode(method: frames[0], body: frames.count == 2 ? frames[1] : [])
+      let request = try Request.decode(
+        method: frames[0], body: frames.count == 2 ? frames[1] : [], limits: limits)
       return .success(Method(path: frames[0])!, request)
     } catch {
       count(Method(path: frames[0])?.rawValue ?? "(unknown)", error.code)

@@ -14,8 +14,9 @@ import ZeroMQ
 /// PUB sockets, since ZeroMQ sockets are single-threaded.
 ///
 /// ROUTER rather than REP toward clients: it answers REQ clients (whose frames come as
-/// [identity][empty][method][body]) and DEALER clients that omit the empty delimiter alike, and a
-/// garbled message can never wedge it in REP's strict send/receive alternation.
+/// [identity][empty][method][body]), DEALER clients with or without the empty delimiter and
+/// clients behind ROUTER/DEALER proxies alike (`envelopeCount` says where the request starts), and
+/// a garbled message can never wedge it in REP's strict send/receive alternation.
 public final class Server {
   public let config: ServerConfig
   public let dispatcher: Dispatcher
@@ -37,13 +38,17 @@ public final class Server {
   }
 
   private static let instances = Atomic<Int>(0)
+  /// Unread replies queued per client (ZMQ_SNDHWM of the client-facing ROUTER).
+  static let replyHighWaterMark: Int32 = 16
 
   public init(config: ServerConfig, dispatcher: Dispatcher? = nil) throws(ServerError) {
     try config.validate()
     self.config = config
     self.dispatcher =
       dispatcher
-      ?? Dispatcher(maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes))
+      ?? Dispatcher(
+        maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes),
+        maxRequestMemory: config.maxRequestMemory)
     // Relaxed: only uniqueness of the name matters.
     backendEndpoint = "inproc://moppsd-workers-\(Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue)"
     let ctx: Context
@@ -68,13 +73,19 @@ public final class Server {
       try frontend.setMaxMessageSize(2 * config.maxMessageBytes + (1 << 20))
       // A reply to a client that went away must not block the broker.
       try frontend.setSendTimeout(0)
+      // Replies queued for one client that sends without reading: libzmq's default (1,000) would let
+      // 1,000 Get replies of several MB pile up per peer. REQ clients have one request in flight, a
+      // pipelining DEALER a few; past 16 unread replies the ROUTER drops further replies to that
+      // peer (as for a client that went away, which retries or times out), so one client holds at
+      // most 16 replies of memory.
+      try frontend.setSendHighWaterMark(Server.replyHighWaterMark)
       try backend.bind(backendEndpoint)
     } catch {
       throw ServerError("cannot set up ZeroMQ: \(error)")
     }
     try Self.refuseServedIPC(config.listen + config.publish)
-    boundListen = try Self.bind(frontend, config.listen)
-    boundPublish = try Self.bind(publisher, config.publish)
+    boundListen = try Self.bind(frontend, config.listen, loopbackOnly: config.needsLoopback)
+    boundPublish = try Self.bind(publisher, config.publish, loopbackOnly: config.needsLoopback)
   }
 
   /// libzmq unlinks an existing socket file when it binds an ipc path, so a second server would
@@ -90,12 +101,15 @@ public final class Server {
     }
   }
 
-  private static func bind(_ socket: Socket, _ endpoints: [String]) throws(ServerError) -> [String] {
+  static func bind(_ socket: Socket, _ endpoints: [String], loopbackOnly: Bool) throws(ServerError)
+    -> [String]
+  {
     var bound: [String] = []
     for endpoint in endpoints {
+      let actual: String
       do {
         try socket.bind(endpoint)
-        bound.append((try? socket.lastEndpoint) ?? endpoint)
+        actual = try socket.lastEndpoint
       } catch {
         var hint = ""
         if error.errno == EADDRINUSE {
@@ -105,6 +119,17 @@ public final class Server {
         if error.errno == ENOENT { hint = "; does the directory exist?" }
         throw ServerError("cannot bind \(endpoint): \(error.message)\(hint)")
       }
+      // What libzmq bound, whatever the endpoint's form: `validate()` judged the text, this judges
+      // the listening address (ZMQ_LAST_ENDPOINT is always numeric).
+      let host = String(Endpoints.tcpBindHost(actual))
+      if loopbackOnly && actual.hasPrefix("tcp://") && Endpoints.numericLoopback(host) != true {
+        try? socket.unbind(actual)
+        throw ServerError(
+          "endpoint \"\(endpoint)\" is listening on \(actual), reachable from other machines, and moppsd "
+            + "has no encryption configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key, or pass --insecure"
+        )
+      }
+      bound.append(actual)
     }
     return bound
   }
@@ -223,12 +248,24 @@ public final class Server {
     Reply.status(.unavailable, "moppsd is shutting down; retry against the next server"), [],
   ]
 
-  /// frames[0] is the client identity the frontend ROUTER added. REQ clients then send an empty
-  /// delimiter, and proxies in between (ROUTER/DEALER brokers) add their identities before it: the
-  /// envelope is everything up to the first empty frame. A DEALER that sends no delimiter has only
-  /// its identity as envelope. The envelope goes back in front of the reply.
+  /// How many leading frames are envelope (routing), to be sent back in front of the reply.
+  ///
+  /// frames[0] is the identity the frontend ROUTER added. The envelope then ends at the first later
+  /// frame that is empty or that starts with "/": an empty frame is a delimiter (REQ's, or one in
+  /// front of which ROUTER/DEALER proxies put their identities) and belongs to the envelope; a
+  /// frame starting with "/" is the method of a DEALER that sends no delimiter and starts the
+  /// request. Looking for the first of either, rather than for the first empty frame, keeps a
+  /// delimiter-less request with an empty body ([identity][method][]) from being read as envelope
+  /// [identity][method] and request []. Identities never start with "/": libzmq's own start with a
+  /// zero byte, and a client that sets ZMQ_ROUTING_ID must not begin it with "/". With neither, the
+  /// envelope is the identity alone and the rest gets an error reply.
   static func envelopeCount(_ frames: [[UInt8]]) -> Int {
-    frames.dropFirst().firstIndex(where: \.isEmpty).map { $0 + 1 } ?? 1
+    let slash = UInt8(ascii: "/")
+    for i in frames.indices.dropFirst() {
+      if frames[i].isEmpty { return i + 1 }
+      if frames[i].first == slash { return i }
+    }
+    return 1
   }
 
   private func fromWorker(_ idle: inout [[UInt8]], _ busy: inout Int, _ pending: inout [[UInt8]: [[UInt8]]]) {

@@ -1,3 +1,5 @@
+import MoPPSProtocol
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -17,12 +19,15 @@ public struct ServerConfig: Sendable, Equatable {
   public var maxMessageBytes: Int64
   /// Ids (or candidates) one request may carry; more ⇒ RESOURCE_EXHAUSTED.
   public var maxIDsPerRequest: Int
+  /// Estimated bytes decoding one request may allocate; more ⇒ RESOURCE_EXHAUSTED before decoding.
+  public var maxRequestMemory: Int = RequestLimits.defaultMaxMemoryBytes
   /// Threads serving requests; a request waits only when all of them are busy.
   public var workers: Int
   /// CurveZMQ secret key (Z85) for the request and event sockets; nil: no encryption.
   public var curveSecretKey: String?
-  /// Client public keys (Z85) let in by CURVE; empty: any client that knows the server's key.
-  public var curveAllow: [String] = []
+  /// Client public keys (Z85) let in by CURVE; nil: any client that knows the server's key. An
+  /// empty list is refused by `validate()`: it would read as "nobody" and used to act as "anybody".
+  public var curveAllow: [String]? = nil
   /// After each request the broker polls without sleeping for this long, so that a client's next
   /// request does not pay for waking a sleeping thread (on this KVM guest about 40 µs per round
   /// trip); 0 disables it. It costs CPU only while requests keep arriving within the window.
@@ -60,6 +65,9 @@ public struct ServerConfig: Sendable, Equatable {
     ["ipc://\(stateDir)/events.sock", "tcp://127.0.0.1:5556"]
   }
 
+  /// Whether tcp endpoints must be loopback only: neither encryption nor --insecure.
+  var needsLoopback: Bool { !insecure && curveSecretKey == nil }
+
   /// Rejects endpoints that would expose the sidecar beyond this machine unless `insecure` is set.
   public func validate() throws(ServerError) {
     guard !listen.isEmpty else { throw ServerError("--listen: at least one endpoint is needed") }
@@ -68,7 +76,7 @@ public struct ServerConfig: Sendable, Equatable {
       guard kinds.contains(where: endpoint.hasPrefix) else {
         throw ServerError("endpoint \"\(endpoint)\": use ipc://PATH, tcp://HOST:PORT or inproc://NAME")
       }
-      if endpoint.hasPrefix("tcp://") && !Self.isLoopback(endpoint) && !insecure && curveSecretKey == nil {
+      if endpoint.hasPrefix("tcp://") && needsLoopback && !Endpoints.isLoopback(endpoint) {
         throw ServerError(
           "endpoint \"\(endpoint)\" is reachable from other machines and moppsd has no encryption "
             + "configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key (see moppsd keygen), "
@@ -77,8 +85,12 @@ public struct ServerConfig: Sendable, Equatable {
     }
     guard maxMessageBytes > 0 else { throw ServerError("--max-message-bytes must be > 0") }
     guard maxIDsPerRequest > 0 else { throw ServerError("--max-ids must be > 0") }
-    if !curveAllow.isEmpty && curveSecretKey == nil {
-      throw ServerError("--curve-allow needs --curve-secret-key")
+    guard maxRequestMemory >= 1 << 20 else {
+      throw ServerError("--max-request-memory must be at least 1048576")
+    }
+    if let allow = curveAllow {
+      guard curveSecretKey != nil else { throw ServerError("--curve-allow needs --curve-secret-key") }
+      guard !allow.isEmpty else { throw ServerError("--curve-allow: the allow list holds no client key") }
     }
     guard (0...1_000_000).contains(busyPollMicros) else {
       throw ServerError("--busy-poll-us must be in 0...1000000, got \(busyPollMicros)")
@@ -86,17 +98,6 @@ public struct ServerConfig: Sendable, Equatable {
     guard (1...256).contains(workers) else {
       throw ServerError("--workers must be in 1...256, got \(workers)")
     }
-  }
-
-  static func isLoopback(_ endpoint: String) -> Bool {
-    let rest = endpoint.dropFirst("tcp://".count)
-    let host: Substring
-    if rest.hasPrefix("[") {
-      host = rest.dropFirst().prefix { $0 != "]" }
-    } else {
-      host = rest.prefix { $0 != ":" }
-    }
-    return host == "localhost" || host == "::1" || host.hasPrefix("127.")
   }
 }
 

@@ -2,20 +2,26 @@ import ZeroMQ
 
 /// The ZeroMQ authentication (ZAP, RFC 27) handler: answers libzmq's requests on
 /// inproc://zeromq.zap.01 in the server's context, letting in CURVE clients whose public key is
-/// allowed (every key when the allow list is empty). Runs on the broker thread.
+/// allowed (every key when there is no allow list). Runs on the broker thread.
 final class ZAPHandler {
   let socket: Socket
-  let allowed: Set<[UInt8]>
+  /// nil: any client key; never empty (`ServerConfig.validate` refuses that).
+  let allowed: Set<[UInt8]>?
 
-  init(context: Context, allowedKeys: [String]) throws(ServerError) {
-    var keys = Set<[UInt8]>()
-    for key in allowedKeys {
-      guard let raw = Curve.decode(key) else {
-        throw ServerError("--curve-allow: \"\(key)\" is not a Z85 public key")
+  init(context: Context, allowedKeys: [String]?) throws(ServerError) {
+    if let allowedKeys {
+      var keys = Set<[UInt8]>()
+      for key in allowedKeys {
+        guard let raw = Curve.decode(key) else {
+          throw ServerError("--curve-allow: \"\(key)\" is not a Z85 public key")
+        }
+        keys.insert(raw)
       }
-      keys.insert(raw)
+      guard !keys.isEmpty else { throw ServerError("--curve-allow: the allow list holds no client key") }
+      allowed = keys
+    } else {
+      allowed = nil
     }
-    allowed = keys
     do {
       socket = try Socket(context, .rep)
       try socket.bind("inproc://zeromq.zap.01")
@@ -36,7 +42,7 @@ final class ZAPHandler {
       }
       let mechanism = String(decoding: request[5], as: UTF8.self)
       let key = request.count > 6 ? request[6] : []
-      let ok = mechanism == "CURVE" && key.count == 32 && (allowed.isEmpty || allowed.contains(key))
+      let ok = mechanism == "CURVE" && key.count == 32 && (allowed?.contains(key) ?? true)
       if !ok {
         Log.warning(
           "refused a \(mechanism) client from \(String(decoding: request[3], as: UTF8.self)): key not allowed"

@@ -54,6 +54,12 @@ public final class Socket {
     _ = try check(zmq_bind(h, endpoint), "bind \(endpoint)")
   }
 
+  /// Stops listening on `endpoint` (as bound: `lastEndpoint` for a wildcard or port 0).
+  public func unbind(_ endpoint: String) throws(ZMQError) {
+    let h = try live("zmq_unbind")
+    _ = try check(zmq_unbind(h, endpoint), "unbind \(endpoint)")
+  }
+
   public func connect(_ endpoint: String) throws(ZMQError) {
     let h = try live("zmq_connect")
     _ = try check(zmq_connect(h, endpoint), "connect \(endpoint)")
@@ -93,6 +99,9 @@ public final class Socket {
   /// Milliseconds a receive waits before EAGAIN; -1 waits forever.
   public func setReceiveTimeout(_ ms: Int32) throws(ZMQError) { try setOption(ZMQ_RCVTIMEO, ms) }
   public func setSendTimeout(_ ms: Int32) throws(ZMQError) { try setOption(ZMQ_SNDTIMEO, ms) }
+  /// Most messages queued for one peer (ZMQ_SNDHWM; 0: no limit). Past it a ROUTER drops further
+  /// messages to that peer, other socket types block or fail with EAGAIN.
+  public func setSendHighWaterMark(_ messages: Int32) throws(ZMQError) { try setOption(ZMQ_SNDHWM, messages) }
   /// SUB only: receive messages whose first frame starts with `prefix` ("" for all).
   public func subscribe(_ prefix: String) throws(ZMQError) {
     try setOption(ZMQ_SUBSCRIBE, bytes: Array(prefix.utf8))

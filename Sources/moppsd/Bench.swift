@@ -72,16 +72,15 @@ struct Sample: ParsableCommand {
         moppsd sample --alpha 0.5 --beta 2 --count 100000 --seed 1 --out /tmp/s.f32
       """)
 
-  @Option(help: "First shape (> 0).") var alpha: Double
-  @Option(help: "Second shape (> 0).") var beta: Double
+  @Option(help: "First shape, in [1e-30, 3.4e38].") var alpha: Double
+  @Option(help: "Second shape, in [1e-30, 3.4e38].") var beta: Double
   @Option(help: "Number of samples.") var count: Int = 100_000
   @Option(help: "Random seed.") var seed: UInt64 = 1
   @Option(help: ArgumentHelp("Output file.", valueName: "file")) var out: String
 
   func validate() throws {
-    for (name, v) in [("--alpha", alpha), ("--beta", beta)] where !(v.isFinite && v > 0 && Float(v).isNormal)
-    {
-      throw ValidationError("\(name) must be a positive finite number, got \(v)")
+    for (name, v) in [("--alpha", alpha), ("--beta", beta)] where !(v.isFinite && Shapes.isValid(Float(v))) {
+      throw ValidationError("\(name) must be a number in [1e-30, 3.4e38] (a Beta shape), got \(v)")
     }
     guard count > 0 else { throw ValidationError("--count must be > 0") }
   }

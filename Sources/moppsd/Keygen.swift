@@ -1,30 +1,6 @@
 import ArgumentParser
-import Foundation
+import MoPPSServer
 import ZeroMQ
-
-/// Key files: one Z85 key per line (its first word; the rest of the line is free text), blank lines
-/// and lines starting with # ignored. (# is a Z85 character, so it only starts a comment at the
-/// beginning of a line.)
-enum KeyFiles {
-  static func readKeys(_ path: String, flag: String) throws -> [String] {
-    guard let data = FileManager.default.contents(atPath: path),
-      let text = String(data: data, encoding: .utf8)
-    else {
-      throw ValidationError("\(flag) \(path): cannot read the file")
-    }
-    var keys: [String] = []
-    for raw in text.split(whereSeparator: \.isNewline) {
-      let trimmed = raw.trimmingCharacters(in: .whitespaces)
-      if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-      let line = String(trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
-      guard Curve.decode(line) != nil else {
-        throw ValidationError("\(flag) \(path): \"\(line)\" is not a Z85 key")
-      }
-      keys.append(line)
-    }
-    return keys
-  }
-}
 
 struct Keygen: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -46,16 +22,10 @@ struct Keygen: ParsableCommand {
 
   func run() throws {
     let pair = try Curve.keyPair()
-    for (path, content, mode) in [
-      (out + ".key", pair.secretKey, 0o600), (out + ".pub", pair.publicKey, 0o644),
-    ] {
-      if FileManager.default.fileExists(atPath: path) && !force {
-        throw ValidationError("\(path) exists; pass --force to overwrite")
-      }
-      guard
-        FileManager.default.createFile(
-          atPath: path, contents: Data((content + "\n").utf8), attributes: [.posixPermissions: mode])
-      else { throw ValidationError("cannot write \(path)") }
+    do throws(ServerError) {
+      try KeyFiles.writeKeyPair(pair, prefix: out, overwrite: force)
+    } catch {
+      throw ValidationError(error.message)
     }
     print("public key \(pair.publicKey)\nwrote \(out).key (secret) and \(out).pub")
   }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import MoPPSEngine
+import MoPPSProtocol
 import MoPPSServer
 import ZeroMQ
 
@@ -98,7 +99,7 @@ struct Serve: ParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "File of client public keys (one per line, lines starting with # ignored) let in with CURVE; default: any client that knows the server's public key.",
+      "File of client public keys (one per line, lines starting with # ignored; at least one) let in with CURVE; default: any client that knows the server's public key.",
       valueName: "file"))
   var curveAllow: String?
 
@@ -115,6 +116,17 @@ struct Serve: ParsableCommand {
       "Most ids or candidates in one request; more is answered RESOURCE_EXHAUSTED (e.g. --max-ids 1000000).",
       valueName: "n"))
   var maxIDs: Int = ServerConfig.defaultMaxIDsPerRequest
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Most memory decoding one request may take, estimated from its bytes before it is decoded "
+        + "(unpacked or many tiny fields cost far more than their size); more is answered RESOURCE_EXHAUSTED. "
+        + "The default, 1 GiB, is a fixed value that lets through any request within --max-ids and "
+        + "--max-message-bytes in the encodings protobuf libraries produce (a packed Register of 16 M ids "
+        + "takes about 256 MiB), e.g. --max-request-memory 268435456.",
+      valueName: "bytes"))
+  var maxRequestMemory: Int = RequestLimits.defaultMaxMemoryBytes
 
   @Option(
     name: .long,
@@ -232,13 +244,13 @@ struct Serve: ParsableCommand {
       stateDir: stateDir, insecure: insecure, maxMessageBytes: maxMessageBytes, maxIDsPerRequest: maxIDs,
       workers: workers)
     config.busyPollMicros = busyPollMicros
-    if let path = curveSecretKey {
-      config.curveSecretKey = try KeyFiles.readKeys(path, flag: "--curve-secret-key").first
-      guard config.curveSecretKey != nil else {
-        throw ValidationError("--curve-secret-key \(path): no key in the file")
-      }
+    config.maxRequestMemory = maxRequestMemory
+    do throws(ServerError) {
+      if let path = curveSecretKey { config.curveSecretKey = try KeyFiles.readSecretKey(path) }
+      if let path = curveAllow { config.curveAllow = try KeyFiles.readAllowList(path) }
+    } catch {
+      throw ValidationError(error.message)
     }
-    if let path = curveAllow { config.curveAllow = try KeyFiles.readKeys(path, flag: "--curve-allow") }
     return config
   }
 
@@ -274,14 +286,17 @@ struct Serve: ParsableCommand {
       server = try Server(
         config: config,
         dispatcher: Dispatcher(
-          store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(maxMessageBytes)))
+          store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(maxMessageBytes),
+          maxRequestMemory: maxRequestMemory))
     } catch {
       Log.error(error.message)
       throw ExitCode.failure
     }
     if let secret = server.config.curveSecretKey {
       let pub = (try? Curve.publicKey(ofSecret: secret)) ?? "?"
-      Log.info("CURVE on: server public key \(pub); \(server.config.curveAllow.count) allowed client key(s)")
+      Log.info(
+        "CURVE on: server public key \(pub); \(server.config.curveAllow.map { "\($0.count) allowed client key(s)" } ?? "any client key")"
+      )
     }
     Log.info(
       "moppsd \(ServerConfig.version) serving on \(server.boundListen.joined(separator: ", ")) "

@@ -66,6 +66,9 @@ import Testing
     var allowWithoutKey = ServerConfig(listen: ["ipc:///tmp/x"], publish: [], stateDir: "/tmp")
     allowWithoutKey.curveAllow = ["rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"]
     #expect(throws: ServerError.self) { try allowWithoutKey.validate() }
+    var emptyAllowList = encrypted
+    emptyAllowList.curveAllow = []
+    #expect(throws: ServerError.self) { try emptyAllowList.validate() }
     for local in ["tcp://127.0.0.1:1", "tcp://localhost:2", "tcp://[::1]:3", "ipc:///tmp/x", "inproc://y"] {
       #expect(throws: Never.self) {
         try ServerConfig(listen: [local], publish: [], stateDir: "/tmp").validate()

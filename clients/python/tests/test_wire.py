@@ -125,10 +125,10 @@ def test_garbage_frames_then_a_valid_request(server):
             frames = [b""]
         dealer.send_multipart(frames)
         reply = dealer.recv_multipart()
-        # The envelope is everything up to the first empty frame (REQ delimiter, proxies' identities);
-        # it comes back in front of [status][body]. Without an empty frame: just [status][body].
-        empty = next((k for k, f in enumerate(frames) if f == b""), None)
-        start = 0 if empty is None else empty + 1
+        # The envelope ends at the first frame that is empty (a delimiter, part of the envelope) or
+        # starts with "/" (the method, first of the request); it comes back in front of
+        # [status][body]. Without either: just [status][body].
+        start = next((k + 1 if f == b"" else k for k, f in enumerate(frames) if f == b"" or f[:1] == b"/"), 0)
         assert reply[:start] == frames[:start] and len(reply) == start + 2, (frames, reply)
         status = reply[start]
         pb.Status.FromString(status)  # parses
