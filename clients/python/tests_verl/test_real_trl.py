@@ -137,7 +137,7 @@ RUN = Path(__file__).resolve().parent / "trl_run.py"
 STEPS, SAVE_AT = 6, 3
 
 
-def accelerate_run(out, *flags):
+def accelerate_run(out, *flags, timeout=600, stderr=None):
     """trl_run.py on 2 CPU processes. `accelerate launch --cpu --num_processes 2` starts ONE process
     (accelerate 1.15 without a config file): --multi_gpu with use_cpu=True in the training
     arguments is what gives 2 gloo ranks on a machine without GPUs."""
@@ -146,7 +146,8 @@ def accelerate_run(out, *flags):
     accelerate = Path(sys.executable).parent / "accelerate"
     subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                     "--main_process_port", str(29500 + os.getpid() % 1000), str(RUN), "--out", str(out),
-                    "--steps", str(STEPS), "--save-at", str(SAVE_AT), *flags], check=True, env=env, timeout=600)
+                    "--steps", str(STEPS), "--save-at", str(SAVE_AT), *flags], check=True, env=env, timeout=timeout,
+                   stderr=stderr, text=True)
     return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
 
 
@@ -215,3 +216,17 @@ def test_resume_from_a_checkpoint_selects_what_the_uninterrupted_run_did(full_ru
     assert len(rank0["seen"]) == (STEPS - SAVE_AT) * rank0["generation_batch_size"] // 2
     assert rank0["posterior"] == full0["posterior"]
     assert rank0["pool"] == full0["pool"]
+
+
+def test_a_checkpoint_without_the_selector_state_fails_on_every_rank(full_run, tmp_path):
+    """Refused on the main process, the resume fails on both ranks (no rank left waiting)."""
+    import shutil
+
+    out, _ = full_run
+    checkpoint = tmp_path / "checkpoint-3"
+    shutil.copytree(out / "trainer" / f"checkpoint-{SAVE_AT}", checkpoint)
+    (checkpoint / "mopps_state.json").unlink()
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        accelerate_run(tmp_path / "run", "--resume", str(checkpoint), timeout=120, stderr=subprocess.PIPE)
+    assert e.value.stderr.count("mopps_state.json is missing") >= 2  # raised by both ranks
+    assert not (tmp_path / "run" / "rank0.json").exists() and not (tmp_path / "run" / "rank1.json").exists()
