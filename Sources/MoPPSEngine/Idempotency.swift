@@ -110,6 +110,12 @@ struct RecentMap<Value> {
   }
 }
 
+/// What `Pool.undoableSelect` changed, for `Pool.undo(_:)`.
+public struct SelectUndo: @unchecked Sendable {
+  var draw: DrawUndo? = nil
+  var selects: RecentMap<SelectMemo>? = nil
+}
+
 /// What a keyed request's id means when it arrives again.
 public enum Replay: Sendable, Equatable {
   /// Never seen (or forgotten): do the work.

@@ -138,8 +138,9 @@ struct WriterState {
 
   /// Draws `count` distinct slots of [0, total), continuing the current epoch and starting a new
   /// shuffled one when it runs out; a prompt drawn at the end of one epoch is not drawn again in the
-  /// same request.
-  mutating func draw(_ count: Int, total: Int) -> [Int32] {
+  /// same request. What it changes is recorded in `undo`, so that a draw the server could not log
+  /// can be taken back exactly.
+  mutating func draw(_ count: Int, total: Int, undo: inout DrawUndo) -> [Int32] {
     if order == nil {
       order = (0..<Int32(total)).shuffled(using: &epochRNG)
       cursor = 0
@@ -149,6 +150,8 @@ struct WriterState {
     var taken = Set<Int32>()
     while out.count < count {
       if cursor == order!.count {
+        // Copy-on-write: the copy is made only here, once per epoch.
+        if undo.beforeShuffle == nil { undo.beforeShuffle = order }
         order!.shuffle(using: &epochRNG)
         cursor = 0
       }
@@ -160,11 +163,40 @@ struct WriterState {
         continue
       }
       order!.swapAt(i, cursor)
+      if undo.beforeShuffle == nil { undo.swaps.append((i, cursor)) }
       out.append(order![cursor])
       taken.insert(order![cursor])
       cursor += 1
     }
     return out
+  }
+}
+
+/// What a draw changed in the epoch state, to put it back.
+struct DrawUndo {
+  var orderWasNil: Bool
+  var cursor: Int
+  var rng: [UInt64]
+  /// Swaps made before any reshuffle, in order.
+  var swaps: [(Int, Int)] = []
+  /// The order as it was when the epoch ran out (swaps before it included).
+  var beforeShuffle: [Int32]? = nil
+
+  init(_ w: WriterState) {
+    orderWasNil = w.order == nil
+    cursor = w.cursor
+    rng = w.epochRNG.state
+  }
+
+  func revert(_ w: inout WriterState) {
+    if orderWasNil {
+      w.order = nil
+    } else {
+      if let beforeShuffle { w.order = beforeShuffle }
+      for (i, j) in swaps.reversed() { w.order!.swapAt(i, j) }
+    }
+    w.cursor = cursor
+    w.epochRNG.state = rng
   }
 }
 
@@ -180,6 +212,15 @@ public final class Pool: Sendable {
   let writer: WriterLock<WriterState>
   let selects = Atomic<UInt64>(0)
   let updates = Atomic<UInt64>(0)
+  private let selectsLogged = Atomic<UInt64>(0)
+
+  /// The select count the server last wrote to its log for this pool object (bookkeeping of the
+  /// background thread that logs counters; a pool replaced by a Restore starts its own).
+  public var loggedSelectCount: UInt64 {
+    // Relaxed: read and written by one thread at a time, under the pool's mutation lock.
+    get { selectsLogged.load(ordering: .relaxed) }
+    set { selectsLogged.store(newValue, ordering: .relaxed) }
+  }
 
   init(name: String, config: PoolConfig, windows: Engine.Windows = Engine.Windows()) {
     self.name = name

@@ -80,9 +80,18 @@ extension Pool {
       throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch state")
     }
     if let order = s.epochOrder {
-      guard order.count == s.ids.count, s.epochCursor <= order.count,
-        order.allSatisfy({ $0 >= 0 && Int($0) < s.ids.count })
-      else { throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch order") }
+      // A permutation of the slots: with a repeat, drawing would never find enough distinct ones.
+      var seen = [Bool](repeating: false, count: s.ids.count)
+      let isPermutation =
+        order.count == s.ids.count
+        && order.allSatisfy { slot in
+          guard slot >= 0, Int(slot) < seen.count, !seen[Int(slot)] else { return false }
+          seen[Int(slot)] = true
+          return true
+        }
+      guard isPermutation, s.epochCursor <= order.count else {
+        throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch order")
+      }
     }
     guard s.recentFingerprints.isEmpty || s.recentFingerprints.count == s.recentRequests.count else {
       throw EngineError(

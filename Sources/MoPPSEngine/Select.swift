@@ -8,9 +8,8 @@ extension Pool {
   /// strategy. Input is checked before anything changes; a refused select does not advance the
   /// pool's counters or its epoch.
   public func select(_ query: SelectQuery) throws(EngineError) -> SelectResult {
-    try select(query) { (count, b) throws(EngineError) in
-      try writer.withLock { (w) throws(EngineError) in try drawSlots(count, b, &w) }
-    }
+    if case .drawn = query.candidates { return try undoableSelect(query, requestID: "").result }
+    return try select(query) { (_, _) throws(EngineError) in ([], nextSelectIndex()) }
   }
 
   /// A Select under an idempotency key: the first one with `requestID` draws and its reply is
@@ -22,23 +21,45 @@ extension Pool {
     result: SelectResult, replay: Replay
   ) {
     guard !requestID.isEmpty else { return (try select(query), .fresh) }
-    let fingerprint = Fingerprint.of(query)
+    let (result, replay, _) = try undoableSelect(query, requestID: requestID)
+    return (result, replay)
+  }
+
+  /// A Select whose changes to the writer state (the epoch order, the remembered replies) can be
+  /// taken back with `undo(_:)`: the server logs keyed and drawn selects, and undoes one whose record
+  /// could not be written. The select counter is not taken back: it only keys random streams, and
+  /// the background logging of counters records the higher value, so live and recovered agree.
+  public func undoableSelect(_ query: SelectQuery, requestID: String) throws(EngineError) -> (
+    result: SelectResult, replay: Replay, undo: SelectUndo
+  ) {
+    let fingerprint = requestID.isEmpty ? 0 : Fingerprint.of(query)
     return try writer.withLock { (w) throws(EngineError) in
-      if let memo = w.recentSelects[requestID] {
+      if !requestID.isEmpty, let memo = w.recentSelects[requestID] {
         guard memo.fingerprint == fingerprint else { throw .reusedRequestID(requestID, "Select") }
-        return (memo.result, .duplicate)
+        return (memo.result, .duplicate, SelectUndo())
       }
-      let result = try select(query) { (count, b) throws(EngineError) in try drawSlots(count, b, &w) }
-      w.recentSelects.insert(
-        requestID, SelectMemo(requestID: requestID, fingerprint: fingerprint, result: result))
-      return (result, .fresh)
+      var undo = SelectUndo()
+      // Copy-on-write: the window is copied only when the insert below changes it.
+      if !requestID.isEmpty { undo.selects = w.recentSelects }
+      var drawUndo = DrawUndo(w)
+      let result = try select(query) { (count, b) throws(EngineError) in
+        try drawSlots(count, b, &w, undo: &drawUndo)
+      }
+      if case .drawn = query.candidates { undo.draw = drawUndo }
+      if !requestID.isEmpty {
+        w.recentSelects.insert(
+          requestID, SelectMemo(requestID: requestID, fingerprint: fingerprint, result: result))
+      }
+      return (result, .fresh, undo)
     }
   }
 
-  /// Forgets a keyed Select's reply (the server could not make it durable, so it must not be
-  /// answered from memory either).
-  public func forgetSelect(_ requestID: String) {
-    writer.withLock { w in w.recentSelects.remove(requestID) }
+  /// Takes back what `undoableSelect` changed in the writer state.
+  public func undo(_ undo: SelectUndo) {
+    writer.withLock { w in
+      undo.draw?.revert(&w)
+      if let selects = undo.selects { w.recentSelects = selects }
+    }
   }
 
   /// Recovery of what a logged Select changed: the select counter (at least `count`), the epoch
@@ -50,7 +71,8 @@ extension Pool {
         guard drawn > 0, drawn <= table.count else {
           throw .invalid("logged draw of \(drawn) candidates from \(table.count) prompts")
         }
-        _ = w.draw(drawn, total: table.count)
+        var undo = DrawUndo(w)
+        _ = w.draw(drawn, total: table.count, undo: &undo)
       }
       if let memo { w.recentSelects.insert(memo.requestID, memo) }
     }
@@ -64,16 +86,16 @@ extension Pool {
     }
   }
 
-  private func drawSlots(_ count: Int, _ b: Int, _ w: inout WriterState) throws(EngineError) -> (
-    [Int32], UInt64
-  ) {
+  private func drawSlots(_ count: Int, _ b: Int, _ w: inout WriterState, undo: inout DrawUndo)
+    throws(EngineError) -> ([Int32], UInt64)
+  {
     let total = table.count
     guard count <= total else {
       throw .invalid(
         "candidate_count (\(count)) exceeds the prompts registered in pool \"\(name)\" (\(total))")
     }
     guard b <= count else { throw .invalid("batch_size (\(b)) exceeds candidate_count (\(count))") }
-    return (w.draw(count, total: total), nextSelectIndex())
+    return (w.draw(count, total: total, undo: &undo), nextSelectIndex())
   }
 
   private func select(

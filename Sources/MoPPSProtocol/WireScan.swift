@@ -29,13 +29,14 @@ public struct RequestLimits: Sendable, Equatable {
 /// field (packed or not) is counted against `--max-ids`, every string is checked for its cap and for
 /// NUL bytes (protobuf-c strings are C strings: "a\0b" would silently become "a"), and the
 /// allocations of decoding are estimated against `--max-request-memory`. Only bytes that pass are
-/// handed to protobuf-c. The walk itself allocates nothing.
+/// handed to protobuf-c. The walk allocates only its table of counts (one entry per repeated field
+/// present).
 enum WireScan {
   /// How a field of a request message is decoded.
   indirect enum Kind: Sendable {
-    /// A string (pool, tag, request id) of at most `maxBytes` bytes, without NUL.
+    /// A string (pool, tag, request id) of at most `maxBytes` bytes of UTF-8, without NUL.
     case string(maxBytes: Int)
-    /// A repeated string, each element at most `maxBytes` bytes, without NUL.
+    /// A repeated string, each element at most `maxBytes` bytes of UTF-8, without NUL.
     case strings(maxBytes: Int)
     /// A repeated number (packed or not), `width` bytes decoded per element.
     case numbers(Encoding, width: Int)
@@ -192,6 +193,11 @@ enum WireScan {
     }
     guard !bytes.contains(0) else {
       throw .invalid("\(name): contains a NUL byte (strings are text without NUL)")
+    }
+    // Decoding repairs invalid UTF-8 to U+FFFD, which would make different request ids (or names)
+    // equal: refuse instead, as proto3 requires strings to be UTF-8.
+    guard String(validating: bytes, as: UTF8.self) != nil else {
+      throw .invalid("\(name): not valid UTF-8")
     }
   }
 

@@ -121,11 +121,15 @@ public final class Dispatcher: Sendable {
   }
 
   /// Whether a request is cheap enough for the broker to answer itself (no thread hop): everything
-  /// but whole-pool or server-drawn selects, selects over more than 16,384 candidates, and the
-  /// bulk and disk-bound methods. Those go to a worker so they never hold up small requests.
-  public static func isQuick(_ request: Request) -> Bool {
+  /// but whole-pool or server-drawn selects, selects over more than 16,384 candidates, the bulk and
+  /// disk-bound methods, Stats (it visits every pool's writer lock), and mutations when each must
+  /// wait for an fsync (`--fsync always`). Those go to a worker so they never hold up small requests.
+  public func isQuick(_ request: Request) -> Bool {
+    let waitsForDisk = store.options?.fsync == .always
     switch request {
-    case .health, .stats, .listPools, .createPool, .dropPool, .update, .get: return true
+    case .health, .listPools, .get: return true
+    case .createPool, .dropPool, .update: return !waitsForDisk
+    case .stats: return false
     case .select(let r):
       if case .given(let ids) = r.query.candidates { return ids.count <= 16_384 }
       return false

@@ -60,6 +60,16 @@ public enum KeyFiles {
     return keys[0]
   }
 
+  /// Warns when other users can read the secret key file. The server still starts: the key is
+  /// exposed already, and refusing would only stop the service.
+  public static func warnIfReadableByOthers(secretKey path: String) {
+    var info = stat()
+    guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return }
+    Log.warning(
+      "--curve-secret-key \(path) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8))): "
+        + "chmod 600 it, and make a new key pair if others could have read it")
+  }
+
   private static func readFile(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }

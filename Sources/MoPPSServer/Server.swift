@@ -175,8 +175,8 @@ public final class Server {
         if busy > 0 {
           // Clients get an answer instead of waiting for their timeout; the work itself finishes
           // (its effects are logged as usual) before the process exits.
-          Log.warning("stopping: \(busy) request(s) still running after 800 ms are answered UNAVAILABLE")
-          for envelope in pending.values { try? frontend.send(envelope + Self.shuttingDown, dontWait: true) }
+          Log.warning("stopping: \(busy) request(s) still running after 800 ms are answered ABORTED")
+          for envelope in pending.values { try? frontend.send(envelope + Self.abandoned, dontWait: true) }
         }
         return
       }
@@ -228,7 +228,7 @@ public final class Server {
       (reply, events) = (failure, [])
     case .success(let method, let request):
       // Never blocks: a request that would wait for a pool's lock goes to a worker instead.
-      guard Dispatcher.isQuick(request), let answer = dispatcher.respond(method, request, wait: false) else {
+      guard dispatcher.isQuick(request), let answer = dispatcher.respond(method, request, wait: false) else {
         return false
       }
       (reply, events) = answer
@@ -244,8 +244,17 @@ public final class Server {
     return true
   }
 
+  /// For requests that arrive while the server drains: nothing was done, retrying elsewhere is safe.
   static let shuttingDown = [
     Reply.status(.unavailable, "moppsd is shutting down; retry against the next server"), [],
+  ]
+  /// For requests still running when the drain ends: they finish (and are logged) before the
+  /// process exits, but the client cannot be told how; a retry is safe only with a request id.
+  static let abandoned = [
+    Reply.status(
+      .aborted,
+      "moppsd stopped while handling this request; it may or may not have been applied: retry with the same request_id"
+    ), [],
   ]
 
   /// How many leading frames are envelope (routing), to be sent back in front of the reply.

@@ -122,9 +122,10 @@ struct Serve: ParsableCommand {
     help: ArgumentHelp(
       "Most memory decoding one request may take, estimated from its bytes before it is decoded "
         + "(unpacked or many tiny fields cost far more than their size); more is answered RESOURCE_EXHAUSTED. "
-        + "The default, 1 GiB, is a fixed value that lets through any request within --max-ids and "
-        + "--max-message-bytes in the encodings protobuf libraries produce (a packed Register of 16 M ids "
-        + "takes about 256 MiB), e.g. --max-request-memory 268435456.",
+        + "The default, 1 GiB, is a fixed value (not derived from other flags) that lets through every "
+        + "request of numbers within the default --max-ids, packed or repeated (a Register of 16 M ids in "
+        + "ids_le: about 256 MiB; an Update of 16 M ids in repeated fields: about 0.7 GiB); an Import name "
+        + "costs about 120 bytes. E.g. --max-request-memory 268435456.",
       valueName: "bytes"))
   var maxRequestMemory: Int = RequestLimits.defaultMaxMemoryBytes
 
@@ -259,6 +260,7 @@ struct Serve: ParsableCommand {
       throw ValidationError("--state-dir \(stateDir): cannot create it: \(String(cString: strerror(errno)))")
     }
     Log.bootstrap(level: Logger.Level(rawValue: logLevel)!)
+    if let curveSecretKey { KeyFiles.warnIfReadableByOthers(secretKey: curveSecretKey) }
     Shutdown.installSignalHandlers()
     if exitWithParent { Shutdown.exitWithParent() }
     let engine = Engine(windows: Engine.Windows(updates: dedupeWindow, selects: selectDedupeWindow))

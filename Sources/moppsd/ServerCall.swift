@@ -65,7 +65,9 @@ struct Health: ParsableCommand {
   var timeout: Double = 2
 
   func validate() throws {
-    guard timeout > 0 else { throw ValidationError("--timeout must be > 0") }
+    guard timeout > 0 && timeout <= 3600 else {
+      throw ValidationError("--timeout must be in (0, 3600] seconds")
+    }
   }
 
   func run() throws {

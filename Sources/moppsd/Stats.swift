@@ -28,7 +28,9 @@ struct Stats: ParsableCommand {
     guard ["text", "prometheus"].contains(format) else {
       throw ValidationError("--format must be text or prometheus")
     }
-    guard timeout > 0 else { throw ValidationError("--timeout must be > 0") }
+    guard timeout > 0 && timeout <= 3600 else {
+      throw ValidationError("--timeout must be in (0, 3600] seconds")
+    }
   }
 
   func run() throws {

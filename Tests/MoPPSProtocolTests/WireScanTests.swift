@@ -48,6 +48,21 @@ import Testing
     }
   }
 
+  @Test func invalidUTF8IsRefusedNotRepaired() {
+    for bad: [UInt8] in [[0x61, 0xFF], [0x61, 0xFE], [0xC3], [0xED, 0xA0, 0x80]] {
+      var w = ProtoWriter()
+      w.string(1, "p")
+      w.packed(2, [1])
+      w.uint(8, 1)
+      w.bytesField(9, bad)
+      expectRefused(.update, w.bytes, .invalidArgument, ["request_id:", "UTF-8"])
+    }
+    var ok = ProtoWriter()
+    ok.string(1, "p")
+    ok.string(9, "步-1 ✓")
+    #expect(throws: Never.self) { try WireScan.check(ok.bytes, WireScan.schema(.update), RequestLimits()) }
+  }
+
   @Test func stringCaps() {
     for (method, field, name, cap) in [
       (Method.dropPool, UInt64(1), "pool", 128), (.restore, 2, "tag", 128), (.update, 9, "request_id", 256),

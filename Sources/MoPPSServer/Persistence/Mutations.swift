@@ -15,12 +15,10 @@ extension StateStore {
     try Engine.validatePoolName(name)
     try config.validate()
     return try mutate(pool: name, wait: wait) { () throws(EngineError) in
-      if (try? self.engine.pool(name)) != nil {
-        throw EngineError(.alreadyExists, "pool \"\(name)\" already exists")
-      }
-      return .change(.createPool(name: name, config: config)) { () throws(EngineError) in
-        try self.engine.createPool(name, config: config, limit: self.limits.maxPools).info
-      }
+      // Created before it is logged: the pool limit is checked atomically with adding the pool, so a
+      // CreatePool refused by it never reaches the log. Taken back if the record cannot be written.
+      let pool = try self.engine.createPool(name, config: config, limit: self.limits.maxPools)
+      return .logged(.createPool(name: name, config: config), pool.info) { try? self.engine.dropPool(name) }
     }
   }
 
@@ -87,7 +85,20 @@ extension StateStore {
     let built = try self.engine.restoredPool(snapshot)
     let installed = snapshot
     return try mutate(pool: name, wait: true) { () throws(EngineError) in
-      .change(.install(installed)) { () throws(EngineError) in
+      // The same limits as growing a pool or creating one (a Restore can do either).
+      if snapshot.ids.count > self.limits.maxPromptsPerPool {
+        throw EngineError(
+          .resourceExhausted,
+          "the tag holds \(snapshot.ids.count) prompts, over the limit of \(self.limits.maxPromptsPerPool) "
+            + "(moppsd serve --max-prompts-per-pool)")
+      }
+      if (try? self.engine.pool(name)) == nil && self.engine.listPools().count >= self.limits.maxPools {
+        throw EngineError(
+          .resourceExhausted,
+          "the server holds \(self.limits.maxPools) pools, its limit (moppsd serve --max-pools); drop one first"
+        )
+      }
+      return .change(.install(installed)) { () throws(EngineError) in
         self.engine.install(built)
         return built.info
       }
@@ -102,24 +113,39 @@ extension StateStore {
   public func select(_ name: String, _ query: SelectQuery, requestID: String, wait: Bool = true)
     throws(EngineError) -> (result: SelectResult, duplicate: Bool)?
   {
-    if requestID.isEmpty, case .given = query.candidates {
+    var drawn: Int? = nil
+    if case .drawn(let count) = query.candidates { drawn = count }
+    if requestID.isEmpty && drawn == nil {
       return (try self.engine.pool(name).select(query), false)
     }
     return try mutate(pool: name, wait: wait) { () throws(EngineError) in
       let pool = try self.engine.pool(name)
-      let (result, replay) = try pool.select(query, requestID: requestID)
+      if !requestID.isEmpty && query.returnAllSamples {
+        // A remembered reply is kept in memory, in the log and in every snapshot: bound its size.
+        var candidates = 0
+        switch query.candidates {
+        case .given(let ids): candidates = ids.count
+        case .drawn(let count): candidates = count
+        case .all: candidates = pool.info.promptCount
+        }
+        guard candidates <= Self.maxRememberedCandidates else {
+          throw .invalid(
+            "return_all_samples with a request_id is limited to \(Self.maxRememberedCandidates) candidates "
+              + "(the reply is remembered), got \(candidates); drop one of the two")
+        }
+      }
+      let (result, replay, undo) = try pool.undoableSelect(query, requestID: requestID)
       if replay == .duplicate { return .answer((result, true)) }
-      var drawn: Int? = nil
-      if case .drawn(let count) = query.candidates { drawn = count }
       let memo =
         requestID.isEmpty
-        ? nil
-        : SelectMemo(
-          requestID: requestID, fingerprint: Fingerprint.of(query), result: result)
-      let record = WALRecord.select(pool: name, count: result.selectIndex + 1, drawn: drawn, memo: memo)
-      return .logged(record, (result, false)) { pool.forgetSelect(requestID) }
+        ? nil : SelectMemo(requestID: requestID, fingerprint: Fingerprint.of(query), result: result)
+      let record = WALRecord.select(pool: name, count: result.selectIndex &+ 1, drawn: drawn, memo: memo)
+      return .logged(record, (result, false)) { pool.undo(undo) }
     }
   }
+
+  /// Candidates whose samples a keyed Select with return_all_samples may remember.
+  static let maxRememberedCandidates = 65_536
 
   /// Refuses growth past --max-prompts-per-pool (under the pool's lock, so concurrent requests
   /// cannot pass the check together).

@@ -87,11 +87,10 @@ public final class StateStore: @unchecked Sendable {
   /// Full snapshots known good: read back at recovery or written by this process. Compaction
   /// deletes only what lies behind two of them.
   private let verified = WriterLock<Set<String>>([])
-  /// Select counters as last logged, per pool object (the background thread's bookkeeping).
-  private let loggedSelects = WriterLock<[ObjectIdentifier: UInt64]>([:])
   private let stopping = Atomic<Bool>(false)
   private var maintenance: Thread?
-  private let maintenanceDone = DispatchSemaphore(value: 0)
+  /// The background threads, waited for at close.
+  private let background = DispatchGroup()
   private let lockFD: Int32
   private let closed = Atomic<Bool>(false)
 
@@ -128,7 +127,13 @@ public final class StateStore: @unchecked Sendable {
       report.append("removed \(stale), left by an interrupted snapshot")
     }
     let scan = recovery.scan
-    let wal = try WriteAheadLog(dir: dir + "/wal", startingAt: scan.nextLSN)
+    let wal: WriteAheadLog
+    do {
+      wal = try WriteAheadLog(dir: dir + "/wal", startingAt: scan.nextLSN)
+    } catch {
+      Glibc.close(lockFD)
+      throw error
+    }
     let elapsed = ContinuousClock.now - started
     let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
     let prompts = engine.listPools().reduce(0) { $0 + $1.info.promptCount }
@@ -211,6 +216,11 @@ public final class StateStore: @unchecked Sendable {
       }
     }
     report += scan.report
+    // Every logged record was checked before it was logged, so one that fails now is state that
+    // cannot be reproduced (a damaged or foreign log, or a rule tightened since it was written).
+    if replayErrors > 0 {
+      loss.append("\(replayErrors) log record(s) cannot be applied (see the lines before)")
+    }
     loss += scan.loss
     scan.repairs = repairs + scan.repairs
     return Recovery(base: base, snapshot: loaded, snapshotLSN: from, scan: scan, report: report, loss: loss)
@@ -353,6 +363,9 @@ public final class StateStore: @unchecked Sendable {
       let bytes = file.encode()
       try Files.writeAtomically(snapshotDir + "/" + name, bytes)
       verified.withLock { _ = $0.insert(name) }
+      // Recovery starts from this snapshot, in the log file opened with it: whatever damage an
+      // earlier file holds is behind it, so mutations may go on.
+      log.withLock { $0.failure = nil }
       compact()
       return SnapshotInfo(
         pool: "", tag: String(name.dropLast(5)), lsn: lsn, created: file.created,
@@ -490,29 +503,43 @@ public final class StateStore: @unchecked Sendable {
   /// `wait: false` a pool whose lock is taken is skipped until the next round.
   private func logSelectCounters(wait: Bool) {
     for pool in engine.listPools() {
-      let id = ObjectIdentifier(pool)
       _ = try? gates.withPool(pool.name, wait: wait) { () throws(EngineError) in
         // The pool of this name now: a Restore may have replaced the one listed.
         guard let current = try? engine.pool(pool.name), current === pool else { return }
         let count = pool.info.selectCount
-        guard count > loggedSelects.withLock({ $0[id] ?? 0 }) else { return }
+        guard count > pool.loggedSelectCount else { return }
         _ = try append(.select(pool: pool.name, count: count, drawn: nil, memo: nil))
-        loggedSelects.withLock { $0[id] = count }
+        pool.loggedSelectCount = count
       }
     }
-    let live = Set(engine.listPools().map { ObjectIdentifier($0) })
-    loggedSelects.withLock { $0 = $0.filter { live.contains($0.key) } }
   }
 
   private func noteLoggedSelects() {
-    loggedSelects.withLock { logged in
-      for pool in engine.listPools() { logged[ObjectIdentifier(pool)] = pool.info.selectCount }
-    }
+    for pool in engine.listPools() { pool.loggedSelectCount = pool.info.selectCount }
   }
 
+  /// Two background threads: the syncer (fsync every 10 ms with `--fsync batch`), on its own so
+  /// that a snapshot that takes long, or waits for a long mutation, never delays durability; and
+  /// the maintenance thread (select counters every 100 ms, automatic snapshots).
   private func startMaintenance() {
+    if options?.fsync == .batch {
+      background.enter()
+      let syncer = Thread { [self] in
+        defer { background.leave() }
+        while !stopping.load(ordering: .relaxed) {
+          usleep(10_000)
+          let target = written.load(ordering: .relaxed)
+          if target > syncState.withLock({ $0 }) {
+            do { try syncLog(through: target - 1) } catch { Log.error("background fsync failed: \(error)") }
+          }
+        }
+      }
+      syncer.name = "moppsd-fsync"
+      syncer.start()
+    }
+    background.enter()
     let thread = Thread { [self] in
-      defer { maintenanceDone.signal() }
+      defer { background.leave() }
       var lastSnapshot = ContinuousClock.now
       var lastCounters = ContinuousClock.now
       while !stopping.load(ordering: .relaxed) {
@@ -520,12 +547,6 @@ public final class StateStore: @unchecked Sendable {
         if ContinuousClock.now - lastCounters > .milliseconds(100) {
           logSelectCounters(wait: false)
           lastCounters = .now
-        }
-        if options?.fsync == .batch {
-          let target = written.load(ordering: .relaxed)
-          if target > syncState.withLock({ $0 }) {
-            do { try syncLog(through: target - 1) } catch { Log.error("background fsync failed: \(error)") }
-          }
         }
         let pending = log.withLock { $0.sinceSnapshot }
         let age = ContinuousClock.now - lastSnapshot
@@ -556,8 +577,8 @@ public final class StateStore: @unchecked Sendable {
     // Relaxed: the thread polls the flag every 10 ms; the semaphore orders the rest.
     stopping.store(true, ordering: .relaxed)
     if maintenance != nil {
-      maintenanceDone.wait()
-      maintenance = nil  // the thread's closure holds the store: break the cycle
+      background.wait()
+      maintenance = nil  // the threads' closures hold the store: break the cycle
     }
     logSelectCounters(wait: true)
     let last = written.load(ordering: .relaxed)

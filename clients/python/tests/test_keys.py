@@ -7,6 +7,7 @@ import stat
 import subprocess
 
 import pytest
+import zmq
 
 import mopps
 
@@ -110,3 +111,21 @@ def test_secret_key_file_with_two_keys_is_refused(tmp_path):
          "--publish", f"ipc://{tmp_path}/e", "--curve-secret-key", str(key)],
         capture_output=True, text=True, timeout=10)
     assert out.returncode != 0 and "exactly one key" in out.stderr
+
+
+def test_secret_key_readable_by_others_is_warned_about(tmp_path):
+    keygen(tmp_path / "server")
+    key = tmp_path / "server.key"
+    key.chmod(0o644)
+    proc = subprocess.Popen(
+        [mopps.find_moppsd(), "serve", "--state-dir", str(tmp_path / "state"), "--listen", f"ipc://{tmp_path}/s",
+         "--publish", f"ipc://{tmp_path}/e", "--curve-secret-key", str(key)], stderr=subprocess.PIPE, text=True)
+    try:
+        client_pub, client_sec = (k.decode() for k in zmq.curve_keypair())
+        with mopps.Client(f"ipc://{tmp_path}/s", timeout=1, retries=5, public_key=client_pub, secret_key=client_sec,
+                          server_key=(tmp_path / "server.pub").read_text().strip()) as c:
+            assert c.health() == "SERVING"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert err.count("readable by other users") == 1 and "chmod 600" in err

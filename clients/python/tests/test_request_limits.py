@@ -174,3 +174,15 @@ def test_replies_to_a_client_that_does_not_read_are_bounded(started):
             s.send_multipart([b"", (PREFIX + "Health").encode(), b""])
             s.setsockopt(zmq.RCVTIMEO, 10000)
             assert pb.Status.FromString(s.recv_multipart()[1]).code == pb.OK
+
+
+def test_request_ids_that_are_not_utf8_are_refused_not_merged(started):
+    # Both ids used to decode to "a\ufffd", so the second, different Update was taken for a retry.
+    server = started()
+    with mopps.Client(server.listen) as c:
+        c.create_pool("p", seed=1)
+    for raw_id, ids in ((b"a\xff", [1]), (b"a\xfe", [2])):
+        body = field(1, b"p") + field(3, np.asarray(ids, dtype="<u8").tobytes()) + b"\x40\x01" + field(9, raw_id)
+        body += field(5, np.asarray([1.0], dtype="<f8").tobytes())
+        status = call(server.listen, "Update", body)
+        assert status.code == pb.INVALID_ARGUMENT and "request_id" in status.message and "UTF-8" in status.message
