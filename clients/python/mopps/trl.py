@@ -37,7 +37,7 @@ import socket
 import time
 import uuid
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -147,10 +147,8 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
             mopps_client = self._mopps_connect(mopps_endpoint, mopps_state_dir)
         self.mopps, self.mopps_pool = mopps_client, mopps_pool
         self.candidates_ratio, self.index_key, self.success_threshold = candidates_ratio, index_key, success_threshold
-        if self.accelerator.is_main_process:
-            _plugin.setup_pool(self.mopps, mopps_pool, n, seed=int(self.args.seed))
-        self._mopps_run = self._broadcast(uuid.uuid4().hex[:12])
-        self.accelerator.wait_for_everyone()
+        self._mopps_run = self._on_main(lambda: (
+            _plugin.setup_pool(self.mopps, mopps_pool, n, seed=int(self.args.seed)), uuid.uuid4().hex[:12])[1])
         self._mopps_sampler: Optional[MoPPSRepeatSampler] = None
         #: Milliseconds this trainer spent on MoPPS per generation batch (report, gathering indices,
         #: metrics; the Select itself is in the ``mopps/select_ms`` metric).
@@ -158,24 +156,40 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
 
     # -- the server ----------------------------------------------------------------------------
 
-    def _broadcast(self, value: Any) -> Any:
-        """The main process's ``value`` on every rank."""
-        if self.accelerator.num_processes == 1:
-            return value
-        from accelerate.utils import broadcast_object_list
+    def _on_main(self, work: Callable[[], Any]) -> Any:
+        """Runs ``work`` on the main process and returns its result on every rank; when it fails,
+        every rank raises (instead of the others waiting forever for the main process)."""
+        result: Any = None
+        failure: Optional[BaseException] = None
+        if self.accelerator.is_main_process:
+            try:
+                result = work()
+            except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
+                failure = e
+                result = e if isinstance(e, MoppsError) else MoppsError(f"on the main process: {e!r}")
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
 
-        return broadcast_object_list([value])[0]
+            result = broadcast_object_list([result])[0]
+        if failure is not None:
+            raise failure
+        if isinstance(result, MoppsError):
+            raise result
+        return result
 
     def _mopps_connect(self, endpoint: Optional[str], state_dir: Optional[str]) -> Client:
         """All ranks on ``endpoint``, or on one private moppsd the main process starts."""
         if endpoint is not None:
             return connect(endpoint)
-        client = None
-        if self.accelerator.is_main_process:
-            client = connect(state_dir=state_dir or os.path.join(self.args.output_dir, "mopps-state"))
-        where = self._broadcast((client.endpoint, socket.gethostname()) if client is not None else None)
-        if client is not None:
-            return client
+        private: List[Client] = []
+
+        def start() -> tuple:
+            private.append(connect(state_dir=state_dir or os.path.join(self.args.output_dir, "mopps-state")))
+            return private[0].endpoint, socket.gethostname()
+
+        where = self._on_main(start)
+        if private:
+            return private[0]
         if where[1] != socket.gethostname():
             raise MoppsError(
                 f"the private moppsd runs on {where[1]} and this rank on {socket.gethostname()}: with several "
@@ -219,6 +233,8 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         if not self.model.training:  # evaluation rollouts are not training feedback
             return rewards_per_func
+        import torch
+
         t0 = time.perf_counter()
         # The result is gathered over processes (rank-major); this process's completions are its slice.
         weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
@@ -231,11 +247,9 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         self.mopps.report(self.mopps_pool, np.asarray(local, dtype=np.uint64), total[start_row:start_row + len(prompts)],
                           threshold=self.success_threshold,
                           request_id=f"{self._mopps_run}/s{self.state.global_step}/rank{rank}")
-        everyone = local
-        if self.accelerator.num_processes > 1:
-            from accelerate.utils import gather_object
-
-            everyone = gather_object(local)
+        # Every rank's prompt indices, in the order of the gathered rewards (a tensor all-gather,
+        # cheaper than gathering Python objects).
+        everyone = self.accelerator.gather(torch.tensor(local, device=rewards_per_func.device)).cpu().numpy()
         sampler = self._mopps_sampler
         if sampler is not None:
             sampler.reports += 1
@@ -253,8 +267,8 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
             from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
             folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-            state = sampler.chooser.state(f"{self._mopps_run}-step-{self.state.global_step}", {
-                "epoch": sampler.chooser.epoch, "batches": len(sampler.selected)})
+            state = sampler.chooser.state(f"{self._mopps_run}-step-{self.state.global_step}",
+                                          {"epoch": sampler.chooser.epoch})
             del state["rng"]  # the epoch's RNG is re-seeded and replayed on resume
             with open(os.path.join(folder, _STATE_FILE), "w", encoding="utf-8") as f:
                 json.dump(state, f)
@@ -267,20 +281,20 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
-        saved = None
-        if self.accelerator.is_main_process:
+        sampler = self._mopps_sampler
+        if sampler is None:
+            raise MoppsError("resume before the train sampler exists")
+
+        def restore() -> tuple:
             path = os.path.join(checkpoint, _STATE_FILE)
             if not os.path.exists(path):
                 raise MoppsError(f"{path} is missing: this checkpoint was not saved by MoPPSGRPOTrainer, so the "
                                  "prompt selector cannot be put back to it")
             with open(path, encoding="utf-8") as f:
                 state = json.load(f)
-            if self._mopps_sampler is None:
-                raise MoppsError("resume before the train sampler exists")
-            self._mopps_sampler.chooser.restore(state)
-            saved = (state, np.load(os.path.join(checkpoint, _SELECTIONS_FILE)))
-        state, selected = self._broadcast(saved)
+            sampler.chooser.restore(state)
+            return state, np.load(os.path.join(checkpoint, _SELECTIONS_FILE))
+
+        state, selected = self._on_main(restore)  # every rank continues only after the restore
         self._mopps_run = state["run"]
-        if self._mopps_sampler is not None:
-            self._mopps_sampler.resume(int(state["epoch"]), list(selected), state["run"])
-        self.accelerator.wait_for_everyone()
+        sampler.resume(int(state["epoch"]), list(selected), state["run"])

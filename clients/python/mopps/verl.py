@@ -11,6 +11,8 @@ after every training step with that step's batch. Configuration (Hydra overrides
     +data.sampler.mopps.decay=1.0                  # also: pool, seed, target, strategy,
                                                    # index_key, success_threshold, state_dir
     +data.sampler.mopps.state_dir=/ckpt/mopps-state   # private moppsd's state: needed to resume
+    +data.sampler.mopps.check_index=false          # skip the start-up index check (it reads
+                                                   # every row of datasets without a dataframe)
 
 Every step the sampler draws ``candidates_ratio × B`` dataset rows at random, asks moppsd for the
 ``B`` best (B = ``data.gen_batch_size`` or ``data.train_batch_size``) and yields their indices, in
@@ -54,6 +56,7 @@ from typing import Any, Dict, Iterator, Optional
 import numpy as np
 
 from . import _plugin
+from .errors import MoppsError
 from .launch import connect
 
 try:  # verl 0.5 – 0.7: RayPPOTrainer.fit calls the sampler's update itself
@@ -97,7 +100,7 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
         cfg = _opt(sampler_cfg, "mopps")
         batch_size = int(_opt(data_config, "gen_batch_size") or _opt(data_config, "train_batch_size") or 0)
         if batch_size <= 0:
-            raise ValueError("MoPPSSampler needs data.train_batch_size (or data.gen_batch_size)")
+            raise MoppsError("MoPPSSampler needs data.train_batch_size (or data.gen_batch_size)")
         self.pool = str(_opt(cfg, "pool", "verl"))
         self.index_key = str(_opt(cfg, "index_key", "index"))
         self.success_threshold = float(_opt(cfg, "success_threshold", 0.0))

@@ -104,13 +104,40 @@ def test_the_index_column_must_be_the_row_number(tmp_path):
                              train_dataset=shuffled, processing_class=tokenizer, mopps_client=client)
 
 
+def test_a_new_run_in_an_old_output_dir_starts_from_a_fresh_pool(tmp_path):
+    """The private moppsd keeps its state in <output_dir>/mopps-state (for resuming); a run that does
+    not resume must not inherit the posteriors an earlier run left there."""
+    from trl import GRPOConfig
+
+    import mopps
+    from trl_run import prompts, tiny_model_and_tokenizer
+
+    def run():
+        model, tokenizer = tiny_model_and_tokenizer()
+        args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
+                          max_completion_length=4, max_steps=2, report_to=[], use_cpu=True, bf16=False,
+                          save_strategy="no", disable_tqdm=True)
+        trainer = MoPPSGRPOTrainer(model=model, reward_funcs=lambda completions, **_: [1.0] * len(completions),
+                                   args=args, train_dataset=prompts(8), processing_class=tokenizer)
+        trainer.train()
+        assert trainer.mopps.process.popen.returncode == 0  # stopped with train()
+
+    run()
+    with pytest.warns(UserWarning, match="left in .* by an earlier run is dropped"):
+        run()
+    with mopps.launch(state_dir=str(tmp_path / "out" / "mopps-state")) as reader:
+        info = reader.list_pools()[0]
+        assert (info.update_count, info.strict_ids) == (2, True)
+        assert (reader.get("trl").alpha - 1).sum() == 2 * 4  # the second run's 8 completions only
+
+
 # -- several ranks and resuming: trl_run.py under accelerate, each run a fresh set of processes -----
 
 RUN = Path(__file__).resolve().parent / "trl_run.py"
 STEPS, SAVE_AT = 6, 3
 
 
-def accelerate_run(out, *flags):
+def accelerate_run(out, *flags, timeout=600, stderr=None):
     """trl_run.py on 2 CPU processes. `accelerate launch --cpu --num_processes 2` starts ONE process
     (accelerate 1.15 without a config file): --multi_gpu with use_cpu=True in the training
     arguments is what gives 2 gloo ranks on a machine without GPUs."""
@@ -119,7 +146,8 @@ def accelerate_run(out, *flags):
     accelerate = Path(sys.executable).parent / "accelerate"
     subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                     "--main_process_port", str(29500 + os.getpid() % 1000), str(RUN), "--out", str(out),
-                    "--steps", str(STEPS), "--save-at", str(SAVE_AT), *flags], check=True, env=env, timeout=600)
+                    "--steps", str(STEPS), "--save-at", str(SAVE_AT), *flags], check=True, env=env, timeout=timeout,
+                   stderr=stderr, text=True)
     return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
 
 
@@ -188,3 +216,17 @@ def test_resume_from_a_checkpoint_selects_what_the_uninterrupted_run_did(full_ru
     assert len(rank0["seen"]) == (STEPS - SAVE_AT) * rank0["generation_batch_size"] // 2
     assert rank0["posterior"] == full0["posterior"]
     assert rank0["pool"] == full0["pool"]
+
+
+def test_a_checkpoint_without_the_selector_state_fails_on_every_rank(full_run, tmp_path):
+    """Refused on the main process, the resume fails on both ranks (no rank left waiting)."""
+    import shutil
+
+    out, _ = full_run
+    checkpoint = tmp_path / "checkpoint-3"
+    shutil.copytree(out / "trainer" / f"checkpoint-{SAVE_AT}", checkpoint)
+    (checkpoint / "mopps_state.json").unlink()
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        accelerate_run(tmp_path / "run", "--resume", str(checkpoint), timeout=120, stderr=subprocess.PIPE)
+    assert e.value.stderr.count("mopps_state.json is missing") >= 2  # raised by both ranks
+    assert not (tmp_path / "run" / "rank0.json").exists() and not (tmp_path / "run" / "rank1.json").exists()
