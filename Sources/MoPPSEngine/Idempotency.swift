@@ -8,21 +8,43 @@ public struct Fingerprint: Sendable, Equatable {
 
   /// Mixes one word in: multiply-xorshift (the finaliser of splitmix64) keeps every input bit
   /// influencing every output bit, so reordered or changed arrays give different digests.
-  public mutating func add(_ word: UInt64) {
-    var z = (value ^ word) &+ 0x9e37_79b9_7f4a_7c15
-    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-    value = z ^ (z >> 31)
-  }
+  public mutating func add(_ word: UInt64) { value = Self.mix(value ^ word) }
 
+  /// Arrays are mixed in four independent lanes (a long chain of dependent multiplies would cost
+  /// ~3 ns per element; a keyed Select digests its 4,096 candidates) and the lanes then folded in.
   public mutating func add(_ words: [UInt64]) {
     add(UInt64(words.count))
-    for w in words { add(w) }
+    words.withUnsafeBufferPointer { w in
+      var lanes: (UInt64, UInt64, UInt64, UInt64) = (1, 2, 3, 4)
+      var i = 0
+      while i + 4 <= w.count {
+        lanes.0 = Self.mix(lanes.0 ^ w[i])
+        lanes.1 = Self.mix(lanes.1 ^ w[i + 1])
+        lanes.2 = Self.mix(lanes.2 ^ w[i + 2])
+        lanes.3 = Self.mix(lanes.3 ^ w[i + 3])
+        i += 4
+      }
+      while i < w.count {
+        lanes.0 = Self.mix(lanes.0 ^ w[i])
+        i += 1
+      }
+      add(lanes.0)
+      add(lanes.1)
+      add(lanes.2)
+      add(lanes.3)
+    }
   }
 
   public mutating func add(_ values: [Double]) {
-    add(UInt64(values.count))
-    for v in values { add(v.bitPattern) }
+    add(values.map(\.bitPattern))
+  }
+
+  @inline(__always)
+  static func mix(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9e37_79b9_7f4a_7c15
+    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+    return z ^ (z >> 31)
   }
 
   /// The digest of an Update's content (ids, successes and trials, in order).
@@ -86,20 +108,43 @@ struct RecentMap<Value> {
   /// Keys and values oldest first.
   var orderedEntries: [(key: String, value: Value)] { ordered.map { ($0, members[$0]!) } }
 
+  /// What an insert of a new key changed, for `undoInsert`.
+  struct Insertion {
+    var key: String
+    /// The oldest entry, forgotten to make room (nil while the map was not full).
+    var evicted: (key: String, value: Value)?
+  }
+
   /// Adds a key that is not present, forgetting the oldest one when full.
-  mutating func insert(_ key: String, _ value: Value) {
+  @discardableResult
+  mutating func insert(_ key: String, _ value: Value) -> Insertion? {
     if members[key] != nil {
       members[key] = value
-      return
+      return nil
     }
+    var evicted: (key: String, value: Value)? = nil
     if ring.count < capacity {
       ring.append(key)
     } else {
-      members.removeValue(forKey: ring[next])
+      let old = ring[next]
+      evicted = members.removeValue(forKey: old).map { (old, $0) }
       ring[next] = key
       next = (next + 1) % capacity
     }
     members[key] = value
+    return Insertion(key: key, evicted: evicted)
+  }
+
+  /// Takes back the insert that returned `insertion` (it must be the latest change).
+  mutating func undoInsert(_ insertion: Insertion) {
+    members.removeValue(forKey: insertion.key)
+    guard let evicted = insertion.evicted else {
+      ring.removeLast()
+      return
+    }
+    next = (next + capacity - 1) % capacity
+    ring[next] = evicted.key
+    members[evicted.key] = evicted.value
   }
 
   /// Forgets a key (a Select whose reply could not be made durable).
@@ -113,7 +158,7 @@ struct RecentMap<Value> {
 /// What `Pool.undoableSelect` changed, for `Pool.undo(_:)`.
 public struct SelectUndo: @unchecked Sendable {
   var draw: DrawUndo? = nil
-  var selects: RecentMap<SelectMemo>? = nil
+  var remembered: RecentMap<SelectMemo>.Insertion? = nil
 }
 
 /// What a keyed request's id means when it arrives again.

@@ -21,7 +21,7 @@ extension Pool {
     result: SelectResult, replay: Replay
   ) {
     guard !requestID.isEmpty else { return (try select(query), .fresh) }
-    let (result, replay, _) = try undoableSelect(query, requestID: requestID)
+    let (result, replay, _, _) = try undoableSelect(query, requestID: requestID)
     return (result, replay)
   }
 
@@ -29,36 +29,36 @@ extension Pool {
   /// taken back with `undo(_:)`: the server logs keyed and drawn selects, and undoes one whose record
   /// could not be written. The select counter is not taken back: it only keys random streams, and
   /// the background logging of counters records the higher value, so live and recovered agree.
+  /// `memo` is the remembered reply of a keyed select (what the server logs), nil without a key.
   public func undoableSelect(_ query: SelectQuery, requestID: String) throws(EngineError) -> (
-    result: SelectResult, replay: Replay, undo: SelectUndo
+    result: SelectResult, replay: Replay, memo: SelectMemo?, undo: SelectUndo
   ) {
     let fingerprint = requestID.isEmpty ? 0 : Fingerprint.of(query)
     return try writer.withLock { (w) throws(EngineError) in
       if !requestID.isEmpty, let memo = w.recentSelects[requestID] {
         guard memo.fingerprint == fingerprint else { throw .reusedRequestID(requestID, "Select") }
-        return (memo.result, .duplicate, SelectUndo())
+        return (memo.result, .duplicate, memo, SelectUndo())
       }
       var undo = SelectUndo()
-      // Copy-on-write: the window is copied only when the insert below changes it.
-      if !requestID.isEmpty { undo.selects = w.recentSelects }
       var drawUndo = DrawUndo(w)
       let result = try select(query) { (count, b) throws(EngineError) in
         try drawSlots(count, b, &w, undo: &drawUndo)
       }
       if case .drawn = query.candidates { undo.draw = drawUndo }
+      var memo: SelectMemo? = nil
       if !requestID.isEmpty {
-        w.recentSelects.insert(
-          requestID, SelectMemo(requestID: requestID, fingerprint: fingerprint, result: result))
+        memo = SelectMemo(requestID: requestID, fingerprint: fingerprint, result: result)
+        undo.remembered = w.recentSelects.insert(requestID, memo!)
       }
-      return (result, .fresh, undo)
+      return (result, .fresh, memo, undo)
     }
   }
 
   /// Takes back what `undoableSelect` changed in the writer state.
   public func undo(_ undo: SelectUndo) {
     writer.withLock { w in
+      if let remembered = undo.remembered { w.recentSelects.undoInsert(remembered) }
       undo.draw?.revert(&w)
-      if let selects = undo.selects { w.recentSelects = selects }
     }
   }
 

@@ -105,5 +105,17 @@ import Testing
     map.insert("e", 4)
     map.insert("f", 5)
     #expect(map.ordered == ["d", "e", "f"] && map["b"] == nil)
+    // Undoing an insert puts back exactly what it changed, full or not.
+    let full = map.orderedEntries.map { "\($0.key)=\($0.value)" }
+    let evicting = map.insert("g", 6)!
+    #expect(evicting.evicted?.key == "d")
+    map.undoInsert(evicting)
+    #expect(map.orderedEntries.map { "\($0.key)=\($0.value)" } == full && map["g"] == nil)
+    map.insert("h", 7)
+    #expect(map.ordered == ["e", "f", "h"])
+    var small = RecentMap<Int>(capacity: 4)
+    small.insert("x", 1)
+    small.undoInsert(small.insert("y", 2)!)
+    #expect(small.ordered == ["x"] && small["y"] == nil)
   }
 }

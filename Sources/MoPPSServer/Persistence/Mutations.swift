@@ -134,11 +134,8 @@ extension StateStore {
               + "(the reply is remembered), got \(candidates); drop one of the two")
         }
       }
-      let (result, replay, undo) = try pool.undoableSelect(query, requestID: requestID)
+      let (result, replay, memo, undo) = try pool.undoableSelect(query, requestID: requestID)
       if replay == .duplicate { return .answer((result, true)) }
-      let memo =
-        requestID.isEmpty
-        ? nil : SelectMemo(requestID: requestID, fingerprint: Fingerprint.of(query), result: result)
       let record = WALRecord.select(pool: name, count: result.selectIndex &+ 1, drawn: drawn, memo: memo)
       return .logged(record, (result, false)) { pool.undo(undo) }
     }
