@@ -146,13 +146,6 @@ struct RecentMap<Value> {
     ring[next] = evicted.key
     members[evicted.key] = evicted.value
   }
-
-  /// Forgets a key (a Select whose reply could not be made durable).
-  mutating func remove(_ key: String) {
-    guard members.removeValue(forKey: key) != nil else { return }
-    ring = ordered.filter { $0 != key }
-    next = 0
-  }
 }
 
 /// What `Pool.undoableSelect` changed, for `Pool.undo(_:)`.
