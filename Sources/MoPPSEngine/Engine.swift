@@ -19,9 +19,12 @@ public final class Engine: Sendable {
   public let windows: Windows
   public var dedupeWindow: Int { windows.updates }
   public static let defaultDedupeWindow = Windows().updates
+  /// The vectorised kernels every pool of this engine samples and selects with.
+  public let kernel: Kernel
 
-  public init(windows: Windows = Windows()) {
+  public init(windows: Windows = Windows(), kernel: Kernel = .best) {
     self.windows = windows
+    self.kernel = kernel
   }
 
   public convenience init(dedupeWindow: Int) {
@@ -44,7 +47,7 @@ public final class Engine: Sendable {
           .resourceExhausted,
           "the server holds \(limit) pools, its limit (moppsd serve --max-pools); drop one first")
       }
-      let pool = Pool(name: name, config: config, windows: windows)
+      let pool = Pool(name: name, config: config, windows: windows, kernel: kernel)
       p[name] = pool
       return pool
     }
@@ -73,7 +76,7 @@ public final class Engine: Sendable {
   public func restoredPool(_ snapshot: PoolSnapshot) throws(EngineError) -> Pool {
     try Validate.poolName(snapshot.name)
     try snapshot.config.validate()
-    return try Pool(restoring: snapshot, windows: windows)
+    return try Pool(restoring: snapshot, windows: windows, kernel: kernel)
   }
 
   /// Puts a pool from `restoredPool(_:)` in place of any pool of that name.

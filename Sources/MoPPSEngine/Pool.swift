@@ -208,6 +208,8 @@ struct DrawUndo {
 public final class Pool: Sendable {
   public let name: String
   public let config: PoolConfig
+  /// The kernel variant this pool samples and selects with (its engine's).
+  public let kernel: Kernel
   let table = PromptTable()
   let writer: WriterLock<WriterState>
   let selects = Atomic<UInt64>(0)
@@ -222,9 +224,10 @@ public final class Pool: Sendable {
     set { selectsLogged.store(newValue, ordering: .relaxed) }
   }
 
-  init(name: String, config: PoolConfig, windows: Engine.Windows = Engine.Windows()) {
+  init(name: String, config: PoolConfig, windows: Engine.Windows = Engine.Windows(), kernel: Kernel = .best) {
     self.name = name
     self.config = config
+    self.kernel = kernel
     writer = WriterLock(WriterState(seed: config.seed, windows: windows))
   }
 

@@ -72,7 +72,7 @@ extension Pool {
     }
   }
 
-  convenience init(restoring s: PoolSnapshot, windows: Engine.Windows) throws(EngineError) {
+  convenience init(restoring s: PoolSnapshot, windows: Engine.Windows, kernel: Kernel) throws(EngineError) {
     guard s.alpha.count == s.ids.count, s.beta.count == s.ids.count else {
       throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": arrays of different lengths")
     }
@@ -110,7 +110,7 @@ extension Pool {
         "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) (\(s.alpha[i]), \(s.beta[i])) is outside the shapes [1e-30, 3.4e38]"
       )
     }
-    self.init(name: s.name, config: s.config, windows: windows)
+    self.init(name: s.name, config: s.config, windows: windows, kernel: kernel)
     writer.withLock { w in
       for i in s.ids.indices { table.append(s.ids[i], alpha: s.alpha[i], beta: s.beta[i]) }
       table.reclaim()

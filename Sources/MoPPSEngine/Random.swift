@@ -72,3 +72,23 @@ enum RandomStream: UInt64 {
   /// Random choices of the uniform and threshold strategies.
   case choose = 3
 }
+
+extension Xoshiro256 {
+  /// k distinct positions of 0..<n uniformly at random, in draw order: a Fisher–Yates shuffle's
+  /// first k steps, with the displaced entries kept in a dictionary so that memory is O(k), not O(n)
+  /// (whole-pool selects draw from millions).
+  mutating func distinct(_ k: Int, below n: Int) -> [Int] {
+    precondition(k >= 0 && k <= n)
+    var displaced: [Int: Int] = [:]
+    displaced.reserveCapacity(k)
+    var out: [Int] = []
+    out.reserveCapacity(k)
+    for i in 0..<k {
+      let j = i + nextBelow(n - i)
+      let atJ = displaced[j] ?? j
+      displaced[j] = displaced[i] ?? i
+      out.append(atJ)
+    }
+    return out
+  }
+}

@@ -170,13 +170,14 @@ extension Pool {
     let chunks = (n + Self.chunkSize - 1) / Self.chunkSize
     if chunks <= 1 {
       var rng = VectorRNG(seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: 0)
-      return BetaSampler.samples(alpha: alpha, beta: beta, using: &rng)
+      return BetaSampler.samples(alpha: alpha, beta: beta, using: &rng, kernel: kernel)
     }
     let parts = parallelMap(chunks) { c in
       let range = (c * Self.chunkSize)..<min(n, (c + 1) * Self.chunkSize)
       var rng = VectorRNG(
         seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: UInt64(c))
-      return BetaSampler.samples(alpha: Array(alpha[range]), beta: Array(beta[range]), using: &rng)
+      return BetaSampler.samples(
+        alpha: Array(alpha[range]), beta: Array(beta[range]), using: &rng, kernel: kernel)
     }
     return parts.flatMap { $0 }
   }
@@ -188,7 +189,8 @@ extension Pool {
   ) -> SelectResult {
     let samples = sample(alpha, beta, index: index)
     var rng = Xoshiro256(seed: config.seed, stream: RandomStream.choose.rawValue, counter: index)
-    let chosen = Self.choose(b, samples: samples, strategy: strategy, config: config, rng: &rng)
+    let chosen = Self.choose(
+      b, samples: samples, strategy: strategy, config: config, kernel: kernel, rng: &rng)
     var result = SelectResult(
       ids: chosen.map { ids[$0] }, samples: chosen.map { samples[$0] }, means: nil,
       candidateIDs: nil, candidateSamples: nil, candidateCount: ids.count, strategy: strategy,
@@ -205,32 +207,23 @@ extension Pool {
 
   /// Positions (into `samples`) of the chosen batch.
   static func choose(
-    _ b: Int, samples: [Float], strategy: Strategy, config: PoolConfig, rng: inout Xoshiro256
+    _ b: Int, samples: [Float], strategy: Strategy, config: PoolConfig, kernel: Kernel, rng: inout Xoshiro256
   ) -> [Int] {
     switch strategy {
     case .topK:
-      return PartialSelection.smallest(b, of: distances(samples, to: Float(config.target)))
+      return kernel.nearest(b, to: Float(config.target), samples: samples)
     case .uniform:
-      return PartialSelection.uniform(b, of: samples.count, using: &rng)
+      return rng.distinct(b, below: samples.count)
     case .threshold:
       let band = Band(config)
       let inBand = samples.indices.filter { band.contains(samples[$0]) }
       if inBand.count >= b {
-        return PartialSelection.uniform(b, of: inBand.count, using: &rng).map { inBand[$0] }
+        return rng.distinct(b, below: inBand.count).map { inBand[$0] }
       }
       // Too few inside: take them all, then those nearest the band.
       let outside = samples.indices.filter { !band.contains(samples[$0]) }
-      let fill = PartialSelection.smallest(b - inBand.count, of: outside.map { band.gap(samples[$0]) })
+      let fill = kernel.smallest(b - inBand.count, of: outside.map { band.gap(samples[$0]) })
       return inBand + fill.map { outside[$0] }
-    }
-  }
-
-  static func distances(_ samples: [Float], to target: Float) -> [Float] {
-    [Float](unsafeUninitializedCapacity: samples.count) { out, initialized in
-      samples.withUnsafeBufferPointer { s in
-        for i in 0..<s.count { out[i] = (s[i] - target) * (s[i] - target) }
-      }
-      initialized = samples.count
     }
   }
 }

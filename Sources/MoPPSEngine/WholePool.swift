@@ -29,7 +29,7 @@ extension Pool {
     case .uniform:
       // Choose first, then sample only the chosen prompts.
       var rng = Xoshiro256(seed: config.seed, stream: RandomStream.choose.rawValue, counter: index)
-      chosenSlots = PartialSelection.uniform(b, of: n, using: &rng)
+      chosenSlots = rng.distinct(b, below: n)
       let shapes = chosenSlots.map { table.posterior($0) }
       chosenSamples = sample(shapes.map(\.alpha), shapes.map(\.beta), index: index)
     case .topK, .threshold:
@@ -43,16 +43,16 @@ extension Pool {
         merged.inBandSamples += p.inBandSamples
       }
       if strategy == .topK {
-        let best = PartialSelection.smallest(b, of: merged.keys)
+        let best = kernel.smallest(b, of: merged.keys)
         chosenSlots = best.map { merged.slots[$0] }
         chosenSamples = best.map { merged.samples[$0] }
       } else if merged.inBand.count >= b {
         var rng = Xoshiro256(seed: config.seed, stream: RandomStream.choose.rawValue, counter: index)
-        let picks = PartialSelection.uniform(b, of: merged.inBand.count, using: &rng)
+        let picks = rng.distinct(b, below: merged.inBand.count)
         chosenSlots = picks.map { merged.inBand[$0] }
         chosenSamples = picks.map { merged.inBandSamples[$0] }
       } else {
-        let fill = PartialSelection.smallest(b - merged.inBand.count, of: merged.keys)
+        let fill = kernel.smallest(b - merged.inBand.count, of: merged.keys)
         chosenSlots = merged.inBand + fill.map { merged.slots[$0] }
         chosenSamples = merged.inBandSamples + fill.map { merged.samples[$0] }
       }
@@ -80,46 +80,22 @@ extension Pool {
       var rng = VectorRNG(
         seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: UInt64(c))
       let samples = [Float](unsafeUninitializedCapacity: count) { out, initialized in
-        BetaSampler.fill(out, words: words, using: &rng)
+        kernel.sample(out, words: words, using: &rng)
         initialized = count
       }
       var out = Survivors()
       // Positions are slots, so (key, slot) ties break exactly as in the materialised path.
-      var best = PartialSelection.Streaming(k: min(b, count))
       samples.withUnsafeBufferPointer { s in
         if strategy == .topK {
-          // 16 keys at a time against the bar's key; once the buffer has filled, nearly every vector
-          // is refused whole, and only the lanes that pass go through `offer`'s exact comparison.
-          let t = FloatLanes(target)
-          var i = 0
-          while i + 16 <= count {
-            let x = FloatLanes(UnsafeRawPointer(s.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self))
-            let keys = (x - t) * (x - t)
-            var pass = ~(keys > FloatLanes(best.keyBar)).bits
-            if pass != 0 {
-              let lanes = keys.simd
-              while pass != 0 {
-                let l = pass.trailingZeroBitCount
-                best.offer(key: lanes[l], position: first + i + l)
-                pass &= pass &- 1
-              }
-            }
-            i += 16
+          for (key, slot) in kernel.segmentNearest(b, target, s, first) {
+            out.append(slot, key: key, sample: s[slot - first])
           }
-          for j in i..<count { best.offer(key: (s[j] - target) * (s[j] - target), position: first + j) }
         } else {
-          for i in 0..<count {
-            if band.contains(s[i]) {
-              out.inBand.append(first + i)
-              out.inBandSamples.append(s[i])
-            } else {
-              best.offer(key: band.gap(s[i]), position: first + i)
-            }
-          }
+          let (inside, nearest) = kernel.segmentBand(b, band.low, band.high, s, first)
+          out.inBand = inside
+          out.inBandSamples = inside.map { s[$0 - first] }
+          for (key, slot) in nearest { out.append(slot, key: key, sample: s[slot - first]) }
         }
-      }
-      for (key, slot) in best.result() {
-        out.append(slot, key: key, sample: samples[slot - first])
       }
       return out
     }

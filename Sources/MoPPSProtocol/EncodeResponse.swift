@@ -29,11 +29,14 @@ public struct StatsReport: Sendable, Equatable {
   public var pools: [(name: String, prompts: UInt64, selects: UInt64, updates: UInt64)]
   public var residentBytes: UInt64
   public var poolBytes: UInt64
+  /// The kernel variant the server runs ("baseline", "avx2", "avx512") and the CPU it runs on.
+  public var kernel: String
+  public var cpu: String
 
   public static func == (l: Self, r: Self) -> Bool {
     l.uptimeSeconds == r.uptimeSeconds && l.requests == r.requests && l.methods == r.methods
       && l.pools.map(\.name) == r.pools.map(\.name) && l.residentBytes == r.residentBytes
-      && l.poolBytes == r.poolBytes
+      && l.poolBytes == r.poolBytes && l.kernel == r.kernel && l.cpu == r.cpu
   }
 }
 
@@ -61,12 +64,13 @@ public enum Reply {
   }
 
   /// Decodes a Health reply body (for clients and the CLI).
-  public static func decodeHealth(_ bytes: [UInt8]) throws(ProtocolError) -> (status: String, version: String)
-  {
+  public static func decodeHealth(_ bytes: [UInt8]) throws(ProtocolError) -> (
+    status: String, version: String, kernel: String
+  ) {
     try unpack(
       bytes, as: "mopps.v1.HealthResponse", mopps__v1__health_response__unpack,
       mopps__v1__health_response__free_unpacked
-    ) { m in (text(m.status), text(m.version)) }
+    ) { m in (text(m.status), text(m.version), text(m.kernel)) }
   }
 
   public static func createPool(_ info: PoolInfo) -> [UInt8] {
@@ -225,7 +229,7 @@ public enum Reply {
   public static func stats(
     uptimeSeconds: Double, requests: UInt64, methods: [MethodCounters], pools: [PoolInfo],
     residentBytes: UInt64 = 0,
-    poolBytes: UInt64 = 0
+    poolBytes: UInt64 = 0, kernel: String = "", cpu: String = ""
   ) -> [UInt8] {
     let arena = Arena()
     var m = Mopps__V1__StatsResponse()
@@ -251,6 +255,8 @@ public enum Reply {
     }
     m.resident_bytes = residentBytes
     m.pool_bytes = poolBytes
+    m.kernel = arena.string(kernel)
+    m.cpu = arena.string(cpu)
     (m.n_methods, m.methods) = (methodMessages.count, arena.array(methodMessages))
     (m.n_pools, m.pools) = (pools.count, arena.array(pools.map { Optional(poolInfo($0, arena)) }))
     return withExtendedLifetime(arena) {
@@ -282,16 +288,17 @@ public enum Reply {
       }
       return StatsReport(
         uptimeSeconds: m.uptime_seconds, requests: m.requests, methods: methods, pools: pools,
-        residentBytes: m.resident_bytes, poolBytes: m.pool_bytes)
+        residentBytes: m.resident_bytes, poolBytes: m.pool_bytes, kernel: text(m.kernel), cpu: text(m.cpu))
     }
   }
 
-  public static func health(status: String, version: String) -> [UInt8] {
+  public static func health(status: String, version: String, kernel: String) -> [UInt8] {
     let arena = Arena()
     var m = Mopps__V1__HealthResponse()
     mopps__v1__health_response__init(&m)
     m.status = arena.string(status)
     m.version = arena.string(version)
+    m.kernel = arena.string(kernel)
     return withExtendedLifetime(arena) {
       pack(&m, mopps__v1__health_response__get_packed_size, mopps__v1__health_response__pack)
     }

@@ -225,11 +225,12 @@ public final class Dispatcher: Sendable {
         Reply.stats(
           uptimeSeconds: seconds, requests: total, methods: methods, pools: pools.map(\.info),
           residentBytes: UInt64(ProcessInfoReader.residentBytes()),
-          poolBytes: UInt64(pools.reduce(0) { $0 + $1.allocatedBytes })),
+          poolBytes: UInt64(pools.reduce(0) { $0 + $1.allocatedBytes }), kernel: engine.kernel.name,
+          cpu: Kernel.cpuName),
         []
       )
     case .health:
-      return (Reply.health(status: "SERVING", version: ServerConfig.version), [])
+      return (Reply.health(status: "SERVING", version: ServerConfig.version, kernel: engine.kernel.name), [])
     }
   }
 

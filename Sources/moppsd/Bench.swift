@@ -22,6 +22,7 @@ struct Bench: ParsableCommand {
       Examples:
         moppsd bench --json /tmp/engine.json
         moppsd bench --quick --skip-10m
+        moppsd bench --only select,beta
       """)
 
   @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file"))
@@ -33,6 +34,11 @@ struct Bench: ParsableCommand {
   @Flag(name: .customLong("skip-10m"), help: "Skip the 10 M prompt pool (memory and whole-pool select).")
   var skipTenMillion = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Only these groups, comma-separated: beta, select, wholepool (default: all).", valueName: "groups"))
+  var only: String?
+
   @Flag(help: "Also measure the write-ahead log: updates/s per --fsync policy and recovery of 1 M updates.")
   var durability = false
 
@@ -41,11 +47,25 @@ struct Bench: ParsableCommand {
       "Scratch directory for --durability (default: a new one under /tmp).", valueName: "dir"))
   var scratch: String?
 
+  func groups() throws -> Set<EngineBenchmarks.Group> {
+    guard let only else { return Set(EngineBenchmarks.Group.allCases) }
+    var groups = Set<EngineBenchmarks.Group>()
+    for name in only.split(separator: ",") {
+      guard let g = EngineBenchmarks.Group(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+        throw ValidationError(
+          "--only: unknown group \"\(name)\"; use \(EngineBenchmarks.Group.allCases.map(\.rawValue).joined(separator: ", "))"
+        )
+      }
+      groups.insert(g)
+    }
+    return groups
+  }
+
   func run() throws {
     let bench = EngineBenchmarks(quick: quick) { line in
       Log.info("bench: \(line)")
     }
-    var results = try bench.runAll(tenMillion: !skipTenMillion)
+    var results = try bench.runAll(tenMillion: !skipTenMillion, only: try groups())
     if durability {
       let dir = scratch ?? (NSTemporaryDirectory() + "moppsd-bench-\(getpid())")
       defer { if scratch == nil { try? FileManager.default.removeItem(atPath: dir) } }
@@ -77,12 +97,14 @@ struct Sample: ParsableCommand {
   @Option(help: "Number of samples.") var count: Int = 100_000
   @Option(help: "Random seed.") var seed: UInt64 = 1
   @Option(help: ArgumentHelp("Output file.", valueName: "file")) var out: String
+  @Option(name: .customLong("cpu"), help: KernelChoice.help) var cpu: String?
 
   func validate() throws {
     for (name, v) in [("--alpha", alpha), ("--beta", beta)] where !(v.isFinite && Shapes.isValid(Float(v))) {
       throw ValidationError("\(name) must be a number in [1e-30, 3.4e38] (a Beta shape), got \(v)")
     }
     guard count > 0 else { throw ValidationError("--count must be > 0") }
+    _ = try KernelChoice.resolve(flag: cpu)
   }
 
   func run() throws {
@@ -90,7 +112,7 @@ struct Sample: ParsableCommand {
     let samples = BetaSampler.samples(
       alpha: [Float](repeating: Float(alpha), count: count),
       beta: [Float](repeating: Float(beta), count: count),
-      using: &rng)
+      using: &rng, kernel: try KernelChoice.resolve(flag: cpu))
     guard let f = fopen(out, "wb") else {
       throw ValidationError("--out \(out): cannot open for writing: \(String(cString: strerror(errno)))")
     }

@@ -25,7 +25,7 @@ struct Moppsd: ParsableCommand {
         moppsd serve                                   # ipc in ./mopps-state + tcp://127.0.0.1:5555
         moppsd serve --listen ipc:///tmp/mopps.sock --publish ipc:///tmp/mopps-events.sock
       """,
-    version: ServerConfig.version,
+    version: KernelChoice.versionLine,
     subcommands: [
       Serve.self, Health.self, Stats.self, Keygen.self, Inspect.self, ImportState.self, ExportState.self,
       Bench.self,
@@ -207,6 +207,9 @@ struct Serve: ParsableCommand {
     help: "Stop (gracefully) when the process that started moppsd exits: for servers launched by a trainer.")
   var exitWithParent = false
 
+  @Option(name: .customLong("cpu"), help: KernelChoice.help)
+  var cpu: String?
+
   @Option(
     name: .long,
     help: ArgumentHelp(
@@ -222,6 +225,7 @@ struct Serve: ParsableCommand {
     guard FsyncPolicy(rawValue: fsync) != nil else {
       throw ValidationError("--fsync must be always, batch or none; got \"\(fsync)\"")
     }
+    _ = try KernelChoice.resolve(flag: cpu)
     guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
     guard snapshotInterval > 0 else { throw ValidationError("--snapshot-interval must be > 0") }
     guard dedupeWindow > 0 else { throw ValidationError("--dedupe-window must be > 0") }
@@ -263,7 +267,9 @@ struct Serve: ParsableCommand {
     if let curveSecretKey { KeyFiles.warnIfReadableByOthers(secretKey: curveSecretKey) }
     Shutdown.installSignalHandlers()
     if exitWithParent { Shutdown.exitWithParent() }
-    let engine = Engine(windows: Engine.Windows(updates: dedupeWindow, selects: selectDedupeWindow))
+    let engine = Engine(
+      windows: Engine.Windows(updates: dedupeWindow, selects: selectDedupeWindow),
+      kernel: try KernelChoice.resolve(flag: cpu))
     let limits = StateStore.Limits(maxPools: maxPools, maxPromptsPerPool: maxPromptsPerPool)
     let store: StateStore
     if noPersistence {
@@ -302,7 +308,8 @@ struct Serve: ParsableCommand {
     }
     Log.info(
       "moppsd \(ServerConfig.version) serving on \(server.boundListen.joined(separator: ", ")) "
-        + "with \(workers) worker(s); events on \(server.boundPublish.joined(separator: ", "))")
+        + "with \(workers) worker(s); events on \(server.boundPublish.joined(separator: ", ")); "
+        + "kernel \(engine.kernel) on \(Kernel.cpuName)")
     server.run()
     Log.info("stopped")
   }

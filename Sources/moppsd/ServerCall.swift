@@ -73,6 +73,6 @@ struct Health: ParsableCommand {
   func run() throws {
     let body = try ServerCall.call(.health, endpoint: endpoint, timeout: timeout)
     let health = try Reply.decodeHealth(body)
-    print("\(health.status) moppsd \(health.version) at \(endpoint)")
+    print("\(health.status) moppsd \(health.version) at \(endpoint) (kernel \(health.kernel))")
   }
 }

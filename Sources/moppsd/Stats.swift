@@ -44,7 +44,7 @@ struct Stats: ParsableCommand {
 
   static func text(_ r: StatsReport) -> String {
     var out = "uptime \(Int(r.uptimeSeconds)) s, \(r.requests) requests, RSS \(r.residentBytes >> 20) MiB, "
-    out += "pools \(r.poolBytes >> 20) MiB\n\n"
+    out += "pools \(r.poolBytes >> 20) MiB, kernel \(r.kernel) on \(r.cpu)\n\n"
     out += pad("method", 14) + pad("count", 10, right: true) + pad("errors", 8, right: true)
     out +=
       ["p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"].map { pad($0, 10, right: true) }.joined() + "\n"
@@ -82,6 +82,9 @@ struct Stats: ParsableCommand {
       "moppsd_resident_bytes \(r.residentBytes)",
       "# HELP moppsd_pool_bytes Bytes of posterior storage and id maps.", "# TYPE moppsd_pool_bytes gauge",
       "moppsd_pool_bytes \(r.poolBytes)",
+      "# HELP moppsd_kernel_info The SIMD kernel variant in use (value 1).",
+      "# TYPE moppsd_kernel_info gauge",
+      "moppsd_kernel_info{kernel=\"\(label(r.kernel))\",cpu=\"\(label(r.cpu))\"} 1",
       "# HELP moppsd_requests_total Requests handled, by method.", "# TYPE moppsd_requests_total counter",
     ]
     lines += r.methods.map { "moppsd_requests_total{method=\"\(label($0.method))\"} \($0.count)" }

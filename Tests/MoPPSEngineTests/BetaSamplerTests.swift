@@ -3,22 +3,34 @@ import Testing
 
 @testable import MoPPSEngine
 
-/// Both samplers: the scalar Double one (reference) and the SIMD Float32 one the engine uses.
+/// Every sampler: the scalar Double one (reference) and each compiled variant of the SIMD Float32
+/// one that this CPU runs (`Kernel.supported`).
 @Suite struct BetaSamplerTests {
   static let n = 200_000
 
-  enum Kind: CaseIterable { case scalar, vector }
+  enum Kind: CustomStringConvertible {
+    case scalar
+    case vector(Kernel)
 
-  func draw(_ a: Double, _ b: Double, seed: UInt64, kind: Kind = .vector) -> [Double] {
+    static var allCases: [Kind] { [.scalar] + Kernel.supported.map { .vector($0) } }
+    var description: String {
+      switch self {
+      case .scalar: return "scalar"
+      case .vector(let k): return "vector (\(k))"
+      }
+    }
+  }
+
+  func draw(_ a: Double, _ b: Double, seed: UInt64, kind: Kind) -> [Double] {
     switch kind {
     case .scalar:
       var rng = Xoshiro256(seed: seed)
       return (0..<Self.n).map { _ in Double(BetaSampler.sample(alpha: a, beta: b, using: &rng)) }
-    case .vector:
+    case .vector(let kernel):
       var rng = VectorRNG(seed: seed, stream: 0, counter: 0)
       let s = BetaSampler.samples(
         alpha: [Float](repeating: Float(a), count: Self.n), beta: [Float](repeating: Float(b), count: Self.n),
-        using: &rng)
+        using: &rng, kernel: kernel)
       return s.map(Double.init)
     }
   }
@@ -71,37 +83,35 @@ import Testing
     }
   }
 
-  /// The vector math the SIMD sampler is built on, against libm over wide ranges.
-  @Test func vectorMathAgainstLibm() {
+  /// The vector math the SIMD sampler is built on, in every compiled variant, against libm over
+  /// wide ranges.
+  @Test(arguments: Kernel.supported)
+  func vectorMathAgainstLibm(kernel: Kernel) {
     var rng = Xoshiro256(seed: 4)
+    let n = 4000 * 16
+    var x = [Float](repeating: 0, count: n)
+    var y = x
+    var u = x
+    for i in 0..<n {
+      x[i] = Float(exp(rng.nextOpenUnit() * 160 - 80))  // 1.8e-35 ... 5.5e34
+      y[i] = Float(rng.nextOpenUnit() * 170 - 85)
+      u[i] = Float(rng.nextOpenUnit())
+    }
+    let (l, e, c, s) = kernel.elementary(x, y, u)
     var worstLog = 0.0
     var worstExp = 0.0
     var worstTrig = 0.0
-    for _ in 0..<4000 {
-      var x = SIMD16<Float>()
-      var y = SIMD16<Float>()
-      var u = SIMD16<Float>()
-      for i in 0..<16 {
-        x[i] = Float(exp(rng.nextOpenUnit() * 160 - 80))  // 1.8e-35 ... 5.5e34
-        y[i] = Float(rng.nextOpenUnit() * 170 - 85)
-        u[i] = Float(rng.nextOpenUnit())
-      }
-      let l = VectorMath.log(FloatLanes(x)).simd
-      let e = VectorMath.exp(FloatLanes(y)).simd
-      let (cv, sv) = VectorMath.cosSin2Pi(FloatLanes(u))
-      let (c, s) = (cv.simd, sv.simd)
-      for i in 0..<16 {
-        worstLog = max(
-          worstLog,
-          abs(Double(l[i]) - Foundation.log(Double(x[i]))) / max(1, abs(Foundation.log(Double(x[i])))))
-        worstExp = max(worstExp, abs(Double(e[i]) / Foundation.exp(Double(y[i])) - 1))
-        worstTrig = max(
-          worstTrig, abs(Double(c[i]) - cos(2 * .pi * Double(u[i]))),
-          abs(Double(s[i]) - sin(2 * .pi * Double(u[i]))))
-      }
+    for i in 0..<n {
+      worstLog = max(
+        worstLog,
+        abs(Double(l[i]) - Foundation.log(Double(x[i]))) / max(1, abs(Foundation.log(Double(x[i])))))
+      worstExp = max(worstExp, abs(Double(e[i]) / Foundation.exp(Double(y[i])) - 1))
+      worstTrig = max(
+        worstTrig, abs(Double(c[i]) - cos(2 * .pi * Double(u[i]))),
+        abs(Double(s[i]) - sin(2 * .pi * Double(u[i]))))
     }
-    #expect(worstLog < 3e-7, "log relative error \(worstLog)")
-    #expect(worstExp < 1e-6, "exp relative error \(worstExp)")
-    #expect(worstTrig < 1e-6, "cos/sin absolute error \(worstTrig)")
+    #expect(worstLog < 3e-7, "\(kernel) log relative error \(worstLog)")
+    #expect(worstExp < 1e-6, "\(kernel) exp relative error \(worstExp)")
+    #expect(worstTrig < 1e-6, "\(kernel) cos/sin absolute error \(worstTrig)")
   }
 }

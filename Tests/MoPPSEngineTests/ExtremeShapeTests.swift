@@ -8,27 +8,32 @@ import Testing
   static let huge = Double(Float.greatestFiniteMagnitude)  // 3.4e38
   static let tiny = Double(Shapes.minimum)
 
-  /// n draws of Beta(a, b) from the vector sampler, alone and with positions interleaved with
+  /// n draws of Beta(a, b) from each variant of the vector sampler, alone and with positions interleaved with
   /// Beta(0.5, 3) (so the extreme lanes also share vectors with boosted, log-space lanes), and n / 16
   /// from the scalar sampler.
   func draws(_ a: Double, _ b: Double, n: Int, seed: UInt64) -> [(String, [Float])] {
-    var rng = VectorRNG(seed: seed, stream: 0, counter: 0)
-    let alone = BetaSampler.samples(
-      alpha: [Float](repeating: Float(a), count: n), beta: [Float](repeating: Float(b), count: n), using: &rng
-    )
-    var alpha = [Float](repeating: 0.5, count: 2 * n)
-    var beta = [Float](repeating: 3, count: 2 * n)
-    for i in 0..<n {
-      alpha[2 * i] = Float(a)
-      beta[2 * i] = Float(b)
+    var out: [(String, [Float])] = []
+    for kernel in Kernel.supported {
+      var rng = VectorRNG(seed: seed, stream: 0, counter: 0)
+      let alone = BetaSampler.samples(
+        alpha: [Float](repeating: Float(a), count: n), beta: [Float](repeating: Float(b), count: n),
+        using: &rng,
+        kernel: kernel)
+      var alpha = [Float](repeating: 0.5, count: 2 * n)
+      var beta = [Float](repeating: 3, count: 2 * n)
+      for i in 0..<n {
+        alpha[2 * i] = Float(a)
+        beta[2 * i] = Float(b)
+      }
+      let mixed = BetaSampler.samples(alpha: alpha, beta: beta, using: &rng, kernel: kernel)
+      out += [
+        ("vector (\(kernel))", alone),
+        ("vector (\(kernel)), mixed lanes", stride(from: 0, to: 2 * n, by: 2).map { mixed[$0] }),
+      ]
     }
-    let mixed = BetaSampler.samples(alpha: alpha, beta: beta, using: &rng)
     var scalarRNG = Xoshiro256(seed: seed)
     let scalar = (0..<n / 16).map { _ in BetaSampler.sample(alpha: a, beta: b, using: &scalarRNG) }
-    return [
-      ("vector", alone), ("vector, mixed lanes", stride(from: 0, to: 2 * n, by: 2).map { mixed[$0] }),
-      ("scalar", scalar),
-    ]
+    return out + [("scalar", scalar)]
   }
 
   /// Mean within `tolerance` of α / (α + β), no NaN, nothing outside [0, 1].
@@ -87,6 +92,8 @@ import Testing
     // A snapshot holding a shape out of range is refused on install.
     var snapshot = pool.snapshot()
     snapshot.alpha[0] = 1e-31
-    #expect(throws: EngineError.self) { try Pool(restoring: snapshot, windows: Engine.Windows(updates: 16)) }
+    #expect(throws: EngineError.self) {
+      try Pool(restoring: snapshot, windows: Engine.Windows(updates: 16), kernel: .baseline)
+    }
   }
 }

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import MoPPSEngine
+@testable import MoPPSKernels
 
 /// The branch-free building blocks of a select, each against a plain reference implementation.
 struct LookupTests {
@@ -108,8 +109,10 @@ struct LookupTests {
         for i in keys.indices where i % 3 == 0 { keys[i] = 0.125 }  // ties at the bar
       }
       let expected = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
-      #expect(
-        PartialSelection.smallest(k, of: keys) == Array(expected.prefix(k)), "trial \(trial) n \(n) k \(k)")
+      for kernel in Kernel.supported {
+        #expect(
+          kernel.smallest(k, of: keys) == Array(expected.prefix(k)), "\(kernel) trial \(trial) n \(n) k \(k)")
+      }
     }
   }
 
@@ -150,8 +153,10 @@ struct LookupTests {
       }
       let k = 1 + rng.nextBelow(n)
       let expected = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
-      #expect(
-        PartialSelection.smallest(k, of: keys) == Array(expected.prefix(k)), "trial \(trial) n \(n) k \(k)")
+      for kernel in Kernel.supported {
+        #expect(
+          kernel.smallest(k, of: keys) == Array(expected.prefix(k)), "\(kernel) trial \(trial) n \(n) k \(k)")
+      }
     }
   }
 }

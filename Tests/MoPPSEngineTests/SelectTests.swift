@@ -37,7 +37,9 @@ import Testing
       let keys = (0..<n).map { _ in Float(rng.nextBelow(7)) }
       let k = rng.nextBelow(n + 1)
       let expected = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
-      #expect(PartialSelection.smallest(k, of: keys) == Array(expected.prefix(k)), "trial \(trial)")
+      for kernel in Kernel.supported {
+        #expect(kernel.smallest(k, of: keys) == Array(expected.prefix(k)), "\(kernel) trial \(trial)")
+      }
     }
   }
 

@@ -702,10 +702,18 @@ struct  Mopps__V1__StatsResponse
    * posterior storage and id maps of all pools
    */
   uint64_t pool_bytes;
+  /*
+   * the SIMD kernel variant in use: "baseline", "avx2" or "avx512"
+   */
+  char *kernel;
+  /*
+   * the CPU's brand string as CPUID reports it
+   */
+  char *cpu;
 };
 #define MOPPS__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__stats_response__descriptor) \
-    , 0, 0, 0,NULL, 0,NULL, 0, 0 }
+    , 0, 0, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Mopps__V1__HealthRequest
@@ -725,10 +733,14 @@ struct  Mopps__V1__HealthResponse
    */
   char *status;
   char *version;
+  /*
+   * the SIMD kernel variant in use: "baseline", "avx2" or "avx512"
+   */
+  char *kernel;
 };
 #define MOPPS__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__health_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*

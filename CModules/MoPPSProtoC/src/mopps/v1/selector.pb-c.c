@@ -3850,7 +3850,7 @@ const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor =
   (ProtobufCMessageInit) mopps__v1__method_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descriptors[6] =
+static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descriptors[8] =
 {
   {
     "uptime_seconds",
@@ -3924,8 +3924,34 @@ static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kernel",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StatsResponse, kernel),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cpu",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StatsResponse, cpu),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__stats_response__field_indices_by_name[] = {
+  7,   /* field[7] = cpu */
+  6,   /* field[6] = kernel */
   2,   /* field[2] = methods */
   5,   /* field[5] = pool_bytes */
   3,   /* field[3] = pools */
@@ -3936,7 +3962,7 @@ static const unsigned mopps__v1__stats_response__field_indices_by_name[] = {
 static const ProtobufCIntRange mopps__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor =
 {
@@ -3946,7 +3972,7 @@ const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor =
   "Mopps__V1__StatsResponse",
   "mopps.v1",
   sizeof(Mopps__V1__StatsResponse),
-  6,
+  8,
   mopps__v1__stats_response__field_descriptors,
   mopps__v1__stats_response__field_indices_by_name,
   1,  mopps__v1__stats_response__number_ranges,
@@ -3971,7 +3997,7 @@ const ProtobufCMessageDescriptor mopps__v1__health_request__descriptor =
   (ProtobufCMessageInit) mopps__v1__health_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__health_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor mopps__v1__health_response__field_descriptors[3] =
 {
   {
     "status",
@@ -3997,15 +4023,28 @@ static const ProtobufCFieldDescriptor mopps__v1__health_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kernel",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__HealthResponse, kernel),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__health_response__field_indices_by_name[] = {
+  2,   /* field[2] = kernel */
   0,   /* field[0] = status */
   1,   /* field[1] = version */
 };
 static const ProtobufCIntRange mopps__v1__health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor mopps__v1__health_response__descriptor =
 {
@@ -4015,7 +4054,7 @@ const ProtobufCMessageDescriptor mopps__v1__health_response__descriptor =
   "Mopps__V1__HealthResponse",
   "mopps.v1",
   sizeof(Mopps__V1__HealthResponse),
-  2,
+  3,
   mopps__v1__health_response__field_descriptors,
   mopps__v1__health_response__field_indices_by_name,
   1,  mopps__v1__health_response__number_ranges,

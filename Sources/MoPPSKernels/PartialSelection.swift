@@ -8,23 +8,21 @@ enum PartialSelection {
   /// For such floats the bit pattern orders like the value, so (key, position) packs into one
   /// UInt64 whose integer order is exactly the wanted total order: quickselect then compares plain
   /// integers in a contiguous array, and ties break by position whatever the pivots were.
-  static func smallest(_ k: Int, of keys: [Float]) -> [Int] {
+  static func smallest(_ k: Int, of keys: UnsafeBufferPointer<Float>) -> [Int] {
     precondition(k >= 0 && k <= keys.count && keys.count <= Int(UInt32.max))
     if k == 0 { return [] }
     let n = keys.count
     var sorted = false
     var chosen = [UInt64](unsafeUninitializedCapacity: k) { out, initialized in
       withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { scratch in
-        keys.withUnsafeBufferPointer { keys in
-          if n < 512 || k == n {
-            for i in 0..<n { scratch[i] = pack(keys[i], i) }
-            select(k, in: scratch)
-            for i in 0..<k { out[i] = scratch[i] }
-          } else if smallestBySample(k, of: keys, into: out, scratch: scratch) {
-            sorted = true
-          } else {
-            smallestByHistogram(k, of: keys, into: out, scratch: scratch)
-          }
+        if n < 512 || k == n {
+          for i in 0..<n { scratch[i] = pack(keys[i], i) }
+          select(k, in: scratch)
+          for i in 0..<k { out[i] = scratch[i] }
+        } else if smallestBySample(k, of: keys, into: out, scratch: scratch) {
+          sorted = true
+        } else {
+          smallestByHistogram(k, of: keys, into: out, scratch: scratch)
         }
       }
       initialized = k
@@ -294,23 +292,5 @@ enum PartialSelection {
       }
     }
     return (j, i)
-  }
-
-  /// k distinct positions of 0..<n uniformly at random, in draw order: a Fisher–Yates shuffle's
-  /// first k steps, with the displaced entries kept in a dictionary so that memory is O(k), not O(n)
-  /// (whole-pool selects draw from millions).
-  static func uniform(_ k: Int, of n: Int, using rng: inout Xoshiro256) -> [Int] {
-    precondition(k >= 0 && k <= n)
-    var displaced: [Int: Int] = [:]
-    displaced.reserveCapacity(k)
-    var out: [Int] = []
-    out.reserveCapacity(k)
-    for i in 0..<k {
-      let j = i + rng.nextBelow(n - i)
-      let atJ = displaced[j] ?? j
-      displaced[j] = displaced[i] ?? i
-      out.append(atJ)
-    }
-    return out
   }
 }
