@@ -6,13 +6,21 @@ Select: M = 4,096 candidates drawn at random from the pool (a new set every call
 Update: 256 prompts, 8 rollouts each. After --warmup untimed calls, --calls timed ones; p50/p99 in
 microseconds, and the reference/sidecar ratio of the p50s.
 
+Then, over ipc on the smallest pool, the floor of a Select: a Health round trip (a request that does
+no work) and the engine's own select of the same shape (`moppsd bench --only select`, dataset-index
+ids, measured in this run), and what a Select costs beyond the two; with --check, exits 1 unless
+Select p50 <= Health p50 + engine select + 40 us and Select p99 <= 2.5 x its p50.
+
     MOPPSD=.build/release/moppsd python3 scripts/bench-latency.py --calls 2000 --pool-sizes 40000,1000000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,6 +83,35 @@ def sidecar(kind: str, pool_size: int, args):
         process.stop()
 
 
+def floor(pool_size: int, args):
+    """(select p50, select p99, health p50, engine select us) over ipc, interleaved in one server."""
+    state = tempfile.mkdtemp(prefix="mopps-bench-")
+    process = mopps.start(state_dir=state, listen=f"ipc://{state}/moppsd.sock")
+    try:
+        with mopps.Client(process.listen, timeout=30) as c:
+            c.create_pool("bench", seed=1)
+            c.register("bench", np.arange(pool_size, dtype=np.uint64))
+            sets = candidate_sets(pool_size, args.m)
+            sel, health = [], []
+            for i in range(args.warmup + args.calls):
+                t0 = time.perf_counter_ns()
+                c.select("bench", args.b, candidates=sets[i % len(sets)])
+                t1 = time.perf_counter_ns()
+                c.health()
+                t2 = time.perf_counter_ns()
+                if i >= args.warmup:
+                    sel.append((t1 - t0) / 1e3)
+                    health.append((t2 - t1) / 1e3)
+    finally:
+        process.stop()
+    out = Path(state) / "engine.json"
+    subprocess.run([mopps.find_moppsd(), "bench", "--only", "select", "--kernels", "none", "--json", str(out)],
+                   check=True, stderr=subprocess.DEVNULL, timeout=600)
+    engine = json.loads(out.read_text())["engine_select_us_m4096_b256_index_ids"]
+    s50, s99 = percentiles(sel)
+    return s50, s99, percentiles(health)[0], engine
+
+
 def reference(pool_size: int, args):
     ref = ReferenceSampler(seed=1)
     ids = np.arange(pool_size)
@@ -92,6 +129,7 @@ def main() -> int:
     p.add_argument("--pool-sizes", default="40000,1000000")
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--check", action="store_true", help="fail unless the Select latency targets hold")
     args = p.parse_args()
     print(f"moppsd: {mopps.find_moppsd()}  M={args.m} B={args.b} calls={args.calls}", flush=True)
     print(f"{'pool':>9} {'path':<18} {'select p50':>11} {'p99':>8} {'update p50':>11} {'p99':>8}   (us)")
@@ -103,6 +141,16 @@ def main() -> int:
         (r50, _), (ru50, _) = ref
         (i50, _), (iu50, _) = rows[1][1]
         print(f"{size:>9} {'ratio ref/ipc':<18} {r50 / i50:>10.1f}x {'':>8} {ru50 / iu50:>10.1f}x", flush=True)
+    size = min(int(x) for x in args.pool_sizes.split(","))
+    s50, s99, h50, engine = floor(size, args)
+    beyond = s50 - h50 - engine
+    print(f"\nSelect over ipc vs its floor (pool {size}, dataset-index ids, one run):")
+    print(f"  Select p50 {s50:.0f} us = Health p50 {h50:.0f} + engine select {engine:.0f} + {beyond:.0f} us "
+          f"(target: + <= 40)")
+    print(f"  Select p99 {s99:.0f} us = {s99 / s50:.2f} x p50 (target: <= 2.5 x)", flush=True)
+    if args.check and (beyond > 40 or s99 > 2.5 * s50):
+        print("FAIL: a Select latency target does not hold", file=sys.stderr)
+        return 1
     return 0
 
 

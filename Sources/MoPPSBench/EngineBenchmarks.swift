@@ -173,9 +173,10 @@ extension EngineBenchmarks {
   /// Every engine measurement, in a fixed order, as (key, value) for bench-results.json: first with
   /// the kernel the engine picks by itself (`Kernel.best`, the unsuffixed keys), then per kernel
   /// variant this CPU runs, side by side (keys ending in `_baseline`, `_avx2`, `_avx512`).
-  public func runAll(tenMillion: Bool = true, only groups: Set<Group> = Set(Group.allCases)) throws -> [(
-    String, Double
-  )] {
+  public func runAll(
+    tenMillion: Bool = true, only groups: Set<Group> = Set(Group.allCases),
+    kernels: [Kernel] = Kernel.supported
+  ) throws -> [(String, Double)] {
     var results: [(String, Double)] = []
     func record(_ key: String, _ value: Double, _ unit: String) {
       results.append((key, value))
@@ -184,7 +185,7 @@ extension EngineBenchmarks {
     log(
       "kernel variants this CPU (\(Kernel.cpuName)) runs: \(Kernel.supported.map(\.name).joined(separator: ", ")); default \(Kernel.best)"
     )
-    for (round, kernel) in ([Kernel.best] + Kernel.supported).enumerated() {
+    for (round, kernel) in ([Kernel.best] + kernels).enumerated() {
       let suffix = round == 0 ? "" : "_\(kernel)"
       let note = suffix.isEmpty ? " [default: \(kernel)]" : " [\(kernel)]"
       if groups.contains(.beta) {

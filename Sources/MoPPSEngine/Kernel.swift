@@ -37,6 +37,9 @@ public struct Kernel: Sendable, Hashable, CustomStringConvertible {
     @Sendable (
       UnsafeMutablePointer<Float>, Int, UnsafePointer<Atomic<UInt64>>, UnsafeMutableRawPointer
     ) -> Void
+  typealias SampleWords =
+    @Sendable (UnsafeMutablePointer<Float>, Int, UnsafePointer<UInt64>, UnsafeMutableRawPointer)
+    -> Void
   typealias Segment = @Sendable (Int, Float, UnsafeBufferPointer<Float>, Int) -> [(key: Float, position: Int)]
   typealias Band =
     @Sendable (Int, Float, Float, UnsafeBufferPointer<Float>, Int) -> (
@@ -50,6 +53,7 @@ public struct Kernel: Sendable, Hashable, CustomStringConvertible {
 
   let sampleSplit: SampleSplit
   let samplePacked: SamplePacked
+  let sampleWords: SampleWords
   let smallestKeys: @Sendable (Int, UnsafeBufferPointer<Float>) -> [Int]
   let nearestSamples: @Sendable (Int, Float, UnsafeBufferPointer<Float>) -> [Int]
   let segmentNearest: Segment
@@ -63,6 +67,7 @@ public struct Kernel: Sendable, Hashable, CustomStringConvertible {
   public static let baseline = Kernel(
     variant: .baseline, sampleSplit: MoPPSKernels.Kernels.sampleBeta(into:count:alpha:beta:rng:),
     samplePacked: MoPPSKernels.Kernels.sampleBeta(into:count:packed:rng:),
+    sampleWords: MoPPSKernels.Kernels.sampleBeta(into:count:words:rng:),
     smallestKeys: MoPPSKernels.Kernels.smallest(_:of:),
     nearestSamples: MoPPSKernels.Kernels.nearest(_:to:samples:),
     segmentNearest: MoPPSKernels.Kernels.segmentNearest(_:to:samples:first:),
@@ -78,6 +83,7 @@ public struct Kernel: Sendable, Hashable, CustomStringConvertible {
           Kernel(
             variant: .avx2, sampleSplit: MoPPSKernelsAVX2.Kernels.sampleBeta(into:count:alpha:beta:rng:),
             samplePacked: MoPPSKernelsAVX2.Kernels.sampleBeta(into:count:packed:rng:),
+            sampleWords: MoPPSKernelsAVX2.Kernels.sampleBeta(into:count:words:rng:),
             smallestKeys: MoPPSKernelsAVX2.Kernels.smallest(_:of:),
             nearestSamples: MoPPSKernelsAVX2.Kernels.nearest(_:to:samples:),
             segmentNearest: MoPPSKernelsAVX2.Kernels.segmentNearest(_:to:samples:first:),
@@ -89,6 +95,7 @@ public struct Kernel: Sendable, Hashable, CustomStringConvertible {
           Kernel(
             variant: .avx512, sampleSplit: MoPPSKernelsAVX512.Kernels.sampleBeta(into:count:alpha:beta:rng:),
             samplePacked: MoPPSKernelsAVX512.Kernels.sampleBeta(into:count:packed:rng:),
+            sampleWords: MoPPSKernelsAVX512.Kernels.sampleBeta(into:count:words:rng:),
             smallestKeys: MoPPSKernelsAVX512.Kernels.smallest(_:of:),
             nearestSamples: MoPPSKernelsAVX512.Kernels.nearest(_:to:samples:),
             segmentNearest: MoPPSKernelsAVX512.Kernels.segmentNearest(_:to:samples:first:),
@@ -161,6 +168,15 @@ extension Kernel {
     precondition(words.count == out.count)
     guard !out.isEmpty else { return }
     rng.withState { samplePacked(out.baseAddress!, out.count, words.baseAddress!, $0) }
+  }
+
+  /// The same from packed posterior words in plain memory.
+  func sample(
+    _ out: UnsafeMutableBufferPointer<Float>, words: UnsafeBufferPointer<UInt64>, using rng: inout VectorRNG
+  ) {
+    precondition(words.count == out.count)
+    guard !out.isEmpty else { return }
+    rng.withState { sampleWords(out.baseAddress!, out.count, words.baseAddress!, $0) }
   }
 
   /// Positions of the k smallest keys (≥ 0, not NaN), ordered by (key, position).

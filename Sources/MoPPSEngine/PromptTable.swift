@@ -182,6 +182,15 @@ final class PromptTable: @unchecked Sendable {
     _ ids: [UInt64], prior: (Float, Float), alpha: UnsafeMutablePointer<Float>,
     beta: UnsafeMutablePointer<Float>
   ) -> Int {
+    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: ids.count) { words in
+      let found = gather(ids, prior: prior, words: words.baseAddress!)
+      for j in 0..<ids.count { (alpha[j], beta[j]) = Self.unpack(words[j]) }
+      return found
+    }
+  }
+
+  /// `gather` into packed posterior words (α in the high half), the form the sampler reads.
+  func gather(_ ids: [UInt64], prior: (Float, Float), words: UnsafeMutablePointer<UInt64>) -> Int {
     let n = ids.count
     guard n > 0 else { return 0 }
     readersInFlight.add(1, ordering: .sequentiallyConsistent)
@@ -193,71 +202,68 @@ final class PromptTable: @unchecked Sendable {
     // Slot 0 stands in for an empty entry so that every lane loads something valid; an empty pool
     // has no slot 0, and every id in it is unknown.
     guard count > 0 else {
-      for j in 0..<n { (alpha[j], beta[j]) = prior }
+      words.initialize(repeating: priorWord, count: n)
       return 0
     }
     return ids.withUnsafeBufferPointer { ids in
-      withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { words in
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 3 * n) { scratch in
-          var found = 0
-          let entry = scratch.baseAddress!
-          var pending = entry + n
-          var unresolved = entry + 2 * n
-          var m = 0
-          // Acquiring pairs with the releasing store in `append`.
-          let dense = UInt64(denseEnd.load(ordering: .acquiring))
-          // Worth a pass only when a good share of the pool is dense (a pool of hashed ids usually
-          // has a dense prefix of 0 or 1).
-          if dense > 0 && dense >= UInt64(count / 4) {
-            // Ids below `dense` are their own slot; the rest go on to the probe rounds. No branch,
-            // because candidate lists may mix both kinds (unknown ids among dataset indices).
-            for j in 0..<n {
-              let hit = Self.bit(ids[j] < dense)
-              let w = word(Int(truncatingIfNeeded: ids[j]) & (0 &- hit)).pointee.load(ordering: .relaxed)
-              words[j] = Self.choose(w, or: priorWord, hit)
-              found &+= hit
-              pending[m] = UInt32(truncatingIfNeeded: j)
-              m &+= 1 &- hit
-            }
-          } else {
-            for j in 0..<n { pending[j] = UInt32(truncatingIfNeeded: j) }
-            m = n
+      withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 3 * n) { scratch in
+        var found = 0
+        let entry = scratch.baseAddress!
+        var pending = entry + n
+        var unresolved = entry + 2 * n
+        var m = 0
+        // Acquiring pairs with the releasing store in `append`.
+        let dense = UInt64(denseEnd.load(ordering: .acquiring))
+        // Worth a pass only when a good share of the pool is dense (a pool of hashed ids usually
+        // has a dense prefix of 0 or 1).
+        if dense > 0 && dense >= UInt64(count / 4) {
+          // Ids below `dense` are their own slot; the rest go on to the probe rounds. No branch,
+          // because candidate lists may mix both kinds (unknown ids among dataset indices).
+          for j in 0..<n {
+            let hit = Self.bit(ids[j] < dense)
+            let w = word(Int(truncatingIfNeeded: ids[j]) & (0 &- hit)).pointee.load(ordering: .relaxed)
+            words[j] = Self.choose(w, or: priorWord, hit)
+            found &+= hit
+            pending[m] = UInt32(truncatingIfNeeded: j)
+            m &+= 1 &- hit
           }
-          let single: UnsafeMutableRawPointer? = count <= Self.segmentSize ? segment(0) : nil
-          var round = 0
-          while m > 0 {
-            for q in 0..<m {
-              let position = (Self.home(ids[Int(pending[q])], capacity) &+ round) & (capacity &- 1)
-              // Acquiring pairs with the releasing store that published the entry after the slot.
-              entry[q] = entries[position].load(ordering: .acquiring)
-            }
-            var next = 0
-            for q in 0..<m {
-              let j = Int(pending[q])
-              let e = entry[q]
-              let empty = Self.bit(e == 0)
-              let slot = Int(e) &- 1 &+ empty
-              // One directory load serves both the id and the posterior (none in a one-segment pool).
-              let seg = single ?? segment(slot)
-              let offset = slot & (Self.segmentSize - 1)
-              let stored = (seg + Self.segmentSize * 8).assumingMemoryBound(to: UInt64.self)[offset]
-              let hit = Self.bit(stored == ids[j]) & (1 &- empty)
-              // Relaxed: the pair is one word, and the entry's publication was acquired above.
-              let w = (seg.assumingMemoryBound(to: Atomic<UInt64>.self) + offset).pointee.load(
-                ordering: .relaxed)
-              // An unresolved id's word is still the prior, so this never loses an earlier hit.
-              words[j] = Self.choose(w, or: priorWord, hit)
-              found &+= hit
-              unresolved[next] = UInt32(truncatingIfNeeded: j)
-              next &+= (1 &- hit) & (1 &- empty)
-            }
-            swap(&pending, &unresolved)
-            m = next
-            round += 1
-          }
-          for j in 0..<n { (alpha[j], beta[j]) = Self.unpack(words[j]) }
-          return found
+        } else {
+          for j in 0..<n { pending[j] = UInt32(truncatingIfNeeded: j) }
+          m = n
         }
+        let single: UnsafeMutableRawPointer? = count <= Self.segmentSize ? segment(0) : nil
+        var round = 0
+        while m > 0 {
+          for q in 0..<m {
+            let position = (Self.home(ids[Int(pending[q])], capacity) &+ round) & (capacity &- 1)
+            // Acquiring pairs with the releasing store that published the entry after the slot.
+            entry[q] = entries[position].load(ordering: .acquiring)
+          }
+          var next = 0
+          for q in 0..<m {
+            let j = Int(pending[q])
+            let e = entry[q]
+            let empty = Self.bit(e == 0)
+            let slot = Int(e) &- 1 &+ empty
+            // One directory load serves both the id and the posterior (none in a one-segment pool).
+            let seg = single ?? segment(slot)
+            let offset = slot & (Self.segmentSize - 1)
+            let stored = (seg + Self.segmentSize * 8).assumingMemoryBound(to: UInt64.self)[offset]
+            let hit = Self.bit(stored == ids[j]) & (1 &- empty)
+            // Relaxed: the pair is one word, and the entry's publication was acquired above.
+            let w = (seg.assumingMemoryBound(to: Atomic<UInt64>.self) + offset).pointee.load(
+              ordering: .relaxed)
+            // An unresolved id's word is still the prior, so this never loses an earlier hit.
+            words[j] = Self.choose(w, or: priorWord, hit)
+            found &+= hit
+            unresolved[next] = UInt32(truncatingIfNeeded: j)
+            next &+= (1 &- hit) & (1 &- empty)
+          }
+          swap(&pending, &unresolved)
+          m = next
+          round += 1
+        }
+        return found
       }
     }
   }

@@ -110,22 +110,18 @@ extension Pool {
         throw .invalid("batch_size (\(b)) exceeds the number of candidates (\(ids.count))")
       }
       try Validate.distinct(ids, "candidates")
-      var alpha = [Float](repeating: 0, count: ids.count)
-      var beta = alpha
-      alpha.withUnsafeMutableBufferPointer { a in
-        beta.withUnsafeMutableBufferPointer { b in
-          _ = table.gather(
-            ids, prior: (Float(config.priorAlpha), Float(config.priorBeta)), alpha: a.baseAddress!,
-            beta: b.baseAddress!)
-        }
+      // `gather` writes every position (the prior for unknown ids).
+      let words = [UInt64](unsafeUninitializedCapacity: ids.count) { w, initialized in
+        _ = table.gather(
+          ids, prior: (Float(config.priorAlpha), Float(config.priorBeta)), words: w.baseAddress!)
+        initialized = ids.count
       }
-      return choose(
-        b, ids: ids, alpha: alpha, beta: beta, strategy: strategy, index: nextSelectIndex(), query)
+      return choose(b, ids: ids, words: words, strategy: strategy, index: nextSelectIndex(), query)
     case .drawn(let count):
       guard count > 0 else { throw .invalid("candidate_count must be > 0") }
       let (slots, index) = try draw(count, b)
-      let (ids, alpha, beta) = gather(slots.lazy.map { Int($0) })
-      return choose(b, ids: ids, alpha: alpha, beta: beta, strategy: strategy, index: index, query)
+      let (ids, words) = gather(slots.lazy.map { Int($0) })
+      return choose(b, ids: ids, words: words, strategy: strategy, index: index, query)
     case .all:
       let n = table.count
       guard b <= n else {
@@ -135,8 +131,8 @@ extension Pool {
       }
       let index = nextSelectIndex()
       if query.returnAllSamples {
-        let (ids, alpha, beta) = gather(0..<n)
-        return choose(b, ids: ids, alpha: alpha, beta: beta, strategy: strategy, index: index, query)
+        let (ids, words) = gather(0..<n)
+        return choose(b, ids: ids, words: words, strategy: strategy, index: index, query)
       }
       return selectWholePool(b, n: n, strategy: strategy, index: index, query)
     }
@@ -147,47 +143,48 @@ extension Pool {
     selects.wrappingAdd(1, ordering: .relaxed).oldValue
   }
 
-  /// Ids and shapes of published slots.
-  private func gather<S: Collection<Int>>(_ slots: S) -> ([UInt64], [Float], [Float]) {
+  /// Ids and packed posterior words of published slots.
+  private func gather<S: Collection<Int>>(_ slots: S) -> ([UInt64], [UInt64]) {
     var ids: [UInt64] = []
-    var alpha: [Float] = []
-    var beta: [Float] = []
+    var words: [UInt64] = []
     ids.reserveCapacity(slots.count)
-    alpha.reserveCapacity(slots.count)
-    beta.reserveCapacity(slots.count)
+    words.reserveCapacity(slots.count)
     for slot in slots {
       let p = table.posterior(slot)
       ids.append(table.id(slot))
-      alpha.append(p.alpha)
-      beta.append(p.beta)
+      words.append(PromptTable.pack(p.alpha, p.beta))
     }
-    return (ids, alpha, beta)
+    return (ids, words)
   }
 
-  /// Samples of every position, chunk by chunk (in parallel when there are several chunks).
-  func sample(_ alpha: [Float], _ beta: [Float], index: UInt64) -> [Float] {
-    let n = alpha.count
+  /// Samples of every position (packed posterior words), chunk by chunk (in parallel when there
+  /// are several chunks).
+  func sample(_ words: [UInt64], index: UInt64) -> [Float] {
+    let n = words.count
     let chunks = (n + Self.chunkSize - 1) / Self.chunkSize
-    if chunks <= 1 {
-      var rng = VectorRNG(seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: 0)
-      return BetaSampler.samples(alpha: alpha, beta: beta, using: &rng, kernel: kernel)
+    return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+      words.withUnsafeBufferPointer { w in
+        let (out, w) = (UnsafeSendable(out), UnsafeSendable(w))
+        // Each chunk writes only its own range of `out`.
+        _ = parallelMap(chunks) { c in
+          let range = (c * Self.chunkSize)..<min(n, (c + 1) * Self.chunkSize)
+          var rng = VectorRNG(
+            seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: UInt64(c))
+          kernel.sample(
+            UnsafeMutableBufferPointer(rebasing: out.value[range]),
+            words: UnsafeBufferPointer(rebasing: w.value[range]),
+            using: &rng)
+        }
+      }
+      initialized = n
     }
-    let parts = parallelMap(chunks) { c in
-      let range = (c * Self.chunkSize)..<min(n, (c + 1) * Self.chunkSize)
-      var rng = VectorRNG(
-        seed: config.seed, stream: RandomStream.select.rawValue, counter: index, chunk: UInt64(c))
-      return BetaSampler.samples(
-        alpha: Array(alpha[range]), beta: Array(beta[range]), using: &rng, kernel: kernel)
-    }
-    return parts.flatMap { $0 }
   }
 
   /// The whole select over materialised candidates.
   private func choose(
-    _ b: Int, ids: [UInt64], alpha: [Float], beta: [Float], strategy: Strategy, index: UInt64,
-    _ query: SelectQuery
+    _ b: Int, ids: [UInt64], words: [UInt64], strategy: Strategy, index: UInt64, _ query: SelectQuery
   ) -> SelectResult {
-    let samples = sample(alpha, beta, index: index)
+    let samples = sample(words, index: index)
     var rng = Xoshiro256(seed: config.seed, stream: RandomStream.choose.rawValue, counter: index)
     let chosen = Self.choose(
       b, samples: samples, strategy: strategy, config: config, kernel: kernel, rng: &rng)
@@ -196,7 +193,10 @@ extension Pool {
       candidateIDs: nil, candidateSamples: nil, candidateCount: ids.count, strategy: strategy,
       selectIndex: index)
     if query.returnMeans {
-      result.means = chosen.map { Double(alpha[$0]) / (Double(alpha[$0]) + Double(beta[$0])) }
+      result.means = chosen.map {
+        let p = PromptTable.unpack(words[$0])
+        return Double(p.alpha) / (Double(p.alpha) + Double(p.beta))
+      }
     }
     if query.returnAllSamples {
       result.candidateIDs = ids

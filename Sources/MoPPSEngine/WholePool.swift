@@ -30,8 +30,11 @@ extension Pool {
       // Choose first, then sample only the chosen prompts.
       var rng = Xoshiro256(seed: config.seed, stream: RandomStream.choose.rawValue, counter: index)
       chosenSlots = rng.distinct(b, below: n)
-      let shapes = chosenSlots.map { table.posterior($0) }
-      chosenSamples = sample(shapes.map(\.alpha), shapes.map(\.beta), index: index)
+      chosenSamples = sample(
+        chosenSlots.map {
+          let p = table.posterior($0)
+          return PromptTable.pack(p.alpha, p.beta)
+        }, index: index)
     case .topK, .threshold:
       let parts = segmentSurvivors(b, n: n, strategy: strategy, index: index)
       var merged = Survivors()

@@ -36,6 +36,19 @@ public enum Kernels {
     lanes.store(to: rng)
   }
 
+  /// The same from packed posterior words in plain memory (a select's gathered candidates), loaded
+  /// 16 at a time and split in vector registers.
+  @inline(never)
+  public static func sampleBeta(
+    into out: UnsafeMutablePointer<Float>, count: Int, words: UnsafePointer<UInt64>,
+    rng: UnsafeMutableRawPointer
+  ) {
+    guard count > 0 else { return }
+    var lanes = LaneRNG(loading: rng)
+    BetaKernel.fill(out, count: count, WordShapes(words: words), using: &lanes)
+    lanes.store(to: rng)
+  }
+
   /// Positions of the k smallest keys, ordered by (key, position): the same set as a stable full
   /// sort's. Keys must be ≥ 0 and not NaN; k ≤ keys.count < 2³².
   @inline(never)
@@ -47,10 +60,7 @@ public enum Kernels {
   /// position).
   @inline(never)
   public static func nearest(_ k: Int, to target: Float, samples: UnsafeBufferPointer<Float>) -> [Int] {
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: samples.count) { keys in
-      for i in 0..<samples.count { keys[i] = (samples[i] - target) * (samples[i] - target) }
-      return PartialSelection.smallest(k, of: UnsafeBufferPointer(keys))
-    }
+    PartialSelection.nearest(k, to: target, samples: samples)
   }
 
   /// One segment of a whole-pool topk select: its k samples nearest `target` as (key, position +

@@ -31,6 +31,84 @@ enum PartialSelection {
     return chosen.map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
   }
 
+  /// Positions of the k samples nearest `target`, ordered by ((x − target)², position): the same
+  /// as `smallest` over those keys, without materialising them when a sampled bar can cut most
+  /// samples off in vector compares.
+  static func nearest(_ k: Int, to target: Float, samples: UnsafeBufferPointer<Float>) -> [Int] {
+    let n = samples.count
+    precondition(k >= 0 && k <= n && n <= Int(UInt32.max))
+    if k > 0, let chosen = nearestBySample(k, to: target, samples: samples) { return chosen }
+    return withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { keys in
+      for i in 0..<n { keys[i] = (samples[i] - target) * (samples[i] - target) }
+      return smallest(k, of: UnsafeBufferPointer(keys))
+    }
+  }
+
+  /// `smallestBySample` with the keys computed 16 at a time and compared with the bar's key in
+  /// vector registers: a vector with no lane under the bar (most of them) costs a few instructions,
+  /// and only the lanes under it are packed and compared exactly. Nil when it does not apply or too
+  /// few samples pass the bar; the caller then takes the general path.
+  private static func nearestBySample(_ k: Int, to target: Float, samples s: UnsafeBufferPointer<Float>)
+    -> [Int]?
+  {
+    let n = s.count
+    guard let rank = barRank(k, of: n) else { return nil }
+    let bar = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: barSample) { sample in
+      for j in 0..<barSample {
+        let i = j * n / barSample
+        sample[j] = pack((s[i] - target) * (s[i] - target), i)
+      }
+      select(rank, in: sample)
+      return sample[0..<rank].max()!
+    }
+    let barKey = FloatLanes(Float(bitPattern: UInt32(truncatingIfNeeded: bar >> 32)))
+    let t = FloatLanes(target)
+    return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n + 16) { scratch -> [Int]? in
+      var kept = 0
+      var i = 0
+      while i + 16 <= n {
+        let x = FloatLanes(UnsafeRawPointer(s.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self))
+        let keys = (x - t) * (x - t)
+        var pass = ~(keys > barKey).bits
+        if pass != 0 {
+          let lanes = keys.simd
+          while pass != 0 {
+            let l = pass.trailingZeroBitCount
+            let p = pack(lanes[l], i + l)
+            scratch[kept] = p
+            kept &+= Int(unsafeBitCast(p <= bar, to: UInt8.self))
+            pass &= pass &- 1
+          }
+        }
+        i += 16
+      }
+      while i < n {
+        let p = pack((s[i] - target) * (s[i] - target), i)
+        scratch[kept] = p
+        kept &+= Int(unsafeBitCast(p <= bar, to: UInt8.self))
+        i += 1
+      }
+      guard kept >= k else { return nil }
+      let survivors = UnsafeMutableBufferPointer(rebasing: scratch[0..<kept])
+      withUnsafeTemporaryAllocation(of: UInt64.self, capacity: kept) { spare in
+        radixSort(survivors, positionsBelow: n, spare: spare, inPositionOrder: true)
+      }
+      return survivors[0..<k].map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
+    }
+  }
+
+  /// Keys sampled to estimate the bar.
+  private static let barSample = 128
+
+  /// The rank, among `barSample` evenly spaced keys, of a bar that about k of n keys pass, 2.5
+  /// standard deviations above its expectation (so that fewer than k pass only rarely); nil when
+  /// the bar would not cut off most keys.
+  private static func barRank(_ k: Int, of n: Int) -> Int? {
+    let expected = Double(barSample * k) / Double(n)
+    let rank = Int((expected + 2.5 * expected.squareRoot()).rounded(.up)) + 1
+    return n >= 4 * barSample && rank < barSample / 4 ? rank : nil
+  }
+
   @inline(__always)
   static func pack(_ key: Float, _ position: Int) -> UInt64 {
     UInt64(key.bitPattern) << 32 | UInt64(truncatingIfNeeded: position)
@@ -46,11 +124,8 @@ enum PartialSelection {
     scratch: UnsafeMutableBufferPointer<UInt64>
   ) -> Bool {
     let n = keys.count
-    let s = 128
-    let expected = Double(s * k) / Double(n)
-    let rank = Int((expected + 2.5 * expected.squareRoot()).rounded(.up)) + 1
-    // Only worth it when the bar cuts off most keys.
-    guard n >= 4 * s, rank < s / 4 else { return false }
+    let s = barSample
+    guard let rank = barRank(k, of: n) else { return false }
     var bar: UInt64 = 0
     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: s) { sample in
       for j in 0..<s {
@@ -69,7 +144,7 @@ enum PartialSelection {
     guard kept >= k else { return false }
     let survivors = UnsafeMutableBufferPointer(rebasing: scratch[0..<kept])
     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: kept) { spare in
-      radixSort(survivors, positionsBelow: n, spare: spare)
+      radixSort(survivors, positionsBelow: n, spare: spare, inPositionOrder: true)
     }
     for i in 0..<k { out[i] = survivors[i] }
     return true
@@ -79,12 +154,17 @@ enum PartialSelection {
   /// that are zero below `n` and every byte all values share. It makes no comparisons, so it has no
   /// mispredicted branches; sorting the ~500 survivors of a select that way takes about a fifth of
   /// the time a quickselect to k plus a comparison sort of the k took (measured inside a select).
+  ///
+  /// With `inPositionOrder` (the values arrive in increasing position, as a filtering pass writes
+  /// them), the position bytes are not sorted at all: every pass is stable, so equal keys keep that
+  /// order.
   static func radixSort(
-    _ a: UnsafeMutableBufferPointer<UInt64>, positionsBelow n: Int, spare: UnsafeMutableBufferPointer<UInt64>
+    _ a: UnsafeMutableBufferPointer<UInt64>, positionsBelow n: Int, spare: UnsafeMutableBufferPointer<UInt64>,
+    inPositionOrder: Bool = false
   ) {
     let count = a.count
     guard count > 1 else { return }
-    let positionBytes = (Int.bitWidth - max(n - 1, 1).leadingZeroBitCount + 7) / 8
+    let positionBytes = inPositionOrder ? 0 : (Int.bitWidth - max(n - 1, 1).leadingZeroBitCount + 7) / 8
     // The bytes that can differ: the low bytes of the position, then the four of the key.
     let passes = positionBytes + 4
     @inline(__always) func byte(_ pass: Int) -> UInt64 {

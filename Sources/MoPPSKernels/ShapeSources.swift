@@ -85,6 +85,26 @@ struct PackedShapes: ShapeSource {
   @inline(__always) func advanced(by n: Int) -> Self { Self(words: words + n) }
 }
 
+/// Packed posterior words in plain memory, owned by the caller for the duration of the fill.
+struct WordShapes: ShapeSource {
+  let words: UnsafePointer<UInt64>
+
+  @inline(__always)
+  func load(_ i: Int, _ count: Int) -> (alpha: FloatLanes, beta: FloatLanes) {
+    if i + 16 <= count { return unpackPairs(UnsafeRawPointer(words + i)) }
+    return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 16) { buffer in
+      for l in 0..<16 { buffer[l] = i + l < count ? words[i + l] : PackedPair.one }
+      return unpackPairs(UnsafeRawPointer(buffer.baseAddress!))
+    }
+  }
+
+  @inline(__always) func shapes(at position: Int) -> (alpha: Float, beta: Float) {
+    PackedPair.unpack(words[position])
+  }
+
+  @inline(__always) func advanced(by n: Int) -> Self { Self(words: words + n) }
+}
+
 /// The prompt table's posterior word: α's bits in the high half, β's in the low half.
 enum PackedPair {
   static let one = UInt64(Float(1).bitPattern) << 32 | UInt64(Float(1).bitPattern)

@@ -39,6 +39,12 @@ struct Bench: ParsableCommand {
       "Only these groups, comma-separated: beta, select, wholepool (default: all).", valueName: "groups"))
   var only: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "Kernel variants to measure side by side after the default one, comma-separated (default: every one this CPU runs; none: only the default).",
+      valueName: "variants"))
+  var kernels: String?
+
   @Flag(help: "Also measure the write-ahead log: updates/s per --fsync policy and recovery of 1 M updates.")
   var durability = false
 
@@ -61,11 +67,17 @@ struct Bench: ParsableCommand {
     return groups
   }
 
+  func variants() throws -> [Kernel] {
+    guard let kernels else { return Kernel.supported }
+    if kernels == "none" { return [] }
+    return try kernels.split(separator: ",").map { try KernelChoice.resolve(flag: String($0)) }
+  }
+
   func run() throws {
     let bench = EngineBenchmarks(quick: quick) { line in
       Log.info("bench: \(line)")
     }
-    var results = try bench.runAll(tenMillion: !skipTenMillion, only: try groups())
+    var results = try bench.runAll(tenMillion: !skipTenMillion, only: try groups(), kernels: try variants())
     if durability {
       let dir = scratch ?? (NSTemporaryDirectory() + "moppsd-bench-\(getpid())")
       defer { if scratch == nil { try? FileManager.default.removeItem(atPath: dir) } }

@@ -77,21 +77,39 @@ struct LookupTests {
     #expect(alpha == [3, 3] && beta == [4, 4])
   }
 
-  /// The bitmap-filtered duplicate check reports the same id as the exact hash set (the first
-  /// position that repeats an earlier id), with and without repeats, including the id 0.
+  /// The fast duplicate checks (exact bitmap for small ids, hash-filtered for any) agree with an
+  /// exact set on whether an id repeats, and `first(in:)` names the same id (the first position
+  /// that repeats an earlier id), with and without repeats, including the id 0, for scattered ids
+  /// and for dataset-index ids.
   @Test func duplicateCheckAgreesWithExactSet() {
     var rng = Xoshiro256(seed: 8)
+    var bitmapTrials = 0
     for trial in 0..<300 {
       let n = 2 + rng.nextBelow(6_000)
-      var ids = (0..<n).map { _ in rng.next() >> UInt64(rng.nextBelow(64)) }
-      for _ in 0..<rng.nextBelow(3) {
-        ids[rng.nextBelow(n)] = ids[rng.nextBelow(n)]
+      var ids =
+        trial % 3 == 0
+        ? (0..<n).map { _ in UInt64(rng.nextBelow(8 * n)) }
+        : (0..<n).map { _ in rng.next() >> UInt64(rng.nextBelow(64)) }
+      if trial % 3 == 0 {
+        // Distinct dataset indices unless a repeat is planted below.
+        ids = Array(Set(ids))
       }
-      #expect(Duplicates.filtered(ids) == Duplicates.hashed(ids), "trial \(trial)")
+      for _ in 0..<rng.nextBelow(3) {
+        ids[rng.nextBelow(ids.count)] = ids[rng.nextBelow(ids.count)]
+      }
       var seen = Set<UInt64>()
       let firstRepeat = ids.first { !seen.insert($0).inserted }
+      ids.withUnsafeBufferPointer { p in
+        #expect(Duplicates.filtered(p) == (firstRepeat != nil), "trial \(trial)")
+        if let exact = Duplicates.bitmap(p) {
+          bitmapTrials += 1
+          #expect(exact == (firstRepeat != nil), "trial \(trial)")
+        }
+      }
+      #expect(Duplicates.hashed(ids) == firstRepeat, "trial \(trial)")
       #expect(Duplicates.first(in: ids) == firstRepeat, "trial \(trial)")
     }
+    #expect(bitmapTrials >= 100, "the dataset-index trials take the bitmap path")
   }
 
   /// The sampled-bar path (k well below n) equals a stable full sort, also when the evenly spaced
@@ -116,6 +134,32 @@ struct LookupTests {
     }
   }
 
+  /// The nearest-to-target selection of every kernel variant (keys computed and compared with the
+  /// bar in vector registers) equals a stable full sort of the squared distances, with ties, with
+  /// samples equal to the target, and when the evenly spaced sample makes the bar too low.
+  @Test func nearestSelectionMatchesFullSort() {
+    var rng = Xoshiro256(seed: 15)
+    for trial in 0..<80 {
+      let n = 500 + rng.nextBelow(12_000)
+      let k = max(1, n / [16, 40, 100, 3][trial % 4])
+      let target = Float([0.5, 0.3, 0.9][trial % 3])
+      var samples: [Float] = (0..<n).map { _ in Float(rng.nextOpenUnit()) }
+      if trial % 5 == 0 {
+        for j in 0..<128 { samples[j * n / 128] = target + Float(j) * 1e-7 }  // adversarial: bar too low
+      }
+      if trial % 7 == 0 {
+        for i in samples.indices where i % 3 == 0 { samples[i] = target + 0.01 }  // ties
+      }
+      let keys = samples.map { ($0 - target) * ($0 - target) }
+      let expected = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
+      for kernel in Kernel.supported {
+        #expect(
+          kernel.nearest(k, to: target, samples: samples) == Array(expected.prefix(k)),
+          "\(kernel) trial \(trial) n \(n) k \(k)")
+      }
+    }
+  }
+
   /// The radix sort behind the sampled-bar path orders packed (key, position) values exactly as a
   /// comparison sort does, for positions needing one to three bytes and keys with many ties.
   @Test func radixSortMatchesComparisonSort() {
@@ -134,6 +178,15 @@ struct LookupTests {
         }
       }
       #expect(sorted == values.sorted(), "trial \(trial) n \(n) count \(count)")
+      // Arriving in position order, only the key bytes are sorted; stability keeps equal keys in
+      // position order.
+      var byPosition = values.sorted { ($0 & 0xFFFF_FFFF) < ($1 & 0xFFFF_FFFF) }
+      byPosition.withUnsafeMutableBufferPointer { a in
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count) { spare in
+          PartialSelection.radixSort(a, positionsBelow: n, spare: spare, inPositionOrder: true)
+        }
+      }
+      #expect(byPosition == values.sorted(), "in position order: trial \(trial) n \(n) count \(count)")
     }
   }
 
