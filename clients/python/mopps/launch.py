@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import IO, Any, List, Optional, Union
 
 from ._bundled import bundled_moppsd
 from .client import Client
@@ -53,8 +53,8 @@ def _serve_flags(binary: str) -> str:
 class Process:
     """A running moppsd: its endpoints, and a stop that waits for a clean exit."""
 
-    def __init__(self, popen: subprocess.Popen, listen: str, publish: str, state_dir: str,
-                 remove_state_dir: bool = False):
+    def __init__(self, popen: subprocess.Popen[bytes], listen: str, publish: str, state_dir: str,
+                 remove_state_dir: bool = False) -> None:
         self.popen = popen
         self.listen = listen
         self.publish = publish
@@ -85,7 +85,7 @@ def start(
     extra_args: Optional[List[str]] = None,
     binary: Optional[str] = None,
     timeout: float = 10.0,
-    stderr=None,
+    stderr: Union[int, IO[Any], None] = None,
     exit_with_parent: bool = True,
 ) -> Process:
     """Starts moppsd on ipc endpoints inside ``state_dir`` (a new temporary folder by default,
