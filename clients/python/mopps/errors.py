@@ -10,8 +10,9 @@ class StatusCode(enum.IntEnum):
     """The status code of a reply (gRPC's canonical codes, ``mopps.v1.Code`` on the wire).
 
     An ``int`` (it equals the wire value) with a ``name``; it also equals its name as a string, so
-    ``err.code == "NOT_FOUND"`` and ``err.code == StatusCode.NOT_FOUND`` both hold. It hashes as the
-    int: use the members, not the names, as dict keys. A code this client does not know (a newer
+    ``err.code == "NOT_FOUND"`` and ``err.code == StatusCode.NOT_FOUND`` both hold (``RpcError.code``
+    was the name string before; among strings it also sorts as its name). It hashes as the int: use
+    the members, not the names, as dict keys. A code this client does not know (a newer
     server) is still a ``StatusCode``, named by its number.
 
     >>> StatusCode.NOT_FOUND == 5 == StatusCode(5)
@@ -49,6 +50,27 @@ class StatusCode(enum.IntEnum):
 
     def __hash__(self) -> int:
         return int.__hash__(self)
+
+    # Ordered like its name among strings (so that a mix of codes and names sorts), else as the int.
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name < other
+        return int(self) < other if isinstance(other, (int, float)) else NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name <= other
+        return int(self) <= other if isinstance(other, (int, float)) else NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name > other
+        return int(self) > other if isinstance(other, (int, float)) else NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name >= other
+        return int(self) >= other if isinstance(other, (int, float)) else NotImplemented
 
     def __str__(self) -> str:
         return self.name
