@@ -41,6 +41,25 @@ def find_moppsd() -> str:
         "dist/mopps-*.whl), or build it (`make build`) and set MOPPSD=/path/to/moppsd or put it on PATH")
 
 
+def state_dir_in_use(state_dir: Union[str, "os.PathLike[str]"]) -> bool:
+    """Whether a moppsd serves ``state_dir`` now: a running server holds the flock on the folder
+    (released however it exits, also when killed).
+
+    >>> state_dir_in_use("/tmp/mopps-state")                        # doctest: +SKIP
+    False
+    """
+    import fcntl
+
+    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops a lock taken here
+
+
 @functools.lru_cache(maxsize=None)
 def _serve_flags(binary: str) -> str:
     """``moppsd serve --help`` of this binary (to pass newer flags only to servers that know them)."""

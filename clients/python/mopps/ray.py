@@ -34,7 +34,7 @@ import zmq
 from ._transport import CurveKeys, Reply, Transport
 from .client import Client
 from .errors import LaunchError, StatusCode, Unavailable
-from .launch import Process, find_moppsd
+from .launch import Process, find_moppsd, state_dir_in_use
 
 try:
     import ray
@@ -184,21 +184,10 @@ def _free_port(address: str) -> int:
 def _wait_unlocked(state_dir: str, deadline: float) -> None:
     """Waits until no moppsd holds ``state_dir``'s lock (a server of a killed actor stops within a
     second: --exit-with-parent polls five times a second)."""
-    import fcntl
-
-    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LaunchError(f"{state_dir} is still in use by another moppsd") from None
-                time.sleep(0.05)
-    finally:
-        os.close(fd)
+    while state_dir_in_use(state_dir):
+        if time.monotonic() > deadline:
+            raise LaunchError(f"{state_dir} is still in use by another moppsd")
+        time.sleep(0.05)
 
 
 def _tail(path: str, offset: int) -> str:

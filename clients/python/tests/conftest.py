@@ -30,21 +30,9 @@ def c_client_path():
     return os.environ.get("MOPPS_C_CLIENT") or str(Path(__file__).resolve().parents[2] / "c" / "mopps-c-client")
 
 
-def moppsd_holds(state_dir) -> bool:
-    """Whether a moppsd serves ``state_dir``: a running server holds the flock on the directory."""
-    import fcntl
+@pytest.fixture
+def moppsd_holds():
+    """Whether a moppsd serves a state dir (``mopps.launch.state_dir_in_use``)."""
+    from mopps.launch import state_dir_in_use
 
-    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # also drops our lock
-
-
-@pytest.fixture(name="moppsd_holds")
-def moppsd_holds_fixture():
-    """:func:`moppsd_holds` for tests (a fixture, so that no test imports conftest)."""
-    return moppsd_holds
+    return state_dir_in_use

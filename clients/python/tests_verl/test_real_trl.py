@@ -14,6 +14,7 @@ import pytest
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
+from mopps.launch import state_dir_in_use
 from mopps.trl import MoPPSGRPOTrainer, MoPPSRepeatSampler
 
 
@@ -131,20 +132,6 @@ def test_a_new_run_in_an_old_output_dir_starts_from_a_fresh_pool(tmp_path):
         assert (reader.get("trl").alpha - 1).sum() == 2 * 4  # the second run's 8 completions only
 
 
-def moppsd_holds(state_dir):
-    """Whether a moppsd serves ``state_dir``: a running server holds the flock on the directory."""
-    import fcntl
-
-    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
 def tiny_grpo_args(output_dir, **overrides):
     from trl import GRPOConfig
 
@@ -165,7 +152,7 @@ def test_closing_a_trainer_stops_its_private_moppsd(tmp_path):
     assert process is not None and process.popen.poll() is None
     trainer.close()
     assert process.popen.returncode == 0 and trainer.mopps.closed
-    assert not moppsd_holds(tmp_path / "out" / "mopps-state")
+    assert not state_dir_in_use(tmp_path / "out" / "mopps-state")
     trainer.close()  # a second close (or train()'s own, after a close) changes nothing
 
 
@@ -182,7 +169,7 @@ def test_a_trainer_whose_set_up_fails_stops_the_moppsd_it_started(tmp_path):
                          args=tiny_grpo_args(tmp_path / "out", seed=42), train_dataset=prompts(8),
                          processing_class=tokenizer)
     assert e.value.code == mopps.StatusCode.FAILED_PRECONDITION
-    assert not moppsd_holds(state)  # stopped at once, not when the half-built trainer is collected
+    assert not state_dir_in_use(state)  # stopped at once, not when the half-built trainer is collected
 
 
 # -- several ranks and resuming: trl_run.py under accelerate, each run a fresh set of processes -----
