@@ -113,7 +113,11 @@ class Client:
 
     def close(self) -> None:
         """Closes the socket (and stops the server this client owns); the client cannot be used
-        afterwards."""
+        afterwards.
+
+        >>> client.close(); client.closed                                  # doctest: +SKIP
+        True
+        """
         self._transport.close()
         if self._stop_process is not None:
             self._stop_process()
@@ -156,7 +160,11 @@ class Client:
     # -- pools ---------------------------------------------------------------------------------
 
     def health(self) -> str:
-        """``"SERVING"`` when the server is up."""
+        """``"SERVING"`` when the server is up.
+
+        >>> client.health()                                                # doctest: +SKIP
+        'SERVING'
+        """
         return self._call("Health", pb.HealthRequest(), pb.HealthResponse).status
 
     def create_pool(
@@ -224,7 +232,11 @@ class Client:
             _ok(reply)
 
     def list_pools(self) -> List[PoolInfo]:
-        """All pools as :class:`PoolInfo`, sorted by name."""
+        """All pools as :class:`PoolInfo`, sorted by name.
+
+        >>> [p.name for p in client.list_pools()]                          # doctest: +SKIP
+        ['code', 'math']
+        """
         reply = self._call("ListPools", pb.ListPoolsRequest(), pb.ListPoolsResponse)
         return [codec.pool_info(p) for p in reply.pools]
 
@@ -238,7 +250,11 @@ class Client:
         prior_beta: Optional[ArrayLike] = None,
     ) -> int:
         """Adds prompt ids (for server-drawn and whole-pool selection); returns how many were new.
-        Optional per-id priors, e.g. from offline evaluation."""
+        Optional per-id priors, e.g. from offline evaluation.
+
+        >>> client.register("math", np.arange(4096))                       # doctest: +SKIP
+        4096
+        """
         req = pb.RegisterRequest(pool=pool, ids_le=codec.u64(ids, "ids"))
         if prior_alpha is not None or prior_beta is not None:
             if prior_alpha is None or prior_beta is None:
@@ -304,7 +320,11 @@ class Client:
         """Reports outcomes: prompt ``ids[i]`` had ``successes[i]`` successes (may be fractional) in
         ``trials[i]`` rollouts, or in ``rollouts`` rollouts each. The ``request_id`` (a fresh one when
         empty) makes a retried update apply once; pass your own (e.g. ``f"step-{step}"``) to make a
-        whole re-run of a step idempotent too."""
+        whole re-run of a step idempotent too.
+
+        >>> client.update("math", batch.ids, successes, rollouts=8, request_id=f"step-{step}")  # doctest: +SKIP
+        UpdateResult(updated=256, duplicate=False)
+        """
         id_bytes = codec.u64(ids, "ids")
         n = len(id_bytes) // 8
         req = pb.UpdateRequest(
@@ -360,7 +380,11 @@ class Client:
         return self._send_update(req)
 
     def get(self, pool: str, ids: Optional[ArrayLike] = None) -> Posteriors:
-        """Posteriors of ``ids`` (the prior for unseen ids), or of every registered prompt."""
+        """Posteriors of ``ids`` (the prior for unseen ids), or of every registered prompt; the
+        arrays are read-only views of the reply.
+
+        >>> client.get("math", batch.ids).means                            # doctest: +SKIP
+        """
         req = pb.GetRequest(pool=pool, packed_reply=True)
         if ids is not None:
             req.ids_le = codec.u64(ids, "ids")
@@ -368,7 +392,11 @@ class Client:
 
     def subscribe(self, pool: Optional[str] = None, timeout: Optional[float] = None) -> Iterator[Event]:
         """Published events (:class:`mopps.Event`) of ``pool`` (or all pools), until none arrives for
-        ``timeout`` seconds (forever when None). Needs ``publish_endpoint``."""
+        ``timeout`` seconds (forever when None). Needs ``publish_endpoint``.
+
+        >>> for event in client.subscribe("math", timeout=1.0):            # doctest: +SKIP
+        ...     print(event.kind, event.ids[:5])
+        """
         from .events import Subscriber
 
         if not self.publish_endpoint:
@@ -390,7 +418,10 @@ class Client:
     def snapshot(self, pool: str = "", tag: str = "") -> SnapshotInfo:
         """Saves ``pool`` under ``tag`` (e.g. ``f"step-{step}"`` next to a trainer checkpoint;
         an older snapshot with that tag is replaced). Without a tag, writes a full-state snapshot of
-        every pool and compacts the server's log."""
+        every pool and compacts the server's log.
+
+        >>> client.snapshot("math", f"step-{step}")                        # doctest: +SKIP
+        """
         if tag and not pool:
             raise InvalidArgument("a tagged snapshot needs a pool")
         r = self._call("Snapshot", pb.SnapshotRequest(pool=pool, tag=tag), pb.SnapshotResponse)
@@ -398,12 +429,19 @@ class Client:
 
     def restore(self, pool: str, tag: str) -> PoolInfo:
         """Puts ``pool`` back exactly as it was when ``tag`` was saved (posteriors, counters, epoch,
-        request ids), also after it was dropped."""
+        request ids), also after it was dropped.
+
+        >>> client.restore("math", "step-300").update_count                # doctest: +SKIP
+        """
         r = self._call("Restore", pb.RestoreRequest(pool=pool, tag=tag), pb.RestoreResponse)
         return codec.pool_info(r.pool)
 
     def list_snapshots(self, pool: Optional[str] = None) -> List[SnapshotInfo]:
-        """Tags of ``pool``, or all tags and full-state snapshots, as :class:`SnapshotInfo`."""
+        """Tags of ``pool``, or all tags and full-state snapshots, as :class:`SnapshotInfo`.
+
+        >>> [s.tag for s in client.list_snapshots("math")]                 # doctest: +SKIP
+        ['step-100', 'step-200']
+        """
         r = self._call("ListSnapshots", pb.ListSnapshotsRequest(pool=pool or ""), pb.ListSnapshotsResponse)
         return [codec.snapshot_info(m) for m in r.snapshots]
 
@@ -413,7 +451,10 @@ class Client:
         """Sets posteriors from the reference's files (see :mod:`mopps.reference`): ``format="state"``
         for ``{id: [alpha, beta]}``, ``"eval"`` for offline evaluation ``{id: [0/1, ...]}`` (priors
         alpha = multiplier * successes + alpha0, beta = multiplier * failures + beta0, with the pool's
-        prior). ``source`` is a path or an already-loaded dict. Returns how many prompts were set."""
+        prior). ``source`` is a path or an already-loaded dict. Returns how many prompts were set.
+
+        >>> client.import_state("math", "prior.json", format="eval")       # doctest: +SKIP
+        """
         from . import reference
 
         if format == "state":
@@ -433,7 +474,11 @@ class Client:
         return self._call("Import", req, pb.ImportResponse).imported
 
     def export_state(self, pool: str, path: Union[str, os.PathLike[str], None] = None) -> Dict[str, List[float]]:
-        """The pool as the reference's ``{id: [alpha, beta]}`` (written to ``path`` as JSON if given)."""
+        """The pool as the reference's ``{id: [alpha, beta]}`` (written to ``path`` as JSON if given).
+
+        >>> client.export_state("math", "state.json")["17"]                # doctest: +SKIP
+        [3.0, 6.0]
+        """
         from . import reference
 
         r = self._call("Export", pb.ExportRequest(pool=pool), pb.ExportResponse)

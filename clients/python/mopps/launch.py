@@ -19,7 +19,11 @@ from .errors import LaunchError, Unavailable
 
 def find_moppsd() -> str:
     """The moppsd binary: ``$MOPPSD``, else the one a wheel carries, else ``moppsd`` on PATH, else this
-    repository's build folder."""
+    repository's build folder.
+
+    >>> find_moppsd()                                                  # doctest: +SKIP
+    '/usr/local/bin/moppsd'
+    """
     env = os.environ.get("MOPPSD")
     if env:
         if not os.access(env, os.X_OK):
@@ -110,7 +114,12 @@ def start(
     """Starts moppsd on ipc endpoints inside ``state_dir`` (a new temporary folder by default,
     removed again after a clean stop) and waits until it answers Health. With
     ``exit_with_parent`` (default) the server gets ``--exit-with-parent`` (when the binary knows
-    the flag), so it does not outlive this process even when it is killed."""
+    the flag), so it does not outlive this process even when it is killed.
+
+    >>> process = start(state_dir="/tmp/mopps-state")                  # doctest: +SKIP
+    >>> client = Client(process.listen); ...; process.stop()          # doctest: +SKIP
+    0
+    """
     temporary = state_dir is None
     state_dir = state_dir or tempfile.mkdtemp(prefix="mopps-")
     os.makedirs(state_dir, exist_ok=True)
