@@ -159,7 +159,7 @@ def launch(
 
     >>> with launch() as client:      # doctest: +SKIP
     ...     client.create_pool("math")
-    >>> client = launch()             # doctest: +SKIP  (stopped by client.close() or at exit)
+    >>> client = launch()  # stopped by client.close() or at exit   # doctest: +SKIP
     """
     process = start(state_dir=state_dir, listen=listen, publish=publish, extra_args=extra_args)
     try:
