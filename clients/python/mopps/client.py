@@ -2,7 +2,7 @@
 
 The result types live in :mod:`mopps._types`, the array encoding in :mod:`mopps._codec`, the
 request/reply transport with its retries in :mod:`mopps._transport`; every public name is exported
-from :mod:`mopps` (and, as before, from this module).
+from :mod:`mopps` (the result types also from here, where older code imports them).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class Client:
         ``strict_ids=True`` makes an Update of an id never registered ``NOT_FOUND`` instead of
         adding it (catches indices that are not the ones the pool was filled with).
         ``exist_ok=True`` returns an existing pool of that name, but only when every setting given
-        here matches it: otherwise ``RpcError("FAILED_PRECONDITION")`` names each differing field
+        here matches it: otherwise an ``RpcError`` (``StatusCode.FAILED_PRECONDITION``) names each differing field
         (settings not given are not compared).
 
         >>> client.create_pool("math", decay=0.5, seed=1, strict_ids=True, exist_ok=True)  # doctest: +SKIP
