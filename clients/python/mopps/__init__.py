@@ -5,10 +5,15 @@
 ...     client.create_pool("math", decay=0.5, seed=1)
 ...     batch = client.select("math", 256, candidates=np.arange(4096))
 ...     client.update("math", batch.ids, successes=np.zeros(256), rollouts=8)
+
+Arrays in results are read-only views of the reply (``np.frombuffer``); copy one to change it.
 """
 
-from .client import Client, PoolInfo, Posteriors, Selection, SnapshotInfo, UpdateResult, group_rewards
-from .errors import InvalidArgument, LaunchError, MoppsError, RpcError, Unavailable
+from ._codec import group_rewards
+from ._types import MethodStats, PoolInfo, Posteriors, Selection, SnapshotInfo, Stats, UpdateResult
+from ._version import __version__
+from .client import Client
+from .errors import InvalidArgument, LaunchError, MoppsError, RpcError, StatusCode, Unavailable
 from .events import Event, Subscriber
 from .launch import connect, find_moppsd, launch, start
 
@@ -17,19 +22,22 @@ __all__ = [
     "Event",
     "InvalidArgument",
     "LaunchError",
+    "MethodStats",
     "MoppsError",
     "PoolInfo",
     "Posteriors",
     "RpcError",
     "Selection",
     "SnapshotInfo",
+    "Stats",
+    "StatusCode",
     "Subscriber",
     "Unavailable",
     "UpdateResult",
+    "__version__",
     "connect",
     "find_moppsd",
     "group_rewards",
     "launch",
     "start",
 ]
-from ._version import __version__  # noqa: E402

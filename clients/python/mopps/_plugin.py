@@ -1,18 +1,55 @@
-"""What the verl and TRL plug-ins share: the pool of dataset indices, the per-epoch candidate draw,
-keyed Selects, reports, the checkpoint state and the ``mopps/`` metrics of each step."""
+"""What the plug-ins (verl, TRL, compat) share: their connection to moppsd, the pool of dataset
+indices, the per-epoch candidate draw, keyed Selects, reports, the checkpoint state and the
+``mopps/`` metrics of each step."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 import numpy as np
+import numpy.typing as npt
 
-from .client import Client, group_rewards
+from ._codec import group_rewards
+from ._types import ArrayLike, U64Array
+from .client import Client
 from .errors import MoppsError
+from .launch import Process, connect
 
 #: Version of the sampler state a checkpoint holds (``state_dict`` / the TRL checkpoint JSON).
 STATE_FORMAT = 1
+
+
+class Sidecar:
+    """A plug-in's moppsd: the client it was given (left open: its owner closes it), or one it
+    makes and closes — of ``endpoint``, or of a private moppsd started for this process (state in
+    ``state_dir``), which :meth:`close` stops. Plug-ins close it when their work ends, also when
+    their own set-up fails after the server started.
+
+    >>> with Sidecar(endpoint=None, state_dir="/tmp/s") as sidecar:     # doctest: +SKIP
+    ...     sidecar.client.create_pool("math", exist_ok=True)
+    """
+
+    def __init__(self, client: Optional[Client] = None, *, endpoint: Optional[str] = None,
+                 state_dir: Optional[str] = None) -> None:
+        self.owned = client is None
+        self.client = client if client is not None else connect(endpoint, state_dir=state_dir)
+
+    @property
+    def private(self) -> Optional[Process]:
+        """The private moppsd this sidecar started, else None."""
+        return self.client.process if self.owned else None
+
+    def close(self) -> None:
+        """Closes the client it made (stopping its private moppsd); a given client stays open."""
+        if self.owned:
+            self.client.close()
+
+    def __enter__(self) -> Sidecar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class PromptChooser:
@@ -34,17 +71,17 @@ class PromptChooser:
         self.rng = np.random.default_rng([self.seed, 0])
         self._means: Dict[int, float] = {}  # posterior mean of each id when last selected
         self._seen = np.zeros(n, dtype=bool)  # ids with reported rewards
-        self.select_ms: list = []  # round-trip time of each Select since the last report
+        self.select_ms: List[float] = []  # round-trip time of each Select since the last report
 
     def start_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         self.rng = np.random.default_rng([self.seed, epoch])
 
-    def draw_candidates(self) -> np.ndarray:
+    def draw_candidates(self) -> U64Array:
         """The next batch's candidates from the epoch's RNG."""
         return self.rng.choice(self.n, size=self.candidates, replace=False).astype(np.uint64)
 
-    def choose(self, batch: int) -> np.ndarray:
+    def choose(self, batch: int) -> U64Array:
         """The dataset indices of batch ``batch`` of the current epoch (uint64)."""
         candidates = self.draw_candidates()
         t0 = time.perf_counter()
@@ -55,7 +92,7 @@ class PromptChooser:
         self._means.update(zip(sel.ids.tolist(), sel.means.tolist()))
         return sel.ids
 
-    def metrics(self, prompt_ids: Any, rewards: Any, threshold: float) -> Dict[str, float]:
+    def metrics(self, prompt_ids: ArrayLike, rewards: ArrayLike, threshold: float) -> Dict[str, float]:
         """The ``mopps/`` metrics of one step's completions (all of the step's, not one rank's)."""
         ids, successes, trials = group_rewards(prompt_ids, rewards, threshold=threshold)
         out: Dict[str, float] = {}
@@ -112,7 +149,7 @@ def setup_pool(client: Client, pool: str, n: int, *, seed: int, **settings: Any)
     client.register(pool, np.arange(n, dtype=np.uint64))
 
 
-def check_index_column(indices: np.ndarray, what: str) -> None:
+def check_index_column(indices: npt.NDArray[Any], what: str) -> None:
     """Fails unless ``indices`` is ``0 … n−1`` in row order (the plug-ins use it as prompt ids)."""
     expected = np.arange(len(indices))
     bad = np.flatnonzero(np.asarray(indices) != expected)

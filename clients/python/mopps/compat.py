@@ -16,17 +16,18 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
+from . import _plugin
 from .client import Client
-from .launch import connect
 
 _MARKER = "mopps_sampler.json"
 
 
-def _get(obj: Any, path: str, default=None):
+def _get(obj: Any, path: str, default: Any = None) -> Any:
     """``obj.a.b`` for attribute- or mapping-style configs (OmegaConf, namespaces, dicts)."""
     for part in path.split("."):
         if obj is None:
@@ -78,29 +79,33 @@ class PosteriorSampler:
         self.batch_size = batch_size or _get(args, "data.train_batch_size")
         self.ts_ratio = ts_ratio or _get(ts, "ts_ratio")
         self.rollouts = rollouts or _get(args, "actor_rollout_ref.rollout.n")
-        self._own_client = client is None
-        self.client = client if client is not None else connect(endpoint, state_dir=state_dir)
-        self.info = self.client.create_pool(
-            pool,
-            prior_alpha=prior_alpha if prior_alpha is not None else _get(ts, "prior_alpha"),
-            prior_beta=prior_beta if prior_beta is not None else _get(ts, "prior_beta"),
-            decay=decay if decay is not None else _get(ts, "decay"),
-            strategy=sampling_strategy or _get(ts, "sampling_strategy"),
-            target=target if target is not None else _get(ts, "target"),
-            seed=seed,
-            exist_ok=True,
-        )
-        if init and init_dir:
-            # Offline evaluation {id: [0/1, ...]}: alpha = 3*successes + alpha0, beta = 3*failures + beta0.
-            path = init_dir if init_dir.endswith(".json") else os.path.join(init_dir, "prior.json")
-            self.client.import_state(pool, path, format="eval", multiplier=eval_multiplier)
+        self._sidecar = _plugin.Sidecar(client, endpoint=endpoint, state_dir=state_dir)
+        self.client = self._sidecar.client
+        try:
+            self.info = self.client.create_pool(
+                pool,
+                prior_alpha=prior_alpha if prior_alpha is not None else _get(ts, "prior_alpha"),
+                prior_beta=prior_beta if prior_beta is not None else _get(ts, "prior_beta"),
+                decay=decay if decay is not None else _get(ts, "decay"),
+                strategy=sampling_strategy or _get(ts, "sampling_strategy"),
+                target=target if target is not None else _get(ts, "target"),
+                seed=seed,
+                exist_ok=True,
+            )
+            if init and init_dir:
+                # Offline evaluation {id: [0/1, ...]}: alpha = 3*successes + alpha0, beta = 3*failures + beta0.
+                path = init_dir if init_dir.endswith(".json") else os.path.join(init_dir, "prior.json")
+                self.client.import_state(pool, path, format="eval", multiplier=eval_multiplier)
+        except BaseException:
+            self._sidecar.close()  # a private moppsd started above must not outlive the failed set-up
+            raise
 
-    def _ids(self, batch_dict) -> np.ndarray:
+    def _ids(self, batch_dict: Mapping[str, Any]) -> npt.NDArray[np.uint64]:
         ids = batch_dict[self.id_key]
         ids = ids.cpu().numpy() if hasattr(ids, "cpu") else np.asarray(ids)
         return ids.astype(np.uint64).reshape(-1)
 
-    def sample_batch(self, batch_dict) -> Tuple[Any, Any]:
+    def sample_batch(self, batch_dict: Mapping[str, Any]) -> Tuple[Any, Any]:
         """Chooses the batch among the candidate prompts in ``batch_dict`` (ts_ratio × B of them) and
         returns (the chosen rows of ``batch_dict``, their sampled success rates)."""
         ids = self._ids(batch_dict)
@@ -112,7 +117,7 @@ class PosteriorSampler:
         rows = np.array([where[int(i)] for i in sel.ids.tolist()])
         return _take(batch_dict, rows), _like(batch_dict, sel.samples)
 
-    def train(self, batch_dict, success_rate) -> Tuple[float, float, float]:
+    def train(self, batch_dict: Mapping[str, Any], success_rate: Any) -> Tuple[float, float, float]:
         """Updates the posteriors of the prompts in ``batch_dict`` with their success rates (mean
         reward over ``rollouts`` rollouts each). Returns the reference's three losses (MoPPS has none:
         zeros)."""
@@ -146,11 +151,10 @@ class PosteriorSampler:
 
     def close(self) -> None:
         """Closes the client this sampler made (and stops its private moppsd, if it started one)."""
-        if self._own_client:
-            self.client.close()
+        self._sidecar.close()
 
 
-def _take(batch, rows: np.ndarray):
+def _take(batch: Any, rows: npt.NDArray[np.intp]) -> Any:
     """Rows of a batch: dicts of arrays/tensors/lists (recursively), arrays, tensors or lists."""
     if isinstance(batch, dict):
         return {k: _take(v, rows) for k, v in batch.items()}
@@ -165,7 +169,7 @@ def _take(batch, rows: np.ndarray):
     return batch  # scalars and metadata pass through
 
 
-def _like(batch_dict, values: np.ndarray):
+def _like(batch_dict: Mapping[str, Any], values: npt.NDArray[np.float32]) -> Any:
     """A torch tensor when the batch holds tensors, else a numpy array."""
     if any(hasattr(v, "index_select") for v in (batch_dict.values() if isinstance(batch_dict, dict) else [])):
         import torch

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 import zmq
 
 from .v1 import selector_pb2 as pb
@@ -18,10 +19,10 @@ class Event:
 
     pool: str
     kind: str
-    message: object
+    message: Union[pb.SelectEvent, pb.UpdateEvent]
 
     @property
-    def ids(self) -> np.ndarray:
+    def ids(self) -> npt.NDArray[np.uint64]:
         return np.asarray(self.message.ids, dtype=np.uint64)
 
 
@@ -37,8 +38,9 @@ class Subscriber:
     ...         print(event.kind, event.ids[:5])
     """
 
-    def __init__(self, endpoint: str, pool: Optional[str] = None, context: Optional[zmq.Context] = None,
-                 curve=None):
+    def __init__(self, endpoint: str, pool: Optional[str] = None,
+                 context: Optional[zmq.Context[zmq.Socket[bytes]]] = None,
+                 curve: Optional[Tuple[str, str, str]] = None) -> None:
         """``curve``: (server public key, client public key, client secret key) for a CURVE server."""
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import IO, Any, List, Optional, Union
 
 from ._bundled import bundled_moppsd
 from .client import Client
@@ -19,7 +19,11 @@ from .errors import LaunchError, Unavailable
 
 def find_moppsd() -> str:
     """The moppsd binary: ``$MOPPSD``, else the one a wheel carries, else ``moppsd`` on PATH, else this
-    repository's build folder."""
+    repository's build folder.
+
+    >>> find_moppsd()                                                  # doctest: +SKIP
+    '/usr/local/bin/moppsd'
+    """
     env = os.environ.get("MOPPSD")
     if env:
         if not os.access(env, os.X_OK):
@@ -41,6 +45,25 @@ def find_moppsd() -> str:
         "dist/mopps-*.whl), or build it (`make build`) and set MOPPSD=/path/to/moppsd or put it on PATH")
 
 
+def state_dir_in_use(state_dir: Union[str, "os.PathLike[str]"]) -> bool:
+    """Whether a moppsd serves ``state_dir`` now: a running server holds the flock on the folder
+    (released however it exits, also when killed).
+
+    >>> state_dir_in_use("/tmp/mopps-state")                        # doctest: +SKIP
+    False
+    """
+    import fcntl
+
+    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops a lock taken here
+
+
 @functools.lru_cache(maxsize=None)
 def _serve_flags(binary: str) -> str:
     """``moppsd serve --help`` of this binary (to pass newer flags only to servers that know them)."""
@@ -53,8 +76,8 @@ def _serve_flags(binary: str) -> str:
 class Process:
     """A running moppsd: its endpoints, and a stop that waits for a clean exit."""
 
-    def __init__(self, popen: subprocess.Popen, listen: str, publish: str, state_dir: str,
-                 remove_state_dir: bool = False):
+    def __init__(self, popen: subprocess.Popen[bytes], listen: str, publish: str, state_dir: str,
+                 remove_state_dir: bool = False) -> None:
         self.popen = popen
         self.listen = listen
         self.publish = publish
@@ -85,13 +108,18 @@ def start(
     extra_args: Optional[List[str]] = None,
     binary: Optional[str] = None,
     timeout: float = 10.0,
-    stderr=None,
+    stderr: Union[int, IO[Any], None] = None,
     exit_with_parent: bool = True,
 ) -> Process:
     """Starts moppsd on ipc endpoints inside ``state_dir`` (a new temporary folder by default,
     removed again after a clean stop) and waits until it answers Health. With
     ``exit_with_parent`` (default) the server gets ``--exit-with-parent`` (when the binary knows
-    the flag), so it does not outlive this process even when it is killed."""
+    the flag), so it does not outlive this process even when it is killed.
+
+    >>> process = start(state_dir="/tmp/mopps-state")                  # doctest: +SKIP
+    >>> client = Client(process.listen); ...; process.stop()          # doctest: +SKIP
+    0
+    """
     temporary = state_dir is None
     state_dir = state_dir or tempfile.mkdtemp(prefix="mopps-")
     os.makedirs(state_dir, exist_ok=True)
@@ -131,7 +159,7 @@ def launch(
 
     >>> with launch() as client:      # doctest: +SKIP
     ...     client.create_pool("math")
-    >>> client = launch()             # doctest: +SKIP  (stopped by client.close() or at exit)
+    >>> client = launch()  # stopped by client.close() or at exit   # doctest: +SKIP
     """
     process = start(state_dir=state_dir, listen=listen, publish=publish, extra_args=extra_args)
     try:

@@ -27,14 +27,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import zmq
 
+from ._transport import CurveKeys, Reply, Transport
 from .client import Client
-from .errors import LaunchError, Unavailable
-from .launch import Process, find_moppsd
-from .v1 import selector_pb2 as pb
+from .errors import LaunchError, StatusCode, Unavailable
+from .launch import Process, find_moppsd, state_dir_in_use
 
 try:
     import ray
@@ -44,8 +44,6 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("mopps.ray needs Ray: pip install 'mopps[ray]'") from e
 
 __all__ = ["NAMESPACE", "RayClient", "Server", "client", "info", "start", "stop"]
-
-_UNAVAILABLE = pb.Code.Value("UNAVAILABLE")
 
 #: The Ray namespace of the actors (a fixed one, so that other jobs on the cluster find them too).
 NAMESPACE = "mopps"
@@ -85,7 +83,8 @@ def info(name: str = "mopps", *, namespace: str = NAMESPACE, timeout: float = 30
     except ValueError:
         raise _not_running(name, namespace, "no Ray actor of that name") from None
     try:
-        return ray.get(actor.info.remote(), timeout=timeout)
+        server: Server = ray.get(actor.info.remote(), timeout=timeout)
+        return server
     except RayActorError as e:
         raise _not_running(name, namespace, f"the actor died ({type(e).__name__})") from None
     except GetTimeoutError:
@@ -110,31 +109,39 @@ class RayClient(Client):
                          **client_kwargs)
         self.server = server
 
-    def call_raw(self, method: str, body: bytes) -> Tuple[int, str, bytes]:
+    def _request(self, method: str, body: bytes) -> Reply:
+        unanswered = False
         try:
-            reply = super().call_raw(method, body)
-            if reply[0] != _UNAVAILABLE:
+            reply = super()._request(method, body)
+            if reply.code != StatusCode.UNAVAILABLE:
                 return reply
-            why = reply[1]  # the server is shutting down
+            why = reply.message  # the server is shutting down: it did not handle the request
         except Unavailable as e:
-            why = e.message
+            why, unanswered = e.message, True
         current = info(self.server.name, namespace=self.server.namespace, timeout=self.timeout)
         if (current.endpoint, current.server_key) == (self.server.endpoint, self.server.server_key):
             raise Unavailable(f"moppsd actor {self.server.name!r} ({self.server.endpoint}): {why}")
         self._follow(current)
-        return super().call_raw(method, body)
+        reply = super()._request(method, body)
+        # An attempt that got no reply may have been handled (by a server on the same state dir).
+        return dataclasses.replace(reply, retried=True) if unanswered else reply
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Callable[[str], RayClient], Tuple[str]]:
         return functools.partial(client, namespace=self.server.namespace, timeout=self.timeout,
                                  retries=self.retries), (self.server.name,)
 
     def _follow(self, server: Server) -> None:
         """Reconnects to ``server`` (the actor's new moppsd), keeping this client's key pair."""
-        keys = self._curve[1:] if self._curve else tuple(k.decode() for k in zmq.curve_keypair())
-        self._curve = (server.server_key, *keys) if server.server_key else None
-        self.server, self.endpoint, self.publish_endpoint = server, server.endpoint, server.publish_endpoint
-        self.close()
-        self._connect()
+        old = self._transport
+        if old.curve is not None:
+            public_key, secret_key = old.curve.public_key, old.curve.secret_key
+        else:
+            public_key, secret_key = (k.decode() for k in zmq.curve_keypair())
+        curve = CurveKeys(server.server_key, public_key, secret_key) if server.server_key else None
+        old.close()
+        self._transport = Transport(server.endpoint, timeout=old.timeout, retries=old.retries, context=old.context,
+                                    curve=curve)
+        self.server, self.publish_endpoint = server, server.publish_endpoint
 
 
 def client(name: str = "mopps", *, namespace: str = NAMESPACE, lookup_timeout: float = 30.0,
@@ -156,11 +163,11 @@ def client(name: str = "mopps", *, namespace: str = NAMESPACE, lookup_timeout: f
 def _node_id(node: Optional[str]) -> str:
     """The id of the alive Ray node ``node`` (a node id or an IP address; None: the current node)."""
     if node is None:
-        return ray.get_runtime_context().get_node_id()
+        return str(ray.get_runtime_context().get_node_id())
     alive = [n for n in ray.nodes() if n.get("Alive")]
     matches = [n["NodeID"] for n in alive if node in (n["NodeID"], n.get("NodeManagerAddress"))]
     if len(matches) == 1:
-        return matches[0]
+        return str(matches[0])
     known = ", ".join(f"{n['NodeID'][:12]}… ({n.get('NodeManagerAddress')})" for n in alive)
     if not matches:
         raise LaunchError(f"no alive Ray node with id or address {node!r}; alive nodes: {known}")
@@ -170,27 +177,17 @@ def _node_id(node: Optional[str]) -> str:
 def _free_port(address: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
         s.bind((address, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _wait_unlocked(state_dir: str, deadline: float) -> None:
     """Waits until no moppsd holds ``state_dir``'s lock (a server of a killed actor stops within a
     second: --exit-with-parent polls five times a second)."""
-    import fcntl
-
-    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LaunchError(f"{state_dir} is still in use by another moppsd") from None
-                time.sleep(0.05)
-    finally:
-        os.close(fd)
+    while state_dir_in_use(state_dir):
+        if time.monotonic() > deadline:
+            raise LaunchError(f"{state_dir} is still in use by another moppsd")
+        time.sleep(0.05)
 
 
 def _tail(path: str, offset: int) -> str:
@@ -327,7 +324,8 @@ def start(
     except ValueError as e:  # the name was taken meanwhile
         raise LaunchError(f"moppsd actor {name!r}: {e}") from None
     try:
-        return ray.get(actor.info.remote(), timeout=timeout + 30)
+        server: Server = ray.get(actor.info.remote(), timeout=timeout + 30)
+        return server
     except RayActorError as e:  # __init__ raised: Ray's message holds its traceback, then our error
         text = str(e)
         cause = text.rfind("LaunchError: ")

@@ -18,8 +18,12 @@ import os
 from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
-Source = Union[str, os.PathLike, Dict[str, Any]]
+#: A path to a JSON file, or its already-loaded content.
+Source = Union[str, "os.PathLike[str]", Dict[str, Any]]
+#: (ids, alpha, beta, names): what the loaders return.
+Loaded = Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64], npt.NDArray[np.float64], List[str]]
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -49,8 +53,10 @@ def _load(source: Source) -> Dict[str, Any]:
     return data
 
 
-def _ids(keys: List[str]) -> Tuple[np.ndarray, List[str]]:
-    ids, names, seen = [], [], {}
+def _ids(keys: List[str]) -> Tuple[npt.NDArray[np.uint64], List[str]]:
+    ids: List[int] = []
+    names: List[str] = []
+    seen: Dict[int, str] = {}
     for key in keys:
         i, name = key_to_id(str(key))
         if i in seen:
@@ -61,7 +67,7 @@ def _ids(keys: List[str]) -> Tuple[np.ndarray, List[str]]:
     return np.array(ids, dtype=np.uint64), names
 
 
-def load_state(source: Source):
+def load_state(source: Source) -> Loaded:
     """Reads ``{id: [alpha, beta]}``; returns (ids, alpha, beta, names)."""
     data = _load(source)
     keys = list(data)
@@ -75,7 +81,7 @@ def load_state(source: Source):
     return ids, alpha, beta, names
 
 
-def load_eval(source: Source, multiplier: float = 3.0, prior: Tuple[float, float] = (1.0, 1.0)):
+def load_eval(source: Source, multiplier: float = 3.0, prior: Tuple[float, float] = (1.0, 1.0)) -> Loaded:
     """Reads ``{id: [0/1, ...]}``; returns (ids, alpha, beta, names) with
     alpha = multiplier * successes + prior[0], beta = multiplier * failures + prior[1]."""
     data = _load(source)
@@ -91,7 +97,8 @@ def load_eval(source: Source, multiplier: float = 3.0, prior: Tuple[float, float
     return (ids, multiplier * np.array(successes) + prior[0], multiplier * np.array(failures) + prior[1], names)
 
 
-def dump_state(ids, alpha, beta, names: Dict[int, str]) -> Dict[str, List[float]]:
+def dump_state(ids: npt.NDArray[np.uint64], alpha: npt.ArrayLike, beta: npt.ArrayLike,
+               names: Dict[int, str]) -> Dict[str, List[float]]:
     """``{id: [alpha, beta]}``, keys written back as imported. Values are the server's float32
     posteriors, written with the shortest decimal that reads back to the same float32."""
     out = {}

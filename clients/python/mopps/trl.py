@@ -37,19 +37,19 @@ import socket
 import time
 import uuid
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Sized, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _plugin
 from .client import Client
 from .errors import MoppsError
-from .launch import connect
 
 try:
     from trl import GRPOTrainer as _GRPOTrainer
 except Exception:  # TRL not installed: the sampler still works
-    _GRPOTrainer = object  # type: ignore[misc,assignment]
+    _GRPOTrainer = object  # type: ignore[misc,assignment,unused-ignore]
 
 _STATE_FILE = "mopps_state.json"
 _SELECTIONS_FILE = "mopps_selections.npy"
@@ -61,7 +61,7 @@ class MoPPSRepeatSampler:
 
     def __init__(
         self,
-        data_source,
+        data_source: Sized,
         client: Client,
         pool: str,
         mini_repeat_count: int,
@@ -92,7 +92,7 @@ class MoPPSRepeatSampler:
         """Called by accelerate / transformers before each epoch (also the resumed one)."""
         self._epoch = epoch
 
-    def resume(self, epoch: int, selected: Sequence[np.ndarray], run: str) -> None:
+    def resume(self, epoch: int, selected: Sequence[npt.NDArray[np.uint64]], run: str) -> None:
         """Makes the iteration of ``epoch`` yield ``selected`` first (without asking moppsd again),
         then continue with the run's keys."""
         self.chooser.run = run
@@ -142,13 +142,18 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         n = len(self.train_dataset)
         _plugin.check_index_column(np.asarray(self.train_dataset[index_key]), f'the dataset\'s "{index_key}" column')
-        self._mopps_own_client = mopps_client is None
-        if mopps_client is None:
-            mopps_client = self._mopps_connect(mopps_endpoint, mopps_state_dir)
-        self.mopps, self.mopps_pool = mopps_client, mopps_pool
+        self._mopps_sidecar = self._mopps_connect(mopps_client, mopps_endpoint, mopps_state_dir)
+        self.mopps, self.mopps_pool = self._mopps_sidecar.client, mopps_pool
         self.candidates_ratio, self.index_key, self.success_threshold = candidates_ratio, index_key, success_threshold
-        self._mopps_run = self._on_main(lambda: (
-            _plugin.setup_pool(self.mopps, mopps_pool, n, seed=int(self.args.seed)), uuid.uuid4().hex[:12])[1])
+        try:
+            def setup() -> str:
+                _plugin.setup_pool(self.mopps, mopps_pool, n, seed=int(self.args.seed))
+                return uuid.uuid4().hex[:12]
+
+            self._mopps_run: str = self._on_main(setup)
+        except BaseException:
+            self.close()  # the private moppsd started above must not outlive the failed set-up
+            raise
         self._mopps_sampler: Optional[MoPPSRepeatSampler] = None
         #: Milliseconds this trainer spent on MoPPS per generation batch (report, gathering indices,
         #: metrics; the Select itself is in the ``mopps/select_ms`` metric).
@@ -177,15 +182,16 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
             raise result
         return result
 
-    def _mopps_connect(self, endpoint: Optional[str], state_dir: Optional[str]) -> Client:
-        """All ranks on ``endpoint``, or on one private moppsd the main process starts."""
-        if endpoint is not None:
-            return connect(endpoint)
-        private: List[Client] = []
+    def _mopps_connect(self, client: Optional[Client], endpoint: Optional[str],
+                       state_dir: Optional[str]) -> _plugin.Sidecar:
+        """``client``, or all ranks on ``endpoint``, or on one private moppsd the main process starts."""
+        if client is not None or endpoint is not None:
+            return _plugin.Sidecar(client, endpoint=endpoint)
+        private: List[_plugin.Sidecar] = []
 
-        def start() -> tuple:
-            private.append(connect(state_dir=state_dir or os.path.join(self.args.output_dir, "mopps-state")))
-            return private[0].endpoint, socket.gethostname()
+        def start() -> Tuple[str, str]:
+            private.append(_plugin.Sidecar(state_dir=state_dir or os.path.join(self.args.output_dir, "mopps-state")))
+            return private[0].client.endpoint, socket.gethostname()
 
         where = self._on_main(start)
         if private:
@@ -194,15 +200,24 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
             raise MoppsError(
                 f"the private moppsd runs on {where[1]} and this rank on {socket.gethostname()}: with several "
                 "machines, start moppsd yourself (tcp with CURVE) and pass mopps_endpoint")
-        return connect(where[0])
+        return _plugin.Sidecar(endpoint=where[0])
 
-    def train(self, *args: Any, **kwargs: Any):
+    def close(self) -> None:
+        """Stops the private moppsd (and closes the client this trainer made); ``train()`` does it
+        when it returns. A client passed as ``mopps_client`` stays open. Idempotent.
+
+        >>> trainer.close()                                                 # doctest: +SKIP
+        """
+        self._mopps_sidecar.close()
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
         """``GRPOTrainer.train``; a private moppsd is stopped when it returns (or raises)."""
         resume = kwargs.get("resume_from_checkpoint", args[0] if args else None)
-        if not resume and self.accelerator.is_main_process and self._mopps_own_client and self.mopps.process:
+        private = self._mopps_sidecar.private
+        if not resume and self.accelerator.is_main_process and private is not None:
             info = next(p for p in self.mopps.list_pools() if p.name == self.mopps_pool)
             if info.select_count or info.update_count:
-                warnings.warn(f'starting a new run: pool "{self.mopps_pool}" left in {self.mopps.process.state_dir} '
+                warnings.warn(f'starting a new run: pool "{self.mopps_pool}" left in {private.state_dir} '
                               "by an earlier run is dropped", UserWarning, stacklevel=2)
                 self.mopps.drop_pool(self.mopps_pool)
                 _plugin.setup_pool(self.mopps, self.mopps_pool, len(self.train_dataset), seed=int(self.args.seed))
@@ -215,12 +230,11 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         finally:
             if ok:  # the others may still report their last step; after an error nobody waits
                 self.accelerator.wait_for_everyone()
-            if self._mopps_own_client:
-                self.mopps.close()
+            self.close()
 
     # -- selection and feedback ----------------------------------------------------------------
 
-    def _get_train_sampler(self, dataset=None):
+    def _get_train_sampler(self, dataset: Optional[Sized] = None) -> MoPPSRepeatSampler:
         dataset = self.train_dataset if dataset is None else dataset
         self._mopps_sampler = MoPPSRepeatSampler(
             dataset, self.mopps, self.mopps_pool, mini_repeat_count=self.num_generations,
@@ -229,7 +243,8 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
             candidates_ratio=self.candidates_ratio, seed=int(self.args.seed), run=self._mopps_run)
         return self._mopps_sampler
 
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+    def _calculate_rewards(self, inputs: List[Dict[str, Any]], prompts: List[Any], completions: List[Any],
+                           completion_ids_list: List[Any]) -> Any:
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         if not self.model.training:  # evaluation rollouts are not training feedback
             return rewards_per_func
@@ -260,7 +275,7 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def _save_checkpoint(self, model, trial):
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
         super()._save_checkpoint(model, trial)
         sampler = self._mopps_sampler
         if sampler is not None and self.accelerator.is_main_process:
@@ -277,7 +292,7 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         # No rank selects the next batch before the tag is taken.
         self.accelerator.wait_for_everyone()
 
-    def _load_optimizer_and_scheduler(self, checkpoint):
+    def _load_optimizer_and_scheduler(self, checkpoint: Optional[str]) -> None:
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
@@ -285,7 +300,7 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         if sampler is None:
             raise MoppsError("resume before the train sampler exists")
 
-        def restore() -> tuple:
+        def restore() -> Tuple[Dict[str, Any], npt.NDArray[np.uint64]]:
             path = os.path.join(checkpoint, _STATE_FILE)
             if not os.path.exists(path):
                 raise MoppsError(f"{path} is missing: this checkpoint was not saved by MoPPSGRPOTrainer, so the "

@@ -51,31 +51,34 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple, Type, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _plugin
 from .errors import MoppsError
-from .launch import connect
+
+_T = TypeVar("_T")
 
 try:  # verl 0.5 – 0.7: RayPPOTrainer.fit calls the sampler's update itself
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler as _Base
 
     _VERL_CALLS_UPDATE = True
 except Exception:  # verl missing or 0.8+: see with_sampler_updates
-    _Base = object  # type: ignore[misc,assignment]
+    _Base = object  # type: ignore[misc,assignment,unused-ignore]
     _VERL_CALLS_UPDATE = False
 
 
-def _opt(cfg: Any, key: str, default=None):
+def _opt(cfg: Any, key: str, default: Any = None) -> Any:
+    """``cfg.key`` of a mapping- or attribute-style config (OmegaConf, dicts), else ``default``."""
     if cfg is None:
         return default
     value = cfg.get(key, None) if hasattr(cfg, "get") else getattr(cfg, key, None)
     return default if value is None else value
 
 
-def _dataset_indices(data_source, index_key: str) -> Optional[np.ndarray]:
+def _dataset_indices(data_source: Any, index_key: str) -> Optional[npt.NDArray[Any]]:
     """The index verl will report for each row: ``extra_info.index`` of an ``RLHFDataset`` (0 when
     missing, as verl fills it), else ``row[index_key]`` of datasets whose rows are mappings."""
     frame = getattr(data_source, "dataframe", None)
@@ -93,7 +96,7 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
     >>> sampler = MoPPSSampler(train_dataset, config.data)   # doctest: +SKIP
     """
 
-    def __init__(self, data_source, data_config) -> None:
+    def __init__(self, data_source: Any, data_config: Any) -> None:
         self.data_source = data_source
         self.n = len(data_source)
         sampler_cfg = _opt(data_config, "sampler")
@@ -109,9 +112,15 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
             if indices is not None:
                 _plugin.check_index_column(indices, f"the dataset's {self.index_key} (extra_info.index)")
         seed = int(_opt(cfg, "seed", _opt(data_config, "seed", 0)))
-        self.client = connect(_opt(cfg, "endpoint", os.environ.get("MOPPS_ENDPOINT")), state_dir=_opt(cfg, "state_dir"))
-        _plugin.setup_pool(self.client, self.pool, self.n, seed=seed, decay=_opt(cfg, "decay"),
-                           target=_opt(cfg, "target"), strategy=_opt(cfg, "strategy"))
+        self._sidecar = _plugin.Sidecar(endpoint=_opt(cfg, "endpoint", os.environ.get("MOPPS_ENDPOINT")),
+                                        state_dir=_opt(cfg, "state_dir"))
+        self.client = self._sidecar.client
+        try:
+            _plugin.setup_pool(self.client, self.pool, self.n, seed=seed, decay=_opt(cfg, "decay"),
+                               target=_opt(cfg, "target"), strategy=_opt(cfg, "strategy"))
+        except BaseException:
+            self._sidecar.close()
+            raise
         self.chooser = _plugin.PromptChooser(
             self.client, self.pool, self.n, min(batch_size, self.n), candidates_ratio=float(_opt(cfg, "candidates_ratio", 8)),
             seed=seed, run=uuid.uuid4().hex[:12])
@@ -120,7 +129,7 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
         self._chosen = 0  # batches chosen so far (this run)
         self._steps = 0  # steps reported so far (this run)
         self._deferred_tag: Optional[str] = None
-        self._last_report: Optional[tuple] = None
+        self._last_report: Optional[Tuple[bytes, bytes]] = None
         #: The ``mopps/`` metrics of the last reported step.
         self.last_metrics: Dict[str, float] = {}
 
@@ -167,7 +176,7 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
 
     # -- feedback ----------------------------------------------------------------------------
 
-    def update(self, batch) -> None:
+    def update(self, batch: Any) -> None:
         """Feeds one step's outcomes back (called by verl after each step); a second call with the
         same step's batch (verl's loop after :func:`with_sampler_updates`) changes nothing."""
         non_tensor = batch.non_tensor_batch
@@ -189,7 +198,7 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
             self.client.snapshot(self.pool, self._deferred_tag)
             self._deferred_tag = None
 
-    def after_step(self, batch) -> None:  # noqa: D401
+    def after_step(self, batch: Any) -> None:  # noqa: D401
         """For verl 0.8+, whose trainer no longer calls ``update``: call this once per step with the
         step's batch, after the actor update (e.g. in a ``RayPPOTrainer`` subclass's step), or pass
         the same batch to ``update`` yourself."""
@@ -197,10 +206,10 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
 
     def close(self) -> None:
         """Closes the connection (and stops the private moppsd, if this sampler started one)."""
-        self.client.close()
+        self._sidecar.close()
 
 
-def with_sampler_updates(trainer_cls):
+def with_sampler_updates(trainer_cls: Type[_T]) -> Type[_T]:
     """A subclass of verl's ``RayPPOTrainer`` that feeds each step's batch to its MoPPSSampler right
     after the actor update (verl 0.8+ no longer does; 0.5–0.7 do it later in the step, which the
     sampler then ignores as a repeat) and adds the step's ``mopps/`` metrics to the actor's
@@ -210,7 +219,7 @@ def with_sampler_updates(trainer_cls):
     """
 
     class MoPPSTrainer(trainer_cls):  # type: ignore[misc,valid-type]
-        def _update_actor(self, batch):
+        def _update_actor(self, batch: Any) -> Any:
             output = super()._update_actor(batch)
             sampler = getattr(getattr(self, "train_dataloader", None), "sampler", None)
             if isinstance(sampler, MoPPSSampler):

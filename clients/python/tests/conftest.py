@@ -28,3 +28,11 @@ def client(server):
 
 def c_client_path():
     return os.environ.get("MOPPS_C_CLIENT") or str(Path(__file__).resolve().parents[2] / "c" / "mopps-c-client")
+
+
+@pytest.fixture
+def moppsd_holds():
+    """Whether a moppsd serves a state dir (``mopps.launch.state_dir_in_use``)."""
+    from mopps.launch import state_dir_in_use
+
+    return state_dir_in_use

@@ -3,6 +3,7 @@
 import types
 
 import numpy as np
+import pytest
 
 from mopps.compat import PosteriorSampler
 
@@ -69,3 +70,19 @@ def test_private_sidecar_when_no_endpoint(tmp_path):
     chosen, _ = s.sample_batch(batch(np.arange(10)))
     assert len(chosen["index"]) == 2
     s.close()
+
+
+def test_a_failed_set_up_stops_the_private_moppsd_it_started(tmp_path, moppsd_holds):
+    import mopps
+
+    state = tmp_path / "state"
+    with mopps.launch(state_dir=str(state)) as c:
+        c.create_pool("mopps", decay=0.5, seed=1)
+    with pytest.raises(mopps.RpcError, match="decay is 0.5") as e:
+        PosteriorSampler(state_dir=str(state), decay=1.0, seed=1)  # exists with other settings
+    assert e.value.code == mopps.StatusCode.FAILED_PRECONDITION
+    assert not moppsd_holds(state)  # stopped at once, not when the half-built sampler is collected
+    s = PosteriorSampler(state_dir=str(state), decay=0.5, seed=1)
+    assert moppsd_holds(state)
+    s.close()
+    assert not moppsd_holds(state)

@@ -266,12 +266,18 @@ def test_updates_racing_restores_leave_live_and_recovered_state_equal(tmp_path):
             c.update("p", [1, 2, 3], [1, 1, 1], rollouts=2)
             c.snapshot("p", "t")
 
+        applied, errors = [0, 0], []  # updates each updater got acknowledged while the restores ran
+
         def updater(k):
-            with mopps.Client(proc.listen) as c:
-                i = 0
-                while not stop.is_set():
-                    c.update("p", [1 + (i % 3)], [1], rollouts=1, request_id=f"u{k}-{i}")
-                    i += 1
+            try:
+                with mopps.Client(proc.listen) as c:
+                    i = 0
+                    while not stop.is_set():
+                        c.update("p", [1 + (i % 3)], [1], rollouts=1, request_id=f"u{k}-{i}")
+                        i += 1
+                        applied[k] = i
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
 
         threads = [threading.Thread(target=updater, args=(k,)) for k in range(2)]
         for t in threads:
@@ -282,6 +288,8 @@ def test_updates_racing_restores_leave_live_and_recovered_state_equal(tmp_path):
         stop.set()
         for t in threads:
             t.join()
+        assert not errors, errors
+        assert min(applied) > 0, "the updaters raced nothing"
         with mopps.Client(proc.listen) as c:
             live = snapshot_of(c, "p")
     finally:

@@ -45,3 +45,23 @@ def test_service_lists_every_method():
         "CreatePool", "DropPool", "ListPools", "Register", "Select", "Update", "Get",
         "Snapshot", "Restore", "ListSnapshots", "Import", "Export", "Stats", "Health",
     ]
+
+
+def test_committed_type_stubs_match_proto(tmp_path):
+    """mopps/v1/*_pb2.pyi (what mypy checks the client against) are protoc's --pyi_out of proto/."""
+    protos = sorted(str(p.relative_to(REPO / "proto")) for p in (REPO / "proto").rglob("*.proto"))
+    subprocess.run(["protoc", f"--pyi_out={tmp_path}", *protos], cwd=REPO / "proto", check=True)
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.pyi"))
+    committed = sorted(p.relative_to(REPO / "clients" / "python") for p in (REPO / "clients/python/mopps").rglob("*.pyi"))
+    assert fresh and committed == fresh
+    for rel in fresh:
+        assert filecmp.cmp(REPO / "clients" / "python" / rel, tmp_path / rel, shallow=False), (
+            f"{rel} is stale: cd proto && protoc --pyi_out=../clients/python $(find mopps -name '*.proto')")
+
+
+def test_status_codes_are_the_wire_codes():
+    from mopps import StatusCode
+
+    assert {c.name: int(c) for c in StatusCode} == dict(pb.Code.items())
+    assert StatusCode(pb.NOT_FOUND) is StatusCode.NOT_FOUND and StatusCode.NOT_FOUND == "NOT_FOUND"
+    assert StatusCode(99) == 99 and StatusCode(99).name == "99"  # a newer server's code is kept

@@ -68,6 +68,34 @@ def test_lost_update_reply_is_retried_and_applied_once(server, tmp_path):
         proxy.close()
 
 
+def test_a_retry_is_what_makes_already_exists_and_not_found_a_success(server, tmp_path):
+    """The transport marks a reply to a resent request (Reply.retried); CreatePool and DropPool take
+    ALREADY_EXISTS / NOT_FOUND as their own first attempt's work only then."""
+    from mopps._transport import Transport
+    from mopps.v1 import selector_pb2 as pb
+
+    with mopps.Client(server.listen) as direct:
+        direct.create_pool("p", seed=1)
+    proxy = LossyProxy(server.listen, f"ipc://{tmp_path}/proxy.sock", drop=[0, 2, 4])
+    try:
+        transport = Transport(proxy.endpoint, timeout=0.3, retries=1)
+        reply = transport.request("/mopps.v1.Selector/Health", pb.HealthRequest().SerializeToString())
+        assert (reply.code, reply.retried) == (mopps.StatusCode.OK, True)  # reply 0 dropped, 1 answered
+        transport.close()
+        with mopps.Client(proxy.endpoint, timeout=0.3, retries=2) as c:
+            c.drop_pool("p")  # reply 2 dropped; the retry finds it gone: success
+            c.create_pool("q", seed=2)  # reply 4 dropped; the retry finds it created: success
+            assert [p.name for p in c.list_pools()] == ["q"]
+            with pytest.raises(mopps.RpcError) as e:  # not retried: the pool was not there
+                c.drop_pool("p")
+            assert e.value.code == mopps.StatusCode.NOT_FOUND
+            with pytest.raises(mopps.RpcError) as e:  # not retried: it existed before
+                c.create_pool("q", seed=2)
+            assert e.value.code == mopps.StatusCode.ALREADY_EXISTS
+    finally:
+        proxy.close()
+
+
 def test_unavailable_after_the_last_retry(tmp_path):
     with mopps.Client(f"ipc://{tmp_path}/nobody.sock", timeout=0.1, retries=2) as c:
         with pytest.raises(mopps.Unavailable) as e:

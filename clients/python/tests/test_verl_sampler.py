@@ -118,3 +118,21 @@ def test_the_index_column_must_be_the_row_number(server):
     with pytest.raises(mopps.MoppsError, match="filter_overlong_prompts"):
         MoPPSSampler([{"index": 9 - i} for i in range(10)], config(server.listen))
     MoPPSSampler([{"index": 9 - i} for i in range(10)], config(server.listen, check_index=False, pool="p2")).close()
+
+
+def test_a_failed_set_up_stops_the_private_moppsd_it_started(tmp_path, moppsd_holds):
+    import pytest
+
+    import mopps
+
+    state = tmp_path / "state"
+    with mopps.launch(state_dir=str(state)) as c:
+        c.create_pool("verl", seed=1, strict_ids=True)
+    with pytest.raises(mopps.RpcError, match="seed is 1") as e:  # the sampler asks for seed 3
+        MoPPSSampler(list(range(10)), config(None, state_dir=str(state)))
+    assert e.value.code == mopps.StatusCode.FAILED_PRECONDITION
+    assert not moppsd_holds(state)  # stopped at once, not when the half-built sampler is collected
+    sampler = MoPPSSampler(list(range(10)), config(None, state_dir=str(state), seed=1))
+    assert moppsd_holds(state)
+    sampler.close()
+    assert not moppsd_holds(state)

@@ -1,6 +1,7 @@
 """The version is set once, in VERSION; Swift, Python and the binary all report that one."""
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,10 @@ def test_every_version_string_is_the_one_in_VERSION():
     out = subprocess.run([os.environ["MOPPSD"], "--version"], capture_output=True, text=True, timeout=30)
     # "0.2.0 (kernel avx512; <CPU> runs baseline, avx2, avx512)": the version first, then the kernel.
     assert out.stdout.split()[0] == version and "(kernel " in out.stdout
+    # The package's metadata takes mopps.__version__ (no second literal in pyproject.toml).
+    pyproject = (REPO / "clients" / "python" / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and 'version = { attr = "mopps._version.__version__" }' in pyproject
+    assert not re.search(r'^version\s*=\s*"', pyproject, re.MULTILINE)
 
 
 def test_health_reports_the_version(client):

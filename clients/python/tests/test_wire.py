@@ -286,10 +286,10 @@ def test_stats_rpc_and_command(server, client):
     with pytest.raises(mopps.RpcError):
         client.select("p", 5, candidates=[1, 2])
     s = client.stats()
-    sel = s["methods"]["Select"]
-    assert sel["count"] == 51 and sel["errors"] == 1 and sel["errors_by_code"] == {"INVALID_ARGUMENT": 1}
-    assert 0 < sel["p50_us"] <= sel["p99_us"] <= sel["max_us"] * 1.001
-    assert s["resident_bytes"] > 1 << 20 and s["pool_bytes"] > 0
+    sel = s.methods["Select"]
+    assert sel.count == 51 and sel.errors == 1 and sel.errors_by_code == {mopps.StatusCode.INVALID_ARGUMENT: 1}
+    assert 0 < sel.p50_us <= sel.p99_us <= sel.max_us * 1.001
+    assert s.resident_bytes > 1 << 20 and s.pool_bytes > 0
     binary = mopps.find_moppsd()
     text = subprocess.run([binary, "stats", "--endpoint", server.listen], capture_output=True, text=True, timeout=30)
     assert text.returncode == 0, text.stderr

@@ -21,17 +21,23 @@ def _update_latencies_during_big_selects(tmp_path, workers):
             select_s = (time.perf_counter() - t0) / 3
 
         stop = threading.Event()
+        hammered, errors = [], []  # Selects the other client finished while the updates ran; its failure
 
         def hammer():
-            with mopps.Client(process.listen, timeout=30) as a:
-                while not stop.is_set():
-                    a.select("big", 256)
+            try:
+                with mopps.Client(process.listen, timeout=30) as a:
+                    while not stop.is_set():
+                        a.select("big", 256)
+                        hammered.append(time.perf_counter())
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
 
         thread = threading.Thread(target=hammer)
         thread.start()
         time.sleep(0.1)
         latencies = []
         with mopps.Client(process.listen, timeout=30) as b:
+            first = time.perf_counter()
             for i in range(40):
                 t0 = time.perf_counter()
                 b.update("small", [i], [1], rollouts=2)
@@ -39,6 +45,9 @@ def _update_latencies_during_big_selects(tmp_path, workers):
                 time.sleep(0.002)
         stop.set()
         thread.join()
+        # Fast updates mean something only while big Selects were running next to them.
+        assert not errors, errors
+        assert any(t > first for t in hammered), "no Select ran next to the updates"
         return select_s, float(np.median(latencies))
     finally:
         assert process.stop() == 0

@@ -5,7 +5,6 @@ actor; the actor is killed while a third task keeps updating, its moppsd stops w
 the dead actor gets Unavailable naming it, and an actor started again on the same node and state
 dir has every acknowledged update."""
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ ray = pytest.importorskip("ray", reason="mopps.ray needs Ray (pip install 'mopps
 
 import mopps  # noqa: E402
 import mopps.ray  # noqa: E402
+from mopps.launch import state_dir_in_use  # noqa: E402
 
 ROLLOUTS = 8
 IDS = np.arange(64, dtype=np.uint64)
@@ -69,22 +69,11 @@ def running(pid: int) -> bool:
         return False
 
 
-def unlocked(state_dir: str) -> bool:
-    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def wait_stopped(pid: int, state_dir: str, seconds: float = 10.0) -> float:
     """Seconds until moppsd ``pid`` is gone and its state dir's lock is free (a killed process's
     leader turns zombie while its other threads still exit)."""
     start = time.monotonic()
-    while running(pid) or not unlocked(state_dir):
+    while running(pid) or state_dir_in_use(state_dir):
         assert time.monotonic() - start < seconds, f"moppsd {pid} still running {seconds} s after its actor died"
         time.sleep(0.02)
     return time.monotonic() - start

@@ -14,6 +14,7 @@ import pytest
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
+from mopps.launch import state_dir_in_use
 from mopps.trl import MoPPSGRPOTrainer, MoPPSRepeatSampler
 
 
@@ -129,6 +130,46 @@ def test_a_new_run_in_an_old_output_dir_starts_from_a_fresh_pool(tmp_path):
         info = reader.list_pools()[0]
         assert (info.update_count, info.strict_ids) == (2, True)
         assert (reader.get("trl").alpha - 1).sum() == 2 * 4  # the second run's 8 completions only
+
+
+def tiny_grpo_args(output_dir, **overrides):
+    from trl import GRPOConfig
+
+    return GRPOConfig(**{**dict(output_dir=str(output_dir), per_device_train_batch_size=4, num_generations=4,
+                                max_completion_length=4, max_steps=1, report_to=[], use_cpu=True, bf16=False,
+                                save_strategy="no", disable_tqdm=True), **overrides})
+
+
+def test_closing_a_trainer_stops_its_private_moppsd(tmp_path):
+    """A trainer that is built but never trained (or trained, then closed) leaves no server behind."""
+    from trl_run import prompts, tiny_model_and_tokenizer
+
+    model, tokenizer = tiny_model_and_tokenizer()
+    trainer = MoPPSGRPOTrainer(model=model, reward_funcs=lambda completions, **_: [0.0] * len(completions),
+                               args=tiny_grpo_args(tmp_path / "out"), train_dataset=prompts(8),
+                               processing_class=tokenizer)
+    process = trainer.mopps.process
+    assert process is not None and process.popen.poll() is None
+    trainer.close()
+    assert process.popen.returncode == 0 and trainer.mopps.closed
+    assert not state_dir_in_use(tmp_path / "out" / "mopps-state")
+    trainer.close()  # a second close (or train()'s own, after a close) changes nothing
+
+
+def test_a_trainer_whose_set_up_fails_stops_the_moppsd_it_started(tmp_path):
+    import mopps
+    from trl_run import prompts, tiny_model_and_tokenizer
+
+    state = tmp_path / "out" / "mopps-state"
+    with mopps.launch(state_dir=str(state)) as client:
+        client.create_pool("trl", seed=1, strict_ids=True)  # the trainer asks for its args.seed, 42
+    model, tokenizer = tiny_model_and_tokenizer()
+    with pytest.raises(mopps.RpcError, match="seed is 1") as e:
+        MoPPSGRPOTrainer(model=model, reward_funcs=lambda completions, **_: [0.0] * len(completions),
+                         args=tiny_grpo_args(tmp_path / "out", seed=42), train_dataset=prompts(8),
+                         processing_class=tokenizer)
+    assert e.value.code == mopps.StatusCode.FAILED_PRECONDITION
+    assert not state_dir_in_use(state)  # stopped at once, not when the half-built trainer is collected
 
 
 # -- several ranks and resuming: trl_run.py under accelerate, each run a fresh set of processes -----

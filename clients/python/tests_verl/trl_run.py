@@ -76,7 +76,7 @@ def main():
         "seen": seen,
         "log_history": trainer.state.log_history,
         "overhead_ms": trainer.mopps_overhead_ms,
-        "server_stopped": client._socket is None and (client.process is None or client.process.popen.poll() == 0),
+        "server_stopped": client.closed and (client.process is None or client.process.popen.poll() == 0),
     }
     if trainer.accelerator.is_main_process:
         # The private server stopped with train(); read the pool's final state from its state dir.

@@ -1,0 +1,200 @@
+"""Arrays to and from the wire: ids and per-id values travel as little-endian packed bytes
+(``*_le`` fields), and replies are turned into the result types of :mod:`mopps._types`.
+
+Decoded arrays are ``np.frombuffer`` views of the reply body: read-only, no copy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+from ._types import (
+    ArrayLike, BoolArray, F32Array, F64Array, MethodStats, PoolInfo, Posteriors, Selection, SnapshotInfo, Stats,
+    U32Array, U64Array,
+)
+from .errors import InvalidArgument, StatusCode
+from .v1 import selector_pb2 as pb
+
+_STRATEGIES: Dict[Optional[str], "pb.Strategy"] = {
+    None: pb.STRATEGY_UNSPECIFIED,
+    "topk": pb.STRATEGY_TOPK,
+    "threshold": pb.STRATEGY_THRESHOLD,
+    "uniform": pb.STRATEGY_UNIFORM,
+}
+_STRATEGY_NAMES: Dict[int, str] = {v: k for k, v in _STRATEGIES.items() if k}
+
+
+def strategy(name: Optional[str]) -> "pb.Strategy":
+    """The wire value of a strategy name (None: the pool's own)."""
+    try:
+        return _STRATEGIES[name]
+    except KeyError:
+        raise InvalidArgument(f"strategy must be one of topk, threshold, uniform; got {name!r}") from None
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+def u64(values: ArrayLike, field: str) -> bytes:
+    """Ids as packed little-endian uint64; refuses negative, fractional and too large ids."""
+    if not isinstance(values, np.ndarray):
+        values = list(values)
+        # Python ints up to 2**64 - 1 (numpy would turn ids >= 2**63 into float64).
+        if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            if min(values) < 0:
+                raise InvalidArgument(f"{field}: ids must be non-negative")
+            if max(values) >= 2**64:
+                raise InvalidArgument(f"{field}: ids must be < 2**64")
+            return np.array(values, dtype="<u8").tobytes()
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise InvalidArgument(f"{field}: expected a 1-D array, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "ui":
+        raise InvalidArgument(f"{field}: expected integer ids, got dtype {arr.dtype}")
+    if arr.size and arr.dtype.kind == "i" and arr.min() < 0:
+        raise InvalidArgument(f"{field}: ids must be non-negative")
+    return np.ascontiguousarray(arr, dtype="<u8").tobytes()
+
+
+def f64(values: ArrayLike | float, n: int, field: str) -> bytes:
+    """Per-id values as packed little-endian float64; a scalar is repeated ``n`` times."""
+    arr = np.asarray(values, dtype="<f8")
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr), dtype="<f8")
+    if arr.ndim != 1:
+        raise InvalidArgument(f"{field}: expected a 1-D array, got shape {arr.shape}")
+    return np.ascontiguousarray(arr).tobytes()
+
+
+def trials(values: ArrayLike | int, n: int) -> U32Array:
+    """Rollout counts per id (a scalar for all ``n``): whole numbers in [0, 2**32)."""
+    t = np.asarray(values)
+    if t.ndim == 0:
+        t = np.full(n, t)
+    if t.dtype.kind not in "uif":
+        raise InvalidArgument(f"trials: expected rollout counts, got dtype {t.dtype}")
+    fractional = np.flatnonzero(np.floor(t) != t)
+    if fractional.size:
+        raise InvalidArgument(
+            f"trials: rollout counts must be whole numbers, got {t[fractional[0]]!r} at position "
+            f"{fractional[0]} (successes may be fractional, trials may not)")
+    if t.size and (t.min() < 0 or t.max() > 0xFFFFFFFF):
+        raise InvalidArgument("trials must be in [0, 2**32)")
+    return np.ascontiguousarray(t, dtype="<u4")
+
+
+def group_rewards(
+    prompt_ids: ArrayLike, rewards: ArrayLike, *, threshold: float = 0.0
+) -> Tuple[U64Array, F64Array, U32Array]:
+    """Per-completion rewards grouped by prompt, as :meth:`Client.report` sends them: the distinct
+    prompt ids (uint64, sorted), successes (completions with reward > ``threshold``) and trials
+    (scored completions), NaN rewards left out. ``rewards`` is flat (one per completion, with one
+    id per completion) or a (B, G) matrix (with B ids).
+
+    >>> group_rewards([5, 5, 9], [1.0, 0.0, 1.0])
+    (array([5, 9], dtype=uint64), array([1., 1.]), array([2, 1], dtype=uint32))
+    """
+    reward = np.asarray(rewards, dtype=float)
+    index = np.frombuffer(u64(prompt_ids, "prompt_ids"), dtype="<u8")
+    if reward.ndim == 2:
+        if reward.shape[0] != index.size:
+            raise InvalidArgument(f"prompt_ids: {index.size} ids for a rewards matrix of {reward.shape[0]} rows")
+        index = np.repeat(index, reward.shape[1])
+        reward = reward.reshape(-1)
+    elif reward.ndim != 1 or reward.size != index.size:
+        raise InvalidArgument(
+            f"rewards: expected one reward per prompt id (flat) or a (B, G) matrix, got shape {reward.shape} "
+            f"for {index.size} ids")
+    keep = ~np.isnan(reward)
+    ids, inverse = np.unique(index[keep], return_inverse=True)
+    counts = np.bincount(inverse, minlength=ids.size).astype(np.uint32)
+    successes = np.bincount(inverse, weights=(reward[keep] > threshold).astype(float), minlength=ids.size)
+    return ids.astype(np.uint64), successes.astype(np.float64), counts
+
+
+def warn_if_rates(successes: F64Array, trials: npt.NDArray[Any]) -> None:
+    """Success rates passed where counts belong look like: every value <= 1 although prompts had
+    several rollouts, and some value fractional (whole 0/1 counts are plausible on hard data)."""
+    if (successes.size and trials.size == successes.size and np.all(trials > 1) and np.all(successes <= 1)
+            and np.any((successes > 0) & (successes < 1))):
+        warnings.warn(
+            "update: every success is <= 1 while each prompt had > 1 rollout; successes are counts "
+            "(rate x trials), not success rates. Use report() with per-completion rewards, or "
+            "successes=rate * trials.", UserWarning, stacklevel=3)
+
+
+# -- replies -------------------------------------------------------------------------------------
+
+
+def ids(data: bytes) -> U64Array:
+    """Packed uint64 ids as a read-only view."""
+    return np.frombuffer(data, dtype="<u8")
+
+
+def floats(data: bytes) -> F64Array:
+    """Packed float64 values as a read-only view."""
+    return np.frombuffer(data, dtype="<f8")
+
+
+def samples(data: bytes) -> F32Array:
+    """Packed float32 samples as a read-only view."""
+    return np.frombuffer(data, dtype="<f4")
+
+
+def pool_info(m: pb.PoolInfo) -> PoolInfo:
+    c = m.config
+    return PoolInfo(
+        name=m.name,
+        prior_alpha=c.prior_alpha,
+        prior_beta=c.prior_beta,
+        decay=c.decay,
+        target=c.target,
+        strategy=_STRATEGY_NAMES.get(c.strategy, "topk"),
+        band=(c.band_low, c.band_high),
+        seed=c.seed,
+        prompt_count=m.prompt_count,
+        select_count=m.select_count,
+        update_count=m.update_count,
+        strict_ids=c.strict_ids,
+    )
+
+
+def snapshot_info(m: pb.SnapshotInfo) -> SnapshotInfo:
+    return SnapshotInfo(m.pool, m.tag, m.lsn, m.created_unix, m.prompt_count, m.bytes)
+
+
+def selection(r: pb.SelectResponse, *, means: bool, all_samples: bool) -> Selection:
+    return Selection(
+        ids=ids(r.ids_le),
+        samples=samples(r.samples_le),
+        select_index=r.select_index,
+        means=floats(r.means_le) if means else None,
+        candidate_ids=ids(r.candidate_ids_le) if all_samples else None,
+        candidate_samples=samples(r.candidate_samples_le) if all_samples else None,
+    )
+
+
+def posteriors(r: pb.GetResponse) -> Posteriors:
+    known: BoolArray = np.asarray(r.known, dtype=bool)
+    return Posteriors(ids=ids(r.ids_le), alpha=floats(r.alpha_le), beta=floats(r.beta_le), known=known)
+
+
+def stats(r: pb.StatsResponse) -> Stats:
+    return Stats(
+        uptime_seconds=r.uptime_seconds,
+        requests=r.requests,
+        methods={
+            m.method: MethodStats(
+                count=m.count, errors=m.errors,
+                errors_by_code={StatusCode(c.code): c.count for c in m.errors_by_code},
+                p50_us=m.p50_us, p90_us=m.p90_us, p99_us=m.p99_us, p999_us=m.p999_us, max_us=m.max_us)
+            for m in r.methods
+        },
+        pools=tuple(pool_info(p) for p in r.pools),
+        resident_bytes=r.resident_bytes,
+        pool_bytes=r.pool_bytes,
+    )

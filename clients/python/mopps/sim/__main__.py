@@ -1,0 +1,7 @@
+"""``python -m mopps.sim``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
