@@ -14,7 +14,7 @@ mkdir -p "$tmp/c"
 # The C side needs the messages only (see service.proto for why it is left out).
 protoc-c --c_out="$tmp/c" $(echo "$protos" | grep -v '/service\.proto$')
 mkdir -p "$tmp/py"
-protoc --python_out="$tmp/py" $protos
+protoc --python_out="$tmp/py" --pyi_out="$tmp/py" $protos
 for f in $(cd "$tmp/c" && find . -name '*.pb-c.h'); do
   mkdir -p "$out/CModules/MoPPSProtoC/include/$(dirname "$f")"
   cp "$tmp/c/$f" "$out/CModules/MoPPSProtoC/include/$f"
@@ -23,7 +23,7 @@ for f in $(cd "$tmp/c" && find . -name '*.pb-c.c'); do
   mkdir -p "$out/CModules/MoPPSProtoC/src/$(dirname "$f")"
   cp "$tmp/c/$f" "$out/CModules/MoPPSProtoC/src/$f"
 done
-for f in $(cd "$tmp/py" && find . -name '*_pb2.py'); do
+for f in $(cd "$tmp/py" && find . -name '*_pb2.py' -o -name '*_pb2.pyi'); do
   mkdir -p "$out/clients/python/$(dirname "$f")"
   cp "$tmp/py/$f" "$out/clients/python/$f"
 done

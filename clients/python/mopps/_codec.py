@@ -197,4 +197,6 @@ def stats(r: pb.StatsResponse) -> Stats:
         pools=tuple(pool_info(p) for p in r.pools),
         resident_bytes=r.resident_bytes,
         pool_bytes=r.pool_bytes,
+        kernel=r.kernel,
+        cpu=r.cpu,
     )

@@ -127,7 +127,8 @@ class MethodStats:
 @dataclasses.dataclass(frozen=True, eq=False)
 class Stats:
     """What :meth:`Client.stats` reports: uptime, requests, per method :class:`MethodStats`, the
-    pools, and the server's resident and pool memory in bytes.
+    pools, the server's resident and pool memory in bytes, and the SIMD kernel variant it runs
+    (``"baseline"``, ``"avx2"`` or ``"avx512"``) on which CPU.
 
     >>> s = client.stats()                                                # doctest: +SKIP
     >>> s.methods["Select"].p99_us, s.resident_bytes                      # doctest: +SKIP
@@ -139,3 +140,5 @@ class Stats:
     pools: Sequence[PoolInfo]
     resident_bytes: int
     pool_bytes: int
+    kernel: str = ""
+    cpu: str = ""

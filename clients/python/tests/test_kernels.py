@@ -140,6 +140,7 @@ def test_health_and_stats_name_the_kernel_in_use(variant, tmp_path):
             code, _, body = c.call_raw("Stats", pb.StatsRequest().SerializeToString())
             stats = pb.StatsResponse.FromString(body)
             assert stats.kernel == variant and stats.cpu
+            assert (c.stats().kernel, c.stats().cpu) == (variant, stats.cpu)
             c.create_pool("k", seed=1)
             assert len(c.select("k", 4, candidates=np.arange(64)).ids) == 4
     finally:

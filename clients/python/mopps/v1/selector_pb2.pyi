@@ -114,12 +114,14 @@ class HealthRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class HealthResponse(_message.Message):
-    __slots__ = ["status", "version"]
+    __slots__ = ["kernel", "status", "version"]
+    KERNEL_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    kernel: str
     status: str
     version: str
-    def __init__(self, status: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    def __init__(self, status: _Optional[str] = ..., version: _Optional[str] = ..., kernel: _Optional[str] = ...) -> None: ...
 
 class ImportRequest(_message.Message):
     __slots__ = ["alpha", "alpha_le", "beta", "beta_le", "ids", "ids_le", "names", "pool"]
@@ -368,20 +370,24 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ["methods", "pool_bytes", "pools", "requests", "resident_bytes", "uptime_seconds"]
+    __slots__ = ["cpu", "kernel", "methods", "pool_bytes", "pools", "requests", "resident_bytes", "uptime_seconds"]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
     POOLS_FIELD_NUMBER: _ClassVar[int]
     POOL_BYTES_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_BYTES_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    cpu: str
+    kernel: str
     methods: _containers.RepeatedCompositeFieldContainer[MethodStats]
     pool_bytes: int
     pools: _containers.RepeatedCompositeFieldContainer[PoolInfo]
     requests: int
     resident_bytes: int
     uptime_seconds: float
-    def __init__(self, uptime_seconds: _Optional[float] = ..., requests: _Optional[int] = ..., methods: _Optional[_Iterable[_Union[MethodStats, _Mapping]]] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., resident_bytes: _Optional[int] = ..., pool_bytes: _Optional[int] = ...) -> None: ...
+    def __init__(self, uptime_seconds: _Optional[float] = ..., requests: _Optional[int] = ..., methods: _Optional[_Iterable[_Union[MethodStats, _Mapping]]] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., resident_bytes: _Optional[int] = ..., pool_bytes: _Optional[int] = ..., kernel: _Optional[str] = ..., cpu: _Optional[str] = ...) -> None: ...
 
 class Status(_message.Message):
     __slots__ = ["code", "message"]
