@@ -57,10 +57,29 @@ build:
 build-debug:
 	$(SWIFT) build --build-tests
 
-$(C_CLIENT): clients/c/mopps_client.c $(PROTOC_C_SRC)
-	gcc -O2 -Wall -Wextra -Werror -ICModules/MoPPSProtoC/include $^ -lprotobuf-c -lzmq -o $@
+# The C client library (clients/c/mopps_client.h): a static and a shared library carrying the
+# protobuf-c code too, the example program and mopps-conformance on top of the static one.
+C_BUILD := clients/c/build
+C_CFLAGS := -O2 -Wall -Wextra -Werror -fPIC -ICModules/MoPPSProtoC/include -Iclients/c
+C_LIB_OBJS := $(C_BUILD)/mopps_client.o $(C_BUILD)/selector.pb-c.o
+C_CONFORMANCE := $(C_BUILD)/mopps-conformance
 
-c-client: $(C_CLIENT)
+$(C_BUILD)/mopps_client.o: clients/c/mopps_client.c clients/c/mopps_client.h
+	@mkdir -p $(C_BUILD)
+	gcc $(C_CFLAGS) -c $< -o $@
+$(C_BUILD)/selector.pb-c.o: $(PROTOC_C_SRC)
+	@mkdir -p $(C_BUILD)
+	gcc $(C_CFLAGS) -c $< -o $@
+$(C_BUILD)/libmopps_client.a: $(C_LIB_OBJS)
+	ar rcs $@ $^
+$(C_BUILD)/libmopps_client.so: $(C_LIB_OBJS)
+	gcc -shared -o $@ $^ -lprotobuf-c -lzmq
+$(C_CLIENT): clients/c/example.c $(C_BUILD)/libmopps_client.a
+	gcc $(C_CFLAGS) $^ -lprotobuf-c -lzmq -lm -o $@
+$(C_CONFORMANCE): clients/c/conformance.c $(C_BUILD)/libmopps_client.a
+	gcc $(C_CFLAGS) $^ -lprotobuf-c -lzmq -lm -o $@
+
+c-client: $(C_CLIENT) $(C_CONFORMANCE) $(C_BUILD)/libmopps_client.so
 
 test: lint build build-debug c-client test-swift test-tsan test-python
 
@@ -137,7 +156,7 @@ format:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Package.swift Sources Tests
 
 clean:
-	rm -rf .build $(C_CLIENT)
+	rm -rf .build $(C_CLIENT) $(C_BUILD)
 
 # Python -> sidecar Select/Update latency over ipc and tcp next to the in-process reference sampler.
 bench-python: build
