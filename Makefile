@@ -24,7 +24,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
+.PHONY: help deps build build-debug c-client cpp-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -80,6 +80,24 @@ $(C_CONFORMANCE): clients/c/conformance.c $(C_BUILD)/libmopps_client.a
 	gcc $(C_CFLAGS) $^ -lprotobuf-c -lzmq -lm -o $@
 
 c-client: $(C_CLIENT) $(C_CONFORMANCE) $(C_BUILD)/libmopps_client.so
+
+# The C++ client (clients/cpp): cppzmq + protobuf-lite, C++17; the generated code is committed.
+CPP_BUILD := clients/cpp/build
+CPP_FLAGS := -std=c++17 -O2 -Wall -Wextra -Werror -fPIC -Iclients/cpp/include -Iclients/cpp/gen
+CPP_CONFORMANCE := $(CPP_BUILD)/mopps-conformance
+$(CPP_BUILD)/client.o: clients/cpp/src/client.cpp clients/cpp/include/mopps/client.hpp clients/cpp/gen/mopps/v1/selector.pb.h
+	@mkdir -p $(CPP_BUILD)
+	g++ $(CPP_FLAGS) -c $< -o $@
+# The generated code is not warning-clean under -Wextra; it is compiled as protoc wrote it.
+$(CPP_BUILD)/selector.pb.o: clients/cpp/gen/mopps/v1/selector.pb.cc clients/cpp/gen/mopps/v1/selector.pb.h
+	@mkdir -p $(CPP_BUILD)
+	g++ -std=c++17 -O2 -fPIC -Iclients/cpp/gen -c $< -o $@
+$(CPP_BUILD)/libmopps_client++.a: $(CPP_BUILD)/client.o $(CPP_BUILD)/selector.pb.o
+	ar rcs $@ $^
+$(CPP_CONFORMANCE): clients/cpp/src/conformance.cpp $(CPP_BUILD)/libmopps_client++.a
+	g++ $(CPP_FLAGS) $^ -lprotobuf-lite -lzmq -o $@
+
+cpp-client: $(CPP_CONFORMANCE)
 
 test: lint build build-debug c-client test-swift test-tsan test-python
 
@@ -156,7 +174,7 @@ format:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Package.swift Sources Tests
 
 clean:
-	rm -rf .build $(C_CLIENT) $(C_BUILD)
+	rm -rf .build $(C_CLIENT) $(C_BUILD) $(CPP_BUILD)
 
 # Python -> sidecar Select/Update latency over ipc and tcp next to the in-process reference sampler.
 bench-python: build

@@ -3,6 +3,7 @@
  * the same bytes (see clients/README.md).
  *
  *   mopps-conformance --endpoint E --pool P --seed S --prompts K --batch B --steps N
+ *   mopps-conformance --format-float32 < values      (one value per line: the float rule alone)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +23,14 @@ static int die(const mopps_error *err) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--format-float32") == 0) {
+    char line[128], out[64];
+    while (fgets(line, sizeof line, stdin) != NULL) {
+      mopps_format_float32(strtof(line, NULL), out, sizeof out);
+      puts(out);
+    }
+    return 0;
+  }
   const char *endpoint = NULL, *pool = NULL;
   uint64_t seed = 0, prompts = 0, batch = 0, steps = 0;
   int seen = 0;
