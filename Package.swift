@@ -9,6 +9,8 @@ let package = Package(
   products: [
     .executable(name: "moppsd", targets: ["moppsd"]),
     .library(name: "MoPPSEngine", targets: ["MoPPSEngine"]),
+    .library(name: "MoPPSClient", targets: ["MoPPSClient"]),
+    .executable(name: "mopps-conformance", targets: ["mopps-conformance"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,12 +40,15 @@ let package = Package(
       dependencies: [
         "MoPPSEngine", "MoPPSProtocol", "ZeroMQ", .product(name: "Logging", package: "swift-log"),
       ]),
+    // The Swift client of the wire protocol (the CLI's server calls use it).
+    .target(name: "MoPPSClient", dependencies: ["MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
+    .executableTarget(name: "mopps-conformance", dependencies: ["MoPPSClient", "MoPPSEngine"]),
     // In-process benchmarks behind `moppsd bench`.
     .target(name: "MoPPSBench", dependencies: ["MoPPSEngine", "MoPPSServer"]),
     .executableTarget(
       name: "moppsd",
       dependencies: [
-        "MoPPSServer", "MoPPSBench", "MoPPSProtocol", "ZeroMQ",
+        "MoPPSServer", "MoPPSBench", "MoPPSProtocol", "MoPPSClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
