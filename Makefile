@@ -29,12 +29,14 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client cpp-client rust-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
+.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
 	@echo "make build    release build of moppsd (CPU=$(CPU); CPU= for a portable build)"
-	@echo "make test     Swift tests (+ ThreadSanitizer run) and Python integration tests against a real moppsd"
+	@echo "make test     Swift tests (+ ThreadSanitizer run), the C/C++/Rust/Swift clients, and Python integration tests against a real moppsd"
+	@echo "make clients  the C, C++, Rust and Swift clients and their mopps-conformance programs"
+	@echo "make bench-clients  Select round-trip p50 from each client language, side by side (ipc)"
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
@@ -110,7 +112,18 @@ RUST_CONFORMANCE := clients/rust/target/release/mopps-conformance
 rust-client:
 	cd clients/rust && $(CARGO) build --release --quiet
 
-test: lint build build-debug c-client test-swift test-tsan test-python
+# The Swift client's conformance program (release, next to moppsd).
+SWIFT_CONFORMANCE := .build/release/mopps-conformance
+swift-conformance:
+	$(SWIFT) build $(RELEASE_FLAGS) --product mopps-conformance
+
+# Every client language: built by `make test`, run by clients/python/tests/test_conformance.py.
+clients: c-client cpp-client rust-client swift-conformance
+CONFORMANCE_ENV := MOPPS_CONFORMANCE_ALL=1 MOPPS_CONFORMANCE_C=$(CURDIR)/$(C_CONFORMANCE) \
+  MOPPS_CONFORMANCE_CPP=$(CURDIR)/$(CPP_CONFORMANCE) MOPPS_CONFORMANCE_RUST=$(CURDIR)/$(RUST_CONFORMANCE) \
+  MOPPS_CONFORMANCE_SWIFT=$(CURDIR)/$(SWIFT_CONFORMANCE)
+
+test: lint build build-debug clients test-swift test-tsan test-python
 
 lint:
 	$(SWIFT) format lint --strict --recursive --configuration .swift-format Package.swift Sources Tests
@@ -126,7 +139,7 @@ test-tsan:
 # The integration tests start the release moppsd built by this run (what users run), named
 # explicitly so that no other moppsd on PATH is tested.
 test-python:
-	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_C_CLIENT=$(CURDIR)/$(C_CLIENT) \
+	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_C_CLIENT=$(CURDIR)/$(C_CLIENT) $(CONFORMANCE_ENV) \
 	  $(PY) -m pytest -q clients/python/tests
 
 # The verl and TRL plug-ins against the real verl 0.7.1 and TRL 1.16 in their own venv (verl pins numpy<2, which the main
