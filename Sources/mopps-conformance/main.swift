@@ -3,6 +3,8 @@
 //
 //   mopps-conformance --endpoint E --pool P --seed S --prompts K --batch B --steps N
 //   mopps-conformance --format-float32 < values      (one value per line: the float rule alone)
+//
+// Optional: --timeout-ms T, --server-key K (CURVE), --bench-select R (see conformance.py).
 import MoPPSClient
 import MoPPSEngine
 
@@ -25,13 +27,40 @@ func code<T>(_ call: () throws(MoPPSError) -> T) -> String {
   }
 }
 
+/// R timed Selects of `batch` from `prompts` client-given candidates: the median round trip in µs.
+func benchSelect(_ client: MoPPSClient, pool: String, seed: UInt64, prompts: UInt64, batch: UInt32, reps: Int)
+  throws(MoPPSError) -> Double
+{
+  var settings = PoolSettings()
+  settings.seed = seed
+  _ = try client.createPool(pool, settings)
+  let ids = Array(0..<prompts)
+  let warm = max(1, reps / 10)
+  var times: [Int64] = []
+  let clock = ContinuousClock()
+  for _ in 0..<(reps + warm) {
+    let start = clock.now
+    _ = try client.select(pool, batchSize: batch, candidates: ids)
+    let elapsed = clock.now - start
+    times.append(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+  }
+  let timed = times[warm...].sorted()
+  return Double(timed[reps / 2]) / 1000
+}
+
 func run(_ flags: [String: String]) throws(MoPPSError) -> String {
   let pool = flags["--pool"]!
   let seed = UInt64(flags["--seed"]!) ?? 0
   let prompts = UInt64(flags["--prompts"]!) ?? 0
   let batch = UInt32(flags["--batch"]!) ?? 0
   let steps = UInt64(flags["--steps"]!) ?? 0
-  let client = try MoPPSClient(endpoint: flags["--endpoint"]!)
+  let timeout = Double(flags["--timeout-ms"] ?? "5000").map { $0 / 1000 } ?? 5
+  let client = try MoPPSClient(
+    endpoint: flags["--endpoint"]!, timeout: timeout, serverKey: flags["--server-key"])
+  if let reps = flags["--bench-select"].flatMap({ Int($0) }) {
+    let p50 = try benchSelect(client, pool: pool, seed: seed, prompts: prompts, batch: batch, reps: reps)
+    return "select p50 us: \(tenths(p50))\n"
+  }
   var settings = PoolSettings()
   (settings.priorAlpha, settings.priorBeta, settings.decay) = (1, 1, 0.5)
   settings.strategy = .topK
@@ -79,7 +108,10 @@ while i + 1 < args.count {
   i += 2
 }
 let required = ["--endpoint", "--pool", "--seed", "--prompts", "--batch", "--steps"]
-guard args.count == 13, flags.count == 6, required.allSatisfy({ flags[$0] != nil }) else {
+let optional = ["--timeout-ms", "--server-key", "--bench-select"]
+guard args.count % 2 == 1, required.allSatisfy({ flags[$0] != nil }),
+  flags.keys.allSatisfy({ required.contains($0) || optional.contains($0) })
+else {
   standardError("usage: \(args[0]) --endpoint E --pool P --seed S --prompts K --batch B --steps N\n")
   exit(64)
 }
@@ -95,4 +127,11 @@ extension String {
     let s = drop { $0 == " " || $0 == "\t" || $0 == "\r" }
     return s.prefix(s.count - s.reversed().prefix { $0 == " " || $0 == "\t" || $0 == "\r" }.count)
   }
+}
+
+/// One decimal, like printf's %.1f for the positive values printed here.
+func tenths(_ value: Double) -> String {
+  let scaled = (value * 10).rounded()
+  let whole = Int(scaled) / 10
+  return "\(whole).\(Int(scaled) % 10)"
 }

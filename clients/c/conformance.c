@@ -4,11 +4,14 @@
  *
  *   mopps-conformance --endpoint E --pool P --seed S --prompts K --batch B --steps N
  *   mopps-conformance --format-float32 < values      (one value per line: the float rule alone)
+ *
+ * Optional: --timeout-ms T, --server-key K (CURVE), --bench-select R (see conformance.py).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mopps_client.h"
 
@@ -22,6 +25,46 @@ static int die(const mopps_error *err) {
   return 1;
 }
 
+static int compare_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* R timed Selects of `batch` from `prompts` client-given candidates; prints the median round trip. */
+static int bench_select(mopps_client *c, const char *pool, uint64_t seed, uint64_t prompts, uint32_t batch,
+                        int reps) {
+  mopps_error err;
+  mopps_pool_config config = mopps_pool_config_default();
+  config.has_seed = 1;
+  config.seed = seed;
+  if (mopps_create_pool(c, pool, &config, NULL, &err) != 0) return die(&err);
+  uint64_t *ids = malloc(sizeof(uint64_t) * (prompts + 1));
+  for (uint64_t i = 0; i < prompts; i++) ids[i] = i;
+  int warm = reps / 10 > 1 ? reps / 10 : 1;
+  uint64_t *times = malloc(sizeof(uint64_t) * (size_t)(reps + warm));
+  mopps_select_args args = mopps_select_args_default(pool, batch);
+  args.candidates = ids;
+  args.n_candidates = prompts;
+  for (int i = 0; i < reps + warm; i++) {
+    mopps_selection s;
+    uint64_t start = now_ns();
+    if (mopps_select(c, &args, &s, &err) != 0) return die(&err);
+    times[i] = now_ns() - start;
+    mopps_selection_free(&s);
+  }
+  qsort(times + warm, (size_t)reps, sizeof *times, compare_u64);
+  printf("select p50 us: %.1f\n", (double)times[warm + reps / 2] / 1000.0);
+  free(ids);
+  free(times);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--format-float32") == 0) {
     char line[128], out[64];
@@ -33,7 +76,9 @@ int main(int argc, char **argv) {
   }
   const char *endpoint = NULL, *pool = NULL;
   uint64_t seed = 0, prompts = 0, batch = 0, steps = 0;
-  int seen = 0;
+  int seen = 0, timeout_ms = 5000, bench = 0;
+  const char *server_key = NULL;
+  if (argc % 2 == 0) return usage(argv[0]);
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *flag = argv[i], *value = argv[i + 1];
     if (strcmp(flag, "--endpoint") == 0) endpoint = value, seen |= 1;
@@ -42,14 +87,24 @@ int main(int argc, char **argv) {
     else if (strcmp(flag, "--prompts") == 0) prompts = strtoull(value, NULL, 10), seen |= 8;
     else if (strcmp(flag, "--batch") == 0) batch = strtoull(value, NULL, 10), seen |= 16;
     else if (strcmp(flag, "--steps") == 0) steps = strtoull(value, NULL, 10), seen |= 32;
+    else if (strcmp(flag, "--timeout-ms") == 0) timeout_ms = atoi(value);
+    else if (strcmp(flag, "--server-key") == 0) server_key = value;
+    else if (strcmp(flag, "--bench-select") == 0) bench = atoi(value);
     else return usage(argv[0]);
   }
-  if (seen != 63 || argc != 13) return usage(argv[0]);
+  if (seen != 63) return usage(argv[0]);
 
   mopps_error err;
   mopps_options options = mopps_options_default(endpoint);
+  options.timeout_ms = timeout_ms;
+  options.server_key = server_key;
   mopps_client *c = mopps_client_new(&options, &err);
   if (c == NULL) return die(&err);
+  if (bench > 0) {
+    int rc = bench_select(c, pool, seed, prompts, (uint32_t)batch, bench);
+    mopps_client_free(c);
+    return rc;
+  }
   mopps_pool_config config = mopps_pool_config_default();
   config.prior_alpha = 1;
   config.prior_beta = 1;

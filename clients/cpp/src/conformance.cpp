@@ -3,6 +3,10 @@
 //
 //   mopps-conformance --endpoint E --pool P --seed S --prompts K --batch B --steps N
 //   mopps-conformance --format-float32 < values      (one value per line: the float rule alone)
+//
+// Optional: --timeout-ms T, --server-key K (CURVE), --bench-select R (see conformance.py).
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -30,6 +34,28 @@ std::string code_of(F&& call) {
   return "OK";
 }
 
+// R timed Selects of `batch` from `prompts` client-given candidates: the median round trip in µs.
+double bench_select(mopps::Client& client, const std::string& pool, std::uint64_t seed, std::uint64_t prompts,
+                    std::uint32_t batch, int reps) {
+  mopps::PoolConfig config;
+  config.seed = seed;
+  client.create_pool(pool, config);
+  std::vector<std::uint64_t> ids(prompts);
+  std::iota(ids.begin(), ids.end(), 0);
+  mopps::SelectOptions options;
+  options.candidates = ids;
+  const int warm = std::max(1, reps / 10);
+  std::vector<std::int64_t> times;
+  for (int i = 0; i < reps + warm; i++) {
+    auto start = std::chrono::steady_clock::now();
+    client.select(pool, batch, options);
+    times.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+                        .count());
+  }
+  std::sort(times.begin() + warm, times.end());
+  return static_cast<double>(times[static_cast<std::size_t>(warm + reps / 2)]) / 1000.0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -43,13 +69,30 @@ int main(int argc, char** argv) {
   for (const char* f : {"--endpoint", "--pool", "--seed", "--prompts", "--batch", "--steps"}) {
     if (!flags.count(f)) return usage(argv[0]);
   }
-  if (flags.size() != 6 || argc != 13) return usage(argv[0]);
+  if (argc % 2 == 0) return usage(argv[0]);
+  for (const auto& [flag, value] : flags) {
+    (void)value;
+    if (flag != "--endpoint" && flag != "--pool" && flag != "--seed" && flag != "--prompts" && flag != "--batch" &&
+        flag != "--steps" && flag != "--timeout-ms" && flag != "--server-key" && flag != "--bench-select") {
+      return usage(argv[0]);
+    }
+  }
   const std::string pool = flags["--pool"];
   const std::uint64_t seed = std::stoull(flags["--seed"]), prompts = std::stoull(flags["--prompts"]);
   const std::uint32_t batch = static_cast<std::uint32_t>(std::stoul(flags["--batch"]));
   const std::uint64_t steps = std::stoull(flags["--steps"]);
   try {
-    mopps::Client client{mopps::Options(flags["--endpoint"])};
+    mopps::Options client_options(flags["--endpoint"]);
+    if (flags.count("--timeout-ms")) client_options.timeout = std::chrono::milliseconds(std::stoi(flags["--timeout-ms"]));
+    if (flags.count("--server-key")) client_options.server_key = flags["--server-key"];
+    mopps::Client client{client_options};
+    if (flags.count("--bench-select")) {
+      char line[64];
+      std::snprintf(line, sizeof line, "select p50 us: %.1f\n",
+                    bench_select(client, pool, seed, prompts, batch, std::stoi(flags["--bench-select"])));
+      std::cout << line << std::flush;
+      return 0;
+    }
     mopps::PoolConfig config;
     config.prior_alpha = 1;
     config.prior_beta = 1;

@@ -10,6 +10,11 @@ requests the server must refuse (batch size 0, 9 successes of 8 trials, a pool t
 exist). The draws depend only on the seed and the request sequence, so the C, C++, Rust and Swift
 versions (clients/README.md) print the same bytes against any moppsd; `make test` diffs them.
 
+Optional, in every language: ``--timeout-ms T`` (per attempt, default 5000), ``--server-key K``
+(the server's CURVE public key; a fresh client key pair), and ``--bench-select R``: instead of the
+program, R timed Selects of B from the K ids given as candidates; prints the round-trip p50 in µs
+(scripts/bench-clients.sh).
+
 Posteriors are printed as float32 (the server's store type) in the shortest decimal form that reads
 back to the same float32, positional (no exponent), without trailing zeros or a trailing point:
 ``1``, ``4.5``, ``0.3``, ``1024``. This is numpy's ``format_float_positional(unique=True,
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -71,6 +77,19 @@ def run(client: Client, pool: str, seed: int, prompts: int, batch: int, steps: i
     return lines
 
 
+def bench_select(client: Client, pool: str, seed: int, prompts: int, batch: int, reps: int) -> float:
+    """Median round trip (µs) of Selects of ``batch`` from ``prompts`` client-given candidates."""
+    client.create_pool(pool, seed=seed)
+    candidates = np.arange(prompts, dtype=np.uint64)
+    times = []
+    for i in range(reps + max(1, reps // 10)):  # the first tenth warms up
+        start = time.perf_counter_ns()
+        client.select(pool, batch, candidates)
+        times.append(time.perf_counter_ns() - start)
+    timed = sorted(times[max(1, reps // 10):])
+    return timed[len(timed) // 2] / 1000.0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mopps.conformance", description=__doc__.split("\n")[0])
     parser.add_argument("--endpoint", required=True)
@@ -79,9 +98,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--prompts", type=int, required=True)
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--timeout-ms", type=int, default=5000)
+    parser.add_argument("--server-key", default=None)
+    parser.add_argument("--bench-select", type=int, default=0, metavar="R")
     args = parser.parse_args(argv)
     try:
-        with Client(args.endpoint) as client:
+        with Client(args.endpoint, timeout=args.timeout_ms / 1000.0, server_key=args.server_key) as client:
+            if args.bench_select:
+                p50 = bench_select(client, args.pool, args.seed, args.prompts, args.batch, args.bench_select)
+                print(f"select p50 us: {p50:.1f}")
+                return 0
             lines = run(client, args.pool, args.seed, args.prompts, args.batch, args.steps)
     except RpcError as e:
         print(f"mopps-conformance: {e.code}: {e.message}", file=sys.stderr)

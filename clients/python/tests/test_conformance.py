@@ -8,11 +8,15 @@ MOPPS_CONFORMANCE_ALL=1 (what `make test` sets) every one of them must be set.
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
+import zmq
 
+import mopps
 from mopps.conformance import format_float32
+from mopps.v1 import selector_pb2 as pb
 
 LANGUAGES = ("C", "CPP", "RUST", "SWIFT")
 SEED, PROMPTS, BATCH, STEPS = 11, 200, 8, 12
@@ -32,10 +36,10 @@ def programs():
     return found
 
 
-def run(argv, endpoint, pool, seed=SEED):
+def run(argv, endpoint, pool, seed=SEED, extra=()):
     out = subprocess.run(
         argv + ["--endpoint", endpoint, "--pool", pool, "--seed", str(seed), "--prompts", str(PROMPTS),
-                "--batch", str(BATCH), "--steps", str(STEPS)],
+                "--batch", str(BATCH), "--steps", str(STEPS), *extra],
         capture_output=True, timeout=120)
     assert out.returncode == 0 and out.stderr == b"", (argv, out.returncode, out.stderr.decode())
     return out.stdout
@@ -97,3 +101,92 @@ def test_every_language_formats_floats_by_the_same_rule():
         assert len(got) == len(want), f"{lang}: {len(got)} lines for {len(want)} values"
         bad = [(float(v), g, w) for v, g, w in zip(values, got, want) if g != w]
         assert not bad, f"{lang} formats {len(bad)} values differently, e.g. {bad[:3]}"
+
+
+class DropFirstUpdateReply:
+    """Relays requests to moppsd but drops the reply of the first Update: the client times out, must
+    resend on a fresh socket, and the server must count that Update once (same request id)."""
+
+    def __init__(self, upstream, endpoint):
+        self.upstream, self.endpoint = upstream, endpoint
+        self.dropped = False
+        self.updates = 0
+        self.resend = None  # (same bytes as the dropped request, server reported it a duplicate)
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(5)
+
+    def _relay(self):
+        ctx = zmq.Context.instance()
+        front, back = ctx.socket(zmq.ROUTER), ctx.socket(zmq.REQ)
+        front.setsockopt(zmq.LINGER, 0)
+        back.setsockopt(zmq.LINGER, 0)
+        front.bind(self.endpoint)
+        back.connect(self.upstream)
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                if not front.poll(50):
+                    continue
+                peer, empty, *request = front.recv_multipart()
+                back.send_multipart(request)
+                reply = back.recv_multipart()
+                if request[0].endswith(b"/Update"):
+                    self.updates += 1
+                    if not self.dropped:
+                        self.dropped = request
+                        continue
+                    if self.resend is None:
+                        answer = pb.UpdateResponse.FromString(reply[1])
+                        self.resend = (request == self.dropped, answer.duplicate)
+                front.send_multipart([peer, empty, *reply])
+        finally:
+            front.close()
+            back.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_every_language_applies_a_retried_update_once(server, tmp_path):
+    reference = run(python_program(), server.listen, "lossy-reference")
+    for lang, argv in {"PYTHON": python_program(), **programs()}.items():
+        relay = DropFirstUpdateReply(server.listen, f"ipc://{tmp_path}/relay-{lang.lower()}.sock")
+        try:
+            got = run(argv, relay.endpoint, f"lossy-{lang.lower()}", extra=["--timeout-ms", "400"])
+        finally:
+            relay.close()
+        assert relay.dropped and relay.updates == STEPS + 2, (lang, relay.updates)  # + the resend, + 9-of-8
+        assert relay.resend == (True, True), f"{lang}: the resent Update (same bytes, duplicate): {relay.resend}"
+        assert got == reference, f"{lang}: a lost Update reply changed the outcome:\n{got.decode()}"
+
+
+def test_every_language_speaks_curve(server, tmp_path):
+    reference = run(python_program(), server.listen, "curve-reference")
+    server_pub, server_sec = (k.decode() for k in zmq.curve_keypair())
+    key = tmp_path / "server.key"
+    key.write_text(server_sec + "\n")
+    key.chmod(0o600)
+    endpoint = f"ipc://{tmp_path}/curve.sock"
+    log = open(tmp_path / "curve.log", "w")
+    proc = subprocess.Popen(
+        [mopps.find_moppsd(), "serve", "--state-dir", str(tmp_path / "curve-state"), "--listen", endpoint,
+         "--publish", f"ipc://{tmp_path}/curve-ev.sock", "--curve-secret-key", str(key)], stderr=log)
+    try:
+        with mopps.Client(endpoint, timeout=5, server_key=server_pub) as c:
+            assert c.health() == "SERVING"
+        for lang, argv in {"PYTHON": python_program(), **programs()}.items():
+            got = run(argv, endpoint, f"curve-{lang.lower()}", extra=["--server-key", server_pub])
+            assert got == reference, f"{lang} over CURVE:\n{got.decode()}"
+        # Without the server's key nothing gets through: the CURVE path above was really taken.
+        plain = subprocess.run(python_program() + ["--endpoint", endpoint, "--pool", "plain", "--seed", "1",
+                                                   "--prompts", "4", "--batch", "1", "--steps", "1",
+                                                   "--timeout-ms", "300"], capture_output=True, timeout=60)
+        assert plain.returncode != 0 and b"UNAVAILABLE" in plain.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

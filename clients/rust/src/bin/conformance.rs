@@ -3,9 +3,12 @@
 //!
 //!   mopps-conformance --endpoint E --pool P --seed S --prompts K --batch B --steps N
 //!   mopps-conformance --format-float32 < values      (one value per line: the float rule alone)
+//!
+//! Optional: --timeout-ms T, --server-key K (CURVE), --bench-select R (see conformance.py).
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use mopps::{format_float32, Client, MoppsError, Options, PoolConfig, SelectOptions, Strategy, Trials};
 
@@ -16,11 +19,35 @@ fn code_of<T>(r: Result<T, MoppsError>) -> &'static str {
     }
 }
 
+/// R timed Selects of `batch` from `prompts` client-given candidates: the median round trip in µs.
+fn bench_select(client: &mut Client, pool: &str, seed: u64, prompts: u64, batch: u32, reps: usize) -> Result<f64, MoppsError> {
+    client.create_pool(pool, &PoolConfig { seed: Some(seed), ..Default::default() })?;
+    let ids: Vec<u64> = (0..prompts).collect();
+    let warm = (reps / 10).max(1);
+    let mut times = Vec::with_capacity(reps + warm);
+    for _ in 0..reps + warm {
+        let start = Instant::now();
+        client.select(pool, batch, &SelectOptions { candidates: &ids, ..Default::default() })?;
+        times.push(start.elapsed().as_nanos() as u64);
+    }
+    times[warm..].sort_unstable();
+    Ok(times[warm + reps / 2] as f64 / 1000.0)
+}
+
 fn run(flags: &HashMap<String, String>) -> Result<String, MoppsError> {
-    let number = |f: &str| -> u64 { flags[f].parse().unwrap_or(0) };
+    let number = |f: &str| -> u64 { flags.get(f).and_then(|v| v.parse().ok()).unwrap_or(0) };
     let pool = flags["--pool"].as_str();
     let (seed, prompts, batch, steps) = (number("--seed"), number("--prompts"), number("--batch") as u32, number("--steps"));
-    let mut client = Client::connect(Options::new(&flags["--endpoint"]))?;
+    let mut options = Options::new(&flags["--endpoint"]);
+    if flags.contains_key("--timeout-ms") {
+        options.timeout = Duration::from_millis(number("--timeout-ms"));
+    }
+    options.server_key = flags.get("--server-key").cloned();
+    let mut client = Client::connect(options)?;
+    if flags.contains_key("--bench-select") {
+        let p50 = bench_select(&mut client, pool, seed, prompts, batch, number("--bench-select") as usize)?;
+        return Ok(format!("select p50 us: {:.1}\n", p50));
+    }
     let config = PoolConfig {
         prior_alpha: Some(1.0),
         prior_beta: Some(1.0),
@@ -74,7 +101,11 @@ fn main() -> ExitCode {
     }
     let flags: HashMap<String, String> = args[1..].chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].clone(), c[1].clone())).collect();
     let required = ["--endpoint", "--pool", "--seed", "--prompts", "--batch", "--steps"];
-    if args.len() != 13 || flags.len() != 6 || !required.iter().all(|f| flags.contains_key(*f)) {
+    let optional = ["--timeout-ms", "--server-key", "--bench-select"];
+    if args.len() % 2 == 0
+        || !required.iter().all(|f| flags.contains_key(*f))
+        || !flags.keys().all(|f| required.contains(&f.as_str()) || optional.contains(&f.as_str()))
+    {
         eprintln!("usage: {} --endpoint E --pool P --seed S --prompts K --batch B --steps N", args[0]);
         return ExitCode::from(64);
     }
