@@ -204,6 +204,10 @@ clean:
 bench-python: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) scripts/bench-latency.py
 
+# Select round-trip p50 from each client language, side by side (M = 4,096, B = 256, ipc).
+bench-clients: build clients
+	PY=$(PY) scripts/bench-clients.sh
+
 # The long fuzz run; `make test` runs the same test with 3,000 requests.
 fuzz: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_FUZZ_FRAMES=100000 MOPPS_FUZZ_SECONDS=600 \
