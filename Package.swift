@@ -56,6 +56,8 @@ let package = Package(
     .testTarget(name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(
+      name: "MoPPSClientTests", dependencies: ["MoPPSClient", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
+    .testTarget(
       name: "MoPPSServerTests", dependencies: ["MoPPSServer", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
   ],
   swiftLanguageModes: [.v6]

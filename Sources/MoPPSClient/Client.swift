@@ -139,6 +139,10 @@ public final class MoPPSClient {
       guard status.code == .ok else { throw MoPPSError(status.code, status.message) }
       return frames.count > 1 ? frames[1] : []
     }
+    // Leave a usable socket behind: the last one is still waiting for its reply.
+    socket?.close()
+    socket = nil
+    try open()
     throw MoPPSError(
       .unavailable,
       "no reply from \(endpoint) within \(timeout) s, \(retries + 1) attempt(s) (\(method.rawValue))")

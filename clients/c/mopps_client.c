@@ -200,6 +200,10 @@ int mopps_call_raw(mopps_client *c, const char *method, const uint8_t *body, siz
     zmq_msg_close(&body_msg);
     return code;
   }
+  /* Leave a usable socket behind: the last one is still waiting for its reply. */
+  zmq_close(c->socket);
+  c->socket = NULL;
+  if (open_socket(c, err) != 0) return err != NULL ? err->code : MOPPS_INTERNAL;
   return fail(err, MOPPS_UNAVAILABLE, "no reply from %s within %d ms, %d attempt(s) (%s)", c->endpoint,
               c->timeout_ms, c->retries + 1, method);
 }

@@ -124,6 +124,9 @@ struct Client::Impl {
       if (status.code() != v1::OK) throw Error(static_cast<Code>(status.code()), status.message());
       return frames.size() > 1 ? frames[1].to_string() : std::string();
     }
+    // Leave a usable socket behind: the last one is still waiting for its reply.
+    socket.reset();
+    open();
     throw Error(Code::unavailable, "no reply from " + options.endpoint + " within " +
                                        std::to_string(options.timeout.count()) + " ms, " +
                                        std::to_string(options.retries + 1) + " attempt(s) (" + method + ")");

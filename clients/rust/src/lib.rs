@@ -319,6 +319,9 @@ impl Client {
             }
             return Ok(frames.into_iter().nth(1).unwrap_or_default());
         }
+        // Leave a usable socket behind: the last one is still waiting for its reply.
+        self.socket = None;
+        self.open()?;
         Err(MoppsError::new(
             Code::UNAVAILABLE,
             format!(
