@@ -47,7 +47,7 @@ help:
 	@echo "make load     8 client processes mixing Select/Update/Get for 20 s: lost replies, exact sums, latency"
 	@echo "make wheel    dist/mopps-<version>-py3-none-manylinux_*.whl: the Python client with a self-contained moppsd"
 	@echo "make test-wheel  install that wheel in a fresh venv without Swift and run it"
-	@echo "make proto    regenerate the C and Python code from proto/"
+	@echo "make proto    regenerate the C, Python, C++ and Rust code from proto/"
 	@echo "make format   swift format the Swift sources in place"
 
 deps:
