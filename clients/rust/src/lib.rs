@@ -37,9 +37,23 @@ pub mod v1 {
 pub use v1::Code;
 
 const CODE_NAMES: [&str; 17] = [
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 ];
 
 /// The gRPC name of a code: `"INVALID_ARGUMENT"`.
@@ -56,7 +70,10 @@ pub struct MoppsError {
 
 impl MoppsError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        MoppsError { code, message: message.into() }
+        MoppsError {
+            code,
+            message: message.into(),
+        }
     }
     /// `"NOT_FOUND"` etc.
     pub fn code_name(&self) -> &'static str {
@@ -93,7 +110,13 @@ pub struct Options {
 
 impl Options {
     pub fn new(endpoint: &str) -> Self {
-        Options { endpoint: endpoint.to_string(), timeout: Duration::from_secs(5), retries: 2, server_key: None, key_pair: None }
+        Options {
+            endpoint: endpoint.to_string(),
+            timeout: Duration::from_secs(5),
+            retries: 2,
+            server_key: None,
+            key_pair: None,
+        }
     }
 }
 
@@ -157,7 +180,8 @@ fn pool_info(m: &v1::PoolInfo) -> PoolInfo {
             prior_beta: c.has_prior_beta().then(|| c.get_prior_beta()),
             decay: c.has_decay().then(|| c.get_decay()),
             target: c.has_target().then(|| c.get_target()),
-            band: (c.has_band_low() && c.has_band_high()).then(|| (c.get_band_low(), c.get_band_high())),
+            band: (c.has_band_low() && c.has_band_high())
+                .then(|| (c.get_band_low(), c.get_band_high())),
             strategy: Strategy::from_pb(c.get_strategy()),
             seed: c.has_seed().then(|| c.get_seed()),
             strict_ids: c.get_strict_ids(),
@@ -220,9 +244,16 @@ macro_rules! le_codec {
         fn $from(bytes: &[u8], field: &str) -> Result<Vec<$t>> {
             const N: usize = std::mem::size_of::<$t>();
             if bytes.len() % N != 0 {
-                return Err(internal(format!("{}: {} bytes is not a whole number of values", field, bytes.len())));
+                return Err(internal(format!(
+                    "{}: {} bytes is not a whole number of values",
+                    field,
+                    bytes.len()
+                )));
             }
-            Ok(bytes.chunks_exact(N).map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk of N bytes"))).collect())
+            Ok(bytes
+                .chunks_exact(N)
+                .map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk of N bytes")))
+                .collect())
         }
     };
 }
@@ -239,7 +270,11 @@ fn fresh_request_id() -> String {
     for (i, p) in parts.iter_mut().enumerate() {
         let mut h = RandomState::new().build_hasher();
         h.write_usize(i);
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
         *p = h.finish();
     }
     format!("{:016x}{:016x}", parts[0], parts[1])
@@ -258,34 +293,54 @@ pub struct Client {
 impl Client {
     pub fn connect(options: Options) -> Result<Client> {
         if options.timeout.is_zero() {
-            return Err(MoppsError::new(Code::INVALID_ARGUMENT, "timeout must be > 0"));
+            return Err(MoppsError::new(
+                Code::INVALID_ARGUMENT,
+                "timeout must be > 0",
+            ));
         }
         let key_pair = match (&options.server_key, &options.key_pair) {
             (Some(_), None) => {
-                let pair = zmq::CurveKeyPair::new().map_err(|e| internal(format!("curve key pair: {}", e)))?;
-                let encode = |k: &[u8]| zmq::z85_encode(k).map_err(|e| internal(format!("z85: {}", e)));
+                let pair = zmq::CurveKeyPair::new()
+                    .map_err(|e| internal(format!("curve key pair: {}", e)))?;
+                let encode =
+                    |k: &[u8]| zmq::z85_encode(k).map_err(|e| internal(format!("z85: {}", e)));
                 Some((encode(&pair.public_key)?, encode(&pair.secret_key)?))
             }
             (_, pair) => pair.clone(),
         };
-        let mut client = Client { options, key_pair, socket: None, context: zmq::Context::new(), retried: false };
+        let mut client = Client {
+            options,
+            key_pair,
+            socket: None,
+            context: zmq::Context::new(),
+            retried: false,
+        };
         client.open()?;
         Ok(client)
     }
 
     fn open(&mut self) -> Result<()> {
-        let zerr = |what: &str, e: zmq::Error| MoppsError::new(Code::INVALID_ARGUMENT, format!("{}: {}", what, e));
-        let s = self.context.socket(zmq::REQ).map_err(|e| internal(format!("socket: {}", e)))?;
+        let zerr = |what: &str, e: zmq::Error| {
+            MoppsError::new(Code::INVALID_ARGUMENT, format!("{}: {}", what, e))
+        };
+        let s = self
+            .context
+            .socket(zmq::REQ)
+            .map_err(|e| internal(format!("socket: {}", e)))?;
         let ms = self.options.timeout.as_millis().min(i32::MAX as u128) as i32;
         s.set_linger(0).map_err(|e| zerr("linger", e))?;
         s.set_rcvtimeo(ms).map_err(|e| zerr("rcvtimeo", e))?;
         s.set_sndtimeo(ms).map_err(|e| zerr("sndtimeo", e))?;
         if let (Some(server), Some((public, secret))) = (&self.options.server_key, &self.key_pair) {
-            s.set_curve_serverkey(server.as_bytes()).map_err(|e| zerr("server_key (40 Z85 characters)", e))?;
-            s.set_curve_publickey(public.as_bytes()).map_err(|e| zerr("public key (40 Z85 characters)", e))?;
-            s.set_curve_secretkey(secret.as_bytes()).map_err(|e| zerr("secret key (40 Z85 characters)", e))?;
+            s.set_curve_serverkey(server.as_bytes())
+                .map_err(|e| zerr("server_key (40 Z85 characters)", e))?;
+            s.set_curve_publickey(public.as_bytes())
+                .map_err(|e| zerr("public key (40 Z85 characters)", e))?;
+            s.set_curve_secretkey(secret.as_bytes())
+                .map_err(|e| zerr("secret key (40 Z85 characters)", e))?;
         }
-        s.connect(&self.options.endpoint).map_err(|e| zerr(&format!("connect {}", self.options.endpoint), e))?;
+        s.connect(&self.options.endpoint)
+            .map_err(|e| zerr(&format!("connect {}", self.options.endpoint), e))?;
         self.socket = Some(s);
         Ok(())
     }
@@ -308,12 +363,22 @@ impl Client {
             let frames = match socket.recv_multipart(0) {
                 Ok(frames) => frames,
                 Err(zmq::Error::EAGAIN) => continue,
-                Err(e) => return Err(MoppsError::new(Code::UNAVAILABLE, format!("{}: receive: {}", method, e))),
+                Err(e) => {
+                    return Err(MoppsError::new(
+                        Code::UNAVAILABLE,
+                        format!("{}: receive: {}", method, e),
+                    ))
+                }
             };
             let status = frames
                 .first()
                 .and_then(|f| v1::Status::parse_from_bytes(f).ok())
-                .ok_or_else(|| internal(format!("{}: the reply's status frame does not parse", method)))?;
+                .ok_or_else(|| {
+                    internal(format!(
+                        "{}: the reply's status frame does not parse",
+                        method
+                    ))
+                })?;
             if status.get_code() != Code::OK {
                 return Err(MoppsError::new(status.get_code(), status.get_message()));
             }
@@ -335,9 +400,12 @@ impl Client {
     }
 
     fn call<Req: Message, Rep: Message>(&mut self, method: &str, request: &Req) -> Result<Rep> {
-        let body = request.write_to_bytes().map_err(|e| internal(format!("{}: encode: {}", method, e)))?;
+        let body = request
+            .write_to_bytes()
+            .map_err(|e| internal(format!("{}: encode: {}", method, e)))?;
         let reply = self.call_raw(method, &body)?;
-        Rep::parse_from_bytes(&reply).map_err(|e| internal(format!("{}: the reply body does not parse: {}", method, e)))
+        Rep::parse_from_bytes(&reply)
+            .map_err(|e| internal(format!("{}: the reply body does not parse: {}", method, e)))
     }
 
     /// `("SERVING", version)`.
@@ -394,7 +462,12 @@ impl Client {
     }
 
     /// Adds prompt ids; returns how many were new. Priors: both or neither, one per id.
-    pub fn register(&mut self, pool: &str, ids: &[u64], priors: Option<(&[f64], &[f64])>) -> Result<u64> {
+    pub fn register(
+        &mut self,
+        pool: &str,
+        ids: &[u64],
+        priors: Option<(&[f64], &[f64])>,
+    ) -> Result<u64> {
         let mut req = v1::RegisterRequest::new();
         req.set_pool(pool.to_string());
         req.set_ids_le(u64_le(ids));
@@ -406,7 +479,12 @@ impl Client {
         Ok(r.get_added())
     }
 
-    pub fn select(&mut self, pool: &str, batch_size: u32, options: &SelectOptions<'_>) -> Result<Selection> {
+    pub fn select(
+        &mut self,
+        pool: &str,
+        batch_size: u32,
+        options: &SelectOptions<'_>,
+    ) -> Result<Selection> {
         let mut req = v1::SelectRequest::new();
         req.set_pool(pool.to_string());
         req.set_batch_size(batch_size);
@@ -417,12 +495,20 @@ impl Client {
         req.set_strategy(options.strategy.pb());
         req.set_return_means(options.return_means);
         req.set_packed_reply(true);
-        req.set_request_id(options.request_id.map_or_else(fresh_request_id, str::to_string));
+        req.set_request_id(
+            options
+                .request_id
+                .map_or_else(fresh_request_id, str::to_string),
+        );
         let r: v1::SelectResponse = self.call("Select", &req)?;
         Ok(Selection {
             ids: u64_from_le(r.get_ids_le(), "ids_le")?,
             samples: f32_from_le(r.get_samples_le(), "samples_le")?,
-            means: if options.return_means { f64_from_le(r.get_means_le(), "means_le")? } else { Vec::new() },
+            means: if options.return_means {
+                f64_from_le(r.get_means_le(), "means_le")?
+            } else {
+                Vec::new()
+            },
             select_index: r.get_select_index(),
         })
     }
@@ -447,7 +533,10 @@ impl Client {
         }
         req.set_request_id(request_id.map_or_else(fresh_request_id, str::to_string));
         let r: v1::UpdateResponse = self.call("Update", &req)?;
-        Ok(UpdateResult { updated: r.get_updated(), duplicate: r.get_duplicate() })
+        Ok(UpdateResult {
+            updated: r.get_updated(),
+            duplicate: r.get_duplicate(),
+        })
     }
 
     /// Posteriors of `ids` (the prior for unseen ones), or of every registered prompt when empty.

@@ -10,7 +10,9 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use mopps::{format_float32, Client, MoppsError, Options, PoolConfig, SelectOptions, Strategy, Trials};
+use mopps::{
+    format_float32, Client, MoppsError, Options, PoolConfig, SelectOptions, Strategy, Trials,
+};
 
 fn code_of<T>(r: Result<T, MoppsError>) -> &'static str {
     match r {
@@ -20,14 +22,34 @@ fn code_of<T>(r: Result<T, MoppsError>) -> &'static str {
 }
 
 /// R timed Selects of `batch` from `prompts` client-given candidates: the median round trip in µs.
-fn bench_select(client: &mut Client, pool: &str, seed: u64, prompts: u64, batch: u32, reps: usize) -> Result<f64, MoppsError> {
-    client.create_pool(pool, &PoolConfig { seed: Some(seed), ..Default::default() })?;
+fn bench_select(
+    client: &mut Client,
+    pool: &str,
+    seed: u64,
+    prompts: u64,
+    batch: u32,
+    reps: usize,
+) -> Result<f64, MoppsError> {
+    client.create_pool(
+        pool,
+        &PoolConfig {
+            seed: Some(seed),
+            ..Default::default()
+        },
+    )?;
     let ids: Vec<u64> = (0..prompts).collect();
     let warm = (reps / 10).max(1);
     let mut times = Vec::with_capacity(reps + warm);
     for _ in 0..reps + warm {
         let start = Instant::now();
-        client.select(pool, batch, &SelectOptions { candidates: &ids, ..Default::default() })?;
+        client.select(
+            pool,
+            batch,
+            &SelectOptions {
+                candidates: &ids,
+                ..Default::default()
+            },
+        )?;
         times.push(start.elapsed().as_nanos() as u64);
     }
     times[warm..].sort_unstable();
@@ -37,7 +59,12 @@ fn bench_select(client: &mut Client, pool: &str, seed: u64, prompts: u64, batch:
 fn run(flags: &HashMap<String, String>) -> Result<String, MoppsError> {
     let number = |f: &str| -> u64 { flags.get(f).and_then(|v| v.parse().ok()).unwrap_or(0) };
     let pool = flags["--pool"].as_str();
-    let (seed, prompts, batch, steps) = (number("--seed"), number("--prompts"), number("--batch") as u32, number("--steps"));
+    let (seed, prompts, batch, steps) = (
+        number("--seed"),
+        number("--prompts"),
+        number("--batch") as u32,
+        number("--steps"),
+    );
     let mut options = Options::new(&flags["--endpoint"]);
     if flags.contains_key("--timeout-ms") {
         options.timeout = Duration::from_millis(number("--timeout-ms"));
@@ -45,7 +72,14 @@ fn run(flags: &HashMap<String, String>) -> Result<String, MoppsError> {
     options.server_key = flags.get("--server-key").cloned();
     let mut client = Client::connect(options)?;
     if flags.contains_key("--bench-select") {
-        let p50 = bench_select(&mut client, pool, seed, prompts, batch, number("--bench-select") as usize)?;
+        let p50 = bench_select(
+            &mut client,
+            pool,
+            seed,
+            prompts,
+            batch,
+            number("--bench-select") as usize,
+        )?;
         return Ok(format!("select p50 us: {:.1}\n", p50));
     }
     let config = PoolConfig {
@@ -61,30 +95,56 @@ fn run(flags: &HashMap<String, String>) -> Result<String, MoppsError> {
     client.register(pool, &ids, None)?;
     let mut out = String::new();
     for t in 0..steps {
-        let chosen = client.select(pool, batch, &SelectOptions { candidate_count: 8 * batch, ..Default::default() })?;
+        let chosen = client.select(
+            pool,
+            batch,
+            &SelectOptions {
+                candidate_count: 8 * batch,
+                ..Default::default()
+            },
+        )?;
         out += &format!("step {}:", t);
         for id in &chosen.ids {
             out += &format!(" {}", id);
         }
         out += "\n";
-        let successes: Vec<f64> = chosen.ids.iter().map(|&id| ((7 * id + t) % 9) as f64).collect();
+        let successes: Vec<f64> = chosen
+            .ids
+            .iter()
+            .map(|&id| ((7 * id + t) % 9) as f64)
+            .collect();
         let trials = vec![8u32; chosen.ids.len()];
         client.update(pool, &chosen.ids, &successes, Trials::PerId(&trials), None)?;
     }
     let shown = &ids[..ids.len().min(5)];
     let p = client.get(pool, shown)?;
     for i in 0..p.ids.len() {
-        out += &format!("posterior {}: {} {}\n", p.ids[i], format_float32(p.alpha[i] as f32), format_float32(p.beta[i] as f32));
+        out += &format!(
+            "posterior {}: {} {}\n",
+            p.ids[i],
+            format_float32(p.alpha[i] as f32),
+            format_float32(p.beta[i] as f32)
+        );
     }
     out += &format!(
         "invalid batch_size 0: {}\n",
-        code_of(client.select(pool, 0, &SelectOptions { candidate_count: 8, ..Default::default() }))
+        code_of(client.select(
+            pool,
+            0,
+            &SelectOptions {
+                candidate_count: 8,
+                ..Default::default()
+            }
+        ))
     );
     out += &format!(
         "invalid successes 9 of 8: {}\n",
         code_of(client.update(pool, &[0], &[9.0], Trials::PerId(&[8]), None))
     );
-    out += &format!("invalid unknown pool: {}\n", code_of(client.get(&format!("{}-missing", pool), &[0])));
+    out += &format!(
+        "invalid unknown pool: {}\n",
+        code_of(client.get(&format!("{}-missing", pool), &[0]))
+    );
     Ok(out)
 }
 
@@ -99,14 +159,30 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let flags: HashMap<String, String> = args[1..].chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].clone(), c[1].clone())).collect();
-    let required = ["--endpoint", "--pool", "--seed", "--prompts", "--batch", "--steps"];
+    let flags: HashMap<String, String> = args[1..]
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect();
+    let required = [
+        "--endpoint",
+        "--pool",
+        "--seed",
+        "--prompts",
+        "--batch",
+        "--steps",
+    ];
     let optional = ["--timeout-ms", "--server-key", "--bench-select"];
-    if args.len() % 2 == 0
+    if args.len() & 1 == 0
         || !required.iter().all(|f| flags.contains_key(*f))
-        || !flags.keys().all(|f| required.contains(&f.as_str()) || optional.contains(&f.as_str()))
+        || !flags
+            .keys()
+            .all(|f| required.contains(&f.as_str()) || optional.contains(&f.as_str()))
     {
-        eprintln!("usage: {} --endpoint E --pool P --seed S --prompts K --batch B --steps N", args[0]);
+        eprintln!(
+            "usage: {} --endpoint E --pool P --seed S --prompts K --batch B --steps N",
+            args[0]
+        );
         return ExitCode::from(64);
     }
     match run(&flags) {
