@@ -41,7 +41,8 @@ public enum Trials: Sendable {
 ///
 /// Reliability ("Lazy Pirate"): each attempt waits `timeout` seconds; on a timeout the socket is
 /// replaced and the same request resent, up to `retries` more times, then `UNAVAILABLE`. Select and
-/// Update carry request ids (fresh ones when not given), so a retried Update is applied once. Not
+/// Update carry request ids (fresh ones when not given), so a retried Update is applied once; a
+/// retried CreatePool or DropPool whose first attempt went through is reported as success. Not
 /// Sendable: use a client on the thread that made it; give each thread its own.
 ///
 /// ```swift
@@ -167,8 +168,14 @@ public final class MoPPSClient {
   public func createPool(_ pool: String, _ settings: PoolSettings = PoolSettings()) throws(MoPPSError)
     -> RemotePool
   {
-    try decode(
-      .createPool, ClientCodec.createPool(pool: pool, config: settings), ClientCodec.decodeCreatePool)
+    do {
+      return try decode(
+        .createPool, ClientCodec.createPool(pool: pool, config: settings), ClientCodec.decodeCreatePool)
+    } catch  where error.code == .alreadyExists && retried {
+      // A retry whose first attempt did create the pool: report that pool.
+      guard let existing = try listPools().first(where: { $0.name == pool }) else { throw error }
+      return existing
+    }
   }
 
   public func dropPool(_ pool: String) throws(MoPPSError) {

@@ -320,6 +320,17 @@ int mopps_create_pool(mopps_client *c, const char *pool, const mopps_pool_config
   req.config = &cfg;
   ProtobufCMessage *reply;
   int code = call(c, "CreatePool", &req.base, &mopps__v1__create_pool_response__descriptor, &reply, err);
+  if (code == MOPPS_ALREADY_EXISTS && c->retried) {
+    /* A retry whose first attempt did create the pool: report that pool. */
+    mopps_pool_info *pools;
+    size_t n;
+    if (mopps_list_pools(c, &pools, &n, err) != MOPPS_OK) return err != NULL ? err->code : MOPPS_UNAVAILABLE;
+    for (size_t i = 0; i < n; i++) {
+      if (strcmp(pools[i].name, pool) == 0 && info != NULL) *info = pools[i];
+    }
+    free(pools);
+    return MOPPS_OK;
+  }
   if (code != MOPPS_OK) return code;
   if (info != NULL) info_from_pb(((Mopps__V1__CreatePoolResponse *)reply)->pool, info);
   protobuf_c_message_free_unpacked(reply, NULL);

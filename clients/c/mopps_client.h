@@ -19,7 +19,8 @@
  * packed little-endian bytes. Reliability ("Lazy Pirate"): a call waits timeout_ms for its reply;
  * on a timeout the socket is replaced and the same request is sent again, up to `retries` more
  * times, then UNAVAILABLE. Select and Update carry a request id (a random one when none is given),
- * so a retried Update is applied once and a retried Select draws once. One client is one REQ
+ * so a retried Update is applied once and a retried Select draws once; a retried CreatePool or
+ * DropPool whose first attempt went through is reported as success. One client is one REQ
  * socket: not thread-safe; give each thread its own.
  */
 #ifndef MOPPS_CLIENT_H

@@ -191,7 +191,16 @@ PoolInfo Client::create_pool(const std::string& pool, const PoolConfig& config) 
   c->set_strategy(static_cast<v1::Strategy>(config.strategy));
   if (config.seed) c->set_seed(*config.seed);
   if (config.strict_ids) c->set_strict_ids(true);
-  return info_from(impl_->call<v1::CreatePoolResponse>("CreatePool", req).pool());
+  try {
+    return info_from(impl_->call<v1::CreatePoolResponse>("CreatePool", req).pool());
+  } catch (const Error& e) {
+    // A retry whose first attempt did create the pool: report that pool.
+    if (!(e.code() == Code::already_exists && impl_->retried)) throw;
+    for (auto& info : list_pools()) {
+      if (info.name == pool) return info;
+    }
+    throw;
+  }
 }
 
 void Client::drop_pool(const std::string& pool) {

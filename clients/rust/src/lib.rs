@@ -16,7 +16,8 @@
 //! server's message. Arrays are sent and received as packed little-endian bytes. Reliability
 //! ("Lazy Pirate"): each attempt waits `timeout`; on a timeout the socket is replaced and the same
 //! request resent, up to `retries` more times, then `UNAVAILABLE`. Select and Update carry request
-//! ids (fresh ones when not given), so a retried Update is applied once. A `Client` owns one REQ
+//! ids (fresh ones when not given), so a retried Update is applied once; a retried CreatePool or
+//! DropPool whose first attempt went through is reported as success. A `Client` owns one REQ
 //! socket: not `Sync`; give each thread its own.
 
 use std::fmt;
@@ -442,8 +443,16 @@ impl Client {
         let mut req = v1::CreatePoolRequest::new();
         req.set_pool(pool.to_string());
         req.set_config(c);
-        let r: v1::CreatePoolResponse = self.call("CreatePool", &req)?;
-        Ok(pool_info(r.get_pool()))
+        match self.call::<_, v1::CreatePoolResponse>("CreatePool", &req) {
+            Ok(r) => Ok(pool_info(r.get_pool())),
+            // A retry whose first attempt did create the pool: report that pool.
+            Err(e) if e.code == Code::ALREADY_EXISTS && self.retried => self
+                .list_pools()?
+                .into_iter()
+                .find(|p| p.name == pool)
+                .ok_or(e),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn drop_pool(&mut self, pool: &str) -> Result<()> {

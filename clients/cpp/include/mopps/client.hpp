@@ -15,7 +15,7 @@
 // little-endian bytes. Reliability ("Lazy Pirate"): each attempt waits `timeout`; on a timeout the
 // socket is replaced and the same request resent, up to `retries` more times, then UNAVAILABLE.
 // Select and Update carry request ids (fresh ones when not given), so a retried Update is applied
-// once. One Client owns one REQ socket (RAII): not thread-safe; give each thread its own.
+// once; a retried CreatePool or DropPool whose first attempt went through is reported as success. One Client owns one REQ socket (RAII): not thread-safe; give each thread its own.
 #pragma once
 
 #include <chrono>
