@@ -33,8 +33,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .client import Client
-from .errors import RpcError
+# The public names only (mopps/__init__.py): this program is what any user could write.
+from . import Client, RpcError
 
 SUCCESS_TRIALS = 8
 
