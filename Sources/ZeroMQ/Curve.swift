@@ -48,3 +48,13 @@ extension Socket {
     try setOption(ZMQ_ZAP_DOMAIN, bytes: Array("moppsd".utf8))
   }
 }
+
+extension Socket {
+  /// Makes this socket a CURVE client of the server with public key `serverKey`, as the key pair
+  /// `publicKey`/`secretKey` (before connect).
+  public func makeCurveClient(serverKey: String, publicKey: String, secretKey: String) throws(ZMQError) {
+    try setOption(ZMQ_CURVE_SERVERKEY, bytes: Array(serverKey.utf8) + [0])
+    try setOption(ZMQ_CURVE_PUBLICKEY, bytes: Array(publicKey.utf8) + [0])
+    try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(secretKey.utf8) + [0])
+  }
+}

@@ -1,6 +1,6 @@
 import ArgumentParser
+import MoPPSClient
 import MoPPSServer
-import ZeroMQ
 
 struct Keygen: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -21,7 +21,7 @@ struct Keygen: ParsableCommand {
   var force = false
 
   func run() throws {
-    let pair = try Curve.keyPair()
+    let pair = try CurveKeys.keyPair()
     do throws(ServerError) {
       try KeyFiles.writeKeyPair(pair, prefix: out, overwrite: force)
     } catch {

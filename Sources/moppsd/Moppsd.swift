@@ -1,9 +1,9 @@
 import ArgumentParser
 import Logging
+import MoPPSClient
 import MoPPSEngine
 import MoPPSProtocol
 import MoPPSServer
-import ZeroMQ
 
 #if canImport(Glibc)
   import Glibc
@@ -301,7 +301,7 @@ struct Serve: ParsableCommand {
       throw ExitCode.failure
     }
     if let secret = server.config.curveSecretKey {
-      let pub = (try? Curve.publicKey(ofSecret: secret)) ?? "?"
+      let pub = (try? CurveKeys.publicKey(ofSecret: secret)) ?? "?"
       Log.info(
         "CURVE on: server public key \(pub); \(server.config.curveAllow.map { "\($0.count) allowed client key(s)" } ?? "any client key")"
       )

@@ -1,6 +1,6 @@
 import ArgumentParser
+import MoPPSClient
 import MoPPSProtocol
-import ZeroMQ
 
 #if canImport(Glibc)
   import Glibc
@@ -11,28 +11,25 @@ import ZeroMQ
 /// One request to a running moppsd from a CLI subcommand. Failures are printed as what they are
 /// (no server answering, an error status), not as usage errors, and exit 1.
 enum ServerCall {
-  /// Sends `[method][body]` and returns the reply body of an OK status.
-  static func call(_ method: Method, _ body: [UInt8] = [], endpoint: String, timeout: Double) throws
-    -> [UInt8]
-  {
-    let reply: [[UInt8]]?
+  /// A client for one command: a single attempt, since these calls are read-only and a second try
+  /// would only double the wait before "no moppsd answering".
+  static func client(endpoint: String, timeout: Double) -> MoPPSClient {
     do {
-      let context = try Context()
-      let socket = try Socket(context, .req)
-      defer { socket.close() }
-      try socket.setReceiveTimeout(Int32(timeout * 1000))
-      try socket.connect(endpoint)
-      try socket.send([Array(method.path.utf8), body])
-      reply = try socket.receive()
+      return try MoPPSClient(endpoint: endpoint, timeout: timeout, retries: 0)
     } catch {
-      fail("cannot reach \(endpoint): \(error)")
+      fail("cannot reach \(endpoint): \(error.message)")
     }
-    guard let reply, reply.count == 2 else {
+  }
+
+  /// Runs `body` against the server, turning its failure into the command's exit.
+  static func run<T>(endpoint: String, timeout: Double, _ body: (MoPPSClient) throws(MoPPSError) -> T) -> T {
+    do {
+      return try body(client(endpoint: endpoint, timeout: timeout))
+    } catch  where error.code == .unavailable {
       fail("no moppsd answering at \(endpoint) (no reply within \(timeout) s)")
+    } catch {
+      fail("\(error.codeName): \(error.message)")
     }
-    let status = try Reply.decodeStatus(reply[0])
-    guard status.code == .ok else { fail("\(status.code.name): \(status.message)") }
-    return reply[1]
   }
 
   static func fail(_ message: String) -> Never {
@@ -71,8 +68,8 @@ struct Health: ParsableCommand {
   }
 
   func run() throws {
-    let body = try ServerCall.call(.health, endpoint: endpoint, timeout: timeout)
-    let health = try Reply.decodeHealth(body)
+    let health = ServerCall.run(endpoint: endpoint, timeout: timeout) { c throws(MoPPSError) in try c.health()
+    }
     print("\(health.status) moppsd \(health.version) at \(endpoint) (kernel \(health.kernel))")
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MoPPSClient
 import MoPPSEngine
 import MoPPSProtocol
 
@@ -39,7 +40,7 @@ struct Stats: ParsableCommand {
   }
 
   func fetch() throws -> StatsReport {
-    try Reply.decodeStats(try ServerCall.call(.stats, endpoint: endpoint, timeout: timeout))
+    ServerCall.run(endpoint: endpoint, timeout: timeout) { c throws(MoPPSError) in try c.stats() }
   }
 
   static func text(_ r: StatsReport) -> String {

@@ -15,9 +15,9 @@ REPO = Path(__file__).resolve().parents[3]
 def generated_files(root: Path):
     return sorted(
         p.relative_to(root)
-        for base in ("CModules/MoPPSProtoC", "clients/python/mopps")
+        for base in ("CModules/MoPPSProtoC", "clients/python/mopps", "clients/cpp/gen", "clients/rust/src/gen")
         for p in (root / base).rglob("*")
-        if p.name.endswith((".pb-c.c", ".pb-c.h", "_pb2.py"))
+        if p.name.endswith((".pb-c.c", ".pb-c.h", "_pb2.py", ".pb.h", ".pb.cc", ".rs"))
     )
 
 
