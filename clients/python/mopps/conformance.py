@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -49,11 +49,11 @@ def successes_for(ids: np.ndarray, step: int) -> np.ndarray:
     return ((7 * ids.astype(np.uint64) + np.uint64(step)) % np.uint64(9)).astype(np.float64)
 
 
-def _code(call) -> str:
+def _code(call: Callable[[], object]) -> str:
     try:
         call()
     except RpcError as e:
-        return e.code
+        return e.code.name
     return "OK"
 
 
