@@ -127,6 +127,22 @@ def main() -> int:
     print(f"{'measurement':<32} {'moppsd':>16} {'baseline':>24} {'ratio':>7}")
     for row in rows:
         print(f"{row[0]:<32} {row[1]:>16} {row[2]:>24} {row[3]:>7}")
+    variants = [v for v in ("baseline", "avx2", "avx512") if f"beta_msamples_per_s_swift_{v}" in r]
+    if variants:
+        print(f"\nper kernel variant, side by side in this run (default: {r.get('kernel', '?')}):")
+        print(f"{'variant':<10} {'Beta M/s':>9} {'vs numpy':>9} {'small M/s':>10} {'sample us':>10} "
+              f"{'select us':>10} {'/sampling':>10} {'index us':>9} {'/sampling':>10} {'whole 1M ms':>12}")
+        for v in variants:
+            r[f"ratio_beta_swift_over_numpy_{v}"] = r[f"beta_msamples_per_s_swift_{v}"] / r["beta_msamples_per_s_numpy"]
+            print(f"{v:<10} {r[f'beta_msamples_per_s_swift_{v}']:>9.1f} {r[f'ratio_beta_swift_over_numpy_{v}']:>8.1f}x "
+                  f"{r[f'beta_msamples_per_s_swift_small_shapes_{v}']:>10.1f} {r[f'sample_us_m4096_{v}']:>10.1f} "
+                  f"{r[f'engine_select_us_m4096_b256_{v}']:>10.1f} {r[f'select_over_sampling_{v}']:>9.2f}x "
+                  f"{r[f'engine_select_us_m4096_b256_index_ids_{v}']:>9.1f} "
+                  f"{r[f'select_over_sampling_index_ids_{v}']:>9.2f}x {r[f'wholepool_select_ms_1m_{v}']:>12.2f}")
+        best = r.get("kernel", variants[-1])
+        r["ratio_beta_default_over_forced_best"] = r["beta_msamples_per_s_swift"] / r[f"beta_msamples_per_s_swift_{best}"]
+        print(f"default build, its own choice vs forced {best}: {r['ratio_beta_default_over_forced_best']:.2f}x Beta speed")
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")
     if r["ratio_beta_swift_over_numpy"] < MIN_SAMPLER_RATIO:
         print(f"\nFAIL: the Swift Beta sampler is only {r['ratio_beta_swift_over_numpy']:.1f}x numpy "

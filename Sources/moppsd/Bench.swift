@@ -84,7 +84,15 @@ struct Bench: ParsableCommand {
       results += try DurabilityBenchmark.run(directory: dir) { Log.info("bench: \($0)") }
     }
     if let json {
-      let body = results.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
+      // The kernel and CPU as strings (JSON-escaped by hand: a CPU brand has no quotes or
+      // backslashes, but keep the file valid whatever CPUID says).
+      func quoted(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+          + "\""
+      }
+      let body =
+        ([("kernel", quoted(Kernel.best.name)), ("cpu", quoted(Kernel.cpuName))]
+        + results.map { ($0.0, "\($0.1)") }).map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
       guard let f = fopen(json, "w") else {
         throw ValidationError("--json \(json): cannot open for writing: \(String(cString: strerror(errno)))")
       }

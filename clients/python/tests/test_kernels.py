@@ -147,3 +147,20 @@ def test_health_and_stats_name_the_kernel_in_use(variant, tmp_path):
         assert process.stop() == 0
         log.close()
     assert f"kernel {variant} on " in (tmp_path / "moppsd.log").read_text()
+
+
+def test_bench_measures_every_supported_variant_side_by_side(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([mopps.find_moppsd(), "bench", "--only", "beta", "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    r = json.loads(out.read_text())
+    assert r["kernel"] == supported()[-1] and r["cpu"]
+    for v in supported():
+        assert r[f"beta_msamples_per_s_swift_{v}"] > 0
+    assert r["beta_msamples_per_s_swift"] > 0
+    done = subprocess.run([mopps.find_moppsd(), "bench", "--only", "nothing"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 64 and "unknown group" in done.stderr and "wholepool" in done.stderr
