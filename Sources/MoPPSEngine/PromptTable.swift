@@ -205,6 +205,9 @@ final class PromptTable: @unchecked Sendable {
       words.initialize(repeating: priorWord, count: n)
       return 0
     }
+    // Acquiring pairs with the releasing store in `append`.
+    let denseNow = denseEnd.load(ordering: .acquiring)
+    if let found = gatherDense(ids, below: denseNow, words: words) { return found }
     return ids.withUnsafeBufferPointer { ids in
       withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 3 * n) { scratch in
         var found = 0
@@ -212,8 +215,7 @@ final class PromptTable: @unchecked Sendable {
         var pending = entry + n
         var unresolved = entry + 2 * n
         var m = 0
-        // Acquiring pairs with the releasing store in `append`.
-        let dense = UInt64(denseEnd.load(ordering: .acquiring))
+        let dense = UInt64(denseNow)
         // Worth a pass only when a good share of the pool is dense (a pool of hashed ids usually
         // has a dense prefix of 0 or 1).
         if dense > 0 && dense >= UInt64(count / 4) {
@@ -265,6 +267,29 @@ final class PromptTable: @unchecked Sendable {
         }
         return found
       }
+    }
+  }
+
+  /// The gather of candidates that are all dataset indices below `dense` (the verl and TRL
+  /// plug-ins' case): each id is its own slot, one load per id, no map. Nil, having written nothing
+  /// that matters, when some id is not below `dense`; the caller then takes the general path.
+  private func gatherDense(_ ids: [UInt64], below dense: Int, words: UnsafeMutablePointer<UInt64>) -> Int? {
+    guard dense > 0 else { return nil }
+    return ids.withUnsafeBufferPointer { ids -> Int? in
+      var outside: UInt64 = 0
+      for id in ids { outside |= UInt64(truncatingIfNeeded: Self.bit(id >= UInt64(dense))) }
+      guard outside == 0 else { return nil }
+      if dense <= Self.segmentSize {
+        // One segment: no directory load per id.
+        let base = word(0)
+        // Relaxed: each word is self-contained; `dense` was acquired after the slots were published.
+        for j in 0..<ids.count { words[j] = base[Int(truncatingIfNeeded: ids[j])].load(ordering: .relaxed) }
+      } else {
+        for j in 0..<ids.count {
+          words[j] = word(Int(truncatingIfNeeded: ids[j])).pointee.load(ordering: .relaxed)
+        }
+      }
+      return ids.count
     }
   }
 

@@ -63,6 +63,14 @@ struct LookupTests {
       let expected = truth[id] ?? (0.5, 2)
       #expect(alpha[j] == expected.0 && beta[j] == expected.1, "id \(id)")
     }
+    // Candidates that are all dataset indices take the one-load-per-id path (one segment or several).
+    let indices = (0..<4_096).map { _ in UInt64(rng.nextBelow(prompts)) }
+    var indexAlpha = [Float](repeating: -1, count: indices.count)
+    var indexBeta = indexAlpha
+    #expect(table.gather(indices, prior: (0.5, 2), alpha: &indexAlpha, beta: &indexBeta) == indices.count)
+    for (j, id) in indices.enumerated() {
+      #expect(indexAlpha[j] == truth[id]!.0 && indexBeta[j] == truth[id]!.1, "index id \(id)")
+    }
     table.withLookup { look in
       for id in truth.keys { #expect(look(id).map(table.id) == id) }
       #expect(look(UInt64(prompts)) == nil)
