@@ -21,7 +21,7 @@ let kernelFlags = ["-O", "-Xcc", "-fno-math-errno", "-Xllvm", "-slp-max-look-ahe
 /// symlinked folder), so the variants cannot drift apart.
 func kernelVariant(_ name: String, cpu: String) -> Target {
   .target(
-    name: name, path: "Sources/\(name)",
+    name: name, dependencies: ["MoPPSKernelABI"], path: "Sources/\(name)",
     swiftSettings: [
       .enableExperimentalFeature("BuiltinModule"), .unsafeFlags(["-target-cpu", cpu] + kernelFlags),
     ])
@@ -60,10 +60,12 @@ let package = Package(
     // CPUID and XGETBV, which Swift cannot issue itself.
     .target(name: "CPUFeatures", path: "CModules/CPUFeatures"),
     // The kernels call LLVM vector builtins directly (Sources/MoPPSKernels/Lanes.swift).
+    // The type of the kernels' entry-point table, shared by every variant (no code of its own).
+    .target(name: "MoPPSKernelABI"),
     .target(
-      name: "MoPPSKernels",
+      name: "MoPPSKernels", dependencies: ["MoPPSKernelABI"],
       swiftSettings: [.enableExperimentalFeature("BuiltinModule"), .unsafeFlags(kernelFlags)]),
-    .target(name: "MoPPSEngine", dependencies: kernelModules + ["CPUFeatures"]),
+    .target(name: "MoPPSEngine", dependencies: kernelModules + ["MoPPSKernelABI", "CPUFeatures"]),
     .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine"]),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
     .target(

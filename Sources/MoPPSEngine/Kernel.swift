@@ -1,4 +1,5 @@
 import CPUFeatures
+import MoPPSKernelABI
 import MoPPSKernels
 import Synchronization
 
@@ -29,78 +30,25 @@ public struct Kernel: Sendable, Hashable, CustomStringConvertible {
   public var name: String { variant.rawValue }
   public var description: String { name }
 
-  typealias SampleSplit =
-    @Sendable (
-      UnsafeMutablePointer<Float>, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutableRawPointer
-    ) -> Void
-  typealias SamplePacked =
-    @Sendable (
-      UnsafeMutablePointer<Float>, Int, UnsafePointer<Atomic<UInt64>>, UnsafeMutableRawPointer
-    ) -> Void
-  typealias SampleWords =
-    @Sendable (UnsafeMutablePointer<Float>, Int, UnsafePointer<UInt64>, UnsafeMutableRawPointer)
-    -> Void
-  typealias Segment = @Sendable (Int, Float, UnsafeBufferPointer<Float>, Int) -> [(key: Float, position: Int)]
-  typealias Band =
-    @Sendable (Int, Float, Float, UnsafeBufferPointer<Float>, Int) -> (
-      inside: [Int], nearest: [(key: Float, position: Int)]
-    )
-  typealias Elementary =
-    @Sendable (
-      Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
-      UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>
-    ) -> Void
-
-  let sampleSplit: SampleSplit
-  let samplePacked: SamplePacked
-  let sampleWords: SampleWords
-  let smallestKeys: @Sendable (Int, UnsafeBufferPointer<Float>) -> [Int]
-  let nearestSamples: @Sendable (Int, Float, UnsafeBufferPointer<Float>) -> [Int]
-  let segmentNearest: Segment
-  let segmentBand: Band
-  let elementary: Elementary
+  /// The variant's functions.
+  let entry: EntryPoints
 
   public static func == (a: Self, b: Self) -> Bool { a.variant == b.variant }
   public func hash(into h: inout Hasher) { h.combine(variant) }
 
   /// The portable variant: runs on every CPU of the architecture.
-  public static let baseline = Kernel(
-    variant: .baseline, sampleSplit: MoPPSKernels.Kernels.sampleBeta(into:count:alpha:beta:rng:),
-    samplePacked: MoPPSKernels.Kernels.sampleBeta(into:count:packed:rng:),
-    sampleWords: MoPPSKernels.Kernels.sampleBeta(into:count:words:rng:),
-    smallestKeys: MoPPSKernels.Kernels.smallest(_:of:),
-    nearestSamples: MoPPSKernels.Kernels.nearest(_:to:samples:),
-    segmentNearest: MoPPSKernels.Kernels.segmentNearest(_:to:samples:first:),
-    segmentBand: MoPPSKernels.Kernels.segmentBand(_:low:high:samples:first:),
-    elementary: MoPPSKernels.Kernels.elementary(count:x:y:u:log:exp:cos:sin:))
+  public static let baseline = Kernel(variant: .baseline, entry: MoPPSKernels.entryPoints)
 
   /// The variants this CPU runs, slowest first (`baseline` always).
   public static let supported: [Kernel] = {
     var kernels = [baseline]
     #if arch(x86_64)
+      // A variant's table is read only once CPUID says the CPU runs its code.
       if mopps_cpu_supports_x86_64_v3() != 0 {
-        kernels.append(
-          Kernel(
-            variant: .avx2, sampleSplit: MoPPSKernelsAVX2.Kernels.sampleBeta(into:count:alpha:beta:rng:),
-            samplePacked: MoPPSKernelsAVX2.Kernels.sampleBeta(into:count:packed:rng:),
-            sampleWords: MoPPSKernelsAVX2.Kernels.sampleBeta(into:count:words:rng:),
-            smallestKeys: MoPPSKernelsAVX2.Kernels.smallest(_:of:),
-            nearestSamples: MoPPSKernelsAVX2.Kernels.nearest(_:to:samples:),
-            segmentNearest: MoPPSKernelsAVX2.Kernels.segmentNearest(_:to:samples:first:),
-            segmentBand: MoPPSKernelsAVX2.Kernels.segmentBand(_:low:high:samples:first:),
-            elementary: MoPPSKernelsAVX2.Kernels.elementary(count:x:y:u:log:exp:cos:sin:)))
+        kernels.append(Kernel(variant: .avx2, entry: MoPPSKernelsAVX2.entryPoints))
       }
       if mopps_cpu_supports_x86_64_v4() != 0 {
-        kernels.append(
-          Kernel(
-            variant: .avx512, sampleSplit: MoPPSKernelsAVX512.Kernels.sampleBeta(into:count:alpha:beta:rng:),
-            samplePacked: MoPPSKernelsAVX512.Kernels.sampleBeta(into:count:packed:rng:),
-            sampleWords: MoPPSKernelsAVX512.Kernels.sampleBeta(into:count:words:rng:),
-            smallestKeys: MoPPSKernelsAVX512.Kernels.smallest(_:of:),
-            nearestSamples: MoPPSKernelsAVX512.Kernels.nearest(_:to:samples:),
-            segmentNearest: MoPPSKernelsAVX512.Kernels.segmentNearest(_:to:samples:first:),
-            segmentBand: MoPPSKernelsAVX512.Kernels.segmentBand(_:low:high:samples:first:),
-            elementary: MoPPSKernelsAVX512.Kernels.elementary(count:x:y:u:log:exp:cos:sin:)))
+        kernels.append(Kernel(variant: .avx512, entry: MoPPSKernelsAVX512.entryPoints))
       }
     #endif
     return kernels
@@ -157,7 +105,9 @@ extension Kernel {
   ) {
     precondition(alpha.count == out.count && beta.count == out.count)
     guard !out.isEmpty else { return }
-    rng.withState { sampleSplit(out.baseAddress!, out.count, alpha.baseAddress!, beta.baseAddress!, $0) }
+    rng.withState {
+      entry.sampleSplit(out.baseAddress!, out.count, alpha.baseAddress!, beta.baseAddress!, $0)
+    }
   }
 
   /// The same from packed posterior words.
@@ -167,7 +117,7 @@ extension Kernel {
   ) {
     precondition(words.count == out.count)
     guard !out.isEmpty else { return }
-    rng.withState { samplePacked(out.baseAddress!, out.count, words.baseAddress!, $0) }
+    rng.withState { entry.samplePacked(out.baseAddress!, out.count, words.baseAddress!, $0) }
   }
 
   /// The same from packed posterior words in plain memory.
@@ -176,17 +126,17 @@ extension Kernel {
   ) {
     precondition(words.count == out.count)
     guard !out.isEmpty else { return }
-    rng.withState { sampleWords(out.baseAddress!, out.count, words.baseAddress!, $0) }
+    rng.withState { entry.sampleWords(out.baseAddress!, out.count, words.baseAddress!, $0) }
   }
 
   /// Positions of the k smallest keys (≥ 0, not NaN), ordered by (key, position).
   func smallest(_ k: Int, of keys: [Float]) -> [Int] {
-    keys.withUnsafeBufferPointer { smallestKeys(k, $0) }
+    keys.withUnsafeBufferPointer { entry.smallest(k, $0) }
   }
 
   /// Positions of the k samples nearest `target`, ordered by (distance, position).
   func nearest(_ k: Int, to target: Float, samples: [Float]) -> [Int] {
-    samples.withUnsafeBufferPointer { nearestSamples(k, target, $0) }
+    samples.withUnsafeBufferPointer { entry.nearest(k, target, $0) }
   }
 
   /// The vector log, exp, cos 2πu and sin 2πu of this variant over arrays (a multiple of 16 long), for
@@ -200,7 +150,7 @@ extension Kernel {
       e.withUnsafeMutableBufferPointer { e in
         c.withUnsafeMutableBufferPointer { c in
           s.withUnsafeMutableBufferPointer { s in
-            elementary(x.count, x, y, u, l.baseAddress!, e.baseAddress!, c.baseAddress!, s.baseAddress!)
+            entry.elementary(x.count, x, y, u, l.baseAddress!, e.baseAddress!, c.baseAddress!, s.baseAddress!)
           }
         }
       }

@@ -90,11 +90,11 @@ extension Pool {
       // Positions are slots, so (key, slot) ties break exactly as in the materialised path.
       samples.withUnsafeBufferPointer { s in
         if strategy == .topK {
-          for (key, slot) in kernel.segmentNearest(b, target, s, first) {
+          for (key, slot) in kernel.entry.segmentNearest(b, target, s, first) {
             out.append(slot, key: key, sample: s[slot - first])
           }
         } else {
-          let (inside, nearest) = kernel.segmentBand(b, band.low, band.high, s, first)
+          let (inside, nearest) = kernel.entry.segmentBand(b, band.low, band.high, s, first)
           out.inBand = inside
           out.inBandSamples = inside.map { s[$0 - first] }
           for (key, slot) in nearest { out.append(slot, key: key, sample: s[slot - first]) }

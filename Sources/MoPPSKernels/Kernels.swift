@@ -1,3 +1,4 @@
+import MoPPSKernelABI
 import Synchronization
 
 /// The entry points of the vectorised kernels: Beta sampling, the selection of the keys nearest a
@@ -14,13 +15,9 @@ public enum Kernels {
   @inline(never)
   public static func sampleBeta(
     into out: UnsafeMutablePointer<Float>, count: Int, alpha: UnsafePointer<Float>,
-    beta: UnsafePointer<Float>,
-    rng: UnsafeMutableRawPointer
+    beta: UnsafePointer<Float>, rng: UnsafeMutableRawPointer
   ) {
-    guard count > 0 else { return }
-    var lanes = LaneRNG(loading: rng)
-    BetaKernel.fill(out, count: count, SplitShapes(alpha: alpha, beta: beta), using: &lanes)
-    lanes.store(to: rng)
+    sample(out, count, SplitShapes(alpha: alpha, beta: beta), rng)
   }
 
   /// The same from the prompt table's packed posterior words (α in the high half), read as the
@@ -30,10 +27,7 @@ public enum Kernels {
     into out: UnsafeMutablePointer<Float>, count: Int, packed: UnsafePointer<Atomic<UInt64>>,
     rng: UnsafeMutableRawPointer
   ) {
-    guard count > 0 else { return }
-    var lanes = LaneRNG(loading: rng)
-    BetaKernel.fill(out, count: count, PackedShapes(words: packed), using: &lanes)
-    lanes.store(to: rng)
+    sample(out, count, PackedShapes(words: packed), rng)
   }
 
   /// The same from packed posterior words in plain memory (a select's gathered candidates), loaded
@@ -43,9 +37,16 @@ public enum Kernels {
     into out: UnsafeMutablePointer<Float>, count: Int, words: UnsafePointer<UInt64>,
     rng: UnsafeMutableRawPointer
   ) {
+    sample(out, count, WordShapes(words: words), rng)
+  }
+
+  @inline(__always)
+  private static func sample<S: ShapeSource>(
+    _ out: UnsafeMutablePointer<Float>, _ count: Int, _ shapes: S, _ rng: UnsafeMutableRawPointer
+  ) {
     guard count > 0 else { return }
     var lanes = LaneRNG(loading: rng)
-    BetaKernel.fill(out, count: count, WordShapes(words: words), using: &lanes)
+    BetaKernel.fill(out, count: count, shapes, using: &lanes)
     lanes.store(to: rng)
   }
 
@@ -107,3 +108,12 @@ public enum Kernels {
     }
   }
 }
+
+/// This variant's entry points, for the engine's kernel table.
+public let entryPoints = EntryPoints(
+  sampleSplit: Kernels.sampleBeta(into:count:alpha:beta:rng:),
+  samplePacked: Kernels.sampleBeta(into:count:packed:rng:),
+  sampleWords: Kernels.sampleBeta(into:count:words:rng:), smallest: Kernels.smallest(_:of:),
+  nearest: Kernels.nearest(_:to:samples:), segmentNearest: Kernels.segmentNearest(_:to:samples:first:),
+  segmentBand: Kernels.segmentBand(_:low:high:samples:first:),
+  elementary: Kernels.elementary(count:x:y:u:log:exp:cos:sin:))
