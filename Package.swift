@@ -31,19 +31,26 @@ let package = Package(
       linkerSettings: [.linkedLibrary("protobuf-c")]),
     // The Beta sampler calls LLVM vector builtins directly (Sources/MoPPSEngine/Lanes.swift).
     .target(name: "MoPPSEngine", swiftSettings: [.enableExperimentalFeature("BuiltinModule")]),
-    .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine"]),
+    // The C library, imported in one place for every module outside the engine.
+    .target(name: "MoPPSPlatform"),
+    .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine", "MoPPSPlatform"]),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+    // The state directory: write-ahead log, snapshots, tags, recovery, the reference JSON formats.
+    .target(
+      name: "MoPPSPersistence",
+      dependencies: ["MoPPSEngine", "MoPPSPlatform", .product(name: "Logging", package: "swift-log")]),
     .target(
       name: "MoPPSServer",
       dependencies: [
-        "MoPPSEngine", "MoPPSProtocol", "ZeroMQ", .product(name: "Logging", package: "swift-log"),
+        "MoPPSEngine", "MoPPSPersistence", "MoPPSPlatform", "MoPPSProtocol", "ZeroMQ",
+        .product(name: "Logging", package: "swift-log"),
       ]),
     // In-process benchmarks behind `moppsd bench`.
-    .target(name: "MoPPSBench", dependencies: ["MoPPSEngine", "MoPPSServer"]),
+    .target(name: "MoPPSBench", dependencies: ["MoPPSEngine", "MoPPSPersistence", "MoPPSPlatform"]),
     .executableTarget(
       name: "moppsd",
       dependencies: [
-        "MoPPSServer", "MoPPSBench", "MoPPSProtocol", "ZeroMQ",
+        "MoPPSServer", "MoPPSBench", "MoPPSPersistence", "MoPPSPlatform", "MoPPSProtocol", "ZeroMQ",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -51,7 +58,8 @@ let package = Package(
     .testTarget(name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(
-      name: "MoPPSServerTests", dependencies: ["MoPPSServer", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
+      name: "MoPPSServerTests",
+      dependencies: ["MoPPSServer", "MoPPSPersistence", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
   ],
   swiftLanguageModes: [.v6]
 )

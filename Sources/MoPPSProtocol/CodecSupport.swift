@@ -1,10 +1,5 @@
+import MoPPSPlatform
 import MoPPSProtoC
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// Decodes `body` with a generated `*__unpack`, hands the message to `read`, and frees it.
 /// protobuf-c returns NULL for bytes that do not parse; that becomes INVALID_ARGUMENT.

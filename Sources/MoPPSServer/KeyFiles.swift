@@ -1,10 +1,5 @@
+import MoPPSPlatform
 import ZeroMQ
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// CurveZMQ key files: one Z85 key per line (its first word; the rest of the line is free text),
 /// blank lines and lines starting with # ignored. (# is a Z85 character, so it only starts a comment

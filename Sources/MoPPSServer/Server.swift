@@ -94,7 +94,7 @@ public final class Server {
   static func refuseServedIPC(_ endpoints: [String]) throws(ServerError) {
     for endpoint in endpoints where endpoint.hasPrefix("ipc://") {
       let path = String(endpoint.dropFirst("ipc://".count))
-      guard !path.hasPrefix("@"), Files.socketAnswers(path) else { continue }
+      guard !path.hasPrefix("@"), Endpoints.socketAnswers(path) else { continue }
       throw ServerError(
         "cannot bind \(endpoint): another process serves it (a second moppsd?); stop it or pick another "
           + "path (--listen / --publish, or another --state-dir)")

@@ -1,10 +1,5 @@
+import MoPPSPlatform
 import MoPPSProtocol
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// Everything `moppsd serve` needs, built once from flags.
 public struct ServerConfig: Sendable, Equatable {

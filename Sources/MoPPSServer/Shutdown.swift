@@ -1,11 +1,6 @@
 import Foundation
+import MoPPSPlatform
 import Synchronization
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// Set by SIGINT/SIGTERM; the serve loop polls it between requests. A signal handler may only touch
 /// lock-free state, hence a global atomic.

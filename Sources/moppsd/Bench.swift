@@ -2,13 +2,8 @@ import ArgumentParser
 import Foundation
 import MoPPSBench
 import MoPPSEngine
+import MoPPSPlatform
 import MoPPSServer
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(

@@ -1,15 +1,11 @@
 import ArgumentParser
 import Logging
 import MoPPSEngine
+import MoPPSPersistence
+import MoPPSPlatform
 import MoPPSProtocol
 import MoPPSServer
 import ZeroMQ
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 @main
 struct Moppsd: ParsableCommand {

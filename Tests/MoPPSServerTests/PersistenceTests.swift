@@ -4,6 +4,7 @@ import MoPPSProtocol
 import Synchronization
 import Testing
 
+@testable import MoPPSPersistence
 @testable import MoPPSServer
 
 @Suite struct PersistenceTests {
@@ -180,4 +181,25 @@ extension PersistenceTests {
 
 extension Reply {
   static func decodeStatusCode(_ reply: [[UInt8]]) throws -> StatusCode { try decodeStatus(reply[0]).code }
+}
+
+extension PersistenceTests {
+  /// Export writes keys as JSON strings without a fallible serializer: the same text as
+  /// JSONSerialization writes for every kind of character (quotes, controls, slashes, non-ASCII).
+  @Test func exportKeysAreWrittenAsJSONSerializationWritesThem() throws {
+    var keys = [
+      "plain", "a\"b", "back\\slash", "a/b", "tab\tnew\nline\r", "\u{08}\u{0C}\u{01}\u{1F}", "é ✓ 😀", "",
+    ]
+    var rng = Xoshiro256(seed: 11)
+    for _ in 0..<200 {
+      keys.append(
+        String(
+          String.UnicodeScalarView((0..<8).compactMap { _ in Unicode.Scalar(UInt32(rng.nextBelow(0x90))) })))
+    }
+    for key in keys {
+      let data = try JSONSerialization.data(withJSONObject: [key])
+      let expected = String(decoding: data, as: UTF8.self).dropFirst().dropLast()
+      #expect(ReferenceFormat.jsonString(key) == String(expected), "\(Array(key.unicodeScalars))")
+    }
+  }
 }

@@ -1,13 +1,8 @@
 import Foundation
+import Logging
 import MoPPSEngine
-import MoPPSProtocol
+import MoPPSPlatform
 import Synchronization
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// When the log reaches stable storage.
 public enum FsyncPolicy: String, Sendable, CaseIterable {
@@ -74,6 +69,8 @@ public final class StateStore: @unchecked Sendable {
 
   public let engine: Engine
   public let options: Options?
+  /// moppsd's logger (the process's logging system decides where its lines go).
+  let logger = Logger(label: "moppsd")
   public let limits: Limits
   let gates = MutationGates()
   /// The log file; held only to append a record or to rotate the file, never while applying.
@@ -113,7 +110,7 @@ public final class StateStore: @unchecked Sendable {
     let started = ContinuousClock.now
     let recovery = recover(into: engine, directory: dir)
     if !recovery.loss.isEmpty && !options.acceptDataLoss {
-      Glibc.close(lockFD)
+      closeDescriptor(lockFD)
       throw PersistenceError(
         "\(dir) holds state that cannot be recovered completely: \(recovery.loss.joined(separator: "; ")). "
           + "Nothing was changed. Copy the directory somewhere safe, then start with --accept-data-loss to "
@@ -131,7 +128,7 @@ public final class StateStore: @unchecked Sendable {
     do {
       wal = try WriteAheadLog(dir: dir + "/wal", startingAt: scan.nextLSN)
     } catch {
-      Glibc.close(lockFD)
+      closeDescriptor(lockFD)
       throw error
     }
     let elapsed = ContinuousClock.now - started
@@ -253,22 +250,22 @@ public final class StateStore: @unchecked Sendable {
   /// written (a full disk) is taken back out of the log and the mutation refused with nothing
   /// changed; the next mutation simply tries again. With fsync `always`, returns once the record is
   /// durable. Returns nil at once, doing nothing, when `wait` is false and the lock is taken.
-  func mutate<R>(pool: String, wait: Bool, _ plan: () throws(EngineError) -> Plan<R>) throws(EngineError)
+  func mutate<R>(pool: String, wait: Bool, _ plan: () throws(EngineError) -> Plan<R>) throws(StoreError)
     -> R?
   {
-    let outcome = try gates.withPool(pool, wait: wait) { () throws(EngineError) -> (R, UInt64?) in
-      switch try plan() {
+    let outcome = try gates.withPool(pool, wait: wait) { () throws(StoreError) -> (R, UInt64?) in
+      switch try refusing(plan) {
       case .answer(let result):
         return (result, nil)
       case .change(let record, let apply):
-        let lsn = try append(record)
-        return (try apply(), lsn)
+        let lsn = try storing { () throws(PersistenceError) in try append(record) }
+        return (try refusing(apply), lsn)
       case .logged(let record, let result, let undo):
-        do throws(EngineError) {
+        do throws(PersistenceError) {
           return (result, try append(record))
         } catch {
           undo()
-          throw error
+          throw .storage(error)
         }
       }
     }
@@ -277,35 +274,34 @@ public final class StateStore: @unchecked Sendable {
       do throws(PersistenceError) {
         try syncLog(through: lsn)
       } catch {
-        throw EngineError(.internal, "the change is logged but could not be made durable: \(error.message)")
+        throw .storage(
+          error.reworded("the change is logged but could not be made durable: \(error.message)", kind: .io))
       }
     }
     return result
   }
 
   /// Appends a record; nil without a log. Encoding happens before the log lock is taken.
-  private func append(_ record: WALRecord) throws(EngineError) -> UInt64? {
+  private func append(_ record: WALRecord) throws(PersistenceError) -> UInt64? {
     guard options != nil else { return nil }
     let frame = WriteAheadLog.frame(record)
-    return try log.withLock { (m) throws(EngineError) -> UInt64? in
+    return try log.withLock { (m) throws(PersistenceError) -> UInt64? in
       if let failure = m.failure {
-        throw EngineError(.unavailable, "state directory unusable, mutations refused: \(failure)")
+        throw PersistenceError("state directory unusable, mutations refused: \(failure)", kind: .logUnusable)
       }
       guard let wal = m.wal else { return nil }
-      do throws(WriteAheadLog.AppendError) {
+      do throws(PersistenceError) {
         let lsn = try wal.append(frame: frame)
         // Relaxed: the syncer only needs a recent value; the fsync itself orders the data.
         written.store(lsn + 1, ordering: .relaxed)
         m.sinceSnapshot += 1
         return lsn
       } catch {
-        if !error.rolledBack { m.failure = error.message }
-        let code: StatusCode =
-          error.errno == ENOSPC || error.errno == EDQUOT ? .resourceExhausted : .unavailable
-        throw EngineError(
-          code,
+        let rolledBack = error.kind != .logUnusable
+        if !rolledBack { m.failure = error.message }
+        throw error.reworded(
           "cannot write the log (\(error.message)); nothing was changed"
-            + (error.rolledBack ? ", and the request can be retried once the disk has room" : ""))
+            + (rolledBack ? ", and the request can be retried once the disk has room" : ""), kind: .logWrite)
       }
     }
   }
@@ -324,8 +320,8 @@ public final class StateStore: @unchecked Sendable {
         let (fd, path) = try log.withLock({ (m) throws(PersistenceError) in try m.wal?.duplicateDescriptor() }
         )
       else { return }
-      defer { Glibc.close(fd) }
-      guard fdatasync(fd) == 0 else { throw PersistenceError("cannot fsync \(path): \(Files.errorText())") }
+      defer { closeDescriptor(fd) }
+      try syscall("cannot fsync \(path)") { fdatasync(fd) }
       durable = target
     }
   }
@@ -333,18 +329,20 @@ public final class StateStore: @unchecked Sendable {
   // MARK: Snapshots
 
   /// Refuses what only a server with a state directory can do.
-  public func requireDirectory(_ what: String) throws(EngineError) {
+  public func requireDirectory(_ what: String) throws(PersistenceError) {
     guard options != nil else {
-      throw EngineError(
-        .failedPrecondition, "\(what) needs persistence; this moppsd runs without a state directory")
+      throw PersistenceError(
+        "\(what) needs persistence; this moppsd runs without a state directory", kind: .noDirectory)
     }
   }
 
   /// Writes a full-state snapshot and compacts the log behind it.
   @discardableResult
-  public func snapshotState() throws(PersistenceError) -> SnapshotInfo {
-    guard options != nil else { throw PersistenceError("this moppsd runs without a state directory") }
-    return try snapshotLock.withLock { (_) throws(PersistenceError) -> SnapshotInfo in
+  public func snapshotState() throws(PersistenceError) -> StoredSnapshot {
+    guard options != nil else {
+      throw PersistenceError("this moppsd runs without a state directory", kind: .noDirectory)
+    }
+    return try snapshotLock.withLock { (_) throws(PersistenceError) -> StoredSnapshot in
       // Copy the state and start a new log file at one point in time: no mutation runs meanwhile.
       let (pools, lsn) = try gates.withAll { () throws(PersistenceError) -> ([PoolSnapshot], UInt64) in
         try log.withLock { (m) throws(PersistenceError) -> ([PoolSnapshot], UInt64) in
@@ -367,7 +365,7 @@ public final class StateStore: @unchecked Sendable {
       // earlier file holds is behind it, so mutations may go on.
       log.withLock { $0.failure = nil }
       compact()
-      return SnapshotInfo(
+      return StoredSnapshot(
         pool: "", tag: String(name.dropLast(5)), lsn: lsn, created: file.created,
         promptCount: pools.reduce(0) { $0 + $1.ids.count }, bytes: bytes.count)
     }
@@ -415,40 +413,45 @@ public final class StateStore: @unchecked Sendable {
   private static func tagFile(_ pool: String, _ tag: String) -> [String] { ["tags", pool, tag + ".snap"] }
 
   /// Saves one pool under a tag (replacing an older snapshot with the same tag).
-  public func saveTag(pool name: String, tag: String) throws(EngineError) -> SnapshotInfo {
-    try Self.checkTagName(pool: name, tag: tag)
-    try requireDirectory("Snapshot")
+  public func saveTag(pool name: String, tag: String) throws(StoreError) -> StoredSnapshot {
+    try refusing { () throws(EngineError) in try Self.checkTagName(pool: name, tag: tag) }
+    try storing { () throws(PersistenceError) in try requireDirectory("Snapshot") }
     // Under the pool's lock: the copy is of one point in the pool's history.
-    let (snapshot, lsn) = try gates.withPool(name) { () throws(EngineError) -> (PoolSnapshot, UInt64) in
-      let snapshot = try engine.pool(name).snapshot()
-      return (snapshot, log.withLock { $0.wal?.nextLSN ?? 0 })
-    }!
+    let (snapshot, lsn) = try refusing { () throws(EngineError) in
+      try gates.withPool(name) { () throws(EngineError) -> (PoolSnapshot, UInt64) in
+        let snapshot = try engine.pool(name).snapshot()
+        return (snapshot, log.withLock { $0.wal?.nextLSN ?? 0 })
+      }!
+    }
     let file = SnapshotFile(kind: .tag, lsn: lsn, created: Date().timeIntervalSince1970, pools: [snapshot])
     let bytes = file.encode()
     do throws(PersistenceError) {
       try Files.writeAtomically(beneath: directory, Self.tagFile(name, tag), bytes)
     } catch {
-      throw EngineError(.internal, "cannot save tag \"\(tag)\" of pool \"\(name)\": \(error.message)")
+      throw .storage(
+        error.reworded("cannot save tag \"\(tag)\" of pool \"\(name)\": \(error.message)", kind: .io))
     }
-    return SnapshotInfo(
+    return StoredSnapshot(
       pool: name, tag: tag, lsn: lsn, created: file.created, promptCount: snapshot.ids.count,
       bytes: bytes.count)
   }
 
   /// Replaces the pool's whole state with a tagged snapshot (also when the pool was dropped since).
-  public func restoreTag(pool name: String, tag: String) throws(EngineError) -> PoolInfo {
-    try Self.checkTagName(pool: name, tag: tag)
-    try requireDirectory("Restore")
+  public func restoreTag(pool name: String, tag: String) throws(StoreError) -> PoolInfo {
+    try refusing { () throws(EngineError) in try Self.checkTagName(pool: name, tag: tag) }
+    try storing { () throws(PersistenceError) in try requireDirectory("Restore") }
     let components = Self.tagFile(name, tag)
     let display = components.joined(separator: "/")
     let read: [UInt8]?
     do throws(PersistenceError) {
       read = try Files.readRegular(beneath: directory, components)
     } catch {
-      throw EngineError(.dataLoss, "cannot read \(display): \(error.message)")
+      throw .storage(error.reworded("cannot read \(display): \(error.message)", kind: .damaged))
     }
     guard let bytes = read else {
-      throw EngineError(.notFound, "no snapshot tagged \"\(tag)\" for pool \"\(name)\"; see ListSnapshots")
+      throw .storage(
+        PersistenceError(
+          "no snapshot tagged \"\(tag)\" for pool \"\(name)\"; see ListSnapshots", kind: .notFound))
     }
     let snapshot: PoolSnapshot
     do throws(PersistenceError) {
@@ -456,27 +459,27 @@ public final class StateStore: @unchecked Sendable {
       guard file.kind == .tag, file.pools.count == 1 else { throw PersistenceError("not a tag snapshot") }
       snapshot = file.pools[0]
     } catch {
-      throw EngineError(.dataLoss, "snapshot \(display) is damaged: \(error.message)")
+      throw .storage(error.reworded("snapshot \(display) is damaged: \(error.message)", kind: .damaged))
     }
     return try install(snapshot, as: name)
   }
 
   /// Full-state snapshots and tags (optionally of one pool), newest first within each pool.
-  public func listSnapshots(pool filter: String = "") throws(EngineError) -> [SnapshotInfo] {
-    if !filter.isEmpty { try Engine.validatePoolName(filter) }
-    try requireDirectory("ListSnapshots")
+  public func listSnapshots(pool filter: String = "") throws(StoreError) -> [StoredSnapshot] {
+    if !filter.isEmpty { try refusing { () throws(EngineError) in try Engine.validatePoolName(filter) } }
+    try storing { () throws(PersistenceError) in try requireDirectory("ListSnapshots") }
     return Self.listSnapshots(directory: directory, pool: filter)
   }
 
-  static func listSnapshots(directory: String, pool filter: String = "") -> [SnapshotInfo] {
-    var out: [SnapshotInfo] = []
+  static func listSnapshots(directory: String, pool filter: String = "") -> [StoredSnapshot] {
+    var out: [StoredSnapshot] = []
     func add(_ components: [String], pool: String, tag: String) {
       guard
         let bytes = try? Files.readRegular(beneath: directory, components, prefix: SnapshotFile.headerSize),
         let h = try? SnapshotFile.header(bytes)
       else { return }
       out.append(
-        SnapshotInfo(
+        StoredSnapshot(
           pool: pool, tag: tag, lsn: h.lsn, created: h.created, promptCount: h.promptCount,
           bytes: Files.size(directory + "/" + components.joined(separator: "/"))))
     }
@@ -503,7 +506,7 @@ public final class StateStore: @unchecked Sendable {
   /// `wait: false` a pool whose lock is taken is skipped until the next round.
   private func logSelectCounters(wait: Bool) {
     for pool in engine.listPools() {
-      _ = try? gates.withPool(pool.name, wait: wait) { () throws(EngineError) in
+      _ = try? gates.withPool(pool.name, wait: wait) { () throws(PersistenceError) in
         // The pool of this name now: a Restore may have replaced the one listed.
         guard let current = try? engine.pool(pool.name), current === pool else { return }
         let count = pool.info.selectCount
@@ -530,7 +533,9 @@ public final class StateStore: @unchecked Sendable {
           usleep(10_000)
           let target = written.load(ordering: .relaxed)
           if target > syncState.withLock({ $0 }) {
-            do { try syncLog(through: target - 1) } catch { Log.error("background fsync failed: \(error)") }
+            do { try syncLog(through: target - 1) } catch {
+              logger.error("background fsync failed: \(error)")
+            }
           }
         }
       }
@@ -554,11 +559,11 @@ public final class StateStore: @unchecked Sendable {
         if pending >= options?.snapshotEvery ?? .max || (pending > 0 && age > .seconds(interval)) {
           do {
             let info = try snapshotState()
-            Log.info(
+            logger.info(
               "snapshot \(info.tag) after \(pending) mutations (\(info.promptCount) prompts, \(info.bytes) bytes)"
             )
           } catch {
-            Log.error("automatic snapshot failed: \(error)")
+            logger.error("automatic snapshot failed: \(error)")
           }
           lastSnapshot = .now
         }
@@ -583,54 +588,12 @@ public final class StateStore: @unchecked Sendable {
     logSelectCounters(wait: true)
     let last = written.load(ordering: .relaxed)
     if last > 0 {
-      do { try syncLog(through: last - 1) } catch { Log.error("final fsync failed: \(error)") }
+      do { try syncLog(through: last - 1) } catch { logger.error("final fsync failed: \(error)") }
     }
     flock(lockFD, LOCK_UN)
-    Glibc.close(lockFD)
+    closeDescriptor(lockFD)
   }
 
   /// Bytes in the log files.
   public var logBytes: Int { Files.list(walDir).reduce(0) { $0 + Files.size(walDir + "/" + $1) } }
-}
-
-/// What `moppsd inspect` shows: the state a server would recover, read without changing anything.
-public struct Inspection: Sendable {
-  public var pools: [PoolInfo]
-  /// Posterior means per pool, for histograms.
-  public var means: [String: [Double]]
-  public var snapshots: [SnapshotInfo]
-  public var base: String
-  public var logFiles: Int
-  public var logBytes: Int
-  public var logRecords: Int
-  public var nextLSN: UInt64
-  public var report: [String]
-  public var inUse: Bool
-}
-
-extension StateStore {
-  /// Reads a state directory the way start-up would, but read-only: no lock taken, no file written,
-  /// damage reported rather than repaired. Works with or without a server running on it.
-  public static func inspect(directory: String) throws(PersistenceError) -> Inspection {
-    guard Files.exists(directory + "/wal") || Files.exists(directory + "/snapshots") else {
-      throw PersistenceError("\(directory) is not a moppsd state directory (no wal/ or snapshots/)")
-    }
-    let engine = Engine()
-    let recovery = recover(into: engine, directory: directory)
-    let pools = engine.listPools()
-    var means: [String: [Double]] = [:]
-    for pool in pools {
-      let p = pool.posteriors(nil)
-      means[pool.name] = zip(p.alpha, p.beta).map { $0 / ($0 + $1) }
-    }
-    let walDir = directory + "/wal"
-    return Inspection(
-      pools: pools.map(\.info), means: means, snapshots: listSnapshots(directory: directory),
-      base: recovery.base,
-      logFiles: Files.list(walDir).filter { WriteAheadLog.firstLSN(ofFile: $0) != nil }.count,
-      logBytes: Files.list(walDir).reduce(0) { $0 + Files.size(walDir + "/" + $1) },
-      logRecords: recovery.scan.replayed, nextLSN: recovery.scan.nextLSN,
-      report: recovery.report + recovery.loss.map { "cannot be recovered: \($0)" },
-      inUse: Files.isDirectoryLocked(directory))
-  }
 }

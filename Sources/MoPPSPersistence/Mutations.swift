@@ -9,11 +9,13 @@ import MoPPSEngine
 /// when the pool's lock is taken (it then hands the request to a worker).
 extension StateStore {
   @discardableResult
-  public func createPool(_ name: String, config: PoolConfig, wait: Bool = true) throws(EngineError)
+  public func createPool(_ name: String, config: PoolConfig, wait: Bool = true) throws(StoreError)
     -> PoolInfo?
   {
-    try Engine.validatePoolName(name)
-    try config.validate()
+    try refusing { () throws(EngineError) in
+      try Engine.validatePoolName(name)
+      try config.validate()
+    }
     return try mutate(pool: name, wait: wait) { () throws(EngineError) in
       // Created before it is logged: the pool limit is checked atomically with adding the pool, so a
       // CreatePool refused by it never reaches the log. Taken back if the record cannot be written.
@@ -22,7 +24,7 @@ extension StateStore {
     }
   }
 
-  public func dropPool(_ name: String, wait: Bool = true) throws(EngineError) -> Void? {
+  public func dropPool(_ name: String, wait: Bool = true) throws(StoreError) -> Void? {
     try mutate(pool: name, wait: wait) { () throws(EngineError) in
       _ = try self.engine.pool(name)
       return .change(.dropPool(name: name)) { () throws(EngineError) in try self.engine.dropPool(name) }
@@ -31,7 +33,7 @@ extension StateStore {
 
   public func register(
     _ name: String, ids: [UInt64], priors: (alpha: [Double], beta: [Double])?, wait: Bool = true
-  ) throws(EngineError) -> RegisterResult? {
+  ) throws(StoreError) -> RegisterResult? {
     try mutate(pool: name, wait: wait) { () throws(EngineError) in
       let pool = try self.engine.pool(name)
       let new = try pool.checkRegister(ids, priors: priors)
@@ -46,7 +48,7 @@ extension StateStore {
   }
 
   public func update(_ name: String, _ outcomes: Outcomes, requestID: String, wait: Bool = true)
-    throws(EngineError) -> UpdateResult?
+    throws(StoreError) -> UpdateResult?
   {
     try mutate(pool: name, wait: wait) { () throws(EngineError) in
       let pool = try self.engine.pool(name)
@@ -64,7 +66,7 @@ extension StateStore {
   /// Sets posteriors (Import, `moppsd import-state`).
   public func setPosteriors(
     _ name: String, ids: [UInt64], alpha: [Double], beta: [Double], names: [String], wait: Bool = true
-  ) throws(EngineError) -> PoolInfo? {
+  ) throws(StoreError) -> PoolInfo? {
     try mutate(pool: name, wait: wait) { () throws(EngineError) in
       let pool = try self.engine.pool(name)
       try pool.checkPosteriors(ids, alpha: alpha, beta: beta, names: names)
@@ -77,12 +79,17 @@ extension StateStore {
     }
   }
 
+  /// Sets posteriors through the log (import-state).
+  public func importEntries(pool name: String, _ e: ReferenceFormat.Entries) throws(StoreError) {
+    _ = try setPosteriors(name, ids: e.ids, alpha: e.alpha, beta: e.beta, names: e.names)
+  }
+
   /// Replaces a pool with a snapshot that was read and built before any lock was taken (building a
   /// pool of millions of prompts takes a while; only the swap happens under the pool's lock).
-  func install(_ snapshot: PoolSnapshot, as name: String) throws(EngineError) -> PoolInfo {
+  func install(_ snapshot: PoolSnapshot, as name: String) throws(StoreError) -> PoolInfo {
     var snapshot = snapshot
     snapshot.name = name
-    let built = try self.engine.restoredPool(snapshot)
+    let built = try refusing { () throws(EngineError) in try self.engine.restoredPool(snapshot) }
     let installed = snapshot
     return try mutate(pool: name, wait: true) { () throws(EngineError) in
       // The same limits as growing a pool or creating one (a Restore can do either).
@@ -111,12 +118,12 @@ extension StateStore {
   /// change what a replay must reproduce (the remembered reply, the epoch order), so they run under
   /// the pool's lock and are logged one by one. `duplicate` is true for a remembered reply.
   public func select(_ name: String, _ query: SelectQuery, requestID: String, wait: Bool = true)
-    throws(EngineError) -> (result: SelectResult, duplicate: Bool)?
+    throws(StoreError) -> (result: SelectResult, duplicate: Bool)?
   {
     var drawn: Int? = nil
     if case .drawn(let count) = query.candidates { drawn = count }
     if requestID.isEmpty && drawn == nil {
-      return (try self.engine.pool(name).select(query), false)
+      return try refusing { () throws(EngineError) in (try self.engine.pool(name).select(query), false) }
     }
     return try mutate(pool: name, wait: wait) { () throws(EngineError) in
       let pool = try self.engine.pool(name)
