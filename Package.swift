@@ -54,12 +54,19 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
+    // What the test targets share: the independent protobuf writer, request frames, status helpers.
+    .target(
+      name: "MoPPSTestSupport", dependencies: ["MoPPSProtocol", "MoPPSEngine"], path: "Tests/MoPPSTestSupport"
+    ),
     .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine"]),
-    .testTarget(name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine"]),
+    .testTarget(
+      name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine", "MoPPSTestSupport"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(
       name: "MoPPSServerTests",
-      dependencies: ["MoPPSServer", "MoPPSPersistence", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
+      dependencies: [
+        "MoPPSServer", "MoPPSPersistence", "MoPPSProtocol", "MoPPSEngine", "MoPPSTestSupport", "ZeroMQ",
+      ]),
   ],
   swiftLanguageModes: [.v6]
 )

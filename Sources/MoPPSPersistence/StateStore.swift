@@ -5,7 +5,7 @@ import MoPPSPlatform
 import Synchronization
 
 /// When the log reaches stable storage.
-public enum FsyncPolicy: String, Sendable, CaseIterable {
+public enum FsyncPolicy: String, Sendable, CaseIterable, Equatable {
   /// Every mutation is fsynced before it is acknowledged (concurrent ones share an fsync).
   case always
   /// fsync at most every 10 ms in the background (like Redis' `everysec`, tighter).
@@ -23,7 +23,7 @@ public enum FsyncPolicy: String, Sendable, CaseIterable {
 /// the state exactly; mutations of different pools run side by side. Reads (Select, Get) take no
 /// lock. Without a directory (`inMemory`) the same code runs with nothing written.
 public final class StateStore: @unchecked Sendable {
-  public struct Options: Sendable {
+  public struct Options: Sendable, Equatable {
     public var directory: String
     public var fsync: FsyncPolicy
     /// Take a full snapshot (and compact the log) after this many mutations…

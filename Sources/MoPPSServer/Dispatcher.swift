@@ -43,7 +43,14 @@ public final class Dispatcher: Sendable {
     limits = RequestLimits(maxIDs: maxIDsPerRequest, maxMemoryBytes: maxRequestMemory)
   }
 
-  /// Serves `engine` from memory only (tests, `--no-persistence`).
+  /// Serves `store` with the request limits of `config`.
+  public convenience init(store: StateStore, config: ServerConfig) {
+    self.init(
+      store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes),
+      maxRequestMemory: config.maxRequestMemory)
+  }
+
+  /// Serves `engine` from memory only (tests).
   public convenience init(
     engine: Engine = Engine(), maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
     maxPools: Int = ServerConfig.defaultMaxPools,

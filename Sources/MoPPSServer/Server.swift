@@ -1,5 +1,7 @@
 import Foundation
 import MoPPSEngine
+import MoPPSPersistence
+import MoPPSPlatform
 import MoPPSProtocol
 import Synchronization
 import ZeroMQ
@@ -17,9 +19,20 @@ import ZeroMQ
 /// [identity][empty][method][body]), DEALER clients with or without the empty delimiter and
 /// clients behind ROUTER/DEALER proxies alike (`envelopeCount` says where the request starts), and
 /// a garbled message can never wedge it in REP's strict send/receive alternation.
-public final class Server {
+///
+/// Life cycle, in the shape of swift-service-lifecycle's `Service`: `init` recovers the state and
+/// binds every endpoint (so a failure is reported before anything is served), `run()` serves on the
+/// calling thread until `triggerGracefulShutdown()` (from any thread: the CLI's signal handlers, a
+/// test), then drains, closes the sockets and closes the store. Each server has its own stop flag,
+/// so a process (a test run) can start and stop any number of them.
+///
+/// Sendable by hand: after `init`, the sockets are touched only by the thread in `run()` (and the
+/// workers it starts, each on its own socket); what other threads may call reads or sets atomics.
+public final class Server: @unchecked Sendable {
   public let config: ServerConfig
   public let dispatcher: Dispatcher
+  /// Set once by `triggerGracefulShutdown()`; the broker polls it at least every 100 ms.
+  private let stopRequested = Atomic<Bool>(false)
   private let context: Context
   private let frontend: Socket
   private let backend: Socket
@@ -41,14 +54,32 @@ public final class Server {
   /// Unread replies queued per client (ZMQ_SNDHWM of the client-facing ROUTER).
   static let replyHighWaterMark: Int32 = 16
 
-  public init(config: ServerConfig, dispatcher: Dispatcher? = nil) throws(ServerError) {
+  /// Builds the engine and the store `config` describes (recovering the state directory, whose
+  /// report is logged), then binds the endpoints.
+  public convenience init(config: ServerConfig) throws(ServerError) {
+    try config.validate()
+    let engine = Engine(windows: config.windows)
+    let store: StateStore
+    if let options = config.persistence {
+      do throws(PersistenceError) {
+        let (opened, report) = try StateStore.open(engine: engine, options: options, limits: config.limits)
+        for line in report { Log.info(line) }
+        store = opened
+      } catch {
+        throw ServerError("cannot open --state-dir \(options.directory): \(error.message)")
+      }
+    } else {
+      store = .inMemory(engine: engine, limits: config.limits)
+    }
+    try self.init(config: config, store: store)
+  }
+
+  /// Serves `store` (already open) with `config`'s endpoints and request limits; the server closes
+  /// the store when `run()` ends.
+  public init(config: ServerConfig, store: StateStore) throws(ServerError) {
     try config.validate()
     self.config = config
-    self.dispatcher =
-      dispatcher
-      ?? Dispatcher(
-        maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes),
-        maxRequestMemory: config.maxRequestMemory)
+    self.dispatcher = Dispatcher(store: store, config: config)
     // Relaxed: only uniqueness of the name matters.
     backendEndpoint = "inproc://moppsd-workers-\(Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue)"
     let ctx: Context
@@ -134,8 +165,21 @@ public final class Server {
     return bound
   }
 
-  /// Serves until `Shutdown.request()` or SIGINT/SIGTERM: then takes no new requests, waits (up to
-  /// 800 ms) for the requests in hand to be answered, stops the workers and closes the sockets.
+  /// Asks `run()` to stop gracefully: no new requests are taken (those that arrive are answered
+  /// UNAVAILABLE), the ones in hand get up to 800 ms to be answered. Safe from any thread, any
+  /// number of times, also before `run()` (which then returns at once).
+  public func triggerGracefulShutdown() {
+    // Relaxed: the broker only needs to see the flag eventually (it polls every 100 ms); nothing
+    // else is published through it.
+    stopRequested.store(true, ordering: .relaxed)
+  }
+
+  /// Whether `triggerGracefulShutdown()` was called.
+  public var isShutdownRequested: Bool { stopRequested.load(ordering: .relaxed) }
+
+  /// Serves until `triggerGracefulShutdown()`: then takes no new requests, waits (up to 800 ms) for
+  /// the requests in hand to be answered, stops the workers, closes the sockets and the store (the
+  /// log made durable).
   public func run() {
     let stopWorkers = StopFlag()
     let finished = DispatchGroup()
@@ -157,6 +201,7 @@ public final class Server {
     backend.close()
     publisher.close()
     zap?.socket.close()
+    dispatcher.store.close()
   }
 
   private func broker() {
@@ -168,7 +213,7 @@ public final class Server {
     let spinWindow = Duration.microseconds(config.busyPollMicros)
     var lastRequest = ContinuousClock.now - spinWindow
     while true {
-      if Shutdown.isRequested && drainDeadline == nil {
+      if isShutdownRequested && drainDeadline == nil {
         drainDeadline = .now + .milliseconds(800)
       }
       if let deadline = drainDeadline, busy == 0 || ContinuousClock.now > deadline {

@@ -1,13 +1,26 @@
+import Logging
+import MoPPSEngine
+import MoPPSPersistence
 import MoPPSPlatform
 import MoPPSProtocol
 
-/// Everything `moppsd serve` needs, built once from flags.
+/// Everything `moppsd serve` needs, built once from flags (in `Serve.validate()`, key files read
+/// there) and handed whole to `Server`, which builds the engine, the store and the dispatcher from it.
 public struct ServerConfig: Sendable, Equatable {
   /// Request endpoints (one ROUTER socket bound to each).
   public var listen: [String]
   /// Event endpoints (one PUB socket bound to each).
   public var publish: [String]
+  /// Where the default ipc sockets live (and, with `persistence`, normally its directory).
   public var stateDir: String
+  /// The log and snapshots; nil: state in memory only (`--no-persistence`).
+  public var persistence: StateStore.Options? = nil
+  /// What clients may make the server hold (--max-pools, --max-prompts-per-pool).
+  public var limits = StateStore.Limits()
+  /// Request ids remembered per pool (--dedupe-window, --select-dedupe-window).
+  public var windows = Engine.Windows()
+  /// The level of the log lines on stderr.
+  public var logLevel: Logger.Level = .info
   /// Allow binding non-loopback tcp addresses without encryption.
   public var insecure: Bool
   /// Inbound messages larger than this are refused by libzmq (the peer is disconnected).
@@ -92,6 +105,16 @@ public struct ServerConfig: Sendable, Equatable {
     }
     guard (1...256).contains(workers) else {
       throw ServerError("--workers must be in 1...256, got \(workers)")
+    }
+    if let p = persistence {
+      guard p.snapshotEvery > 0 else { throw ServerError("--snapshot-every must be > 0") }
+      guard p.snapshotInterval > 0 else { throw ServerError("--snapshot-interval must be > 0") }
+    }
+    guard windows.updates > 0 else { throw ServerError("--dedupe-window must be > 0") }
+    guard windows.selects > 0 else { throw ServerError("--select-dedupe-window must be > 0") }
+    guard limits.maxPools > 0 else { throw ServerError("--max-pools must be > 0") }
+    guard (1...Self.defaultMaxPromptsPerPool).contains(limits.maxPromptsPerPool) else {
+      throw ServerError("--max-prompts-per-pool must be in 1...\(Self.defaultMaxPromptsPerPool)")
     }
   }
 }

@@ -1,4 +1,5 @@
 import MoPPSEngine
+import MoPPSTestSupport
 import Testing
 
 @testable import MoPPSProtocol

@@ -1,6 +1,7 @@
 import Foundation
 import MoPPSEngine
 import MoPPSProtocol
+import MoPPSTestSupport
 import Synchronization
 import Testing
 
@@ -99,7 +100,7 @@ import Testing
   /// the same directory (after the first is closed) recovers the same posteriors.
   @Test func storeRecoversThroughTheDispatcher() throws {
     let r = try Self.recovered { _, d in
-      let code = try Reply.decodeStatusCode(d.handle(Self.update).reply)
+      let code = try replyCode(d.handle(Self.update).reply)
       #expect(code == .ok)
     }
     #expect(r.recovered == r.written)
@@ -108,19 +109,10 @@ import Testing
 }
 
 extension PersistenceTests {
-  /// CreatePool of pool "p" with config {seed: 1}, as request frames.
-  static let createPool: [[UInt8]] = [
-    Array("/mopps.v1.Selector/CreatePool".utf8), [0x0A, 1, 0x70, 0x12, 2, 0x40, 1],
-  ]
+  static let createPool = RequestFrames.createPool("p", seed: 1)
 
   /// Update of pool "p": ids 7 and 8 with 1 and 2.5 successes of 4 rollouts each.
-  static let update: [[UInt8]] = {
-    var body: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 7, 8, 0x22, 16]
-    body += withUnsafeBytes(of: (1.0).bitPattern.littleEndian) { Array($0) }
-    body += withUnsafeBytes(of: (2.5).bitPattern.littleEndian) { Array($0) }
-    body += [0x40, 4]
-    return [Array("/mopps.v1.Selector/Update".utf8), body]
-  }()
+  static let update = RequestFrames.update("p", ids: [7, 8], successes: [1, 2.5], rollouts: 4)
 
   /// fsync `always` from three updating threads while a fourth keeps snapshotting (which rotates the
   /// log file under the fsyncs, as they run outside the mutation lock): every update succeeds and a
@@ -145,7 +137,7 @@ extension PersistenceTests {
           }
           for _ in 0..<150 {
             let reply = d.handle(Self.update).reply
-            if (try? Reply.decodeStatusCode(reply)) != .ok { failures.add(1, ordering: .relaxed) }
+            if (try? replyCode(reply)) != .ok { failures.add(1, ordering: .relaxed) }
           }
           updatesDone.add(1, ordering: .relaxed)
         }.start()
@@ -169,7 +161,7 @@ extension PersistenceTests {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let (store, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir, fsync: .always))
     let d = Dispatcher(store: store)
-    #expect(try Reply.decodeStatusCode(d.handle(createPool).reply) == .ok)
+    #expect(try replyCode(d.handle(createPool).reply) == .ok)
     try mutate(store, d)
     let written = try store.engine.pool("p").posteriors(nil)
     store.close()
@@ -177,10 +169,6 @@ extension PersistenceTests {
     defer { again.close() }
     return (written, try again.engine.pool("p").posteriors(nil), report)
   }
-}
-
-extension Reply {
-  static func decodeStatusCode(_ reply: [[UInt8]]) throws -> StatusCode { try decodeStatus(reply[0]).code }
 }
 
 extension PersistenceTests {
