@@ -205,7 +205,7 @@ public final class StateStore: @unchecked Sendable {
 
     var replayErrors = 0
     var scan = WriteAheadLog.replay(dir: dir + "/wal", from: from) { lsn, record in
-      do throws(EngineError) {
+      do throws(MoPPSError) {
         try record.replay(into: engine)
       } catch {
         replayErrors += 1
@@ -241,7 +241,7 @@ public final class StateStore: @unchecked Sendable {
     case answer(R)
     /// Log the record, then apply the change. A change that fails after its record was logged
     /// fails the same way when the log is replayed, so live and recovered state still agree.
-    case change(WALRecord, () throws(EngineError) -> R)
+    case change(WALRecord, () throws(MoPPSError) -> R)
     /// Already applied (a Select, whose record holds its result): log it, or undo and refuse.
     case logged(WALRecord, R, undo: () -> Void)
   }
@@ -250,7 +250,7 @@ public final class StateStore: @unchecked Sendable {
   /// written (a full disk) is taken back out of the log and the mutation refused with nothing
   /// changed; the next mutation simply tries again. With fsync `always`, returns once the record is
   /// durable. Returns nil at once, doing nothing, when `wait` is false and the lock is taken.
-  func mutate<R>(pool: String, wait: Bool, _ plan: () throws(EngineError) -> Plan<R>) throws(StoreError)
+  func mutate<R>(pool: String, wait: Bool, _ plan: () throws(MoPPSError) -> Plan<R>) throws(StoreError)
     -> R?
   {
     let outcome = try gates.withPool(pool, wait: wait) { () throws(StoreError) -> (R, UInt64?) in
@@ -402,7 +402,7 @@ public final class StateStore: @unchecked Sendable {
   }
 
   /// Pool name and tag, checked before either goes near a path.
-  private static func checkTagName(pool: String, tag: String) throws(EngineError) {
+  private static func checkTagName(pool: String, tag: String) throws(MoPPSError) {
     try Engine.validatePoolName(pool)
     guard validTag(tag) else {
       throw .invalid("tag \"\(tag)\": use 1-128 letters, digits, '_', '-' or '.', not starting with '.'")
@@ -414,11 +414,11 @@ public final class StateStore: @unchecked Sendable {
 
   /// Saves one pool under a tag (replacing an older snapshot with the same tag).
   public func saveTag(pool name: String, tag: String) throws(StoreError) -> StoredSnapshot {
-    try refusing { () throws(EngineError) in try Self.checkTagName(pool: name, tag: tag) }
+    try refusing { () throws(MoPPSError) in try Self.checkTagName(pool: name, tag: tag) }
     try storing { () throws(PersistenceError) in try requireDirectory("Snapshot") }
     // Under the pool's lock: the copy is of one point in the pool's history.
-    let (snapshot, lsn) = try refusing { () throws(EngineError) in
-      try gates.withPool(name) { () throws(EngineError) -> (PoolSnapshot, UInt64) in
+    let (snapshot, lsn) = try refusing { () throws(MoPPSError) in
+      try gates.withPool(name) { () throws(MoPPSError) -> (PoolSnapshot, UInt64) in
         let snapshot = try engine.pool(name).snapshot()
         return (snapshot, log.withLock { $0.wal?.nextLSN ?? 0 })
       }!
@@ -438,7 +438,7 @@ public final class StateStore: @unchecked Sendable {
 
   /// Replaces the pool's whole state with a tagged snapshot (also when the pool was dropped since).
   public func restoreTag(pool name: String, tag: String) throws(StoreError) -> PoolInfo {
-    try refusing { () throws(EngineError) in try Self.checkTagName(pool: name, tag: tag) }
+    try refusing { () throws(MoPPSError) in try Self.checkTagName(pool: name, tag: tag) }
     try storing { () throws(PersistenceError) in try requireDirectory("Restore") }
     let components = Self.tagFile(name, tag)
     let display = components.joined(separator: "/")
@@ -466,7 +466,7 @@ public final class StateStore: @unchecked Sendable {
 
   /// Full-state snapshots and tags (optionally of one pool), newest first within each pool.
   public func listSnapshots(pool filter: String = "") throws(StoreError) -> [StoredSnapshot] {
-    if !filter.isEmpty { try refusing { () throws(EngineError) in try Engine.validatePoolName(filter) } }
+    if !filter.isEmpty { try refusing { () throws(MoPPSError) in try Engine.validatePoolName(filter) } }
     try storing { () throws(PersistenceError) in try requireDirectory("ListSnapshots") }
     return Self.listSnapshots(directory: directory, pool: filter)
   }

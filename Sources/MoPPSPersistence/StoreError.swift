@@ -3,7 +3,7 @@ import MoPPSEngine
 /// Why the store did not carry out a request: the engine's rules refused it (bad input, an unknown
 /// pool, a limit), or the state directory failed. The server turns either into a status code.
 public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
-  case refused(EngineError)
+  case refused(MoPPSError)
   case storage(PersistenceError)
 
   public var description: String {
@@ -16,7 +16,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// Runs engine work inside a store operation, its refusals passed on as `StoreError.refused`.
 @inline(__always)
-func refusing<T>(_ body: () throws(EngineError) -> T) throws(StoreError) -> T {
+func refusing<T>(_ body: () throws(MoPPSError) -> T) throws(StoreError) -> T {
   do { return try body() } catch { throw .refused(error) }
 }
 

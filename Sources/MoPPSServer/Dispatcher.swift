@@ -150,15 +150,15 @@ public final class Dispatcher: Sendable {
     ([Reply.status(code, message), []], [])
   }
 
-  private func limit(_ n: Int, _ field: String) throws(EngineError) {
+  private func limit(_ n: Int, _ field: String) throws(MoPPSError) {
     guard n <= maxIDs else {
-      throw EngineError(
+      throw MoPPSError(
         .resourceExhausted,
         "\(field): \(n) ids exceeds the limit of \(maxIDs) per request (moppsd serve --max-ids)")
     }
   }
 
-  private func respond(_ request: Request, wait: Bool) throws(EngineError) -> ([UInt8], [Event])? {
+  private func respond(_ request: Request, wait: Bool) throws(MoPPSError) -> ([UInt8], [Event])? {
     switch request {
     case .createPool(let r):
       let seed = r.config.seed ?? seedSource.withLock { $0.next() }
@@ -221,7 +221,7 @@ public final class Dispatcher: Sendable {
         do throws(PersistenceError) {
           return (Reply.snapshot(SnapshotInfo(try store.snapshotState())), [])
         } catch {
-          throw EngineError(.internal, "snapshot failed: \(error.message)")
+          throw MoPPSError(.internal, "snapshot failed: \(error.message)")
         }
       }
       let saved = try stored { () throws(StoreError) in try store.saveTag(pool: r.pool, tag: r.tag) }

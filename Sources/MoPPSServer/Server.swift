@@ -56,7 +56,7 @@ public final class Server: @unchecked Sendable {
 
   /// Builds the engine and the store `config` describes (recovering the state directory, whose
   /// report is logged), then binds the endpoints.
-  public convenience init(config: ServerConfig) throws(ServerError) {
+  public convenience init(config: ServerConfig) throws(MoPPSError) {
     try config.validate()
     let engine = Engine(windows: config.windows)
     let store: StateStore
@@ -66,7 +66,7 @@ public final class Server: @unchecked Sendable {
         for line in report { Log.info(line) }
         store = opened
       } catch {
-        throw ServerError("cannot open --state-dir \(options.directory): \(error.message)")
+        throw MoPPSError(error.status, "cannot open --state-dir \(options.directory): \(error.message)")
       }
     } else {
       store = .inMemory(engine: engine, limits: config.limits)
@@ -76,7 +76,7 @@ public final class Server: @unchecked Sendable {
 
   /// Serves `store` (already open) with `config`'s endpoints and request limits; the server closes
   /// the store when `run()` ends.
-  public init(config: ServerConfig, store: StateStore) throws(ServerError) {
+  public init(config: ServerConfig, store: StateStore) throws(MoPPSError) {
     try config.validate()
     self.config = config
     self.dispatcher = Dispatcher(store: store, config: config)
@@ -86,7 +86,7 @@ public final class Server: @unchecked Sendable {
     do {
       ctx = try Context()
     } catch {
-      throw ServerError("cannot set up ZeroMQ: \(error)")
+      throw MoPPSError(.internal, "cannot set up ZeroMQ: \(error)")
     }
     context = ctx
     // The ZAP handler must be bound before a CURVE socket accepts connections.
@@ -112,7 +112,7 @@ public final class Server: @unchecked Sendable {
       try frontend.setSendHighWaterMark(Server.replyHighWaterMark)
       try backend.bind(backendEndpoint)
     } catch {
-      throw ServerError("cannot set up ZeroMQ: \(error)")
+      throw MoPPSError(.internal, "cannot set up ZeroMQ: \(error)")
     }
     try Self.refuseServedIPC(config.listen + config.publish)
     boundListen = try Self.bind(frontend, config.listen, loopbackOnly: config.needsLoopback)
@@ -122,17 +122,18 @@ public final class Server: @unchecked Sendable {
   /// libzmq unlinks an existing socket file when it binds an ipc path, so a second server would
   /// silently take the path over from a running one. Refuse when something answers there; a file
   /// that nothing listens on (left by a crash) is fine to replace.
-  static func refuseServedIPC(_ endpoints: [String]) throws(ServerError) {
+  static func refuseServedIPC(_ endpoints: [String]) throws(MoPPSError) {
     for endpoint in endpoints where endpoint.hasPrefix("ipc://") {
       let path = String(endpoint.dropFirst("ipc://".count))
       guard !path.hasPrefix("@"), Endpoints.socketAnswers(path) else { continue }
-      throw ServerError(
+      throw MoPPSError(
+        .unavailable,
         "cannot bind \(endpoint): another process serves it (a second moppsd?); stop it or pick another "
           + "path (--listen / --publish, or another --state-dir)")
     }
   }
 
-  static func bind(_ socket: Socket, _ endpoints: [String], loopbackOnly: Bool) throws(ServerError)
+  static func bind(_ socket: Socket, _ endpoints: [String], loopbackOnly: Bool) throws(MoPPSError)
     -> [String]
   {
     var bound: [String] = []
@@ -148,14 +149,15 @@ public final class Server: @unchecked Sendable {
             "; another process uses it (a second moppsd?): pick other endpoints with --listen and --publish"
         }
         if error.errno == ENOENT { hint = "; does the directory exist?" }
-        throw ServerError("cannot bind \(endpoint): \(error.message)\(hint)")
+        throw MoPPSError(.unavailable, "cannot bind \(endpoint): \(error.message)\(hint)")
       }
       // What libzmq bound, whatever the endpoint's form: `validate()` judged the text, this judges
       // the listening address (ZMQ_LAST_ENDPOINT is always numeric).
       let host = String(Endpoints.tcpBindHost(actual))
       if loopbackOnly && actual.hasPrefix("tcp://") && Endpoints.numericLoopback(host) != true {
         try? socket.unbind(actual)
-        throw ServerError(
+        throw MoPPSError(
+          .invalidArgument,
           "endpoint \"\(endpoint)\" is listening on \(actual), reachable from other machines, and moppsd "
             + "has no encryption configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key, or pass --insecure"
         )

@@ -77,51 +77,57 @@ public struct ServerConfig: Sendable, Equatable {
   var needsLoopback: Bool { !insecure && curveSecretKey == nil }
 
   /// Rejects endpoints that would expose the sidecar beyond this machine unless `insecure` is set.
-  public func validate() throws(ServerError) {
-    guard !listen.isEmpty else { throw ServerError("--listen: at least one endpoint is needed") }
+  public func validate() throws(MoPPSError) {
+    guard !listen.isEmpty else {
+      throw MoPPSError(.invalidArgument, "--listen: at least one endpoint is needed")
+    }
     for endpoint in listen + publish {
       let kinds = ["ipc://", "tcp://", "inproc://"]
       guard kinds.contains(where: endpoint.hasPrefix) else {
-        throw ServerError("endpoint \"\(endpoint)\": use ipc://PATH, tcp://HOST:PORT or inproc://NAME")
+        throw MoPPSError(
+          .invalidArgument, "endpoint \"\(endpoint)\": use ipc://PATH, tcp://HOST:PORT or inproc://NAME")
       }
       if endpoint.hasPrefix("tcp://") && needsLoopback && !Endpoints.isLoopback(endpoint) {
-        throw ServerError(
+        throw MoPPSError(
+          .invalidArgument,
           "endpoint \"\(endpoint)\" is reachable from other machines and moppsd has no encryption "
             + "configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key (see moppsd keygen), "
             + "or pass --insecure to accept the risk")
       }
     }
-    guard maxMessageBytes > 0 else { throw ServerError("--max-message-bytes must be > 0") }
-    guard maxIDsPerRequest > 0 else { throw ServerError("--max-ids must be > 0") }
+    guard maxMessageBytes > 0 else { throw MoPPSError(.invalidArgument, "--max-message-bytes must be > 0") }
+    guard maxIDsPerRequest > 0 else { throw MoPPSError(.invalidArgument, "--max-ids must be > 0") }
     guard maxRequestMemory >= 1 << 20 else {
-      throw ServerError("--max-request-memory must be at least 1048576")
+      throw MoPPSError(.invalidArgument, "--max-request-memory must be at least 1048576")
     }
     if let allow = curveAllow {
-      guard curveSecretKey != nil else { throw ServerError("--curve-allow needs --curve-secret-key") }
-      guard !allow.isEmpty else { throw ServerError("--curve-allow: the allow list holds no client key") }
+      guard curveSecretKey != nil else {
+        throw MoPPSError(.invalidArgument, "--curve-allow needs --curve-secret-key")
+      }
+      guard !allow.isEmpty else {
+        throw MoPPSError(.invalidArgument, "--curve-allow: the allow list holds no client key")
+      }
     }
     guard (0...1_000_000).contains(busyPollMicros) else {
-      throw ServerError("--busy-poll-us must be in 0...1000000, got \(busyPollMicros)")
+      throw MoPPSError(.invalidArgument, "--busy-poll-us must be in 0...1000000, got \(busyPollMicros)")
     }
     guard (1...256).contains(workers) else {
-      throw ServerError("--workers must be in 1...256, got \(workers)")
+      throw MoPPSError(.invalidArgument, "--workers must be in 1...256, got \(workers)")
     }
     if let p = persistence {
-      guard p.snapshotEvery > 0 else { throw ServerError("--snapshot-every must be > 0") }
-      guard p.snapshotInterval > 0 else { throw ServerError("--snapshot-interval must be > 0") }
+      guard p.snapshotEvery > 0 else { throw MoPPSError(.invalidArgument, "--snapshot-every must be > 0") }
+      guard p.snapshotInterval > 0 else {
+        throw MoPPSError(.invalidArgument, "--snapshot-interval must be > 0")
+      }
     }
-    guard windows.updates > 0 else { throw ServerError("--dedupe-window must be > 0") }
-    guard windows.selects > 0 else { throw ServerError("--select-dedupe-window must be > 0") }
-    guard limits.maxPools > 0 else { throw ServerError("--max-pools must be > 0") }
+    guard windows.updates > 0 else { throw MoPPSError(.invalidArgument, "--dedupe-window must be > 0") }
+    guard windows.selects > 0 else {
+      throw MoPPSError(.invalidArgument, "--select-dedupe-window must be > 0")
+    }
+    guard limits.maxPools > 0 else { throw MoPPSError(.invalidArgument, "--max-pools must be > 0") }
     guard (1...Self.defaultMaxPromptsPerPool).contains(limits.maxPromptsPerPool) else {
-      throw ServerError("--max-prompts-per-pool must be in 1...\(Self.defaultMaxPromptsPerPool)")
+      throw MoPPSError(
+        .invalidArgument, "--max-prompts-per-pool must be in 1...\(Self.defaultMaxPromptsPerPool)")
     }
   }
-}
-
-/// A start-up failure: bad flags, an endpoint that cannot be bound. Printed and the process exits 1.
-public struct ServerError: Error, Equatable, Sendable, CustomStringConvertible {
-  public var message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
 }

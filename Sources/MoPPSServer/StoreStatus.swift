@@ -20,17 +20,17 @@ extension PersistenceError {
 
 extension StoreError {
   /// The refusal as the dispatcher replies it.
-  var reply: EngineError {
+  var reply: MoPPSError {
     switch self {
     case .refused(let error): error
-    case .storage(let error): EngineError(error.status, error.message)
+    case .storage(let error): MoPPSError(error.status, error.message)
     }
   }
 }
 
 /// Runs a store operation, its errors turned into the status and message a reply carries.
 @inline(__always)
-func stored<T>(_ body: () throws(StoreError) -> T) throws(EngineError) -> T {
+func stored<T>(_ body: () throws(StoreError) -> T) throws(MoPPSError) -> T {
   do { return try body() } catch { throw error.reply }
 }
 

@@ -49,7 +49,7 @@ struct Bench: ParsableCommand {
     if let json {
       let body = results.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
       guard let f = fopen(json, "w") else {
-        throw ValidationError("--json \(json): cannot open for writing: \(String(cString: strerror(errno)))")
+        throw ValidationError("--json \(json): cannot open for writing: \(errnoText(errno))")
       }
       fputs("{\n\(body)\n}\n", f)
       fclose(f)
@@ -87,7 +87,7 @@ struct Sample: ParsableCommand {
       beta: [Float](repeating: Float(beta), count: count),
       using: &rng)
     guard let f = fopen(out, "wb") else {
-      throw ValidationError("--out \(out): cannot open for writing: \(String(cString: strerror(errno)))")
+      throw ValidationError("--out \(out): cannot open for writing: \(errnoText(errno))")
     }
     defer { fclose(f) }
     let written = samples.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }

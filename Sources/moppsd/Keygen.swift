@@ -1,4 +1,5 @@
 import ArgumentParser
+import MoPPSEngine
 import MoPPSServer
 import ZeroMQ
 
@@ -22,7 +23,7 @@ struct Keygen: ParsableCommand {
 
   func run() throws {
     let pair = try Curve.keyPair()
-    do throws(ServerError) {
+    do throws(MoPPSError) {
       try KeyFiles.writeKeyPair(pair, prefix: out, overwrite: force)
     } catch {
       throw ValidationError(error.message)

@@ -200,7 +200,7 @@ struct Serve: ParsableCommand {
     config.persistence = StateStore.Options(
       directory: stateDir, fsync: fsync, snapshotEvery: snapshotEvery, snapshotInterval: snapshotInterval,
       acceptDataLoss: acceptDataLoss)
-    do throws(ServerError) {
+    do throws(MoPPSError) {
       try config.validate()
       if let path = curveSecretKey { config.curveSecretKey = try KeyFiles.readSecretKey(path) }
       if let path = curveAllow { config.curveAllow = try KeyFiles.readAllowList(path) }
@@ -223,7 +223,7 @@ struct Serve: ParsableCommand {
     // like a full disk, rather than kill the process.
     signal(SIGXFSZ, SIG_IGN)
     let server: Server
-    do throws(ServerError) {
+    do throws(MoPPSError) {
       server = try Server(config: config)
     } catch {
       Log.error(error.message)

@@ -49,7 +49,7 @@ import Testing
 
   @Test func remoteBindingNeedsInsecure() {
     let remote = ServerConfig(listen: ["tcp://0.0.0.0:5555"], publish: [], stateDir: "/tmp")
-    #expect(throws: ServerError.self) { try remote.validate() }
+    #expect(throws: MoPPSError.self) { try remote.validate() }
     var allowed = remote
     allowed.insecure = true
     #expect(throws: Never.self) { try allowed.validate() }
@@ -58,16 +58,16 @@ import Testing
     #expect(throws: Never.self) { try encrypted.validate() }
     var allowWithoutKey = ServerConfig(listen: ["ipc:///tmp/x"], publish: [], stateDir: "/tmp")
     allowWithoutKey.curveAllow = ["rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"]
-    #expect(throws: ServerError.self) { try allowWithoutKey.validate() }
+    #expect(throws: MoPPSError.self) { try allowWithoutKey.validate() }
     var emptyAllowList = encrypted
     emptyAllowList.curveAllow = []
-    #expect(throws: ServerError.self) { try emptyAllowList.validate() }
+    #expect(throws: MoPPSError.self) { try emptyAllowList.validate() }
     for local in ["tcp://127.0.0.1:1", "tcp://localhost:2", "tcp://[::1]:3", "ipc:///tmp/x", "inproc://y"] {
       #expect(throws: Never.self) {
         try ServerConfig(listen: [local], publish: [], stateDir: "/tmp").validate()
       }
     }
-    #expect(throws: ServerError.self) {
+    #expect(throws: MoPPSError.self) {
       try ServerConfig(listen: ["udp://1.2.3.4:1"], publish: [], stateDir: "/tmp").validate()
     }
   }
