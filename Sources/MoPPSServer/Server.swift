@@ -38,6 +38,10 @@ public final class Server: @unchecked Sendable {
   private let backend: Socket
   private let publisher: Socket
   private let backendEndpoint: String
+  /// Where `triggerGracefulShutdown()` sends a frame, so that the broker's poll returns at once
+  /// instead of at its next timeout.
+  private let wake: Socket
+  private let wakeEndpoint: String
   private let zap: ZAPHandler?
   /// Endpoints as bound (tcp port 0 resolved), for logs and tests.
   public private(set) var boundListen: [String] = []
@@ -81,7 +85,9 @@ public final class Server: @unchecked Sendable {
     self.config = config
     self.dispatcher = Dispatcher(store: store, config: config)
     // Relaxed: only uniqueness of the name matters.
-    backendEndpoint = "inproc://moppsd-workers-\(Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue)"
+    let instance = Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue
+    backendEndpoint = "inproc://moppsd-workers-\(instance)"
+    wakeEndpoint = "inproc://moppsd-wake-\(instance)"
     let ctx: Context
     do {
       ctx = try Context()
@@ -95,6 +101,7 @@ public final class Server: @unchecked Sendable {
       frontend = try Socket(context, .router)
       backend = try Socket(context, .router)
       publisher = try Socket(context, .pub)
+      wake = try Socket(context, .router)
       if let secret = config.curveSecretKey {
         try frontend.makeCurveServer(secretKey: secret)
         try publisher.makeCurveServer(secretKey: secret)
@@ -111,6 +118,7 @@ public final class Server: @unchecked Sendable {
       // most 16 replies of memory.
       try frontend.setSendHighWaterMark(Server.replyHighWaterMark)
       try backend.bind(backendEndpoint)
+      try wake.bind(wakeEndpoint)
     } catch {
       throw MoPPSError(.internal, "cannot set up ZeroMQ: \(error)")
     }
@@ -174,6 +182,14 @@ public final class Server: @unchecked Sendable {
     // Relaxed: the broker only needs to see the flag eventually (it polls every 100 ms); nothing
     // else is published through it.
     stopRequested.store(true, ordering: .relaxed)
+    // Sockets are single-threaded, so the caller's thread gets one of its own: one frame to the
+    // broker's wake socket. Best effort: if it is lost, the broker's 100 ms poll timeout still sees
+    // the flag. The linger lets close() hand the frame over rather than drop it.
+    guard let poke = try? Socket(context, .dealer) else { return }
+    try? poke.setLinger(100)
+    try? poke.connect(wakeEndpoint)
+    try? poke.send([[]], dontWait: true)
+    poke.close()
   }
 
   /// Whether `triggerGracefulShutdown()` was called.
@@ -203,6 +219,7 @@ public final class Server: @unchecked Sendable {
     backend.close()
     publisher.close()
     zap?.socket.close()
+    wake.close()
     dispatcher.store.close()
   }
 
@@ -231,13 +248,16 @@ public final class Server: @unchecked Sendable {
       let takeRequests = !idle.isEmpty || drainDeadline != nil
       let readable: [Bool]
       do {
-        // Short waits so a stop request is seen within 100 ms even when no signal interrupts poll.
-        var sockets = [backend]
+        // Short waits so a stop request is seen within 100 ms even when its wake-up frame is lost.
+        var sockets = [backend, wake]
         if let zap { sockets.append(zap.socket) }
         if takeRequests { sockets.append(frontend) }
         let spinning = ContinuousClock.now - lastRequest < spinWindow
         let ready = try pollReadable(sockets, timeoutMs: spinning ? 0 : 100)
-        if let zap, ready[1] { zap.serve() }
+        if ready[1] {
+          while (try? wake.receive(dontWait: true)) != nil {}
+        }
+        if let zap, ready[2] { zap.serve() }
         readable = [ready[0], takeRequests && ready[sockets.count - 1]]
       } catch {
         if !error.isInterrupted { Log.error("poll failed: \(error)") }

@@ -50,6 +50,12 @@ import ZeroMQ
     let lock = PoolLockHolder(running.server.dispatcher.store, pool: "p")
     let slow = try running.client(.dealer)
     try slow.socket.send([[]] + RequestFrames.update("p", ids: [1], successes: [1], rollouts: 1))
+    // The same client's Health, read after the update, is answered first: the update waits on a
+    // worker, not on the broker.
+    try slow.socket.send([[]] + RequestFrames.health)
+    let first = try #require(try slow.socket.receive())
+    try #require(first.count == 3)
+    #expect(try Reply.decodeHealth(first[2]).status == "SERVING")
     for _ in 0..<3 {
       #expect(try replyCode(req.call(RequestFrames.health)) == .ok)
     }
@@ -71,7 +77,11 @@ import ZeroMQ
     let lock = PoolLockHolder(running.server.dispatcher.store, pool: "p")
     let slow = try running.client(.dealer)
     try slow.socket.send([[]] + RequestFrames.update("p", ids: [1], successes: [1], rollouts: 1))
-    #expect(try replyCode(req.call(RequestFrames.health)) == .ok)  // the update has reached a worker
+    // The broker reads one client's requests in order: once the Health behind the update is
+    // answered, the update is with a worker.
+    try slow.socket.send([[]] + RequestFrames.health)
+    let health = try #require(try slow.socket.receive())
+    #expect(try replyCode(Array(health.dropFirst())) == .ok)
     running.server.triggerGracefulShutdown()
     var refused: (code: StatusCode, message: String)? = nil
     for _ in 0..<40 {
