@@ -74,20 +74,20 @@ public final class StateStore: @unchecked Sendable {
   public let limits: Limits
   let gates = MutationGates()
   /// The log file; held only to append a record or to rotate the file, never while applying.
-  private let log: WriterLock<LogState>
+  let log: WriterLock<LogState>
   /// Serialises fsyncs; holds the LSN known durable.
-  private let syncState = WriterLock<UInt64>(0)
+  let syncState = WriterLock<UInt64>(0)
   /// LSN after the last record written (read by the syncer without the log lock).
-  private let written = Atomic<UInt64>(0)
+  let written = Atomic<UInt64>(0)
   /// One snapshot at a time (automatic and requested ones may race).
-  private let snapshotLock = WriterLock<Void>(())
+  let snapshotLock = WriterLock<Void>(())
   /// Full snapshots known good: read back at recovery or written by this process. Compaction
   /// deletes only what lies behind two of them.
-  private let verified = WriterLock<Set<String>>([])
-  private let stopping = Atomic<Bool>(false)
-  private var maintenance: Thread?
+  let verified = WriterLock<Set<String>>([])
+  let stopping = Atomic<Bool>(false)
+  var maintenance: Thread?
   /// The background threads, waited for at close.
-  private let background = DispatchGroup()
+  let background = DispatchGroup()
   private let lockFD: Int32
   private let closed = Atomic<Bool>(false)
 
@@ -282,7 +282,7 @@ public final class StateStore: @unchecked Sendable {
   }
 
   /// Appends a record; nil without a log. Encoding happens before the log lock is taken.
-  private func append(_ record: WALRecord) throws(PersistenceError) -> UInt64? {
+  func append(_ record: WALRecord) throws(PersistenceError) -> UInt64? {
     guard options != nil else { return nil }
     let frame = WriteAheadLog.frame(record)
     return try log.withLock { (m) throws(PersistenceError) -> UInt64? in
@@ -324,254 +324,6 @@ public final class StateStore: @unchecked Sendable {
       try syscall("cannot fsync \(path)") { fdatasync(fd) }
       durable = target
     }
-  }
-
-  // MARK: Snapshots
-
-  /// Refuses what only a server with a state directory can do.
-  public func requireDirectory(_ what: String) throws(PersistenceError) {
-    guard options != nil else {
-      throw PersistenceError(
-        "\(what) needs persistence; this moppsd runs without a state directory", kind: .noDirectory)
-    }
-  }
-
-  /// Writes a full-state snapshot and compacts the log behind it.
-  @discardableResult
-  public func snapshotState() throws(PersistenceError) -> StoredSnapshot {
-    guard options != nil else {
-      throw PersistenceError("this moppsd runs without a state directory", kind: .noDirectory)
-    }
-    return try snapshotLock.withLock { (_) throws(PersistenceError) -> StoredSnapshot in
-      // Copy the state and start a new log file at one point in time: no mutation runs meanwhile.
-      let (pools, lsn) = try gates.withAll { () throws(PersistenceError) -> ([PoolSnapshot], UInt64) in
-        try log.withLock { (m) throws(PersistenceError) -> ([PoolSnapshot], UInt64) in
-          let pools = engine.listPools().map { $0.snapshot() }
-          let wal = m.wal!
-          let lsn = wal.nextLSN
-          try wal.sync()
-          try wal.open(at: lsn)
-          m.sinceSnapshot = 0
-          return (pools, lsn)
-        }
-      }
-      syncState.withLock { $0 = max($0, lsn) }
-      let name = "state-" + String(WriteAheadLog.fileName(lsn).dropFirst(4).dropLast(4)) + ".snap"
-      let file = SnapshotFile(kind: .state, lsn: lsn, created: Date().timeIntervalSince1970, pools: pools)
-      let bytes = file.encode()
-      try Files.writeAtomically(snapshotDir + "/" + name, bytes)
-      verified.withLock { _ = $0.insert(name) }
-      // Recovery starts from this snapshot, in the log file opened with it: whatever damage an
-      // earlier file holds is behind it, so mutations may go on.
-      log.withLock { $0.failure = nil }
-      compact()
-      return StoredSnapshot(
-        pool: "", tag: String(name.dropLast(5)), lsn: lsn, created: file.created,
-        promptCount: pools.reduce(0) { $0 + $1.ids.count }, bytes: bytes.count)
-    }
-  }
-
-  /// Keeps the two newest snapshots known good and the log back to the older of them (so a damaged
-  /// newest snapshot can still be recovered from the previous one); deletes what lies behind them.
-  /// A snapshot not known good is never one of the two, so it can never cause a good one's deletion.
-  private func compact() {
-    let good = verified.withLock { $0 }
-    let snaps = Files.list(snapshotDir).filter { $0.hasPrefix("state-") && $0.hasSuffix(".snap") }
-    let kept = snaps.filter(good.contains).suffix(2)
-    guard kept.count == 2, let oldestKept = kept.first,
-      let keepFrom = UInt64(oldestKept.dropFirst(6).dropLast(5), radix: 16)
-    else { return }
-    for old in snaps where old < oldestKept {
-      unlink(snapshotDir + "/" + old)
-      verified.withLock { _ = $0.remove(old) }
-    }
-    let logs = Files.list(walDir).compactMap { n in WriteAheadLog.firstLSN(ofFile: n).map { ($0, n) } }
-      .sorted { $0.0 < $1.0 }
-    for (i, (_, name)) in logs.enumerated() where i + 1 < logs.count && logs[i + 1].0 <= keepFrom {
-      unlink(walDir + "/" + name)
-    }
-  }
-
-  static func validTag(_ tag: String) -> Bool {
-    !tag.isEmpty && tag.utf8.count <= 128 && !tag.hasPrefix(".")
-      && tag.utf8.allSatisfy { c in
-        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
-          || c == 0x2D
-          || c == 0x2E
-      }
-  }
-
-  /// Pool name and tag, checked before either goes near a path.
-  private static func checkTagName(pool: String, tag: String) throws(MoPPSError) {
-    try Engine.validatePoolName(pool)
-    guard validTag(tag) else {
-      throw .invalid("tag \"\(tag)\": use 1-128 letters, digits, '_', '-' or '.', not starting with '.'")
-    }
-  }
-
-  /// Where a tag lives, relative to the state directory (also what replies and logs show).
-  private static func tagFile(_ pool: String, _ tag: String) -> [String] { ["tags", pool, tag + ".snap"] }
-
-  /// Saves one pool under a tag (replacing an older snapshot with the same tag).
-  public func saveTag(pool name: String, tag: String) throws(StoreError) -> StoredSnapshot {
-    try refusing { () throws(MoPPSError) in try Self.checkTagName(pool: name, tag: tag) }
-    try storing { () throws(PersistenceError) in try requireDirectory("Snapshot") }
-    // Under the pool's lock: the copy is of one point in the pool's history.
-    let (snapshot, lsn) = try refusing { () throws(MoPPSError) in
-      try gates.withPool(name) { () throws(MoPPSError) -> (PoolSnapshot, UInt64) in
-        let snapshot = try engine.pool(name).snapshot()
-        return (snapshot, log.withLock { $0.wal?.nextLSN ?? 0 })
-      }!
-    }
-    let file = SnapshotFile(kind: .tag, lsn: lsn, created: Date().timeIntervalSince1970, pools: [snapshot])
-    let bytes = file.encode()
-    do throws(PersistenceError) {
-      try Files.writeAtomically(beneath: directory, Self.tagFile(name, tag), bytes)
-    } catch {
-      throw .storage(
-        error.reworded("cannot save tag \"\(tag)\" of pool \"\(name)\": \(error.message)", kind: .io))
-    }
-    return StoredSnapshot(
-      pool: name, tag: tag, lsn: lsn, created: file.created, promptCount: snapshot.ids.count,
-      bytes: bytes.count)
-  }
-
-  /// Replaces the pool's whole state with a tagged snapshot (also when the pool was dropped since).
-  public func restoreTag(pool name: String, tag: String) throws(StoreError) -> PoolInfo {
-    try refusing { () throws(MoPPSError) in try Self.checkTagName(pool: name, tag: tag) }
-    try storing { () throws(PersistenceError) in try requireDirectory("Restore") }
-    let components = Self.tagFile(name, tag)
-    let display = components.joined(separator: "/")
-    let read: [UInt8]?
-    do throws(PersistenceError) {
-      read = try Files.readRegular(beneath: directory, components)
-    } catch {
-      throw .storage(error.reworded("cannot read \(display): \(error.message)", kind: .damaged))
-    }
-    guard let bytes = read else {
-      throw .storage(
-        PersistenceError(
-          "no snapshot tagged \"\(tag)\" for pool \"\(name)\"; see ListSnapshots", kind: .notFound))
-    }
-    let snapshot: PoolSnapshot
-    do throws(PersistenceError) {
-      let file = try SnapshotFile.decode(bytes)
-      guard file.kind == .tag, file.pools.count == 1 else { throw PersistenceError("not a tag snapshot") }
-      snapshot = file.pools[0]
-    } catch {
-      throw .storage(error.reworded("snapshot \(display) is damaged: \(error.message)", kind: .damaged))
-    }
-    return try install(snapshot, as: name)
-  }
-
-  /// Full-state snapshots and tags (optionally of one pool), newest first within each pool.
-  public func listSnapshots(pool filter: String = "") throws(StoreError) -> [StoredSnapshot] {
-    if !filter.isEmpty { try refusing { () throws(MoPPSError) in try Engine.validatePoolName(filter) } }
-    try storing { () throws(PersistenceError) in try requireDirectory("ListSnapshots") }
-    return Self.listSnapshots(directory: directory, pool: filter)
-  }
-
-  static func listSnapshots(directory: String, pool filter: String = "") -> [StoredSnapshot] {
-    var out: [StoredSnapshot] = []
-    func add(_ components: [String], pool: String, tag: String) {
-      guard
-        let bytes = try? Files.readRegular(beneath: directory, components, prefix: SnapshotFile.headerSize),
-        let h = try? SnapshotFile.header(bytes)
-      else { return }
-      out.append(
-        StoredSnapshot(
-          pool: pool, tag: tag, lsn: h.lsn, created: h.created, promptCount: h.promptCount,
-          bytes: Files.size(directory + "/" + components.joined(separator: "/"))))
-    }
-    if filter.isEmpty {
-      for name in Files.list(directory + "/snapshots")
-      where name.hasPrefix("state-") && name.hasSuffix(".snap") {
-        add(["snapshots", name], pool: "", tag: String(name.dropLast(5)))
-      }
-    }
-    for pool in Files.list(directory + "/tags") where filter.isEmpty || pool == filter {
-      guard (try? Engine.validatePoolName(pool)) != nil else { continue }
-      for name in Files.list(directory + "/tags/" + pool) where name.hasSuffix(".snap") {
-        add(["tags", pool, name], pool: pool, tag: String(name.dropLast(5)))
-      }
-    }
-    return out.sorted { ($0.pool, -$0.created) < ($1.pool, -$1.created) }
-  }
-
-  // MARK: Background work
-
-  /// Logs the select counters that moved since they were last logged, so that a restart continues
-  /// each pool's random streams instead of repeating them. Selects that change more than the
-  /// counter are logged one by one; these are the unkeyed selects over client candidates. With
-  /// `wait: false` a pool whose lock is taken is skipped until the next round.
-  private func logSelectCounters(wait: Bool) {
-    for pool in engine.listPools() {
-      _ = try? gates.withPool(pool.name, wait: wait) { () throws(PersistenceError) in
-        // The pool of this name now: a Restore may have replaced the one listed.
-        guard let current = try? engine.pool(pool.name), current === pool else { return }
-        let count = pool.info.selectCount
-        guard count > pool.loggedSelectCount else { return }
-        _ = try append(.select(pool: pool.name, count: count, drawn: nil, memo: nil))
-        pool.loggedSelectCount = count
-      }
-    }
-  }
-
-  private func noteLoggedSelects() {
-    for pool in engine.listPools() { pool.loggedSelectCount = pool.info.selectCount }
-  }
-
-  /// Two background threads: the syncer (fsync every 10 ms with `--fsync batch`), on its own so
-  /// that a snapshot that takes long, or waits for a long mutation, never delays durability; and
-  /// the maintenance thread (select counters every 100 ms, automatic snapshots).
-  private func startMaintenance() {
-    if options?.fsync == .batch {
-      background.enter()
-      let syncer = Thread { [self] in
-        defer { background.leave() }
-        while !stopping.load(ordering: .relaxed) {
-          usleep(10_000)
-          let target = written.load(ordering: .relaxed)
-          if target > syncState.withLock({ $0 }) {
-            do { try syncLog(through: target - 1) } catch {
-              logger.error("background fsync failed: \(error)")
-            }
-          }
-        }
-      }
-      syncer.name = "moppsd-fsync"
-      syncer.start()
-    }
-    background.enter()
-    let thread = Thread { [self] in
-      defer { background.leave() }
-      var lastSnapshot = ContinuousClock.now
-      var lastCounters = ContinuousClock.now
-      while !stopping.load(ordering: .relaxed) {
-        usleep(10_000)
-        if ContinuousClock.now - lastCounters > .milliseconds(100) {
-          logSelectCounters(wait: false)
-          lastCounters = .now
-        }
-        let pending = log.withLock { $0.sinceSnapshot }
-        let age = ContinuousClock.now - lastSnapshot
-        let interval = options?.snapshotInterval ?? .infinity
-        if pending >= options?.snapshotEvery ?? .max || (pending > 0 && age > .seconds(interval)) {
-          do {
-            let info = try snapshotState()
-            logger.info(
-              "snapshot \(info.tag) after \(pending) mutations (\(info.promptCount) prompts, \(info.bytes) bytes)"
-            )
-          } catch {
-            logger.error("automatic snapshot failed: \(error)")
-          }
-          lastSnapshot = .now
-        }
-      }
-    }
-    thread.name = "moppsd-durability"
-    maintenance = thread
-    thread.start()
   }
 
   /// Stops the background thread, logs the select counters and makes everything logged durable
