@@ -59,39 +59,55 @@ let package = Package(
       linkerSettings: [.linkedLibrary("protobuf-c")]),
     // CPUID and XGETBV, which Swift cannot issue itself.
     .target(name: "CPUFeatures", path: "CModules/CPUFeatures"),
-    // The kernels call LLVM vector builtins directly (Sources/MoPPSKernels/Lanes.swift).
     // The type of the kernels' entry-point table, shared by every variant (no code of its own).
     .target(name: "MoPPSKernelABI"),
+    // The kernels call LLVM vector builtins directly (Sources/MoPPSKernels/Lanes.swift).
     .target(
       name: "MoPPSKernels", dependencies: ["MoPPSKernelABI"],
       swiftSettings: [.enableExperimentalFeature("BuiltinModule"), .unsafeFlags(kernelFlags)]),
     .target(name: "MoPPSEngine", dependencies: kernelModules + ["MoPPSKernelABI", "CPUFeatures"]),
-    .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine"]),
+    // The C library, imported in one place for every module outside the engine.
+    .target(name: "MoPPSPlatform"),
+    .target(name: "MoPPSProtocol", dependencies: ["MoPPSProtoC", "MoPPSEngine", "MoPPSPlatform"]),
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+    // The state directory: write-ahead log, snapshots, tags, recovery, the reference JSON formats.
+    .target(
+      name: "MoPPSPersistence",
+      dependencies: ["MoPPSEngine", "MoPPSPlatform", .product(name: "Logging", package: "swift-log")]),
     .target(
       name: "MoPPSServer",
       dependencies: [
-        "MoPPSEngine", "MoPPSProtocol", "ZeroMQ", .product(name: "Logging", package: "swift-log"),
+        "MoPPSEngine", "MoPPSPersistence", "MoPPSPlatform", "MoPPSProtocol", "ZeroMQ",
+        .product(name: "Logging", package: "swift-log"),
       ]),
     // The Swift client of the wire protocol (the CLI's server calls use it).
-    .target(name: "MoPPSClient", dependencies: ["MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
-    .executableTarget(name: "mopps-conformance", dependencies: ["MoPPSClient", "MoPPSEngine"]),
+    .target(name: "MoPPSClient", dependencies: ["MoPPSProtocol", "MoPPSEngine", "MoPPSPlatform", "ZeroMQ"]),
+    .executableTarget(
+      name: "mopps-conformance", dependencies: ["MoPPSClient", "MoPPSEngine", "MoPPSPlatform"]),
     // In-process benchmarks behind `moppsd bench`.
-    .target(name: "MoPPSBench", dependencies: ["MoPPSEngine", "MoPPSServer"]),
+    .target(name: "MoPPSBench", dependencies: ["MoPPSEngine", "MoPPSPersistence", "MoPPSPlatform"]),
     .executableTarget(
       name: "moppsd",
       dependencies: [
-        "MoPPSServer", "MoPPSBench", "MoPPSProtocol", "MoPPSClient",
+        "MoPPSServer", "MoPPSBench", "MoPPSPersistence", "MoPPSPlatform", "MoPPSProtocol", "MoPPSClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
+    // What the test targets share: the independent protobuf writer, request frames, status helpers.
+    .target(
+      name: "MoPPSTestSupport", dependencies: ["MoPPSProtocol", "MoPPSEngine"], path: "Tests/MoPPSTestSupport"
+    ),
     .testTarget(name: "MoPPSEngineTests", dependencies: ["MoPPSEngine", "MoPPSKernels"]),
-    .testTarget(name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine"]),
+    .testTarget(
+      name: "MoPPSProtocolTests", dependencies: ["MoPPSProtocol", "MoPPSEngine", "MoPPSTestSupport"]),
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(
       name: "MoPPSClientTests", dependencies: ["MoPPSClient", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
     .testTarget(
-      name: "MoPPSServerTests", dependencies: ["MoPPSServer", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
+      name: "MoPPSServerTests",
+      dependencies: [
+        "MoPPSServer", "MoPPSPersistence", "MoPPSProtocol", "MoPPSEngine", "MoPPSTestSupport", "ZeroMQ",
+      ]),
   ],
   swiftLanguageModes: [.v6]
 )

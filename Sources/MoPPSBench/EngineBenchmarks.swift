@@ -1,11 +1,5 @@
 import MoPPSEngine
-import MoPPSServer
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import MoPPSPlatform
 
 /// In-process engine benchmarks for `moppsd bench`. Each reports a median over repeated runs (the
 /// machine is shared; medians are steadier than means). The Python side of `make bench` runs the

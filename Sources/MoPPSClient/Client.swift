@@ -1,27 +1,7 @@
 import MoPPSEngine
+import MoPPSPlatform
 import MoPPSProtocol
 import ZeroMQ
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
-/// A failed call: the gRPC status code and a message naming what to fix.
-public struct MoPPSError: Error, Equatable, Sendable, CustomStringConvertible {
-  public var code: StatusCode
-  public var message: String
-
-  public init(_ code: StatusCode, _ message: String) {
-    self.code = code
-    self.message = message
-  }
-
-  /// "INVALID_ARGUMENT", "NOT_FOUND", …
-  public var codeName: String { code.name }
-  public var description: String { "\(code.name): \(message)" }
-}
 
 /// Pool settings; nil takes the server's default.
 public typealias PoolSettings = PoolConfigFields
@@ -132,7 +112,7 @@ public final class MoPPSClient {
       }
       guard let frames, let first = frames.first else { continue }
       let status: (code: StatusCode, message: String)
-      do throws(ProtocolError) {
+      do throws(MoPPSError) {
         status = try Reply.decodeStatus(first)
       } catch {
         throw MoPPSError(.internal, "\(method.rawValue): the reply's status frame does not parse")
@@ -149,11 +129,11 @@ public final class MoPPSClient {
       "no reply from \(endpoint) within \(timeout) s, \(retries + 1) attempt(s) (\(method.rawValue))")
   }
 
-  private func decode<T>(_ method: Method, _ body: [UInt8], _ read: ([UInt8]) throws(ProtocolError) -> T)
+  private func decode<T>(_ method: Method, _ body: [UInt8], _ read: ([UInt8]) throws(MoPPSError) -> T)
     throws(MoPPSError) -> T
   {
     let reply = try call(method, body)
-    do throws(ProtocolError) {
+    do throws(MoPPSError) {
       return try read(reply)
     } catch {
       throw MoPPSError(.internal, "\(method.rawValue): the reply body does not parse: \(error.message)")

@@ -42,8 +42,10 @@ public enum StatusCode: Int32, Sendable, CaseIterable {
   }
 }
 
-/// An engine refusal: a status code and a message that names the offending field.
-public struct EngineError: Error, Equatable, Sendable, CustomStringConvertible {
+/// Every refusal and failure moppsd reports, from the engine, the protocol layer or the server: a
+/// status code (what a client can do about it) and a message that names the offending field or
+/// flag. One type, so an error crosses the layers to the wire unchanged.
+public struct MoPPSError: Error, Equatable, Sendable, CustomStringConvertible {
   public var code: StatusCode
   public var message: String
 
@@ -52,7 +54,13 @@ public struct EngineError: Error, Equatable, Sendable, CustomStringConvertible {
     self.message = message
   }
 
-  public static func invalid(_ message: String) -> EngineError { EngineError(.invalidArgument, message) }
+  public static func invalid(_ message: String) -> MoPPSError { MoPPSError(.invalidArgument, message) }
+
+  /// The status code's name: "INVALID_ARGUMENT", "NOT_FOUND", …
+  public var codeName: String { code.name }
 
   public var description: String { "\(code.name): \(message)" }
 }
+
+/// The engine's name for `MoPPSError`.
+public typealias EngineError = MoPPSError

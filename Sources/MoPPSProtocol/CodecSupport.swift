@@ -1,21 +1,17 @@
+import MoPPSEngine
+import MoPPSPlatform
 import MoPPSProtoC
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+/// A generated `*__unpack` function.
+typealias UnpackFunction<M> = (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) ->
+  UnsafeMutablePointer<M>?
 
 /// Decodes `body` with a generated `*__unpack`, hands the message to `read`, and frees it.
-/// protobuf-c returns NULL for bytes that do not parse; that becomes INVALID_ARGUMENT.
+/// protobuf-c returns NULL for bytes that do not parse; that becomes INVALID_ARGUMENT naming `what`.
 func unpack<M, R>(
-  _ body: [UInt8], as what: String,
-  _ unpackFn: (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<
-    M
-  >?,
-  _ freeFn: (UnsafeMutablePointer<M>?, UnsafeMutablePointer<ProtobufCAllocator>?) -> Void,
-  _ read: (borrowing M) throws(ProtocolError) -> R
-) throws(ProtocolError) -> R {
+  _ body: [UInt8], as what: String, _ unpackFn: UnpackFunction<M>,
+  _ read: (borrowing M) throws(MoPPSError) -> R
+) throws(MoPPSError) -> R {
   let message = body.withUnsafeBufferPointer { buf in
     // An empty body is a valid (all-default) message; give protobuf-c a non-NULL pointer anyway.
     var empty: UInt8 = 0
@@ -24,20 +20,35 @@ func unpack<M, R>(
   guard let message else {
     throw .invalid("request body does not parse as \(what)")
   }
-  defer { freeFn(message, nil) }
+  // Every generated message starts with its ProtobufCMessage header, which is what the generic
+  // free (like every `*__free_unpacked`) takes.
+  defer { protobuf_c_message_free_unpacked(header(message), nil) }
   return try read(message.pointee)
 }
 
-/// Packs a filled-in message with its generated `*__get_packed_size` / `*__pack`.
-func pack<M>(
-  _ message: inout M, _ sizeFn: (UnsafePointer<M>?) -> Int,
-  _ packFn: (UnsafePointer<M>?, UnsafeMutablePointer<UInt8>?) -> Int
-) -> [UInt8] {
-  let size = sizeFn(&message)
-  var out = [UInt8](repeating: 0, count: size)
-  let written = out.withUnsafeMutableBufferPointer { packFn(&message, $0.baseAddress) }
-  assert(written == size)
-  return out
+/// Builds and packs one message: `initFn` (a generated `*__init`) sets its defaults, `fill` its
+/// fields, pointing into C memory from the arena, which lives until the bytes are packed.
+func encode<M>(_ initFn: (UnsafeMutablePointer<M>?) -> Void, _ fill: (inout M, Arena) -> Void) -> [UInt8] {
+  let arena = Arena()
+  let message = UnsafeMutablePointer<M>.allocate(capacity: 1)
+  defer { message.deallocate() }
+  // The generated init assigns the whole struct (its descriptor and defaults).
+  initFn(message)
+  fill(&message.pointee, arena)
+  return withExtendedLifetime(arena) {
+    let size = protobuf_c_message_get_packed_size(header(message))
+    var out = [UInt8](repeating: 0, count: size)
+    let written = out.withUnsafeMutableBufferPointer {
+      protobuf_c_message_pack(header(message), $0.baseAddress)
+    }
+    assert(written == size)
+    return out
+  }
+}
+
+/// The ProtobufCMessage header that every generated message struct begins with.
+private func header<M>(_ message: UnsafeMutablePointer<M>) -> UnsafeMutablePointer<ProtobufCMessage> {
+  UnsafeMutableRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self)
 }
 
 /// Owns the C memory a message being encoded points into (strings, arrays, sub-messages); freed
@@ -112,7 +123,7 @@ extension Float: LittleEndianElement {
 /// Both set at once is an error naming the two fields.
 func arrayField<T: LittleEndianElement>(
   _ field: String, count: Int, _ repeated: UnsafePointer<T>?, _ packed: ProtobufCBinaryData
-) throws(ProtocolError) -> [T] {
+) throws(MoPPSError) -> [T] {
   if packed.len > 0 {
     guard count == 0 else {
       throw .invalid("\(field) and \(field)_le are both set; send one of them")

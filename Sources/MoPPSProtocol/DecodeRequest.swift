@@ -9,10 +9,10 @@ extension Request {
   /// checks every string (caps, no NUL): RESOURCE_EXHAUSTED or INVALID_ARGUMENT naming the field.
   public static func decode(
     method path: [UInt8], body: [UInt8], limits: RequestLimits = RequestLimits()
-  ) throws(ProtocolError) -> Request {
+  ) throws(MoPPSError) -> Request {
     guard let method = Method(path: path) else {
       let shown = String(decoding: path.prefix(80), as: UTF8.self)
-      throw ProtocolError(
+      throw MoPPSError(
         .unimplemented,
         "unknown method \"\(shown)\"; methods are \(Method.servicePrefix)<\(Method.allCases.map(\.rawValue).joined(separator: "|"))>"
       )
@@ -22,33 +22,27 @@ extension Request {
 
   public static func decode(
     _ method: Method, body: [UInt8], limits: RequestLimits = RequestLimits()
-  ) throws(ProtocolError) -> Request {
+  ) throws(MoPPSError) -> Request {
     try WireScan.check(body, WireScan.schema(method), limits)
+    // Every request message is named after its method (Import → mopps.v1.ImportRequest).
+    func read<M>(_ unpackFn: UnpackFunction<M>, _ build: (borrowing M) throws(MoPPSError) -> Request)
+      throws(MoPPSError) -> Request
+    {
+      try unpack(body, as: "mopps.v1.\(method.rawValue)Request", unpackFn, build)
+    }
     switch method {
     case .createPool:
-      return try unpack(
-        body, as: "mopps.v1.CreatePoolRequest", mopps__v1__create_pool_request__unpack,
-        mopps__v1__create_pool_request__free_unpacked
-      ) { (m) throws(ProtocolError) in
+      return try read(mopps__v1__create_pool_request__unpack) { (m) throws(MoPPSError) in
         var fields = PoolConfigFields()
         if let c = m.config?.pointee { fields = try poolConfig(c) }
         return .createPool(CreatePoolRequest(pool: text(m.pool), config: fields))
       }
     case .dropPool:
-      return try unpack(
-        body, as: "mopps.v1.DropPoolRequest", mopps__v1__drop_pool_request__unpack,
-        mopps__v1__drop_pool_request__free_unpacked
-      ) { m in .dropPool(pool: text(m.pool)) }
+      return try read(mopps__v1__drop_pool_request__unpack) { m in .dropPool(pool: text(m.pool)) }
     case .listPools:
-      return try unpack(
-        body, as: "mopps.v1.ListPoolsRequest", mopps__v1__list_pools_request__unpack,
-        mopps__v1__list_pools_request__free_unpacked
-      ) { _ in .listPools }
+      return try read(mopps__v1__list_pools_request__unpack) { _ in .listPools }
     case .register:
-      return try unpack(
-        body, as: "mopps.v1.RegisterRequest", mopps__v1__register_request__unpack,
-        mopps__v1__register_request__free_unpacked
-      ) { (m) throws(ProtocolError) in
+      return try read(mopps__v1__register_request__unpack) { (m) throws(MoPPSError) in
         let ids = try arrayField("ids", count: m.n_ids, m.ids, m.ids_le)
         var priors: (alpha: [Double], beta: [Double])? = nil
         if m.n_prior_alpha > 0 || m.n_prior_beta > 0 {
@@ -60,10 +54,7 @@ extension Request {
         return .register(RegisterRequest(pool: text(m.pool), ids: ids, priors: priors))
       }
     case .select:
-      return try unpack(
-        body, as: "mopps.v1.SelectRequest", mopps__v1__select_request__unpack,
-        mopps__v1__select_request__free_unpacked
-      ) { (m) throws(ProtocolError) in
+      return try read(mopps__v1__select_request__unpack) { (m) throws(MoPPSError) in
         let candidates = try arrayField("candidates", count: m.n_candidates, m.candidates, m.candidates_le)
         let source: CandidateSource
         if !candidates.isEmpty {
@@ -85,10 +76,7 @@ extension Request {
         )
       }
     case .update:
-      return try unpack(
-        body, as: "mopps.v1.UpdateRequest", mopps__v1__update_request__unpack,
-        mopps__v1__update_request__free_unpacked
-      ) { (m) throws(ProtocolError) in
+      return try read(mopps__v1__update_request__unpack) { (m) throws(MoPPSError) in
         let ids = try arrayField("ids", count: m.n_ids, m.ids, m.ids_le)
         let successes = try arrayField("successes", count: m.n_successes, m.successes, m.successes_le)
         var trials: [UInt32] = try arrayField("trials", count: m.n_trials, m.trials, m.trials_le)
@@ -105,33 +93,23 @@ extension Request {
         return .update(UpdateRequest(pool: text(m.pool), outcomes: outcomes, requestID: text(m.request_id)))
       }
     case .get:
-      return try unpack(
-        body, as: "mopps.v1.GetRequest", mopps__v1__get_request__unpack, mopps__v1__get_request__free_unpacked
-      ) { (m) throws(ProtocolError) in
+      return try read(mopps__v1__get_request__unpack) { (m) throws(MoPPSError) in
         let ids = try arrayField("ids", count: m.n_ids, m.ids, m.ids_le)
         return .get(
           GetRequest(pool: text(m.pool), ids: ids.isEmpty ? nil : ids, packedReply: m.packed_reply != 0))
       }
     case .snapshot:
-      return try unpack(
-        body, as: "mopps.v1.SnapshotRequest", mopps__v1__snapshot_request__unpack,
-        mopps__v1__snapshot_request__free_unpacked
-      ) { m in .snapshot(TagRequest(pool: text(m.pool), tag: text(m.tag))) }
+      return try read(mopps__v1__snapshot_request__unpack) { m in
+        .snapshot(TagRequest(pool: text(m.pool), tag: text(m.tag)))
+      }
     case .restore:
-      return try unpack(
-        body, as: "mopps.v1.RestoreRequest", mopps__v1__restore_request__unpack,
-        mopps__v1__restore_request__free_unpacked
-      ) { m in .restore(TagRequest(pool: text(m.pool), tag: text(m.tag))) }
+      return try read(mopps__v1__restore_request__unpack) { m in
+        .restore(TagRequest(pool: text(m.pool), tag: text(m.tag)))
+      }
     case .listSnapshots:
-      return try unpack(
-        body, as: "mopps.v1.ListSnapshotsRequest", mopps__v1__list_snapshots_request__unpack,
-        mopps__v1__list_snapshots_request__free_unpacked
-      ) { m in .listSnapshots(pool: text(m.pool)) }
+      return try read(mopps__v1__list_snapshots_request__unpack) { m in .listSnapshots(pool: text(m.pool)) }
     case .importState:
-      return try unpack(
-        body, as: "mopps.v1.ImportRequest", mopps__v1__import_request__unpack,
-        mopps__v1__import_request__free_unpacked
-      ) { (m) throws(ProtocolError) in
+      return try read(mopps__v1__import_request__unpack) { (m) throws(MoPPSError) in
         let names = (0..<m.n_names).map { text(m.names[$0]) }
         return .importState(
           ImportRequest(
@@ -140,24 +118,15 @@ extension Request {
             beta: try arrayField("beta", count: m.n_beta, m.beta, m.beta_le), names: names))
       }
     case .exportState:
-      return try unpack(
-        body, as: "mopps.v1.ExportRequest", mopps__v1__export_request__unpack,
-        mopps__v1__export_request__free_unpacked
-      ) { m in .exportState(pool: text(m.pool)) }
+      return try read(mopps__v1__export_request__unpack) { m in .exportState(pool: text(m.pool)) }
     case .stats:
-      return try unpack(
-        body, as: "mopps.v1.StatsRequest", mopps__v1__stats_request__unpack,
-        mopps__v1__stats_request__free_unpacked
-      ) { _ in .stats }
+      return try read(mopps__v1__stats_request__unpack) { _ in .stats }
     case .health:
-      return try unpack(
-        body, as: "mopps.v1.HealthRequest", mopps__v1__health_request__unpack,
-        mopps__v1__health_request__free_unpacked
-      ) { _ in .health }
+      return try read(mopps__v1__health_request__unpack) { _ in .health }
     }
   }
 
-  private static func poolConfig(_ c: Mopps__V1__PoolConfig) throws(ProtocolError) -> PoolConfigFields {
+  private static func poolConfig(_ c: Mopps__V1__PoolConfig) throws(MoPPSError) -> PoolConfigFields {
     var f = PoolConfigFields()
     if c.prior_alpha_opt_case == MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT_PRIOR_ALPHA {
       f.priorAlpha = c.prior_alpha
@@ -178,7 +147,7 @@ extension Request {
   }
 
   /// nil for STRATEGY_UNSPECIFIED.
-  private static func strategy(_ s: Mopps__V1__Strategy, _ field: String) throws(ProtocolError) -> Strategy? {
+  private static func strategy(_ s: Mopps__V1__Strategy, _ field: String) throws(MoPPSError) -> Strategy? {
     switch s {
     case MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED: return nil
     case MOPPS__V1__STRATEGY__STRATEGY_TOPK: return .topK

@@ -21,194 +21,118 @@ public struct MethodCounters: Sendable, Equatable {
   }
 }
 
-/// The Stats reply, decoded (for `moppsd stats` and other Swift clients).
-public struct StatsReport: Sendable, Equatable {
-  public var uptimeSeconds: Double
-  public var requests: UInt64
-  public var methods: [MethodCounters]
-  public var pools: [(name: String, prompts: UInt64, selects: UInt64, updates: UInt64)]
-  public var residentBytes: UInt64
-  public var poolBytes: UInt64
-  /// The kernel variant the server runs ("baseline", "avx2", "avx512") and the CPU it runs on.
-  public var kernel: String
-  public var cpu: String
-
-  public static func == (l: Self, r: Self) -> Bool {
-    l.uptimeSeconds == r.uptimeSeconds && l.requests == r.requests && l.methods == r.methods
-      && l.pools.map(\.name) == r.pools.map(\.name) && l.residentBytes == r.residentBytes
-      && l.poolBytes == r.poolBytes && l.kernel == r.kernel && l.cpu == r.cpu
-  }
-}
-
 /// Encoders for replies (Status + bodies) and PUB events.
 public enum Reply {
   public static func status(_ code: StatusCode, _ message: String = "") -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__Status()
-    mopps__v1__status__init(&m)
-    m.code = Mopps__V1__Code(rawValue: UInt32(code.rawValue))
-    m.message = arena.string(message)
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__status__get_packed_size, mopps__v1__status__pack)
+    encode(mopps__v1__status__init) { m, arena in
+      m.code = Mopps__V1__Code(rawValue: UInt32(code.rawValue))
+      m.message = arena.string(message)
     }
-  }
-
-  /// Decodes a Status frame (for clients and tests); an unknown code maps to UNKNOWN.
-  public static func decodeStatus(_ bytes: [UInt8]) throws(ProtocolError) -> (
-    code: StatusCode, message: String
-  ) {
-    try unpack(bytes, as: "mopps.v1.Status", mopps__v1__status__unpack, mopps__v1__status__free_unpacked) {
-      m in
-      (StatusCode(rawValue: Int32(bitPattern: m.code.rawValue)) ?? .unknown, text(m.message))
-    }
-  }
-
-  /// Decodes a Health reply body (for clients and the CLI).
-  public static func decodeHealth(_ bytes: [UInt8]) throws(ProtocolError) -> (
-    status: String, version: String, kernel: String
-  ) {
-    try unpack(
-      bytes, as: "mopps.v1.HealthResponse", mopps__v1__health_response__unpack,
-      mopps__v1__health_response__free_unpacked
-    ) { m in (text(m.status), text(m.version), text(m.kernel)) }
   }
 
   public static func createPool(_ info: PoolInfo) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__CreatePoolResponse()
-    mopps__v1__create_pool_response__init(&m)
-    m.pool = poolInfo(info, arena)
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__create_pool_response__get_packed_size, mopps__v1__create_pool_response__pack)
+    encode(mopps__v1__create_pool_response__init) { m, arena in
+      m.pool = poolInfo(info, arena)
     }
   }
 
   public static func restore(_ info: PoolInfo) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__RestoreResponse()
-    mopps__v1__restore_response__init(&m)
-    m.pool = poolInfo(info, arena)
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__restore_response__get_packed_size, mopps__v1__restore_response__pack)
+    encode(mopps__v1__restore_response__init) { m, arena in
+      m.pool = poolInfo(info, arena)
     }
   }
 
   public static func listPools(_ infos: [PoolInfo]) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__ListPoolsResponse()
-    mopps__v1__list_pools_response__init(&m)
-    m.n_pools = infos.count
-    m.pools = arena.array(infos.map { Optional(poolInfo($0, arena)) })
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__list_pools_response__get_packed_size, mopps__v1__list_pools_response__pack)
+    encode(mopps__v1__list_pools_response__init) { m, arena in
+      m.n_pools = infos.count
+      m.pools = arena.array(infos.map { Optional(poolInfo($0, arena)) })
     }
   }
 
   public static func register(_ r: RegisterResult) -> [UInt8] {
-    var m = Mopps__V1__RegisterResponse()
-    mopps__v1__register_response__init(&m)
-    m.added = UInt64(r.added)
-    m.existing = UInt64(r.existing)
-    m.prompt_count = UInt64(r.promptCount)
-    return pack(&m, mopps__v1__register_response__get_packed_size, mopps__v1__register_response__pack)
+    encode(mopps__v1__register_response__init) { m, _ in
+      m.added = UInt64(r.added)
+      m.existing = UInt64(r.existing)
+      m.prompt_count = UInt64(r.promptCount)
+    }
   }
 
   public static func select(_ r: SelectResult, packed: Bool) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__SelectResponse()
-    mopps__v1__select_response__init(&m)
-    m.select_index = r.selectIndex
-    if packed {
-      m.ids_le = arena.littleEndian(r.ids)
-      m.samples_le = arena.littleEndian(r.samples)
-      if let means = r.means { m.means_le = arena.littleEndian(means) }
-      if let ids = r.candidateIDs, let samples = r.candidateSamples {
-        m.candidate_ids_le = arena.littleEndian(ids)
-        m.candidate_samples_le = arena.littleEndian(samples)
+    encode(mopps__v1__select_response__init) { m, arena in
+      m.select_index = r.selectIndex
+      if packed {
+        m.ids_le = arena.littleEndian(r.ids)
+        m.samples_le = arena.littleEndian(r.samples)
+        if let means = r.means { m.means_le = arena.littleEndian(means) }
+        if let ids = r.candidateIDs, let samples = r.candidateSamples {
+          m.candidate_ids_le = arena.littleEndian(ids)
+          m.candidate_samples_le = arena.littleEndian(samples)
+        }
+      } else {
+        (m.n_ids, m.ids) = (r.ids.count, arena.array(r.ids))
+        (m.n_samples, m.samples) = (r.samples.count, arena.array(r.samples))
+        if let means = r.means { (m.n_means, m.means) = (means.count, arena.array(means)) }
+        if let ids = r.candidateIDs, let samples = r.candidateSamples {
+          (m.n_candidate_ids, m.candidate_ids) = (ids.count, arena.array(ids))
+          (m.n_candidate_samples, m.candidate_samples) = (samples.count, arena.array(samples))
+        }
       }
-    } else {
-      (m.n_ids, m.ids) = (r.ids.count, arena.array(r.ids))
-      (m.n_samples, m.samples) = (r.samples.count, arena.array(r.samples))
-      if let means = r.means { (m.n_means, m.means) = (means.count, arena.array(means)) }
-      if let ids = r.candidateIDs, let samples = r.candidateSamples {
-        (m.n_candidate_ids, m.candidate_ids) = (ids.count, arena.array(ids))
-        (m.n_candidate_samples, m.candidate_samples) = (samples.count, arena.array(samples))
-      }
-    }
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__select_response__get_packed_size, mopps__v1__select_response__pack)
     }
   }
 
   public static func update(_ r: UpdateResult) -> [UInt8] {
-    var m = Mopps__V1__UpdateResponse()
-    mopps__v1__update_response__init(&m)
-    m.updated = UInt64(r.updated)
-    m.duplicate = r.duplicate ? 1 : 0
-    return pack(&m, mopps__v1__update_response__get_packed_size, mopps__v1__update_response__pack)
+    encode(mopps__v1__update_response__init) { m, _ in
+      m.updated = UInt64(r.updated)
+      m.duplicate = r.duplicate ? 1 : 0
+    }
   }
 
   public static func get(_ p: Posteriors, packed: Bool) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__GetResponse()
-    mopps__v1__get_response__init(&m)
-    if packed {
-      m.ids_le = arena.littleEndian(p.ids)
-      m.alpha_le = arena.littleEndian(p.alpha)
-      m.beta_le = arena.littleEndian(p.beta)
-    } else {
-      (m.n_ids, m.ids) = (p.ids.count, arena.array(p.ids))
-      (m.n_alpha, m.alpha) = (p.alpha.count, arena.array(p.alpha))
-      (m.n_beta, m.beta) = (p.beta.count, arena.array(p.beta))
-    }
-    (m.n_known, m.known) = (p.known.count, arena.array(p.known.map { $0 ? protobuf_c_boolean(1) : 0 }))
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__get_response__get_packed_size, mopps__v1__get_response__pack)
+    encode(mopps__v1__get_response__init) { m, arena in
+      if packed {
+        m.ids_le = arena.littleEndian(p.ids)
+        m.alpha_le = arena.littleEndian(p.alpha)
+        m.beta_le = arena.littleEndian(p.beta)
+      } else {
+        (m.n_ids, m.ids) = (p.ids.count, arena.array(p.ids))
+        (m.n_alpha, m.alpha) = (p.alpha.count, arena.array(p.alpha))
+        (m.n_beta, m.beta) = (p.beta.count, arena.array(p.beta))
+      }
+      (m.n_known, m.known) = (p.known.count, arena.array(p.known.map { $0 ? protobuf_c_boolean(1) : 0 }))
     }
   }
 
   public static func dropPool() -> [UInt8] { [] }
 
   public static func importState(imported: Int, promptCount: Int) -> [UInt8] {
-    var m = Mopps__V1__ImportResponse()
-    mopps__v1__import_response__init(&m)
-    m.imported = UInt64(imported)
-    m.prompt_count = UInt64(promptCount)
-    return pack(&m, mopps__v1__import_response__get_packed_size, mopps__v1__import_response__pack)
+    encode(mopps__v1__import_response__init) { m, _ in
+      m.imported = UInt64(imported)
+      m.prompt_count = UInt64(promptCount)
+    }
   }
 
   public static func exportState(_ p: Posteriors, names: [String]) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__ExportResponse()
-    mopps__v1__export_response__init(&m)
-    m.ids_le = arena.littleEndian(p.ids)
-    m.alpha_le = arena.littleEndian(p.alpha)
-    m.beta_le = arena.littleEndian(p.beta)
-    let named = names.indices.filter { !names[$0].isEmpty }
-    (m.n_named_ids, m.named_ids) = (named.count, arena.array(named.map { p.ids[$0] }))
-    (m.n_names, m.names) = (named.count, arena.array(named.map { Optional(arena.string(names[$0])) }))
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__export_response__get_packed_size, mopps__v1__export_response__pack)
+    encode(mopps__v1__export_response__init) { m, arena in
+      m.ids_le = arena.littleEndian(p.ids)
+      m.alpha_le = arena.littleEndian(p.alpha)
+      m.beta_le = arena.littleEndian(p.beta)
+      let named = names.indices.filter { !names[$0].isEmpty }
+      (m.n_named_ids, m.named_ids) = (named.count, arena.array(named.map { p.ids[$0] }))
+      (m.n_names, m.names) = (named.count, arena.array(named.map { Optional(arena.string(names[$0])) }))
     }
   }
 
   public static func snapshot(_ info: SnapshotInfo) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__SnapshotResponse()
-    mopps__v1__snapshot_response__init(&m)
-    m.snapshot = snapshotInfo(info, arena)
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__snapshot_response__get_packed_size, mopps__v1__snapshot_response__pack)
+    encode(mopps__v1__snapshot_response__init) { m, arena in
+      m.snapshot = snapshotInfo(info, arena)
     }
   }
 
   public static func listSnapshots(_ infos: [SnapshotInfo]) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__ListSnapshotsResponse()
-    mopps__v1__list_snapshots_response__init(&m)
-    (m.n_snapshots, m.snapshots) = (infos.count, arena.array(infos.map { Optional(snapshotInfo($0, arena)) }))
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__list_snapshots_response__get_packed_size, mopps__v1__list_snapshots_response__pack)
+    encode(mopps__v1__list_snapshots_response__init) { m, arena in
+      (m.n_snapshots, m.snapshots) = (
+        infos.count, arena.array(infos.map { Optional(snapshotInfo($0, arena)) })
+      )
     }
   }
 
@@ -231,109 +155,65 @@ public enum Reply {
     residentBytes: UInt64 = 0,
     poolBytes: UInt64 = 0, kernel: String = "", cpu: String = ""
   ) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__StatsResponse()
-    mopps__v1__stats_response__init(&m)
-    m.uptime_seconds = uptimeSeconds
-    m.requests = requests
-    let methodMessages = methods.map { c -> UnsafeMutablePointer<Mopps__V1__MethodStats>? in
-      var s = Mopps__V1__MethodStats()
-      mopps__v1__method_stats__init(&s)
-      s.method = arena.string(c.method)
-      s.count = c.count
-      s.errors = c.errors
-      let codes = c.errorsByCode.sorted { $0.key.rawValue < $1.key.rawValue }.map { entry in
-        var cc = Mopps__V1__CodeCount()
-        mopps__v1__code_count__init(&cc)
-        cc.code = Mopps__V1__Code(rawValue: UInt32(entry.key.rawValue))
-        cc.count = entry.value
-        return Optional(arena.object(cc))
-      }
-      (s.n_errors_by_code, s.errors_by_code) = (codes.count, arena.array(codes))
-      (s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us) = (c.p50, c.p90, c.p99, c.p999, c.maxMicros)
-      return arena.object(s)
-    }
-    m.resident_bytes = residentBytes
-    m.pool_bytes = poolBytes
-    m.kernel = arena.string(kernel)
-    m.cpu = arena.string(cpu)
-    (m.n_methods, m.methods) = (methodMessages.count, arena.array(methodMessages))
-    (m.n_pools, m.pools) = (pools.count, arena.array(pools.map { Optional(poolInfo($0, arena)) }))
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__stats_response__get_packed_size, mopps__v1__stats_response__pack)
-    }
-  }
-
-  /// Decodes a Stats reply body.
-  public static func decodeStats(_ bytes: [UInt8]) throws(ProtocolError) -> StatsReport {
-    try unpack(
-      bytes, as: "mopps.v1.StatsResponse", mopps__v1__stats_response__unpack,
-      mopps__v1__stats_response__free_unpacked
-    ) { m in
-      var methods: [MethodCounters] = []
-      for i in 0..<m.n_methods {
-        guard let s = m.methods[i]?.pointee else { continue }
-        var c = MethodCounters(method: text(s.method), count: s.count, errors: s.errors)
-        for j in 0..<s.n_errors_by_code {
-          guard let cc = s.errors_by_code[j]?.pointee else { continue }
-          c.errorsByCode[StatusCode(rawValue: Int32(bitPattern: cc.code.rawValue)) ?? .unknown] = cc.count
+    encode(mopps__v1__stats_response__init) { m, arena in
+      m.kernel = arena.string(kernel)
+      m.cpu = arena.string(cpu)
+      m.uptime_seconds = uptimeSeconds
+      m.requests = requests
+      let methodMessages = methods.map { c -> UnsafeMutablePointer<Mopps__V1__MethodStats>? in
+        var s = Mopps__V1__MethodStats()
+        mopps__v1__method_stats__init(&s)
+        s.method = arena.string(c.method)
+        s.count = c.count
+        s.errors = c.errors
+        let codes = c.errorsByCode.sorted { $0.key.rawValue < $1.key.rawValue }.map { entry in
+          var cc = Mopps__V1__CodeCount()
+          mopps__v1__code_count__init(&cc)
+          cc.code = Mopps__V1__Code(rawValue: UInt32(entry.key.rawValue))
+          cc.count = entry.value
+          return Optional(arena.object(cc))
         }
-        (c.p50, c.p90, c.p99, c.p999, c.maxMicros) = (s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us)
-        methods.append(c)
+        (s.n_errors_by_code, s.errors_by_code) = (codes.count, arena.array(codes))
+        (s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us) = (c.p50, c.p90, c.p99, c.p999, c.maxMicros)
+        return arena.object(s)
       }
-      var pools: [(name: String, prompts: UInt64, selects: UInt64, updates: UInt64)] = []
-      for i in 0..<m.n_pools {
-        guard let p = m.pools[i]?.pointee else { continue }
-        pools.append((text(p.name), p.prompt_count, p.select_count, p.update_count))
-      }
-      return StatsReport(
-        uptimeSeconds: m.uptime_seconds, requests: m.requests, methods: methods, pools: pools,
-        residentBytes: m.resident_bytes, poolBytes: m.pool_bytes, kernel: text(m.kernel), cpu: text(m.cpu))
+      m.resident_bytes = residentBytes
+      m.pool_bytes = poolBytes
+      (m.n_methods, m.methods) = (methodMessages.count, arena.array(methodMessages))
+      (m.n_pools, m.pools) = (pools.count, arena.array(pools.map { Optional(poolInfo($0, arena)) }))
     }
   }
 
   public static func health(status: String, version: String, kernel: String) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__HealthResponse()
-    mopps__v1__health_response__init(&m)
-    m.status = arena.string(status)
-    m.version = arena.string(version)
-    m.kernel = arena.string(kernel)
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__health_response__get_packed_size, mopps__v1__health_response__pack)
+    encode(mopps__v1__health_response__init) { m, arena in
+      m.status = arena.string(status)
+      m.version = arena.string(version)
+      m.kernel = arena.string(kernel)
     }
   }
 
   // MARK: Events
 
   public static func selectEvent(pool: String, _ r: SelectResult) -> [UInt8] {
-    let arena = Arena()
-    var m = Mopps__V1__SelectEvent()
-    mopps__v1__select_event__init(&m)
-    m.pool = arena.string(pool)
-    m.select_index = r.selectIndex
-    (m.n_ids, m.ids) = (r.ids.count, arena.array(r.ids))
-    (m.n_samples, m.samples) = (r.samples.count, arena.array(r.samples))
-    m.candidate_count = UInt32(clamping: r.candidateCount)
-    m.strategy = r.strategy.wire
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__select_event__get_packed_size, mopps__v1__select_event__pack)
+    encode(mopps__v1__select_event__init) { m, arena in
+      m.pool = arena.string(pool)
+      m.select_index = r.selectIndex
+      (m.n_ids, m.ids) = (r.ids.count, arena.array(r.ids))
+      (m.n_samples, m.samples) = (r.samples.count, arena.array(r.samples))
+      m.candidate_count = UInt32(clamping: r.candidateCount)
+      m.strategy = r.strategy.wire
     }
   }
 
   public static func updateEvent(pool: String, ids: [UInt64], _ r: UpdateResult, requestID: String) -> [UInt8]
   {
-    let arena = Arena()
-    var m = Mopps__V1__UpdateEvent()
-    mopps__v1__update_event__init(&m)
-    m.pool = arena.string(pool)
-    m.update_index = r.updateIndex
-    (m.n_ids, m.ids) = (ids.count, arena.array(ids))
-    (m.n_alpha, m.alpha) = (r.alpha.count, arena.array(r.alpha))
-    (m.n_beta, m.beta) = (r.beta.count, arena.array(r.beta))
-    m.request_id = arena.string(requestID)
-    return withExtendedLifetime(arena) {
-      pack(&m, mopps__v1__update_event__get_packed_size, mopps__v1__update_event__pack)
+    encode(mopps__v1__update_event__init) { m, arena in
+      m.pool = arena.string(pool)
+      m.update_index = r.updateIndex
+      (m.n_ids, m.ids) = (ids.count, arena.array(ids))
+      (m.n_alpha, m.alpha) = (r.alpha.count, arena.array(r.alpha))
+      (m.n_beta, m.beta) = (r.beta.count, arena.array(r.beta))
+      m.request_id = arena.string(requestID)
     }
   }
 

@@ -1,20 +1,5 @@
 import MoPPSEngine
 
-/// A protocol-level refusal (bytes that do not parse, an unknown method, conflicting fields).
-public struct ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
-  public var code: StatusCode
-  public var message: String
-
-  public init(_ code: StatusCode, _ message: String) {
-    self.code = code
-    self.message = message
-  }
-
-  static func invalid(_ message: String) -> ProtocolError { ProtocolError(.invalidArgument, message) }
-
-  public var description: String { "\(code.name): \(message)" }
-}
-
 /// The Selector service's methods, by their gRPC-style path ("/mopps.v1.Selector/Select").
 public enum Method: String, CaseIterable, Sendable {
   case createPool = "CreatePool"

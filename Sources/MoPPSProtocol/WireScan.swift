@@ -83,11 +83,11 @@ enum WireScan {
 
   /// Refuses a body that would exceed `limits` or that carries a bad string; returns normally when
   /// protobuf-c may decode it (which may still find it malformed).
-  static func check(_ body: [UInt8], _ schema: Schema, _ limits: RequestLimits) throws(ProtocolError) {
+  static func check(_ body: [UInt8], _ schema: Schema, _ limits: RequestLimits) throws(MoPPSError) {
     // withUnsafeBytes does not forward a typed error: carry it out by hand.
-    let failure = body.withUnsafeBytes { raw -> ProtocolError? in
+    let failure = body.withUnsafeBytes { raw -> MoPPSError? in
       var totals = Totals()
-      do throws(ProtocolError) {
+      do throws(MoPPSError) {
         try walk(raw, schema, limits, &totals)
         return nil
       } catch {
@@ -99,10 +99,10 @@ enum WireScan {
 
   private static func walk(
     _ raw: UnsafeRawBufferPointer, _ schema: Schema, _ limits: RequestLimits, _ totals: inout Totals
-  ) throws(ProtocolError) {
+  ) throws(MoPPSError) {
     var reader = Reader(raw)
     totals.memory += mallocBytes(schema.structBytes)
-    let unparsable = ProtocolError.invalid("request body does not parse as \(schema.message)")
+    let unparsable = MoPPSError.invalid("request body does not parse as \(schema.message)")
     while !reader.atEnd {
       guard let key = reader.varint(), key >> 3 != 0 else { throw unparsable }
       let number = key >> 3
@@ -162,11 +162,11 @@ enum WireScan {
 
   private static func count(
     _ number: UInt64, _ n: Int, _ name: String, _ limits: RequestLimits, _ totals: inout Totals
-  ) throws(ProtocolError) {
+  ) throws(MoPPSError) {
     let total = totals.elements[number, default: 0] + n
     totals.elements[number] = total
     guard total <= limits.maxIDs else {
-      throw ProtocolError(
+      throw MoPPSError(
         .resourceExhausted,
         "\(name): more than \(limits.maxIDs) elements, the limit per request (moppsd serve --max-ids); "
           + "split the request")
@@ -174,10 +174,10 @@ enum WireScan {
   }
 
   private static func checkMemory(_ totals: Totals, _ limits: RequestLimits, _ schema: Schema)
-    throws(ProtocolError)
+    throws(MoPPSError)
   {
     guard totals.memory <= limits.maxMemoryBytes else {
-      throw ProtocolError(
+      throw MoPPSError(
         .resourceExhausted,
         "\(schema.message): decoding would take more than \(limits.maxMemoryBytes >> 20) MiB, the limit per "
           + "request (moppsd serve --max-request-memory); send arrays in their packed *_le fields or split "
@@ -186,7 +186,7 @@ enum WireScan {
   }
 
   private static func checkString(_ bytes: UnsafeRawBufferPointer, _ name: String, _ maxBytes: Int)
-    throws(ProtocolError)
+    throws(MoPPSError)
   {
     guard bytes.count <= maxBytes else {
       throw .invalid("\(name): \(bytes.count) bytes, longer than the limit of \(maxBytes)")

@@ -1,4 +1,6 @@
 import MoPPSEngine
+import MoPPSPersistence
+import MoPPSPlatform
 import MoPPSProtocol
 import Synchronization
 
@@ -41,7 +43,14 @@ public final class Dispatcher: Sendable {
     limits = RequestLimits(maxIDs: maxIDsPerRequest, maxMemoryBytes: maxRequestMemory)
   }
 
-  /// Serves `engine` from memory only (tests, `--no-persistence`).
+  /// Serves `store` with the request limits of `config`.
+  public convenience init(store: StateStore, config: ServerConfig) {
+    self.init(
+      store: store, maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes),
+      maxRequestMemory: config.maxRequestMemory)
+  }
+
+  /// Serves `engine` from memory only (tests).
   public convenience init(
     engine: Engine = Engine(), maxIDsPerRequest: Int = ServerConfig.defaultMaxIDsPerRequest,
     maxPools: Int = ServerConfig.defaultMaxPools,
@@ -141,33 +150,41 @@ public final class Dispatcher: Sendable {
     ([Reply.status(code, message), []], [])
   }
 
-  private func limit(_ n: Int, _ field: String) throws(EngineError) {
+  private func limit(_ n: Int, _ field: String) throws(MoPPSError) {
     guard n <= maxIDs else {
-      throw EngineError(
+      throw MoPPSError(
         .resourceExhausted,
         "\(field): \(n) ids exceeds the limit of \(maxIDs) per request (moppsd serve --max-ids)")
     }
   }
 
-  private func respond(_ request: Request, wait: Bool) throws(EngineError) -> ([UInt8], [Event])? {
+  private func respond(_ request: Request, wait: Bool) throws(MoPPSError) -> ([UInt8], [Event])? {
     switch request {
     case .createPool(let r):
       let seed = r.config.seed ?? seedSource.withLock { $0.next() }
       let config = r.config.resolved(defaultSeed: seed)
-      return try store.createPool(r.pool, config: config, wait: wait).map { (Reply.createPool($0), []) }
+      return try stored { () throws(StoreError) in try store.createPool(r.pool, config: config, wait: wait) }
+        .map { (Reply.createPool($0), []) }
     case .dropPool(let name):
-      return try store.dropPool(name, wait: wait).map { (Reply.dropPool(), []) }
+      return try stored { () throws(StoreError) in try store.dropPool(name, wait: wait) }.map {
+        (Reply.dropPool(), [])
+      }
     case .listPools:
       return (Reply.listPools(engine.listPools().map(\.info)), [])
     case .register(let r):
       try limit(r.ids.count, "ids")
-      return try store.register(r.pool, ids: r.ids, priors: r.priors, wait: wait).map {
+      return try stored { () throws(StoreError) in
+        try store.register(r.pool, ids: r.ids, priors: r.priors, wait: wait)
+      }.map {
         (Reply.register($0), [])
       }
     case .select(let r):
       if case .given(let ids) = r.query.candidates { try limit(ids.count, "candidates") }
       if case .drawn(let n) = r.query.candidates { try limit(n, "candidate_count") }
-      guard let (result, duplicate) = try store.select(r.pool, r.query, requestID: r.requestID, wait: wait)
+      guard
+        let (result, duplicate) = try stored({ () throws(StoreError) in
+          try store.select(r.pool, r.query, requestID: r.requestID, wait: wait)
+        })
       else {
         return nil
       }
@@ -177,7 +194,11 @@ public final class Dispatcher: Sendable {
       return (reply, [event])
     case .update(let r):
       try limit(r.outcomes.ids.count, "ids")
-      guard let result = try store.update(r.pool, r.outcomes, requestID: r.requestID, wait: wait) else {
+      guard
+        let result = try stored({ () throws(StoreError) in
+          try store.update(r.pool, r.outcomes, requestID: r.requestID, wait: wait)
+        })
+      else {
         return nil
       }
       if result.duplicate { return (Reply.update(result), []) }
@@ -192,23 +213,32 @@ public final class Dispatcher: Sendable {
       return (Reply.get(pool.posteriors(r.ids), packed: r.packedReply), [])
     case .snapshot(let r):
       if r.tag.isEmpty {
-        try store.requireDirectory("Snapshot")
         do throws(PersistenceError) {
-          return (Reply.snapshot(try store.snapshotState()), [])
+          try store.requireDirectory("Snapshot")
         } catch {
-          throw EngineError(.internal, "snapshot failed: \(error.message)")
+          throw StoreError.storage(error).reply
+        }
+        do throws(PersistenceError) {
+          return (Reply.snapshot(SnapshotInfo(try store.snapshotState())), [])
+        } catch {
+          throw MoPPSError(.internal, "snapshot failed: \(error.message)")
         }
       }
-      return (Reply.snapshot(try store.saveTag(pool: r.pool, tag: r.tag)), [])
+      let saved = try stored { () throws(StoreError) in try store.saveTag(pool: r.pool, tag: r.tag) }
+      return (Reply.snapshot(SnapshotInfo(saved)), [])
     case .restore(let r):
-      return (Reply.restore(try store.restoreTag(pool: r.pool, tag: r.tag)), [])
+      return (
+        Reply.restore(try stored { () throws(StoreError) in try store.restoreTag(pool: r.pool, tag: r.tag) }),
+        []
+      )
     case .listSnapshots(let pool):
-      return (Reply.listSnapshots(try store.listSnapshots(pool: pool)), [])
+      let listed = try stored { () throws(StoreError) in try store.listSnapshots(pool: pool) }
+      return (Reply.listSnapshots(listed.map(SnapshotInfo.init)), [])
     case .importState(let r):
       try limit(r.ids.count, "ids")
-      return try store.setPosteriors(
-        r.pool, ids: r.ids, alpha: r.alpha, beta: r.beta, names: r.names, wait: wait
-      )
+      return try stored { () throws(StoreError) in
+        try store.setPosteriors(r.pool, ids: r.ids, alpha: r.alpha, beta: r.beta, names: r.names, wait: wait)
+      }
       .map { (Reply.importState(imported: r.ids.count, promptCount: $0.promptCount), []) }
     case .exportState(let name):
       let pool = try engine.pool(name)

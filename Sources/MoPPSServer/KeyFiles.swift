@@ -1,10 +1,6 @@
+import MoPPSEngine
+import MoPPSPlatform
 import ZeroMQ
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// CurveZMQ key files: one Z85 key per line (its first word; the rest of the line is free text),
 /// blank lines and lines starting with # ignored. (# is a Z85 character, so it only starts a comment
@@ -13,9 +9,9 @@ public enum KeyFiles {
   /// The keys in `path`, in file order without repeats. A line that is not a Z85 key is refused
   /// rather than skipped: a typo must not silently drop a trainer (or, for an allow list, leave it
   /// empty).
-  public static func readKeys(_ path: String, flag: String) throws(ServerError) -> [String] {
+  public static func readKeys(_ path: String, flag: String) throws(MoPPSError) -> [String] {
     guard let bytes = readFile(path) else {
-      throw ServerError("\(flag) \(path): cannot read the file: \(String(cString: strerror(errno)))")
+      throw MoPPSError(.invalidArgument, "\(flag) \(path): cannot read the file: \(errnoText(errno))")
     }
     var keys: [String] = []
     var seen = Set<String>()
@@ -27,7 +23,8 @@ public enum KeyFiles {
       }
       let key = String(first)
       guard Curve.decode(key) != nil else {
-        throw ServerError(
+        throw MoPPSError(
+          .invalidArgument,
           "\(flag) \(path) line \(number + 1): \"\(key.prefix(60))\" is not a Z85 key (40 characters)")
       }
       if seen.insert(key).inserted { keys.append(key) }
@@ -38,10 +35,11 @@ public enum KeyFiles {
   /// The allow list of `--curve-allow`: at least one key. An empty list cannot mean "everyone"
   /// (leaving out the flag says that), and allowing nobody would only make a server no trainer can
   /// reach, so it is refused.
-  public static func readAllowList(_ path: String) throws(ServerError) -> [String] {
+  public static func readAllowList(_ path: String) throws(MoPPSError) -> [String] {
     let keys = try readKeys(path, flag: "--curve-allow")
     guard !keys.isEmpty else {
-      throw ServerError(
+      throw MoPPSError(
+        .invalidArgument,
         "--curve-allow \(path): the file lists no client public key; add one per line "
           + "(the .pub file of `moppsd keygen`) or leave out --curve-allow to let in every client "
           + "that knows the server's public key")
@@ -50,10 +48,11 @@ public enum KeyFiles {
   }
 
   /// The one secret key in `path`.
-  public static func readSecretKey(_ path: String) throws(ServerError) -> String {
+  public static func readSecretKey(_ path: String) throws(MoPPSError) -> String {
     let keys = try readKeys(path, flag: "--curve-secret-key")
     guard keys.count == 1 else {
-      throw ServerError(
+      throw MoPPSError(
+        .invalidArgument,
         "--curve-secret-key \(path): expected exactly one key, found \(keys.count); "
           + "use the .key file `moppsd keygen` writes")
     }
@@ -94,13 +93,14 @@ public enum KeyFiles {
   /// final mode by open(2) itself, so no other user can ever open it; an existing file is refused
   /// unless `overwrite`, and then replaced by renaming a new private file over it (the old inode,
   /// which others may have open, never receives the secret).
-  public static func writeKeyPair(_ pair: Curve.KeyPair, prefix: String, overwrite: Bool) throws(ServerError)
-  {
+  public static func writeKeyPair(_ pair: Curve.KeyPair, prefix: String, overwrite: Bool) throws(MoPPSError) {
     let files = [(prefix + ".key", pair.secretKey, mode_t(0o600)), (prefix + ".pub", pair.publicKey, 0o644)]
     if !overwrite {
       for (path, _, _) in files {
         var info = stat()
-        if lstat(path, &info) == 0 { throw ServerError("\(path) exists; pass --force to overwrite it") }
+        if lstat(path, &info) == 0 {
+          throw MoPPSError(.alreadyExists, "\(path) exists; pass --force to overwrite it")
+        }
       }
     }
     for (path, content, mode) in files {
@@ -109,35 +109,37 @@ public enum KeyFiles {
   }
 
   private static func writeNew(_ path: String, _ bytes: [UInt8], mode: mode_t, replacing: Bool)
-    throws(ServerError)
+    throws(MoPPSError)
   {
     // O_EXCL also refuses a symlink planted at the path; with `replacing` the new file gets a
     // unique name next to the target and is renamed over it.
     let target = replacing ? path + ".tmp-\(getpid())" : path
     let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
     guard fd >= 0 else {
-      let reason = String(cString: strerror(errno))
-      if errno == EEXIST { throw ServerError("\(target) exists; pass --force to overwrite it") }
-      throw ServerError("cannot create \(target): \(reason)")
+      let reason = errnoText(errno)
+      if errno == EEXIST {
+        throw MoPPSError(.alreadyExists, "\(target) exists; pass --force to overwrite it")
+      }
+      throw MoPPSError(.internal, "cannot create \(target): \(reason)")
     }
     var written = 0
     while written < bytes.count {
       let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
       if n < 0 && errno == EINTR { continue }
       guard n > 0 else {
-        let reason = String(cString: strerror(errno))
+        let reason = errnoText(errno)
         close(fd)
         unlink(target)
-        throw ServerError("cannot write \(target): \(reason)")
+        throw MoPPSError(.internal, "cannot write \(target): \(reason)")
       }
       written += n
     }
     let synced = fsync(fd) == 0
     close(fd)
     guard synced, !replacing || rename(target, path) == 0 else {
-      let reason = String(cString: strerror(errno))
+      let reason = errnoText(errno)
       unlink(target)
-      throw ServerError("cannot write \(path): \(reason)")
+      throw MoPPSError(.internal, "cannot write \(path): \(reason)")
     }
   }
 }

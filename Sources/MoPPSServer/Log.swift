@@ -1,12 +1,7 @@
 import Foundation
 import Logging
+import MoPPSPlatform
 import Synchronization
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// moppsd's logging: swift-log, with a handler that writes one logfmt line per event to stderr
 /// (`ts=… level=… msg="…" key=value…`), easy for people and log shippers alike.

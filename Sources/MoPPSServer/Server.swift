@@ -1,5 +1,7 @@
 import Foundation
 import MoPPSEngine
+import MoPPSPersistence
+import MoPPSPlatform
 import MoPPSProtocol
 import Synchronization
 import ZeroMQ
@@ -17,14 +19,29 @@ import ZeroMQ
 /// [identity][empty][method][body]), DEALER clients with or without the empty delimiter and
 /// clients behind ROUTER/DEALER proxies alike (`envelopeCount` says where the request starts), and
 /// a garbled message can never wedge it in REP's strict send/receive alternation.
-public final class Server {
+///
+/// Life cycle, in the shape of swift-service-lifecycle's `Service`: `init` recovers the state and
+/// binds every endpoint (so a failure is reported before anything is served), `run()` serves on the
+/// calling thread until `triggerGracefulShutdown()` (from any thread: the CLI's signal handlers, a
+/// test), then drains, closes the sockets and closes the store. Each server has its own stop flag,
+/// so a process (a test run) can start and stop any number of them.
+///
+/// Sendable by hand: after `init`, the sockets are touched only by the thread in `run()` (and the
+/// workers it starts, each on its own socket); what other threads may call reads or sets atomics.
+public final class Server: @unchecked Sendable {
   public let config: ServerConfig
   public let dispatcher: Dispatcher
+  /// Set once by `triggerGracefulShutdown()`; the broker polls it at least every 100 ms.
+  private let stopRequested = Atomic<Bool>(false)
   private let context: Context
   private let frontend: Socket
   private let backend: Socket
   private let publisher: Socket
   private let backendEndpoint: String
+  /// Where `triggerGracefulShutdown()` sends a frame, so that the broker's poll returns at once
+  /// instead of at its next timeout.
+  private let wake: Socket
+  private let wakeEndpoint: String
   private let zap: ZAPHandler?
   /// Endpoints as bound (tcp port 0 resolved), for logs and tests.
   public private(set) var boundListen: [String] = []
@@ -41,21 +58,41 @@ public final class Server {
   /// Unread replies queued per client (ZMQ_SNDHWM of the client-facing ROUTER).
   static let replyHighWaterMark: Int32 = 16
 
-  public init(config: ServerConfig, dispatcher: Dispatcher? = nil) throws(ServerError) {
+  /// Builds the engine and the store `config` describes (recovering the state directory, whose
+  /// report is logged), then binds the endpoints.
+  public convenience init(config: ServerConfig) throws(MoPPSError) {
+    try config.validate()
+    let engine = Engine(windows: config.windows, kernel: config.kernel)
+    let store: StateStore
+    if let options = config.persistence {
+      do throws(PersistenceError) {
+        let (opened, report) = try StateStore.open(engine: engine, options: options, limits: config.limits)
+        for line in report { Log.info(line) }
+        store = opened
+      } catch {
+        throw MoPPSError(error.status, "cannot open --state-dir \(options.directory): \(error.message)")
+      }
+    } else {
+      store = .inMemory(engine: engine, limits: config.limits)
+    }
+    try self.init(config: config, store: store)
+  }
+
+  /// Serves `store` (already open) with `config`'s endpoints and request limits; the server closes
+  /// the store when `run()` ends.
+  public init(config: ServerConfig, store: StateStore) throws(MoPPSError) {
     try config.validate()
     self.config = config
-    self.dispatcher =
-      dispatcher
-      ?? Dispatcher(
-        maxIDsPerRequest: config.maxIDsPerRequest, maxMessageBytes: Int(config.maxMessageBytes),
-        maxRequestMemory: config.maxRequestMemory)
+    self.dispatcher = Dispatcher(store: store, config: config)
     // Relaxed: only uniqueness of the name matters.
-    backendEndpoint = "inproc://moppsd-workers-\(Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue)"
+    let instance = Self.instances.wrappingAdd(1, ordering: .relaxed).oldValue
+    backendEndpoint = "inproc://moppsd-workers-\(instance)"
+    wakeEndpoint = "inproc://moppsd-wake-\(instance)"
     let ctx: Context
     do {
       ctx = try Context()
     } catch {
-      throw ServerError("cannot set up ZeroMQ: \(error)")
+      throw MoPPSError(.internal, "cannot set up ZeroMQ: \(error)")
     }
     context = ctx
     // The ZAP handler must be bound before a CURVE socket accepts connections.
@@ -64,6 +101,7 @@ public final class Server {
       frontend = try Socket(context, .router)
       backend = try Socket(context, .router)
       publisher = try Socket(context, .pub)
+      wake = try Socket(context, .router)
       if let secret = config.curveSecretKey {
         try frontend.makeCurveServer(secretKey: secret)
         try publisher.makeCurveServer(secretKey: secret)
@@ -80,8 +118,9 @@ public final class Server {
       // most 16 replies of memory.
       try frontend.setSendHighWaterMark(Server.replyHighWaterMark)
       try backend.bind(backendEndpoint)
+      try wake.bind(wakeEndpoint)
     } catch {
-      throw ServerError("cannot set up ZeroMQ: \(error)")
+      throw MoPPSError(.internal, "cannot set up ZeroMQ: \(error)")
     }
     try Self.refuseServedIPC(config.listen + config.publish)
     boundListen = try Self.bind(frontend, config.listen, loopbackOnly: config.needsLoopback)
@@ -91,17 +130,18 @@ public final class Server {
   /// libzmq unlinks an existing socket file when it binds an ipc path, so a second server would
   /// silently take the path over from a running one. Refuse when something answers there; a file
   /// that nothing listens on (left by a crash) is fine to replace.
-  static func refuseServedIPC(_ endpoints: [String]) throws(ServerError) {
+  static func refuseServedIPC(_ endpoints: [String]) throws(MoPPSError) {
     for endpoint in endpoints where endpoint.hasPrefix("ipc://") {
       let path = String(endpoint.dropFirst("ipc://".count))
-      guard !path.hasPrefix("@"), Files.socketAnswers(path) else { continue }
-      throw ServerError(
+      guard !path.hasPrefix("@"), Endpoints.socketAnswers(path) else { continue }
+      throw MoPPSError(
+        .unavailable,
         "cannot bind \(endpoint): another process serves it (a second moppsd?); stop it or pick another "
           + "path (--listen / --publish, or another --state-dir)")
     }
   }
 
-  static func bind(_ socket: Socket, _ endpoints: [String], loopbackOnly: Bool) throws(ServerError)
+  static func bind(_ socket: Socket, _ endpoints: [String], loopbackOnly: Bool) throws(MoPPSError)
     -> [String]
   {
     var bound: [String] = []
@@ -117,14 +157,15 @@ public final class Server {
             "; another process uses it (a second moppsd?): pick other endpoints with --listen and --publish"
         }
         if error.errno == ENOENT { hint = "; does the directory exist?" }
-        throw ServerError("cannot bind \(endpoint): \(error.message)\(hint)")
+        throw MoPPSError(.unavailable, "cannot bind \(endpoint): \(error.message)\(hint)")
       }
       // What libzmq bound, whatever the endpoint's form: `validate()` judged the text, this judges
       // the listening address (ZMQ_LAST_ENDPOINT is always numeric).
       let host = String(Endpoints.tcpBindHost(actual))
       if loopbackOnly && actual.hasPrefix("tcp://") && Endpoints.numericLoopback(host) != true {
         try? socket.unbind(actual)
-        throw ServerError(
+        throw MoPPSError(
+          .invalidArgument,
           "endpoint \"\(endpoint)\" is listening on \(actual), reachable from other machines, and moppsd "
             + "has no encryption configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key, or pass --insecure"
         )
@@ -134,8 +175,29 @@ public final class Server {
     return bound
   }
 
-  /// Serves until `Shutdown.request()` or SIGINT/SIGTERM: then takes no new requests, waits (up to
-  /// 800 ms) for the requests in hand to be answered, stops the workers and closes the sockets.
+  /// Asks `run()` to stop gracefully: no new requests are taken (those that arrive are answered
+  /// UNAVAILABLE), the ones in hand get up to 800 ms to be answered. Safe from any thread, any
+  /// number of times, also before `run()` (which then returns at once).
+  public func triggerGracefulShutdown() {
+    // Relaxed: the broker only needs to see the flag eventually (it polls every 100 ms); nothing
+    // else is published through it.
+    stopRequested.store(true, ordering: .relaxed)
+    // Sockets are single-threaded, so the caller's thread gets one of its own: one frame to the
+    // broker's wake socket. Best effort: if it is lost, the broker's 100 ms poll timeout still sees
+    // the flag. The linger lets close() hand the frame over rather than drop it.
+    guard let poke = try? Socket(context, .dealer) else { return }
+    try? poke.setLinger(100)
+    try? poke.connect(wakeEndpoint)
+    try? poke.send([[]], dontWait: true)
+    poke.close()
+  }
+
+  /// Whether `triggerGracefulShutdown()` was called.
+  public var isShutdownRequested: Bool { stopRequested.load(ordering: .relaxed) }
+
+  /// Serves until `triggerGracefulShutdown()`: then takes no new requests, waits (up to 800 ms) for
+  /// the requests in hand to be answered, stops the workers, closes the sockets and the store (the
+  /// log made durable).
   public func run() {
     let stopWorkers = StopFlag()
     let finished = DispatchGroup()
@@ -157,6 +219,8 @@ public final class Server {
     backend.close()
     publisher.close()
     zap?.socket.close()
+    wake.close()
+    dispatcher.store.close()
   }
 
   private func broker() {
@@ -168,7 +232,7 @@ public final class Server {
     let spinWindow = Duration.microseconds(config.busyPollMicros)
     var lastRequest = ContinuousClock.now - spinWindow
     while true {
-      if Shutdown.isRequested && drainDeadline == nil {
+      if isShutdownRequested && drainDeadline == nil {
         drainDeadline = .now + .milliseconds(800)
       }
       if let deadline = drainDeadline, busy == 0 || ContinuousClock.now > deadline {
@@ -184,13 +248,16 @@ public final class Server {
       let takeRequests = !idle.isEmpty || drainDeadline != nil
       let readable: [Bool]
       do {
-        // Short waits so a stop request is seen within 100 ms even when no signal interrupts poll.
-        var sockets = [backend]
+        // Short waits so a stop request is seen within 100 ms even when its wake-up frame is lost.
+        var sockets = [backend, wake]
         if let zap { sockets.append(zap.socket) }
         if takeRequests { sockets.append(frontend) }
         let spinning = ContinuousClock.now - lastRequest < spinWindow
         let ready = try pollReadable(sockets, timeoutMs: spinning ? 0 : 100)
-        if let zap, ready[1] { zap.serve() }
+        if ready[1] {
+          while (try? wake.receive(dontWait: true)) != nil {}
+        }
+        if let zap, ready[2] { zap.serve() }
         readable = [ready[0], takeRequests && ready[sockets.count - 1]]
       } catch {
         if !error.isInterrupted { Log.error("poll failed: \(error)") }

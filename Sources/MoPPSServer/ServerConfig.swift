@@ -1,18 +1,29 @@
+import Logging
+import MoPPSEngine
+import MoPPSPersistence
+import MoPPSPlatform
 import MoPPSProtocol
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
-/// Everything `moppsd serve` needs, built once from flags.
+/// Everything `moppsd serve` needs, built once from flags (in `Serve.validate()`, key files read
+/// there) and handed whole to `Server`, which builds the engine, the store and the dispatcher from it.
 public struct ServerConfig: Sendable, Equatable {
   /// Request endpoints (one ROUTER socket bound to each).
   public var listen: [String]
   /// Event endpoints (one PUB socket bound to each).
   public var publish: [String]
+  /// Where the default ipc sockets live (and, with `persistence`, normally its directory).
   public var stateDir: String
+  /// The log and snapshots; nil: state in memory only (`--no-persistence`).
+  public var persistence: StateStore.Options? = nil
+  /// What clients may make the server hold (--max-pools, --max-prompts-per-pool).
+  public var limits = StateStore.Limits()
+  /// Request ids remembered per pool (--dedupe-window, --select-dedupe-window).
+  public var windows = Engine.Windows()
+  /// The SIMD kernel variant the engine runs (`serve --cpu`, `MOPPS_CPU`; default the fastest this
+  /// CPU supports).
+  public var kernel: Kernel = .best
+  /// The level of the log lines on stderr.
+  public var logLevel: Logger.Level = .info
   /// Allow binding non-loopback tcp addresses without encryption.
   public var insecure: Bool
   /// Inbound messages larger than this are refused by libzmq (the peer is disconnected).
@@ -69,41 +80,57 @@ public struct ServerConfig: Sendable, Equatable {
   var needsLoopback: Bool { !insecure && curveSecretKey == nil }
 
   /// Rejects endpoints that would expose the sidecar beyond this machine unless `insecure` is set.
-  public func validate() throws(ServerError) {
-    guard !listen.isEmpty else { throw ServerError("--listen: at least one endpoint is needed") }
+  public func validate() throws(MoPPSError) {
+    guard !listen.isEmpty else {
+      throw MoPPSError(.invalidArgument, "--listen: at least one endpoint is needed")
+    }
     for endpoint in listen + publish {
       let kinds = ["ipc://", "tcp://", "inproc://"]
       guard kinds.contains(where: endpoint.hasPrefix) else {
-        throw ServerError("endpoint \"\(endpoint)\": use ipc://PATH, tcp://HOST:PORT or inproc://NAME")
+        throw MoPPSError(
+          .invalidArgument, "endpoint \"\(endpoint)\": use ipc://PATH, tcp://HOST:PORT or inproc://NAME")
       }
       if endpoint.hasPrefix("tcp://") && needsLoopback && !Endpoints.isLoopback(endpoint) {
-        throw ServerError(
+        throw MoPPSError(
+          .invalidArgument,
           "endpoint \"\(endpoint)\" is reachable from other machines and moppsd has no encryption "
             + "configured; bind tcp://127.0.0.1:PORT, give --curve-secret-key (see moppsd keygen), "
             + "or pass --insecure to accept the risk")
       }
     }
-    guard maxMessageBytes > 0 else { throw ServerError("--max-message-bytes must be > 0") }
-    guard maxIDsPerRequest > 0 else { throw ServerError("--max-ids must be > 0") }
+    guard maxMessageBytes > 0 else { throw MoPPSError(.invalidArgument, "--max-message-bytes must be > 0") }
+    guard maxIDsPerRequest > 0 else { throw MoPPSError(.invalidArgument, "--max-ids must be > 0") }
     guard maxRequestMemory >= 1 << 20 else {
-      throw ServerError("--max-request-memory must be at least 1048576")
+      throw MoPPSError(.invalidArgument, "--max-request-memory must be at least 1048576")
     }
     if let allow = curveAllow {
-      guard curveSecretKey != nil else { throw ServerError("--curve-allow needs --curve-secret-key") }
-      guard !allow.isEmpty else { throw ServerError("--curve-allow: the allow list holds no client key") }
+      guard curveSecretKey != nil else {
+        throw MoPPSError(.invalidArgument, "--curve-allow needs --curve-secret-key")
+      }
+      guard !allow.isEmpty else {
+        throw MoPPSError(.invalidArgument, "--curve-allow: the allow list holds no client key")
+      }
     }
     guard (0...1_000_000).contains(busyPollMicros) else {
-      throw ServerError("--busy-poll-us must be in 0...1000000, got \(busyPollMicros)")
+      throw MoPPSError(.invalidArgument, "--busy-poll-us must be in 0...1000000, got \(busyPollMicros)")
     }
     guard (1...256).contains(workers) else {
-      throw ServerError("--workers must be in 1...256, got \(workers)")
+      throw MoPPSError(.invalidArgument, "--workers must be in 1...256, got \(workers)")
+    }
+    if let p = persistence {
+      guard p.snapshotEvery > 0 else { throw MoPPSError(.invalidArgument, "--snapshot-every must be > 0") }
+      guard p.snapshotInterval > 0 else {
+        throw MoPPSError(.invalidArgument, "--snapshot-interval must be > 0")
+      }
+    }
+    guard windows.updates > 0 else { throw MoPPSError(.invalidArgument, "--dedupe-window must be > 0") }
+    guard windows.selects > 0 else {
+      throw MoPPSError(.invalidArgument, "--select-dedupe-window must be > 0")
+    }
+    guard limits.maxPools > 0 else { throw MoPPSError(.invalidArgument, "--max-pools must be > 0") }
+    guard (1...Self.defaultMaxPromptsPerPool).contains(limits.maxPromptsPerPool) else {
+      throw MoPPSError(
+        .invalidArgument, "--max-prompts-per-pool must be in 1...\(Self.defaultMaxPromptsPerPool)")
     }
   }
-}
-
-/// A start-up failure: bad flags, an endpoint that cannot be bound. Printed and the process exits 1.
-public struct ServerError: Error, Equatable, Sendable, CustomStringConvertible {
-  public var message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
 }

@@ -1,3 +1,4 @@
+import MoPPSEngine
 import ZeroMQ
 
 /// The ZeroMQ authentication (ZAP, RFC 27) handler: answers libzmq's requests on
@@ -8,16 +9,18 @@ final class ZAPHandler {
   /// nil: any client key; never empty (`ServerConfig.validate` refuses that).
   let allowed: Set<[UInt8]>?
 
-  init(context: Context, allowedKeys: [String]?) throws(ServerError) {
+  init(context: Context, allowedKeys: [String]?) throws(MoPPSError) {
     if let allowedKeys {
       var keys = Set<[UInt8]>()
       for key in allowedKeys {
         guard let raw = Curve.decode(key) else {
-          throw ServerError("--curve-allow: \"\(key)\" is not a Z85 public key")
+          throw MoPPSError(.invalidArgument, "--curve-allow: \"\(key)\" is not a Z85 public key")
         }
         keys.insert(raw)
       }
-      guard !keys.isEmpty else { throw ServerError("--curve-allow: the allow list holds no client key") }
+      guard !keys.isEmpty else {
+        throw MoPPSError(.invalidArgument, "--curve-allow: the allow list holds no client key")
+      }
       allowed = keys
     } else {
       allowed = nil
@@ -26,7 +29,7 @@ final class ZAPHandler {
       socket = try Socket(context, .rep)
       try socket.bind("inproc://zeromq.zap.01")
     } catch {
-      throw ServerError("cannot start the ZAP handler: \(error)")
+      throw MoPPSError(.internal, "cannot start the ZAP handler: \(error)")
     }
   }
 

@@ -47,6 +47,13 @@ extension Socket {
     try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(secretKey.utf8) + [0])
     try setOption(ZMQ_ZAP_DOMAIN, bytes: Array("moppsd".utf8))
   }
+
+  /// Makes this socket a CURVE client of the server with public key `serverKey` (before connect).
+  public func makeCurveClient(serverKey: String, keys: Curve.KeyPair) throws(ZMQError) {
+    try setOption(ZMQ_CURVE_SERVERKEY, bytes: Array(serverKey.utf8) + [0])
+    try setOption(ZMQ_CURVE_PUBLICKEY, bytes: Array(keys.publicKey.utf8) + [0])
+    try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(keys.secretKey.utf8) + [0])
+  }
 }
 
 extension Socket {

@@ -99,6 +99,8 @@ public final class Socket {
   /// Milliseconds a receive waits before EAGAIN; -1 waits forever.
   public func setReceiveTimeout(_ ms: Int32) throws(ZMQError) { try setOption(ZMQ_RCVTIMEO, ms) }
   public func setSendTimeout(_ ms: Int32) throws(ZMQError) { try setOption(ZMQ_SNDTIMEO, ms) }
+  /// How long close() may wait to hand over unsent messages (0 from `init`: it never waits).
+  public func setLinger(_ ms: Int32) throws(ZMQError) { try setOption(ZMQ_LINGER, ms) }
   /// Most messages queued for one peer (ZMQ_SNDHWM; 0: no limit). Past it a ROUTER drops further
   /// messages to that peer, other socket types block or fail with EAGAIN.
   public func setSendHighWaterMark(_ messages: Int32) throws(ZMQError) { try setOption(ZMQ_SNDHWM, messages) }

@@ -7,12 +7,7 @@
 // Optional: --timeout-ms T, --server-key K (CURVE), --bench-select R (see conformance.py).
 import MoPPSClient
 import MoPPSEngine
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import MoPPSPlatform
 
 func standardError(_ text: String) {
   _ = text.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }

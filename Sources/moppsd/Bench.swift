@@ -2,13 +2,8 @@ import ArgumentParser
 import Foundation
 import MoPPSBench
 import MoPPSEngine
+import MoPPSPlatform
 import MoPPSServer
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -94,7 +89,7 @@ struct Bench: ParsableCommand {
         ([("kernel", quoted(Kernel.best.name)), ("cpu", quoted(Kernel.cpuName))]
         + results.map { ($0.0, "\($0.1)") }).map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
       guard let f = fopen(json, "w") else {
-        throw ValidationError("--json \(json): cannot open for writing: \(String(cString: strerror(errno)))")
+        throw ValidationError("--json \(json): cannot open for writing: \(errnoText(errno))")
       }
       fputs("{\n\(body)\n}\n", f)
       fclose(f)
@@ -134,7 +129,7 @@ struct Sample: ParsableCommand {
       beta: [Float](repeating: Float(beta), count: count),
       using: &rng, kernel: try KernelChoice.resolve(flag: cpu))
     guard let f = fopen(out, "wb") else {
-      throw ValidationError("--out \(out): cannot open for writing: \(String(cString: strerror(errno)))")
+      throw ValidationError("--out \(out): cannot open for writing: \(errnoText(errno))")
     }
     defer { fclose(f) }
     let written = samples.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }

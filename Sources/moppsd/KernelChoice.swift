@@ -1,12 +1,7 @@
 import ArgumentParser
 import MoPPSEngine
+import MoPPSPlatform
 import MoPPSServer
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// Which kernel variant a command runs: `--cpu` if given, else the `MOPPS_CPU` environment
 /// variable, else the fastest variant this CPU supports. A variant the CPU lacks is refused with a

@@ -1,5 +1,6 @@
 import ArgumentParser
 import MoPPSClient
+import MoPPSEngine
 import MoPPSServer
 
 struct Keygen: ParsableCommand {
@@ -22,7 +23,7 @@ struct Keygen: ParsableCommand {
 
   func run() throws {
     let pair = try CurveKeys.keyPair()
-    do throws(ServerError) {
+    do throws(MoPPSError) {
       try KeyFiles.writeKeyPair(pair, prefix: out, overwrite: force)
     } catch {
       throw ValidationError(error.message)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MoPPSEngine
+import MoPPSPersistence
 import MoPPSServer
 
 struct ImportState: ParsableCommand {

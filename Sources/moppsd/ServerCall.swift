@@ -1,12 +1,8 @@
 import ArgumentParser
 import MoPPSClient
+import MoPPSEngine
+import MoPPSPlatform
 import MoPPSProtocol
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// One request to a running moppsd from a CLI subcommand. Failures are printed as what they are
 /// (no server answering, an error status), not as usage errors, and exit 1.

@@ -73,9 +73,13 @@ import Testing
     let hot = (0..<UInt64(32)).map { $0 }
     _ = try pool.register(hot)
     let stop = Atomic<Bool>(false)
+    let writersDone = Atomic<Int>(0)
     let violations = Atomic<Int>(0)
     let reads = Atomic<Int>(0)
     let rounds = 20_000 / Self.scale
+    // The registrar adds at least this many batches of 1,000 while readers run, however fast the
+    // writers are: the pool must really grow under the readers.
+    let minimumBatches = 100
     onThreads(6) { t in
       switch t {
       case 0, 1:  // writers
@@ -84,14 +88,18 @@ import Testing
           let s = Double(i % 5)
           _ = try! pool.update(Outcomes(ids: [id], successes: [s], trials: [4]))
         }
-        // Relaxed is enough: the flag only ends the readers' loops; no data is published with it.
-        if t == 0 { stop.store(true, ordering: .relaxed) }
-      case 2:  // registrar: 300,000 new ids in batches, forcing map growth and new segments
+        // Relaxed is enough: the counter and the flag only end loops; no data is published with them.
+        writersDone.add(1, ordering: .relaxed)
+      case 2:  // registrar: up to 300,000 new ids in batches, forcing map growth and new segments
         var next: UInt64 = 1_000_000
-        while !stop.load(ordering: .relaxed) && next < 1_300_000 {
+        var batches = 0
+        while next < 1_300_000 && (batches < minimumBatches || writersDone.load(ordering: .relaxed) < 2) {
           _ = try! pool.register(Array(next..<(next + 1000)))
           next += 1000
+          batches += 1
         }
+        while writersDone.load(ordering: .relaxed) < 2 { usleep(1000) }
+        stop.store(true, ordering: .relaxed)
       default:  // readers: Get and Select over the hot ids
         while !stop.load(ordering: .relaxed) {
           let p = pool.posteriors(hot)
@@ -106,6 +114,7 @@ import Testing
     }
     #expect(violations.load(ordering: .relaxed) == 0)
     #expect(reads.load(ordering: .relaxed) > 0)
+    #expect(pool.info.promptCount >= hot.count + minimumBatches * 1000, "the pool did not grow")
     // Every registered id is still found at the end.
     let all = pool.posteriors(nil)
     #expect(Set(all.ids).count == all.ids.count)

@@ -1,4 +1,5 @@
 import MoPPSEngine
+import MoPPSTestSupport
 import Testing
 
 @testable import MoPPSProtocol
@@ -23,7 +24,7 @@ import Testing
   }
 
   @Test func unknownMethodIsUnimplemented() {
-    let error = #expect(throws: ProtocolError.self) {
+    let error = #expect(throws: MoPPSError.self) {
       try Request.decode(method: Array("/mopps.v1.Selector/Frobnicate".utf8), body: [])
     }
     #expect(error?.code == .unimplemented)
@@ -63,7 +64,7 @@ import Testing
       (both.bytes, "candidates and candidates_le"), (ragged.bytes, "candidates_le: 9 bytes"),
       (withCount.bytes, "candidate_count"),
     ] {
-      let error = #expect(throws: ProtocolError.self) { try Request.decode(.select, body: body) }
+      let error = #expect(throws: MoPPSError.self) { try Request.decode(.select, body: body) }
       #expect(error?.code == .invalidArgument)
       #expect(error?.message.contains(needle) == true, "\(error?.message ?? "")")
     }

@@ -1,13 +1,13 @@
 import MoPPSEngine
+import MoPPSTestSupport
 import Testing
 
 @testable import MoPPSProtocol
 
 /// The pre-decode scan: counts, string caps, NUL bytes and the memory estimate, before protobuf-c.
 @Suite struct WireScanTests {
-  func refusal(_ method: Method, _ body: [UInt8], _ limits: RequestLimits = RequestLimits()) -> ProtocolError?
-  {
-    #expect(throws: ProtocolError.self) { try Request.decode(method, body: body, limits: limits) }
+  func refusal(_ method: Method, _ body: [UInt8], _ limits: RequestLimits = RequestLimits()) -> MoPPSError? {
+    #expect(throws: MoPPSError.self) { try Request.decode(method, body: body, limits: limits) }
   }
 
   func expectRefused(

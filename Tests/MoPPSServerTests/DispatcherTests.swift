@@ -1,6 +1,7 @@
 import Foundation
 import MoPPSEngine
 import MoPPSProtocol
+import MoPPSTestSupport
 import Testing
 
 @testable import MoPPSServer
@@ -10,7 +11,7 @@ import Testing
 
   func status(_ reply: [[UInt8]]) throws -> StatusCode {
     #expect(reply.count == 2)
-    return try Reply.decodeStatus(reply[0]).code
+    return try replyCode(reply)
   }
 
   @Test func malformedRequestsGetAStatus() throws {
@@ -27,17 +28,10 @@ import Testing
     let engine = Engine()
     let d = Dispatcher(engine: engine)
     try engine.createPool("math", config: PoolConfig(seed: 1))
-    var select: [UInt8] = []
-    // SelectRequest{pool: "math", batch_size: 1, candidates: [7, 8]} by hand.
-    select += [0x0A, 4] + Array("math".utf8) + [0x10, 1, 0x1A, 2, 7, 8]
-    let s = d.handle([path(.select), select])
+    let s = d.handle(RequestFrames.select("math", batchSize: 1, candidates: [7, 8]))
     #expect(try status(s.reply) == .ok)
     #expect(s.events.map(\.topic) == ["mopps.v1.math.select"])
-    // UpdateRequest{pool: "math", ids: [7], successes: [1.0], rollouts: 2}.
-    var update: [UInt8] = [0x0A, 4] + Array("math".utf8) + [0x12, 1, 7, 0x22, 8]
-    update += withUnsafeBytes(of: (1.0).bitPattern.littleEndian) { Array($0) }
-    update += [0x40, 2]
-    let u = d.handle([path(.update), update])
+    let u = d.handle(RequestFrames.update("math", ids: [7], successes: [1.0], rollouts: 2))
     #expect(try status(u.reply) == .ok)
     #expect(u.events.map(\.topic) == ["mopps.v1.math.update"])
     #expect(try engine.pool("math").posteriors([7]).alpha == [2])
@@ -47,16 +41,15 @@ import Testing
     let engine = Engine()
     try engine.createPool("p", config: PoolConfig(seed: 1))
     let d = Dispatcher(engine: engine, maxIDsPerRequest: 2)
-    let register: [UInt8] = [0x0A, 1, 0x70, 0x12, 3, 1, 2, 3]
-    let r = d.handle([path(.register), register])
+    let r = d.handle(RequestFrames.register("p", ids: [1, 2, 3]))
     #expect(try status(r.reply) == .resourceExhausted)
-    #expect(try Reply.decodeStatus(r.reply[0]).message.contains("--max-ids"))
+    #expect(try replyStatus(r.reply).message.contains("--max-ids"))
     #expect(try engine.pool("p").info.promptCount == 0)
   }
 
   @Test func remoteBindingNeedsInsecure() {
     let remote = ServerConfig(listen: ["tcp://0.0.0.0:5555"], publish: [], stateDir: "/tmp")
-    #expect(throws: ServerError.self) { try remote.validate() }
+    #expect(throws: MoPPSError.self) { try remote.validate() }
     var allowed = remote
     allowed.insecure = true
     #expect(throws: Never.self) { try allowed.validate() }
@@ -65,16 +58,16 @@ import Testing
     #expect(throws: Never.self) { try encrypted.validate() }
     var allowWithoutKey = ServerConfig(listen: ["ipc:///tmp/x"], publish: [], stateDir: "/tmp")
     allowWithoutKey.curveAllow = ["rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"]
-    #expect(throws: ServerError.self) { try allowWithoutKey.validate() }
+    #expect(throws: MoPPSError.self) { try allowWithoutKey.validate() }
     var emptyAllowList = encrypted
     emptyAllowList.curveAllow = []
-    #expect(throws: ServerError.self) { try emptyAllowList.validate() }
+    #expect(throws: MoPPSError.self) { try emptyAllowList.validate() }
     for local in ["tcp://127.0.0.1:1", "tcp://localhost:2", "tcp://[::1]:3", "ipc:///tmp/x", "inproc://y"] {
       #expect(throws: Never.self) {
         try ServerConfig(listen: [local], publish: [], stateDir: "/tmp").validate()
       }
     }
-    #expect(throws: ServerError.self) {
+    #expect(throws: MoPPSError.self) {
       try ServerConfig(listen: ["udp://1.2.3.4:1"], publish: [], stateDir: "/tmp").validate()
     }
   }
@@ -88,13 +81,11 @@ import Testing
   try engine.createPool("f", config: PoolConfig(seed: 1))
   _ = try engine.pool("f").register(Array(0..<64))
   var rng = Xoshiro256(seed: 77)
-  // SelectRequest{pool "f", batch_size 4, candidates [0..<16]}, UpdateRequest{pool "f", ids [1,2], successes_le, rollouts 2}.
-  let select: [UInt8] = [0x0A, 1, 0x66, 0x10, 4, 0x1A, 16] + (0..<16).map { UInt8($0) }
-  var update: [UInt8] = [0x0A, 1, 0x66, 0x12, 2, 1, 2, 0x2A, 16]
-  update += [1.0, 0.5].flatMap { d in withUnsafeBytes(of: d.bitPattern.littleEndian) { Array($0) } }
-  update += [0x40, 2]
+  let select = RequestFrames.select("f", batchSize: 4, candidates: Array(0..<16))[1]
+  let update = RequestFrames.update(
+    "f", ids: [1, 2], successes: [1.0, 0.5], rollouts: 2, successesLE: true)[1]
   let valid: [(Method, [UInt8])] = [
-    (.select, select), (.update, update), (.health, []), (.get, [0x0A, 1, 0x66]),
+    (.select, select), (.update, update), (.health, []), (.get, RequestFrames.get("f")[1]),
   ]
   var codes: [StatusCode: Int] = [:]
   for i in 0..<20_000 {
@@ -118,15 +109,13 @@ import Testing
     }
     let reply = d.handle(frames).reply
     #expect(reply.count == 2)
-    let code = try Reply.decodeStatus(reply[0]).code
+    let code = try replyCode(reply)
     codes[code, default: 0] += 1
   }
   #expect(codes[.ok, default: 0] > 1000)
   #expect(codes[.invalidArgument, default: 0] > 1000)
-  #expect(try status(d.handle([Array(Method.select.path.utf8), select]).reply) == .ok)
+  #expect(try replyCode(d.handle([Array(Method.select.path.utf8), select]).reply) == .ok)
 }
-
-private func status(_ reply: [[UInt8]]) throws -> StatusCode { try Reply.decodeStatus(reply[0]).code }
 
 /// Percentiles from the log-linear histogram are within its 1/32 resolution of the exact ones.
 @Test func latencyHistogramQuantiles() {

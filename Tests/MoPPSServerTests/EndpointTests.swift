@@ -1,4 +1,5 @@
 import Foundation
+import MoPPSEngine
 import Testing
 import ZeroMQ
 
@@ -35,9 +36,9 @@ import ZeroMQ
       "tcp://127.0.0.1:0;0.0.0.0:5555", "tcp://127.0.0.1:0;*:5555", "tcp://127.0.0.1;[::]:5555",
     ] {
       let listen = ServerConfig(listen: [endpoint], publish: [], stateDir: "/tmp")
-      #expect(throws: ServerError.self) { try listen.validate() }
+      #expect(throws: MoPPSError.self) { try listen.validate() }
       let publish = ServerConfig(listen: ["ipc:///tmp/x"], publish: [endpoint], stateDir: "/tmp")
-      #expect(throws: ServerError.self) { try publish.validate() }
+      #expect(throws: MoPPSError.self) { try publish.validate() }
     }
   }
 

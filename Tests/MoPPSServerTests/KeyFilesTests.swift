@@ -1,4 +1,5 @@
 import Foundation
+import MoPPSEngine
 import Testing
 
 @testable import MoPPSServer
@@ -23,7 +24,7 @@ import Testing
     for text in ["", "\n", "# only a comment\n  \n"] {
       let path = try file(text)
       #expect(try KeyFiles.readKeys(path, flag: "--curve-allow") == [])
-      #expect(throws: ServerError.self) { try KeyFiles.readAllowList(path) }
+      #expect(throws: MoPPSError.self) { try KeyFiles.readAllowList(path) }
     }
   }
 
@@ -32,14 +33,14 @@ import Testing
       let path = try file("\(keyA)\n\(bad)\n")
       #expect {
         try KeyFiles.readKeys(path, flag: "--curve-allow")
-      } throws: { ($0 as? ServerError)?.message.contains("line 2") == true }
+      } throws: { ($0 as? MoPPSError)?.message.contains("line 2") == true }
     }
   }
 
   @Test func secretKeyFileHoldsExactlyOneKey() throws {
     #expect(try KeyFiles.readSecretKey(try file("\(keyB)\n")) == keyB)
-    #expect(throws: ServerError.self) { try KeyFiles.readSecretKey(try file("\(keyA)\n\(keyB)\n")) }
-    #expect(throws: ServerError.self) { try KeyFiles.readSecretKey(try file("# none\n")) }
-    #expect(throws: ServerError.self) { try KeyFiles.readSecretKey("/nonexistent/moppsd.key") }
+    #expect(throws: MoPPSError.self) { try KeyFiles.readSecretKey(try file("\(keyA)\n\(keyB)\n")) }
+    #expect(throws: MoPPSError.self) { try KeyFiles.readSecretKey(try file("# none\n")) }
+    #expect(throws: MoPPSError.self) { try KeyFiles.readSecretKey("/nonexistent/moppsd.key") }
   }
 }

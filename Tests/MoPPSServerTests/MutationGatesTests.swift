@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Testing
 
+@testable import MoPPSPersistence
 @testable import MoPPSServer
 
 @Suite struct MutationGatesTests {

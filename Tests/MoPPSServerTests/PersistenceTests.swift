@@ -1,9 +1,11 @@
 import Foundation
 import MoPPSEngine
 import MoPPSProtocol
+import MoPPSTestSupport
 import Synchronization
 import Testing
 
+@testable import MoPPSPersistence
 @testable import MoPPSServer
 
 @Suite struct PersistenceTests {
@@ -67,8 +69,9 @@ import Testing
     #expect(throws: PersistenceError.self) { try WALRecord.decode(select, version: 1) }
   }
 
-  @Test func damagedRecordsAreRefusedNotTrapped() {
+  @Test func damagedRecordsAreRefusedNotTrapped() throws {
     var rng = Xoshiro256(seed: 5)
+    var refused = 0
     for record in Self.records {
       let bytes = record.encode()
       for cut in 0..<bytes.count {
@@ -77,9 +80,20 @@ import Testing
       for _ in 0..<200 {
         var b = bytes
         b[rng.nextBelow(b.count)] = UInt8(truncatingIfNeeded: rng.next())
-        _ = try? WALRecord.decode(b)  // may decode to something else; must not trap
+        // A changed byte may still decode (to another record); it must never trap, and what it
+        // decodes to must be a record the log can hold: its encoding decodes to itself again.
+        do {
+          let decoded = try WALRecord.decode(b)
+          let encoded = decoded.encode()
+          #expect(try WALRecord.decode(encoded).encode() == encoded)
+          if b == bytes { #expect(decoded == record) }
+        } catch {
+          refused += 1
+        }
       }
     }
+    // Lengths, counts, tags and UTF-8 are checked: many damaged records are refused outright.
+    #expect(refused > Self.records.count * 20, "\(refused) of \(Self.records.count * 200) refused")
   }
 
   @Test func snapshotFileChecksAndRoundTrips() throws {
@@ -98,7 +112,7 @@ import Testing
   /// the same directory (after the first is closed) recovers the same posteriors.
   @Test func storeRecoversThroughTheDispatcher() throws {
     let r = try Self.recovered { _, d in
-      let code = try Reply.decodeStatusCode(d.handle(Self.update).reply)
+      let code = try replyCode(d.handle(Self.update).reply)
       #expect(code == .ok)
     }
     #expect(r.recovered == r.written)
@@ -107,19 +121,10 @@ import Testing
 }
 
 extension PersistenceTests {
-  /// CreatePool of pool "p" with config {seed: 1}, as request frames.
-  static let createPool: [[UInt8]] = [
-    Array("/mopps.v1.Selector/CreatePool".utf8), [0x0A, 1, 0x70, 0x12, 2, 0x40, 1],
-  ]
+  static let createPool = RequestFrames.createPool("p", seed: 1)
 
   /// Update of pool "p": ids 7 and 8 with 1 and 2.5 successes of 4 rollouts each.
-  static let update: [[UInt8]] = {
-    var body: [UInt8] = [0x0A, 1, 0x70, 0x12, 2, 7, 8, 0x22, 16]
-    body += withUnsafeBytes(of: (1.0).bitPattern.littleEndian) { Array($0) }
-    body += withUnsafeBytes(of: (2.5).bitPattern.littleEndian) { Array($0) }
-    body += [0x40, 4]
-    return [Array("/mopps.v1.Selector/Update".utf8), body]
-  }()
+  static let update = RequestFrames.update("p", ids: [7, 8], successes: [1, 2.5], rollouts: 4)
 
   /// fsync `always` from three updating threads while a fourth keeps snapshotting (which rotates the
   /// log file under the fsyncs, as they run outside the mutation lock): every update succeeds and a
@@ -144,7 +149,7 @@ extension PersistenceTests {
           }
           for _ in 0..<150 {
             let reply = d.handle(Self.update).reply
-            if (try? Reply.decodeStatusCode(reply)) != .ok { failures.add(1, ordering: .relaxed) }
+            if (try? replyCode(reply)) != .ok { failures.add(1, ordering: .relaxed) }
           }
           updatesDone.add(1, ordering: .relaxed)
         }.start()
@@ -168,7 +173,7 @@ extension PersistenceTests {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let (store, _) = try StateStore.open(engine: Engine(), options: .init(directory: dir, fsync: .always))
     let d = Dispatcher(store: store)
-    #expect(try Reply.decodeStatusCode(d.handle(createPool).reply) == .ok)
+    #expect(try replyCode(d.handle(createPool).reply) == .ok)
     try mutate(store, d)
     let written = try store.engine.pool("p").posteriors(nil)
     store.close()
@@ -178,6 +183,23 @@ extension PersistenceTests {
   }
 }
 
-extension Reply {
-  static func decodeStatusCode(_ reply: [[UInt8]]) throws -> StatusCode { try decodeStatus(reply[0]).code }
+extension PersistenceTests {
+  /// Export writes keys as JSON strings without a fallible serializer: the same text as
+  /// JSONSerialization writes for every kind of character (quotes, controls, slashes, non-ASCII).
+  @Test func exportKeysAreWrittenAsJSONSerializationWritesThem() throws {
+    var keys = [
+      "plain", "a\"b", "back\\slash", "a/b", "tab\tnew\nline\r", "\u{08}\u{0C}\u{01}\u{1F}", "é ✓ 😀", "",
+    ]
+    var rng = Xoshiro256(seed: 11)
+    for _ in 0..<200 {
+      keys.append(
+        String(
+          String.UnicodeScalarView((0..<8).compactMap { _ in Unicode.Scalar(UInt32(rng.nextBelow(0x90))) })))
+    }
+    for key in keys {
+      let data = try JSONSerialization.data(withJSONObject: [key])
+      let expected = String(decoding: data, as: UTF8.self).dropFirst().dropLast()
+      #expect(ReferenceFormat.jsonString(key) == String(expected), "\(Array(key.unicodeScalars))")
+    }
+  }
 }

@@ -73,27 +73,34 @@ public enum ReferenceFormat {
     parts.reserveCapacity(p.ids.count)
     for i in p.ids.indices {
       let key = names[i].isEmpty ? String(p.ids[i]) : names[i]
-      let keyJSON = String(data: try! JSONSerialization.data(withJSONObject: [key]), encoding: .utf8)!
-        .dropFirst().dropLast()
-      parts.append("\(keyJSON): [\(Float(p.alpha[i])), \(Float(p.beta[i]))]")
+      parts.append("\(jsonString(key)): [\(Float(p.alpha[i])), \(Float(p.beta[i]))]")
     }
     return "{" + parts.joined(separator: ", ") + "}\n"
   }
-}
 
-extension StateStore {
-  /// Sets posteriors through the log (import-state).
-  public func importEntries(pool name: String, _ e: ReferenceFormat.Entries) throws(EngineError) {
-    _ = try setPosteriors(name, ids: e.ids, alpha: e.alpha, beta: e.beta, names: e.names)
-  }
-
-  /// The state a server would recover, read-only (export-state, tools).
-  public static func load(directory: String) throws(PersistenceError) -> (Engine, [String]) {
-    guard Files.exists(directory + "/wal") || Files.exists(directory + "/snapshots") else {
-      throw PersistenceError("\(directory) is not a moppsd state directory (no wal/ or snapshots/)")
+  /// A JSON string literal (RFC 8259 §7: quote, backslash and control characters escaped; the
+  /// rest as is, since the file is UTF-8), as JSONSerialization writes it.
+  static func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      case "\u{08}": out += "\\b"
+      case "\u{0C}": out += "\\f"
+      case "/": out += "\\/"
+      default:
+        if scalar.value < 0x20 {
+          let hex = String(scalar.value, radix: 16)
+          out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        } else {
+          out.unicodeScalars.append(scalar)
+        }
+      }
     }
-    let engine = Engine()
-    let recovery = recover(into: engine, directory: directory)
-    return (engine, recovery.report)
+    return out + "\""
   }
 }

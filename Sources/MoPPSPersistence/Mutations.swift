@@ -9,12 +9,14 @@ import MoPPSEngine
 /// when the pool's lock is taken (it then hands the request to a worker).
 extension StateStore {
   @discardableResult
-  public func createPool(_ name: String, config: PoolConfig, wait: Bool = true) throws(EngineError)
+  public func createPool(_ name: String, config: PoolConfig, wait: Bool = true) throws(StoreError)
     -> PoolInfo?
   {
-    try Engine.validatePoolName(name)
-    try config.validate()
-    return try mutate(pool: name, wait: wait) { () throws(EngineError) in
+    try refusing { () throws(MoPPSError) in
+      try Engine.validatePoolName(name)
+      try config.validate()
+    }
+    return try mutate(pool: name, wait: wait) { () throws(MoPPSError) in
       // Created before it is logged: the pool limit is checked atomically with adding the pool, so a
       // CreatePool refused by it never reaches the log. Taken back if the record cannot be written.
       let pool = try self.engine.createPool(name, config: config, limit: self.limits.maxPools)
@@ -22,17 +24,17 @@ extension StateStore {
     }
   }
 
-  public func dropPool(_ name: String, wait: Bool = true) throws(EngineError) -> Void? {
-    try mutate(pool: name, wait: wait) { () throws(EngineError) in
+  public func dropPool(_ name: String, wait: Bool = true) throws(StoreError) -> Void? {
+    try mutate(pool: name, wait: wait) { () throws(MoPPSError) in
       _ = try self.engine.pool(name)
-      return .change(.dropPool(name: name)) { () throws(EngineError) in try self.engine.dropPool(name) }
+      return .change(.dropPool(name: name)) { () throws(MoPPSError) in try self.engine.dropPool(name) }
     }
   }
 
   public func register(
     _ name: String, ids: [UInt64], priors: (alpha: [Double], beta: [Double])?, wait: Bool = true
-  ) throws(EngineError) -> RegisterResult? {
-    try mutate(pool: name, wait: wait) { () throws(EngineError) in
+  ) throws(StoreError) -> RegisterResult? {
+    try mutate(pool: name, wait: wait) { () throws(MoPPSError) in
       let pool = try self.engine.pool(name)
       let new = try pool.checkRegister(ids, priors: priors)
       try self.checkGrowth(pool, adding: new)
@@ -40,15 +42,15 @@ extension StateStore {
         return .answer(RegisterResult(added: 0, existing: ids.count, promptCount: pool.info.promptCount))
       }
       return .change(.register(pool: name, ids: ids, priorAlpha: priors?.alpha, priorBeta: priors?.beta)) {
-        () throws(EngineError) in try pool.register(ids, priors: priors)
+        () throws(MoPPSError) in try pool.register(ids, priors: priors)
       }
     }
   }
 
   public func update(_ name: String, _ outcomes: Outcomes, requestID: String, wait: Bool = true)
-    throws(EngineError) -> UpdateResult?
+    throws(StoreError) -> UpdateResult?
   {
-    try mutate(pool: name, wait: wait) { () throws(EngineError) in
+    try mutate(pool: name, wait: wait) { () throws(MoPPSError) in
       let pool = try self.engine.pool(name)
       if try pool.check(outcomes, requestID: requestID) == .duplicate {
         return .answer(try pool.update(outcomes, requestID: requestID))
@@ -57,48 +59,53 @@ extension StateStore {
       let record = WALRecord.update(
         pool: name, requestID: requestID, ids: outcomes.ids, successes: outcomes.successes,
         trials: outcomes.trials)
-      return .change(record) { () throws(EngineError) in try pool.update(outcomes, requestID: requestID) }
+      return .change(record) { () throws(MoPPSError) in try pool.update(outcomes, requestID: requestID) }
     }
   }
 
   /// Sets posteriors (Import, `moppsd import-state`).
   public func setPosteriors(
     _ name: String, ids: [UInt64], alpha: [Double], beta: [Double], names: [String], wait: Bool = true
-  ) throws(EngineError) -> PoolInfo? {
-    try mutate(pool: name, wait: wait) { () throws(EngineError) in
+  ) throws(StoreError) -> PoolInfo? {
+    try mutate(pool: name, wait: wait) { () throws(MoPPSError) in
       let pool = try self.engine.pool(name)
       try pool.checkPosteriors(ids, alpha: alpha, beta: beta, names: names)
       try self.checkGrowth(pool, adding: pool.unknownCount(ids))
       return .change(.setPosteriors(pool: name, ids: ids, alpha: alpha, beta: beta, names: names)) {
-        () throws(EngineError) in
+        () throws(MoPPSError) in
         try pool.setPosteriors(ids, alpha: alpha, beta: beta, names: names)
         return pool.info
       }
     }
   }
 
+  /// Sets posteriors through the log (import-state).
+  public func importEntries(pool name: String, _ e: ReferenceFormat.Entries) throws(StoreError) {
+    _ = try setPosteriors(name, ids: e.ids, alpha: e.alpha, beta: e.beta, names: e.names)
+  }
+
   /// Replaces a pool with a snapshot that was read and built before any lock was taken (building a
   /// pool of millions of prompts takes a while; only the swap happens under the pool's lock).
-  func install(_ snapshot: PoolSnapshot, as name: String) throws(EngineError) -> PoolInfo {
+  func install(_ snapshot: PoolSnapshot, as name: String) throws(StoreError) -> PoolInfo {
     var snapshot = snapshot
     snapshot.name = name
-    let built = try self.engine.restoredPool(snapshot)
+    let built = try refusing { () throws(MoPPSError) in try self.engine.restoredPool(snapshot) }
     let installed = snapshot
-    return try mutate(pool: name, wait: true) { () throws(EngineError) in
+    return try mutate(pool: name, wait: true) { () throws(MoPPSError) in
       // The same limits as growing a pool or creating one (a Restore can do either).
       if snapshot.ids.count > self.limits.maxPromptsPerPool {
-        throw EngineError(
+        throw MoPPSError(
           .resourceExhausted,
           "the tag holds \(snapshot.ids.count) prompts, over the limit of \(self.limits.maxPromptsPerPool) "
             + "(moppsd serve --max-prompts-per-pool)")
       }
       if (try? self.engine.pool(name)) == nil && self.engine.listPools().count >= self.limits.maxPools {
-        throw EngineError(
+        throw MoPPSError(
           .resourceExhausted,
           "the server holds \(self.limits.maxPools) pools, its limit (moppsd serve --max-pools); drop one first"
         )
       }
-      return .change(.install(installed)) { () throws(EngineError) in
+      return .change(.install(installed)) { () throws(MoPPSError) in
         self.engine.install(built)
         return built.info
       }
@@ -111,14 +118,14 @@ extension StateStore {
   /// change what a replay must reproduce (the remembered reply, the epoch order), so they run under
   /// the pool's lock and are logged one by one. `duplicate` is true for a remembered reply.
   public func select(_ name: String, _ query: SelectQuery, requestID: String, wait: Bool = true)
-    throws(EngineError) -> (result: SelectResult, duplicate: Bool)?
+    throws(StoreError) -> (result: SelectResult, duplicate: Bool)?
   {
     var drawn: Int? = nil
     if case .drawn(let count) = query.candidates { drawn = count }
     if requestID.isEmpty && drawn == nil {
-      return (try self.engine.pool(name).select(query), false)
+      return try refusing { () throws(MoPPSError) in (try self.engine.pool(name).select(query), false) }
     }
-    return try mutate(pool: name, wait: wait) { () throws(EngineError) in
+    return try mutate(pool: name, wait: wait) { () throws(MoPPSError) in
       let pool = try self.engine.pool(name)
       if !requestID.isEmpty && query.returnAllSamples {
         // A remembered reply is kept in memory, in the log and in every snapshot: bound its size.
@@ -146,10 +153,10 @@ extension StateStore {
 
   /// Refuses growth past --max-prompts-per-pool (under the pool's lock, so concurrent requests
   /// cannot pass the check together).
-  private func checkGrowth(_ pool: Pool, adding new: Int) throws(EngineError) {
+  private func checkGrowth(_ pool: Pool, adding new: Int) throws(MoPPSError) {
     let count = pool.info.promptCount
     guard count + new > limits.maxPromptsPerPool else { return }
-    throw EngineError(
+    throw MoPPSError(
       .resourceExhausted,
       "pool \"\(pool.name)\" would hold \(count + new) prompts, over the limit of \(limits.maxPromptsPerPool) "
         + "(moppsd serve --max-prompts-per-pool)")

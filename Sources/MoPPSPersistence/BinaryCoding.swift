@@ -2,13 +2,6 @@
   #error("the state files are little-endian and read with plain loads; add byte swapping first")
 #endif
 
-/// Corrupt or unreadable state: what recovery reports and skips.
-public struct PersistenceError: Error, Equatable, Sendable, CustomStringConvertible {
-  public var message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
-}
-
 /// Little-endian binary encoding of the WAL and snapshot payloads.
 /// Versions of the log and snapshot formats. 2 added strict ids to pool configs, content
 /// fingerprints of remembered Update ids, remembered Select replies and the Select record.

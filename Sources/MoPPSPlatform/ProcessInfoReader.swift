@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// This process's resource use, from /proc (Linux); 0 where unavailable.
 public enum ProcessInfoReader {
   /// Resident set size in bytes, from /proc/self/statm.

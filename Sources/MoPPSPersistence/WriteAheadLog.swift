@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import MoPPSPlatform
 
 /// The append-only log of mutations, in files `wal-<first LSN as 16 hex digits>.log` under `dir`.
 ///
@@ -44,8 +40,9 @@ final class WriteAheadLog {
   /// caller has synced it if durability matters).
   func open(at lsn: UInt64) throws(PersistenceError) {
     let newPath = dir + "/" + Self.fileName(lsn)
-    let newFD = Glibc.open(newPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
-    guard newFD >= 0 else { throw PersistenceError("cannot create \(newPath): \(Files.errorText())") }
+    let newFD = try syscall("cannot create \(newPath)") {
+      MoPPSPlatform.open(newPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+    }
     var header = BinaryWriter()
     header.bytes = Self.magic
     header.u32(Self.version)
@@ -53,7 +50,7 @@ final class WriteAheadLog {
     do throws(PersistenceError) {
       try Files.writeAll(newFD, header.bytes, newPath)
       // The new file's name must survive a crash before any record in it matters.
-      guard fsync(newFD) == 0 else { throw PersistenceError("cannot fsync \(newPath): \(Files.errorText())") }
+      try syscall("cannot fsync \(newPath)") { fsync(newFD) }
       try Files.syncDirectory(dir)
     } catch {
       close(newFD)
@@ -78,23 +75,16 @@ final class WriteAheadLog {
     return frame.bytes
   }
 
-  struct AppendError: Error {
-    var message: String
-    var errno: Int32
-    /// Whatever part of the record reached the file was cut off again: the log is as before.
-    var rolledBack: Bool
-  }
-
   /// Appends one framed record (one write(2), so a crash leaves at most a torn tail); returns its
   /// LSN. A write that fails (a full disk) is cut back out of the file, so the log stays valid and
-  /// the next append can succeed once there is room.
-  func append(frame: [UInt8]) throws(AppendError) -> UInt64 {
+  /// the next append can succeed once there is room: the error is of kind `logWrite` then, and of
+  /// kind `logUnusable` when the cut failed too.
+  func append(frame: [UInt8]) throws(PersistenceError) -> UInt64 {
     do throws(PersistenceError) {
       try Files.writeAll(fd, frame, path)
     } catch {
-      let code = errno
       let rolledBack = ftruncate(fd, size) == 0
-      throw AppendError(message: error.message, errno: code, rolledBack: rolledBack)
+      throw error.reworded(error.message, kind: rolledBack ? .logWrite : .logUnusable)
     }
     size += off_t(frame.count)
     defer { nextLSN += 1 }
@@ -104,14 +94,12 @@ final class WriteAheadLog {
   /// A second descriptor of the current file, for an fsync without the caller's lock: it stays valid
   /// when `open(at:)` moves on to a new file meanwhile. The caller closes it.
   func duplicateDescriptor() throws(PersistenceError) -> (fd: Int32, path: String) {
-    let copy = dup(fd)
-    guard copy >= 0 else { throw PersistenceError("cannot dup the log of \(path): \(Files.errorText())") }
-    return (copy, path)
+    (try syscall("cannot dup the log of \(path)") { dup(fd) }, path)
   }
 
   /// Flushes what was written to stable storage.
   func sync() throws(PersistenceError) {
-    guard fdatasync(fd) == 0 else { throw PersistenceError("cannot fsync \(path): \(Files.errorText())") }
+    try syscall("cannot fsync \(path)") { fdatasync(fd) }
   }
 
   // MARK: Recovery
@@ -138,11 +126,19 @@ final class WriteAheadLog {
     func perform() -> String {
       switch self {
       case .truncate(let path, let offset, let display):
-        return Glibc.truncate(path, off_t(offset)) == 0
-          ? "truncated \(display) at byte \(offset)" : "cannot truncate \(display): \(Files.errorText())"
+        do {
+          try syscall("cannot truncate \(display)") { MoPPSPlatform.truncate(path, off_t(offset)) }
+          return "truncated \(display) at byte \(offset)"
+        } catch {
+          return error.message
+        }
       case .setAside(let path, let display):
-        return Glibc.rename(path, path + ".corrupt") == 0
-          ? "set \(display) aside as \(display).corrupt" : "cannot set \(display) aside: \(Files.errorText())"
+        do {
+          try syscall("cannot set \(display) aside") { MoPPSPlatform.rename(path, path + ".corrupt") }
+          return "set \(display) aside as \(display).corrupt"
+        } catch {
+          return error.message
+        }
       }
     }
   }

@@ -80,3 +80,15 @@ struct SnapshotFile: Equatable {
     return SnapshotFile(kind: h.kind, lsn: h.lsn, created: h.created, pools: pools)
   }
 }
+
+/// A snapshot on disk: a full-state snapshot or a pool's tag, as Snapshot and ListSnapshots report it.
+public struct StoredSnapshot: Sendable, Equatable {
+  /// The pool of a tag; empty for a full-state snapshot.
+  public var pool: String
+  /// The tag, or "state-<lsn>" for a full-state snapshot.
+  public var tag: String
+  public var lsn: UInt64
+  public var created: Double
+  public var promptCount: Int
+  public var bytes: Int
+}

@@ -111,7 +111,7 @@ enum WALRecord: Equatable, Sendable {
   }
 
   /// Applies the record to the engine (recovery).
-  func replay(into engine: Engine) throws(EngineError) {
+  func replay(into engine: Engine) throws(MoPPSError) {
     switch self {
     case .createPool(let name, let config): try engine.createPool(name, config: config)
     case .dropPool(let name): try engine.dropPool(name)

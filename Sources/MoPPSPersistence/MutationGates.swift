@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import MoPPSPlatform
 
 /// The locks that order mutations: one per pool name, so that a mutation of one pool (a Register of
 /// millions of ids, a Restore of a big tag) never holds up requests of another, and one shared/

@@ -1,20 +1,14 @@
 import Foundation
 import MoPPSEngine
+import MoPPSPlatform
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
-/// Small POSIX file helpers; every failure becomes a PersistenceError naming the path and errno.
+/// Small POSIX file helpers; every failure goes through `syscall` and becomes a PersistenceError
+/// naming the path and errno.
 enum Files {
-  static func errorText() -> String { String(cString: strerror(errno)) }
-
   static func makeDirectory(_ path: String) throws(PersistenceError) {
-    if mkdir(path, 0o755) != 0 && errno != EEXIST {
-      throw PersistenceError("cannot create directory \(path): \(errorText())")
-    }
+    do {
+      try syscall("cannot create directory \(path)") { mkdir(path, 0o755) }
+    } catch  where error.errno == EEXIST {}
   }
 
   static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
@@ -29,8 +23,7 @@ enum Files {
   /// so that replies never reveal where it lives).
   static func read(_ path: String, display: String? = nil) throws(PersistenceError) -> [UInt8] {
     let shown = display ?? path
-    let fd = open(path, safeRead)
-    guard fd >= 0 else { throw PersistenceError("cannot open \(shown): \(errorText())") }
+    let fd = try syscall("cannot open \(shown)") { open(path, safeRead) }
     defer { close(fd) }
     return try readAll(fd, shown, limit: nil)
   }
@@ -39,17 +32,18 @@ enum Files {
   /// a device, a directory) is refused without reading.
   private static func readAll(_ fd: Int32, _ shown: String, limit: Int?) throws(PersistenceError) -> [UInt8] {
     var st = stat()
-    guard fstat(fd, &st) == 0 else { throw PersistenceError("cannot stat \(shown): \(errorText())") }
+    try syscall("cannot stat \(shown)") { fstat(fd, &st) }
     guard (st.st_mode & S_IFMT) == S_IFREG else { throw PersistenceError("\(shown) is not a regular file") }
     let size = min(Int(st.st_size), limit ?? .max)
     var out = [UInt8](repeating: 0, count: size)
     var done = 0
     while done < size {
-      let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
-      if n < 0 && errno == EINTR { continue }
+      let n = try syscall("cannot read \(shown)") {
+        out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
+      }
       guard n > 0 else {
-        if n == 0 && limit != nil { return Array(out.prefix(done)) }
-        throw PersistenceError("cannot read \(shown): \(n == 0 ? "unexpected end" : errorText())")
+        if limit != nil { return Array(out.prefix(done)) }
+        throw PersistenceError("cannot read \(shown): unexpected end", kind: .io)
       }
       done += n
     }
@@ -63,20 +57,24 @@ enum Files {
     throws(PersistenceError)
     -> Int32?
   {
-    var dirFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard dirFD >= 0 else { throw PersistenceError("cannot open the state directory: \(errorText())") }
+    var dirFD = try syscall("cannot open the state directory") {
+      open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    }
     defer { if dirFD >= 0 { close(dirFD) } }
     let shown = components.joined(separator: "/")
     for (i, component) in components.enumerated() {
       let isLast = i == components.count - 1
-      let fd = openat(
-        dirFD, component, isLast ? flags : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0o600)
-      if fd < 0 {
-        if errno == ENOENT { return nil }
-        if errno == ELOOP || errno == ENOTDIR {
-          throw PersistenceError("\(shown): a component is not a plain file or directory (a symbolic link?)")
+      let fd: Int32
+      do {
+        fd = try syscall("cannot open \(shown)") {
+          openat(dirFD, component, isLast ? flags : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
-        throw PersistenceError("cannot open \(shown): \(errorText())")
+      } catch {
+        if error.errno == ENOENT { return nil }
+        if error.errno == ELOOP || error.errno == ENOTDIR {
+          throw error.reworded("\(shown): a component is not a plain file or directory (a symbolic link?)")
+        }
+        throw error
       }
       close(dirFD)
       dirFD = isLast ? -1 : fd
@@ -98,10 +96,9 @@ enum Files {
   static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws(PersistenceError) {
     var done = 0
     while done < bytes.count {
-      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-      if n < 0 && errno == EINTR { continue }
-      guard n > 0 else { throw PersistenceError("cannot write \(path): \(errorText())") }
-      done += n
+      done += try syscall("cannot write \(path)") {
+        bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+      }
     }
   }
 
@@ -161,21 +158,23 @@ enum Files {
   {
     let tmp = temporaryName(for: path)
     let shownTmp = display.map { $0 + ".tmp" } ?? tmp
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw PersistenceError("cannot create \(shownTmp): \(errorText())") }
+    let fd = try syscall("cannot create \(shownTmp)") {
+      open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+    }
     do throws(PersistenceError) {
       try writeAll(fd, bytes, shownTmp)
-      guard fsync(fd) == 0 else { throw PersistenceError("cannot fsync \(shownTmp): \(errorText())") }
+      try syscall("cannot fsync \(shownTmp)") { fsync(fd) }
     } catch {
       close(fd)
       unlink(tmp)
       throw error
     }
     close(fd)
-    guard rename(tmp, path) == 0 else {
-      let text = errorText()
+    do {
+      try syscall("cannot rename \(shownTmp) to \(display ?? path)") { rename(tmp, path) }
+    } catch {
       unlink(tmp)
-      throw PersistenceError("cannot rename \(shownTmp) to \(display ?? path): \(text)")
+      throw error
     }
     try syncDirectory(parent(of: path))
   }
@@ -183,11 +182,12 @@ enum Files {
   /// Takes the state directory's lock: flock on the directory itself, which (unlike a lock file)
   /// no one can delete to let a second server in. Returns the descriptor that holds it.
   static func lockDirectory(_ dir: String) throws(PersistenceError) -> Int32 {
-    let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw PersistenceError("cannot open \(dir): \(errorText())") }
-    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+    let fd = try syscall("cannot open \(dir)") { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    do {
+      try syscall("cannot lock \(dir)") { flock(fd, LOCK_EX | LOCK_NB) }
+    } catch {
       close(fd)
-      throw PersistenceError(
+      throw error.reworded(
         "\(dir) is in use by another moppsd (the directory is locked); use another --state-dir")
     }
     return fd
@@ -204,10 +204,9 @@ enum Files {
   }
 
   static func syncDirectory(_ path: String) throws(PersistenceError) {
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw PersistenceError("cannot open directory \(path): \(errorText())") }
+    let fd = try syscall("cannot open directory \(path)") { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     defer { close(fd) }
-    guard fsync(fd) == 0 else { throw PersistenceError("cannot fsync directory \(path): \(errorText())") }
+    try syscall("cannot fsync directory \(path)") { fsync(fd) }
   }
 
   static func parent(of path: String) -> String {
@@ -223,28 +222,5 @@ enum Files {
   static func size(_ path: String) -> Int {
     var st = stat()
     return stat(path, &st) == 0 ? Int(st.st_size) : 0
-  }
-
-  /// Whether a process accepts connections on the Unix socket at `path`.
-  static func socketAnswers(_ path: String) -> Bool {
-    var st = stat()
-    guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else { return false }
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-      raw.copyBytes(from: bytes)
-      raw[bytes.count] = 0
-    }
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    return connected == 0
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MoPPSEngine
+import MoPPSPersistence
 
 /// In-process measurements of the log for `moppsd bench --durability`: mutations per second with each
 /// fsync policy (one thread, updates of 1 prompt, as a trainer's per-step Update of one prompt), and
@@ -7,7 +8,7 @@ import MoPPSEngine
 public enum DurabilityBenchmark {
   public static func run(directory: String, log: (String) -> Void) throws -> [(String, Double)] {
     var results: [(String, Double)] = []
-    try Files.makeDirectory(directory)
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     for policy in FsyncPolicy.allCases {
       let dir = directory + "/fsync-\(policy.rawValue)"
       let engine = Engine()

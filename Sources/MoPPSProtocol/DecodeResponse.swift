@@ -1,0 +1,70 @@
+import MoPPSEngine
+import MoPPSProtoC
+
+/// The Stats reply, decoded (for `moppsd stats` and other Swift clients).
+public struct StatsReport: Sendable, Equatable {
+  public var uptimeSeconds: Double
+  public var requests: UInt64
+  public var methods: [MethodCounters]
+  public var pools: [(name: String, prompts: UInt64, selects: UInt64, updates: UInt64)]
+  public var residentBytes: UInt64
+  public var poolBytes: UInt64
+  /// The kernel variant the server runs ("baseline", "avx2", "avx512") and the CPU it runs on.
+  public var kernel: String
+  public var cpu: String
+
+  public static func == (l: Self, r: Self) -> Bool {
+    l.uptimeSeconds == r.uptimeSeconds && l.requests == r.requests && l.methods == r.methods
+      && l.pools.map(\.name) == r.pools.map(\.name) && l.residentBytes == r.residentBytes
+      && l.poolBytes == r.poolBytes && l.kernel == r.kernel && l.cpu == r.cpu
+  }
+}
+
+/// Decoders for replies, for clients (the CLI, tests) of the server's own encoders.
+extension Reply {
+  /// Decodes a Status frame (for clients and tests); an unknown code maps to UNKNOWN.
+  public static func decodeStatus(_ bytes: [UInt8]) throws(MoPPSError) -> (
+    code: StatusCode, message: String
+  ) {
+    try unpack(bytes, as: "mopps.v1.Status", mopps__v1__status__unpack) {
+      m in
+      (StatusCode(rawValue: Int32(bitPattern: m.code.rawValue)) ?? .unknown, text(m.message))
+    }
+  }
+
+  /// Decodes a Health reply body (for clients and the CLI).
+  public static func decodeHealth(_ bytes: [UInt8]) throws(MoPPSError) -> (
+    status: String, version: String, kernel: String
+  ) {
+    try unpack(
+      bytes, as: "mopps.v1.HealthResponse", mopps__v1__health_response__unpack
+    ) { m in (text(m.status), text(m.version), text(m.kernel)) }
+  }
+
+  /// Decodes a Stats reply body.
+  public static func decodeStats(_ bytes: [UInt8]) throws(MoPPSError) -> StatsReport {
+    try unpack(
+      bytes, as: "mopps.v1.StatsResponse", mopps__v1__stats_response__unpack
+    ) { m in
+      var methods: [MethodCounters] = []
+      for i in 0..<m.n_methods {
+        guard let s = m.methods[i]?.pointee else { continue }
+        var c = MethodCounters(method: text(s.method), count: s.count, errors: s.errors)
+        for j in 0..<s.n_errors_by_code {
+          guard let cc = s.errors_by_code[j]?.pointee else { continue }
+          c.errorsByCode[StatusCode(rawValue: Int32(bitPattern: cc.code.rawValue)) ?? .unknown] = cc.count
+        }
+        (c.p50, c.p90, c.p99, c.p999, c.maxMicros) = (s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us)
+        methods.append(c)
+      }
+      var pools: [(name: String, prompts: UInt64, selects: UInt64, updates: UInt64)] = []
+      for i in 0..<m.n_pools {
+        guard let p = m.pools[i]?.pointee else { continue }
+        pools.append((text(p.name), p.prompt_count, p.select_count, p.update_count))
+      }
+      return StatsReport(
+        uptimeSeconds: m.uptime_seconds, requests: m.requests, methods: methods, pools: pools,
+        residentBytes: m.resident_bytes, poolBytes: m.pool_bytes, kernel: text(m.kernel), cpu: text(m.cpu))
+    }
+  }
+}
