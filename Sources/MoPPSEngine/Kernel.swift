@@ -190,8 +190,8 @@ extension Kernel {
   }
 
   /// The vector log, exp, cos 2πu and sin 2πu of this variant over arrays (a multiple of 16 long), for
-  /// checking its arithmetic.
-  public func elementary(_ x: [Float], _ y: [Float], _ u: [Float]) -> (
+  /// the tests of its arithmetic; internal, so the precondition guards only the tests' own calls.
+  func elementary(_ x: [Float], _ y: [Float], _ u: [Float]) -> (
     log: [Float], exp: [Float], cos: [Float], sin: [Float]
   ) {
     precondition(x.count == y.count && y.count == u.count && x.count % 16 == 0)

@@ -210,7 +210,7 @@ public final class Pool: Sendable {
   public let config: PoolConfig
   /// The kernel variant this pool samples and selects with (its engine's).
   public let kernel: Kernel
-  let table = PromptTable()
+  let table: PromptTable
   let writer: WriterLock<WriterState>
   let selects = Atomic<UInt64>(0)
   let updates = Atomic<UInt64>(0)
@@ -224,10 +224,15 @@ public final class Pool: Sendable {
     set { selectsLogged.store(newValue, ordering: .relaxed) }
   }
 
-  init(name: String, config: PoolConfig, windows: Engine.Windows = Engine.Windows(), kernel: Kernel = .best) {
+  /// `promptLimit` below `PromptTable.capacity` is for tests of a full pool.
+  init(
+    name: String, config: PoolConfig, windows: Engine.Windows = Engine.Windows(), kernel: Kernel = .best,
+    promptLimit: Int = PromptTable.capacity
+  ) {
     self.name = name
     self.config = config
     self.kernel = kernel
+    table = PromptTable(limit: promptLimit)
     writer = WriterLock(WriterState(seed: config.seed, windows: windows))
   }
 
@@ -241,18 +246,44 @@ public final class Pool: Sendable {
   /// Bytes of posterior storage and id map (not counting the pool object itself).
   public var allocatedBytes: Int { writer.withLock { _ in table.allocatedBytes } }
 
+  /// Adds a prompt that is not in the table (writer lock held, room checked by `ensureRoom`) and
+  /// puts it at the end of the current epoch's order, so that drawn selects reach it this epoch.
+  /// Returns its slot. Callers call `table.reclaim()` once after their last append.
+  @discardableResult
+  func append(_ id: UInt64, alpha: Float, beta: Float, _ w: inout WriterState) -> Int {
+    let slot = table.count
+    table.append(id, alpha: alpha, beta: beta)
+    w.order?.append(Int32(slot))
+    return slot
+  }
+
+  /// Refuses (RESOURCE_EXHAUSTED), before anything changes, a request that would add more prompts
+  /// than the pool holds. `ids` are the request's distinct ids, of which `isNew` tells the ones not
+  /// in the pool; they are only counted when adding all of them would not fit.
+  func ensureRoom(_ ids: [UInt64], isNew: (Int) -> Bool) throws(EngineError) {
+    let count = table.count
+    guard count + ids.count > table.limit else { return }
+    let added = ids.indices.reduce(0) { $0 + (isNew($1) ? 1 : 0) }
+    guard count + added > table.limit else { return }
+    throw EngineError(
+      .resourceExhausted,
+      "pool \"\(name)\" holds \(count) prompts and this request would add \(added), over the \(table.limit) "
+        + "a pool can hold; spread the prompts over several pools")
+  }
+
   /// Inserts the ids of `ids` that are not in the table (writer lock held), filling `slots` (where
   /// they are -1) with the new slots.
-  private func insertMissing(_ ids: [UInt64], _ slots: inout [Int], _ w: inout WriterState) {
+  private func insertMissing(_ ids: [UInt64], _ slots: inout [Int], _ w: inout WriterState)
+    throws(EngineError)
+  {
+    // Another writer may have added some since the lock-free lookup.
+    try ensureRoom(ids) { slots[$0] < 0 && table.writerLookup(ids[$0]) == nil }
     for i in ids.indices where slots[i] < 0 {
-      // Another writer may have added it since the lock-free lookup.
       if let slot = table.writerLookup(ids[i]) {
         slots[i] = slot
-        continue
+      } else {
+        slots[i] = append(ids[i], alpha: Float(config.priorAlpha), beta: Float(config.priorBeta), &w)
       }
-      slots[i] = table.count
-      table.append(ids[i], alpha: Float(config.priorAlpha), beta: Float(config.priorBeta))
-      w.order?.append(Int32(slots[i]))
     }
     table.reclaim()
   }
@@ -264,13 +295,13 @@ public final class Pool: Sendable {
     -> RegisterResult
   {
     try validateRegister(ids, priors: priors)
-    return writer.withLock { w in
+    return try writer.withLock { (w) throws(EngineError) in
+      try ensureRoom(ids) { table.writerLookup(ids[$0]) == nil }
       var added = 0
       for (i, id) in ids.enumerated() where table.writerLookup(id) == nil {
         let a = priors.map { Float($0.alpha[i]) } ?? Float(config.priorAlpha)
         let b = priors.map { Float($0.beta[i]) } ?? Float(config.priorBeta)
-        w.order?.append(Int32(table.count))
-        table.append(id, alpha: a, beta: b)
+        append(id, alpha: a, beta: b, &w)
         added += 1
       }
       table.reclaim()
@@ -283,7 +314,9 @@ public final class Pool: Sendable {
     -> Int
   {
     try validateRegister(ids, priors: priors)
-    return unknownCount(ids)
+    let unknown = table.withLookup { look in ids.map { look($0) == nil } }
+    try ensureRoom(ids) { unknown[$0] }
+    return unknown.reduce(0) { $0 + ($1 ? 1 : 0) }
   }
 
   private func validateRegister(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])?)
@@ -317,7 +350,9 @@ public final class Pool: Sendable {
     var slots = try checkedSlots(outcomes)
     let ids = outcomes.ids
     if requestID.isEmpty {
-      if slots.contains(-1) { writer.withLock { w in insertMissing(ids, &slots, &w) } }
+      if slots.contains(-1) {
+        try writer.withLock { (w) throws(EngineError) in try insertMissing(ids, &slots, &w) }
+      }
       return apply(outcomes, slots)
     }
     let fingerprint = Fingerprint.of(outcomes)
@@ -327,7 +362,7 @@ public final class Pool: Sendable {
         return UpdateResult(
           updated: 0, duplicate: true, updateIndex: updates.load(ordering: .relaxed), alpha: [], beta: [])
       }
-      insertMissing(ids, &slots, &w)
+      try insertMissing(ids, &slots, &w)
       let result = apply(outcomes, slots)
       w.recentRequests.insert(requestID, fingerprint)
       return result
@@ -337,10 +372,18 @@ public final class Pool: Sendable {
   /// Everything `update` would refuse, without changing anything, and whether its request id makes
   /// it a duplicate: the store checks an Update this way before logging it.
   public func check(_ outcomes: Outcomes, requestID: String = "") throws(EngineError) -> Replay {
-    _ = try checkedSlots(outcomes)
-    guard !requestID.isEmpty else { return .fresh }
+    let slots = try checkedSlots(outcomes)
+    guard !requestID.isEmpty else {
+      try ensureRoom(outcomes.ids) { slots[$0] < 0 }
+      return .fresh
+    }
     let fingerprint = Fingerprint.of(outcomes)
-    return try writer.withLock { (w) throws(EngineError) in try w.replay(ofUpdate: requestID, fingerprint) }
+    return try writer.withLock { (w) throws(EngineError) in
+      // A duplicate changes nothing, so only a fresh update needs room.
+      let replay = try w.replay(ofUpdate: requestID, fingerprint)
+      if replay == .fresh { try ensureRoom(outcomes.ids) { slots[$0] < 0 } }
+      return replay
+    }
   }
 
   /// Validates an Update's arrays and returns each id's slot (-1 where not yet in the table).

@@ -72,7 +72,10 @@ extension Pool {
     }
   }
 
-  convenience init(restoring s: PoolSnapshot, windows: Engine.Windows, kernel: Kernel) throws(EngineError) {
+  convenience init(
+    restoring s: PoolSnapshot, windows: Engine.Windows, kernel: Kernel,
+    promptLimit: Int = PromptTable.capacity
+  ) throws(EngineError) {
     guard s.alpha.count == s.ids.count, s.beta.count == s.ids.count else {
       throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": arrays of different lengths")
     }
@@ -110,9 +113,12 @@ extension Pool {
         "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) (\(s.alpha[i]), \(s.beta[i])) is outside the shapes [1e-30, 3.4e38]"
       )
     }
-    self.init(name: s.name, config: s.config, windows: windows, kernel: kernel)
-    writer.withLock { w in
-      for i in s.ids.indices { table.append(s.ids[i], alpha: s.alpha[i], beta: s.beta[i]) }
+    self.init(name: s.name, config: s.config, windows: windows, kernel: kernel, promptLimit: promptLimit)
+    try writer.withLock { (w) throws(EngineError) in
+      // The ids are distinct (checked above) and the pool is empty, so every one is new.
+      try ensureRoom(s.ids) { _ in true }
+      // The order is empty until the snapshot's own replaces it below.
+      for i in s.ids.indices { append(s.ids[i], alpha: s.alpha[i], beta: s.beta[i], &w) }
       table.reclaim()
       w.order = s.epochOrder
       w.cursor = s.epochCursor
@@ -133,13 +139,13 @@ extension Pool {
     throws(EngineError)
   {
     try checkPosteriors(ids, alpha: alpha, beta: beta, names: names)
-    writer.withLock { w in
+    try writer.withLock { (w) throws(EngineError) in
+      try ensureRoom(ids) { table.writerLookup(ids[$0]) == nil }
       for i in ids.indices {
         if let slot = table.writerLookup(ids[i]) {
           table.set(slot, alpha: Float(alpha[i]), beta: Float(beta[i]))
         } else {
-          w.order?.append(Int32(table.count))
-          table.append(ids[i], alpha: Float(alpha[i]), beta: Float(beta[i]))
+          append(ids[i], alpha: Float(alpha[i]), beta: Float(beta[i]), &w)
         }
         if !names.isEmpty && !names[i].isEmpty { w.names[ids[i]] = names[i] }
       }
@@ -162,6 +168,8 @@ extension Pool {
       try Validate.positive(alpha[i], "alpha[\(i)] (id \(ids[i]))")
       try Validate.positive(beta[i], "beta[\(i)] (id \(ids[i]))")
     }
+    let unknown = table.withLookup { look in ids.map { look($0) == nil } }
+    try ensureRoom(ids) { unknown[$0] }
   }
 
   /// The original string key of each id, "" where the id is its own key.

@@ -30,11 +30,12 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
     s3 = sm.next()
   }
 
-  /// The generator's state, for snapshots.
-  public var state: [UInt64] {
+  /// The generator's state, for snapshots. Only the engine sets it, from a snapshot whose four words
+  /// it has checked (`Pool(restoring:)`), so the setter's precondition guards against engine bugs.
+  public internal(set) var state: [UInt64] {
     get { [s0, s1, s2, s3] }
     set {
-      precondition(newValue.count == 4)
+      precondition(newValue.count == 4, "a xoshiro256 state is 4 words, got \(newValue.count)")
       (s0, s1, s2, s3) = (newValue[0], newValue[1], newValue[2], newValue[3])
     }
   }
