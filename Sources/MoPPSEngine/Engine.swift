@@ -11,22 +11,29 @@ public final class Engine: Sendable {
     /// Select request ids with their replies (a few KiB each, hence the smaller default).
     public var selects: Int
 
+    /// Windows of `updates` Update ids and `selects` Select ids (each at least 1 in effect).
     public init(updates: Int = 4096, selects: Int = 256) {
       self.updates = updates
       self.selects = selects
     }
   }
+  /// How many recent request ids each pool of this engine remembers.
   public let windows: Windows
+  /// The Update window, `windows.updates`: how many Update request ids a pool remembers.
   public var dedupeWindow: Int { windows.updates }
+  /// The default Update window (4,096 request ids).
   public static let defaultDedupeWindow = Windows().updates
   /// The vectorised kernels every pool of this engine samples and selects with.
   public let kernel: Kernel
 
+  /// An engine without pools whose pools remember `windows` of request ids and sample with `kernel`
+  /// (by default the fastest variant this CPU runs).
   public init(windows: Windows = Windows(), kernel: Kernel = .best) {
     self.windows = windows
     self.kernel = kernel
   }
 
+  /// An engine whose pools remember `dedupeWindow` Update request ids (and the default Select window).
   public convenience init(dedupeWindow: Int) {
     self.init(windows: Windows(updates: dedupeWindow))
   }
@@ -53,11 +60,14 @@ public final class Engine: Sendable {
     }
   }
 
+  /// Removes a pool; NOT_FOUND if there is none of that name. Requests already holding the `Pool`
+  /// finish on it.
   public func dropPool(_ name: String) throws(EngineError) {
     let removed = pools.withLock { $0.removeValue(forKey: name) }
     guard removed != nil else { throw Self.notFound(name) }
   }
 
+  /// The pool called `name`; NOT_FOUND (INVALID_ARGUMENT for an empty name) if there is none.
   public func pool(_ name: String) throws(EngineError) -> Pool {
     guard let pool = pools.withLock({ $0[name] }) else { throw Self.notFound(name) }
     return pool

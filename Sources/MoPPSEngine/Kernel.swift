@@ -17,16 +17,27 @@ import Synchronization
 /// a given seed *and* variant. Code of a variant runs only through this table, and a variant the CPU
 /// lacks cannot be built (`named(_:)` refuses it), so no illegal instruction is reachable.
 public struct Kernel: Sendable, Hashable, CustomStringConvertible {
+  /// The instruction sets the kernels are compiled for, slowest first (their raw values are the
+  /// names `--cpu` and `Kernel.named(_:)` take).
   public enum Variant: String, CaseIterable, Sendable, Comparable {
-    case baseline, avx2, avx512
+    /// x86-64 with SSE2, or the portable build on other architectures.
+    case baseline
+    /// x86-64-v3: AVX2 and FMA.
+    case avx2
+    /// x86-64-v4: AVX-512 F/BW/CD/DQ/VL.
+    case avx512
 
+    /// Orders variants by declaration: baseline < avx2 < avx512.
     public static func < (a: Self, b: Self) -> Bool {
       allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
   }
 
+  /// Which compiled variant this is.
   public let variant: Variant
+  /// The variant's name: `baseline`, `avx2` or `avx512`.
   public var name: String { variant.rawValue }
+  /// The variant's name.
   public var description: String { name }
 
   typealias SampleSplit =
@@ -60,7 +71,9 @@ public struct Kernel: Sendable, Hashable, CustomStringConvertible {
   let segmentBand: Band
   let elementary: Elementary
 
+  /// Kernels are equal when they are the same variant.
   public static func == (a: Self, b: Self) -> Bool { a.variant == b.variant }
+  /// Hashes the variant.
   public func hash(into h: inout Hasher) { h.combine(variant) }
 
   /// The portable variant: runs on every CPU of the architecture.

@@ -10,13 +10,22 @@ public enum CandidateSource: Sendable, Equatable {
   case all
 }
 
+/// The arguments of one Select: how many prompts to pick, from which candidates, and by which
+/// strategy.
 public struct SelectQuery: Sendable {
+  /// How many prompts to pick (B): at least 1 and at most the number of candidates.
   public var batchSize: Int
+  /// Where the candidates come from.
   public var candidates: CandidateSource
+  /// The strategy for this select; nil uses the pool's (`PoolConfig.strategy`).
   public var strategy: Strategy?
+  /// Also return the posterior mean of each chosen prompt (`SelectResult.means`).
   public var returnMeans: Bool
+  /// Also return every candidate with its sample (`SelectResult.candidateIDs`/`candidateSamples`).
   public var returnAllSamples: Bool
 
+  /// A query for `batchSize` prompts from `candidates`; the options default to the pool's strategy and
+  /// no extra output.
   public init(
     batchSize: Int, candidates: CandidateSource, strategy: Strategy? = nil, returnMeans: Bool = false,
     returnAllSamples: Bool = false
@@ -29,18 +38,27 @@ public struct SelectQuery: Sendable {
   }
 }
 
+/// The reply to a Select: the chosen prompts in the strategy's order, and what they were chosen by.
 public struct SelectResult: Sendable, Equatable {
+  /// The chosen prompts (B of them).
   public var ids: [UInt64]
+  /// The sampled success rate of each of `ids`.
   public var samples: [Float]
   /// Posterior means α / (α + β) of `ids`, when asked for.
   public var means: [Double]?
   /// Every candidate and its sample, when asked for.
   public var candidateIDs: [UInt64]?
+  /// The sample of each of `candidateIDs`, when asked for.
   public var candidateSamples: [Float]?
+  /// How many candidates the select chose among.
   public var candidateCount: Int
+  /// The strategy that chose (the query's or the pool's).
   public var strategy: Strategy
+  /// The pool's select counter before this select: with the pool's seed it keys the random streams,
+  /// so the same index, seed and kernel give the same samples.
   public var selectIndex: UInt64
 
+  /// A result from its parts (the engine builds them; the protocol layer decodes them).
   public init(
     ids: [UInt64], samples: [Float], means: [Double]?, candidateIDs: [UInt64]?, candidateSamples: [Float]?,
     candidateCount: Int, strategy: Strategy, selectIndex: UInt64
@@ -58,10 +76,14 @@ public struct SelectResult: Sendable, Equatable {
 
 /// One step's rollout outcomes: prompt `ids[i]` had `successes[i]` of `trials[i]`.
 public struct Outcomes: Sendable {
+  /// The prompts the step rolled out (distinct).
   public var ids: [UInt64]
+  /// Successes of each prompt, in [0, `trials[i]`] (fractional rewards allowed).
   public var successes: [Double]
+  /// Rollouts of each prompt, > 0.
   public var trials: [Double]
 
+  /// Outcomes of `ids`, aligned by position.
   public init(ids: [UInt64], successes: [Double], trials: [Double]) {
     self.ids = ids
     self.successes = successes
@@ -69,28 +91,42 @@ public struct Outcomes: Sendable {
   }
 }
 
+/// The reply to an Update.
 public struct UpdateResult: Sendable, Equatable {
+  /// How many prompts were updated (0 for a duplicate).
   public var updated: Int
   /// The request id had already been applied; nothing changed.
   public var duplicate: Bool
+  /// The pool's update counter before this update (its current value for a duplicate).
   public var updateIndex: UInt64
   /// Posteriors after the update, aligned with the request's ids (empty for a duplicate).
   public var alpha: [Double]
+  /// β after the update, aligned with the request's ids (empty for a duplicate).
   public var beta: [Double]
 }
 
+/// Posteriors of some prompts, aligned by position; unknown ids carry the pool's prior.
 public struct Posteriors: Sendable, Equatable {
+  /// The prompts asked for (or every registered prompt, in slot order).
   public var ids: [UInt64]
+  /// α of each of `ids`.
   public var alpha: [Double]
+  /// β of each of `ids`.
   public var beta: [Double]
+  /// Whether each of `ids` is registered (false: the values are the prior).
   public var known: [Bool]
 }
 
+/// The reply to a Register.
 public struct RegisterResult: Sendable, Equatable {
+  /// How many ids were new.
   public var added: Int
+  /// How many were present already (their posteriors unchanged).
   public var existing: Int
+  /// The pool's prompt count afterwards.
   public var promptCount: Int
 
+  /// A result from its parts.
   public init(added: Int, existing: Int, promptCount: Int) {
     self.added = added
     self.existing = existing
@@ -98,11 +134,17 @@ public struct RegisterResult: Sendable, Equatable {
   }
 }
 
+/// A pool's name, configuration and counters at one moment.
 public struct PoolInfo: Sendable, Equatable {
+  /// The pool's name.
   public var name: String
+  /// Its configuration (fixed at creation).
   public var config: PoolConfig
+  /// How many prompts are registered.
   public var promptCount: Int
+  /// How many selects it has answered (the next select's index).
   public var selectCount: UInt64
+  /// How many updates it has applied (the next update's index).
   public var updateCount: UInt64
 }
 
@@ -206,7 +248,9 @@ struct DrawUndo {
 /// adding prompts, updates that carry a request id, and server-drawn candidates serialise on the
 /// writer lock, which readers never wait for.
 public final class Pool: Sendable {
+  /// The pool's name (letters, digits, '_' and '-', at most 128 bytes).
   public let name: String
+  /// The pool's MoPPS parameters, fixed at creation.
   public let config: PoolConfig
   /// The kernel variant this pool samples and selects with (its engine's).
   public let kernel: Kernel
@@ -236,6 +280,7 @@ public final class Pool: Sendable {
     writer = WriterLock(WriterState(seed: config.seed, windows: windows))
   }
 
+  /// The pool's name, configuration and counters now.
   public var info: PoolInfo {
     // Relaxed: statistics, no data is read through these counts.
     PoolInfo(

@@ -11,19 +11,27 @@ public enum Strategy: String, Sendable, CaseIterable, Codable {
 /// A pool's MoPPS parameters. Defaults follow the reference: prior Beta(1, 1), target 0.5,
 /// band [0.3, 0.7]; the decay defaults to 1 (no forgetting).
 public struct PoolConfig: Sendable, Equatable {
+  /// α0 of the prior Beta(α0, β0) every new prompt starts from, and the decay pulls towards.
   public var priorAlpha: Double = 1
+  /// β0 of the prior.
   public var priorBeta: Double = 1
   /// λ in the update α ← λ·α + (1 − λ)·α0 + s.
   public var decay: Double = 1
+  /// The success rate `topk` aims for: it picks the samples nearest it.
   public var target: Double = 0.5
+  /// The strategy of selects that do not name one.
   public var strategy: Strategy = .topK
+  /// The lower end of the `threshold` strategy's band.
   public var bandLow: Double = 0.3
+  /// The upper end of the band (≥ `bandLow`).
   public var bandHigh: Double = 0.7
+  /// Seeds every random stream of the pool: the same seed and request order give the same selects.
   public var seed: UInt64 = 0
   /// Updates of ids never registered are refused (NOT_FOUND) instead of adding them: catches a
   /// trainer reporting ids that are not the ones it was given.
   public var strictIDs = false
 
+  /// A configuration; every parameter defaults to the reference's value. `validate()` checks it.
   public init(
     priorAlpha: Double = 1, priorBeta: Double = 1, decay: Double = 1, target: Double = 0.5,
     strategy: Strategy = .topK, bandLow: Double = 0.3, bandHigh: Double = 0.7, seed: UInt64 = 0,
@@ -40,6 +48,8 @@ public struct PoolConfig: Sendable, Equatable {
     self.seed = seed
   }
 
+  /// INVALID_ARGUMENT naming the first field out of range: shapes in [1e-30, 3.4e38], decay,
+  /// target and band ends in [0, 1], `bandLow` ≤ `bandHigh`.
   public func validate() throws(EngineError) {
     try Validate.positive(priorAlpha, "config.prior_alpha")
     try Validate.positive(priorBeta, "config.prior_beta")
@@ -64,7 +74,9 @@ public struct PoolConfig: Sendable, Equatable {
 /// already puts all its mass within Float32 rounding of 0 or 1. The maximum is Float's largest
 /// finite value; the sampler scales before it adds, so such shapes sample correctly.
 public enum Shapes {
+  /// The smallest shape stored (see above for why 1e-30).
   public static let minimum: Float = 1e-30
+  /// The largest shape stored: Float32's largest finite value.
   public static let maximum: Float = .greatestFiniteMagnitude
 
   /// False for NaN too.

@@ -1,16 +1,25 @@
 /// Everything about a pool, as plain data: what persistence writes and reads back. Restoring a
 /// snapshot gives a pool that answers every later request exactly as the original would have.
 public struct PoolSnapshot: Sendable, Equatable {
+  /// The pool's name.
   public var name: String
+  /// Its configuration.
   public var config: PoolConfig
+  /// Its select counter.
   public var selectCount: UInt64
+  /// Its update counter.
   public var updateCount: UInt64
+  /// Its prompts in slot order (the order they were added).
   public var ids: [UInt64]
+  /// α of each of `ids`, as stored (Float32).
   public var alpha: [Float]
+  /// β of each of `ids`.
   public var beta: [Float]
   /// The epoch order of server-drawn candidates (nil if never used), its cursor, and its generator.
   public var epochOrder: [Int32]?
+  /// How many of `epochOrder` the current epoch has drawn.
   public var epochCursor: Int
+  /// The four words of the epoch generator's state.
   public var epochRNG: [UInt64]
   /// Recently applied Update request ids, oldest first.
   public var recentRequests: [String]
@@ -22,6 +31,7 @@ public struct PoolSnapshot: Sendable, Equatable {
   /// String keys of imported ids (see `Pool.names`), sorted by id.
   public var names: [(id: UInt64, name: String)]
 
+  /// A snapshot from its parts (persistence decodes them); `Engine.install(_:)` checks them.
   public init(
     name: String, config: PoolConfig, selectCount: UInt64, updateCount: UInt64, ids: [UInt64],
     alpha: [Float], beta: [Float], epochOrder: [Int32]?, epochCursor: Int, epochRNG: [UInt64],
@@ -44,6 +54,7 @@ public struct PoolSnapshot: Sendable, Equatable {
     self.names = names
   }
 
+  /// Field by field (`names` compared as pairs, since tuples are not `Equatable`).
   public static func == (l: Self, r: Self) -> Bool {
     l.name == r.name && l.config == r.config && l.selectCount == r.selectCount
       && l.updateCount == r.updateCount

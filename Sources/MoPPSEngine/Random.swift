@@ -19,6 +19,8 @@ struct SplitMix64 {
 public struct Xoshiro256: RandomNumberGenerator, Sendable {
   @usableFromInline var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
+  /// The generator of stream `stream`, step `counter`, under `seed`: distinct triples give
+  /// independent-looking sequences.
   public init(seed: UInt64, stream: UInt64 = 0, counter: UInt64 = 0) {
     // Two mixing rounds so that nearby (seed, stream, counter) triples give unrelated states.
     var first = SplitMix64(seed ^ (stream &* 0xD1B5_4A32_D192_ED03))
@@ -40,6 +42,7 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
     }
   }
 
+  /// The next 64 random bits.
   @inlinable public mutating func next() -> UInt64 {
     let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
     let t = s1 << 17
