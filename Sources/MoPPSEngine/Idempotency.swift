@@ -12,8 +12,9 @@ public struct Fingerprint: Sendable, Equatable {
   /// influencing every output bit, so reordered or changed arrays give different digests.
   public mutating func add(_ word: UInt64) { value = Self.mix(value ^ word) }
 
-  /// Arrays are mixed in four independent lanes (a long chain of dependent multiplies would cost
-  /// ~3 ns per element; a keyed Select digests its 4,096 candidates) and the lanes then folded in.
+  /// Arrays are mixed in four independent lanes, then the lanes folded in: one chain of dependent
+  /// multiplies would run at the multiplier's latency rather than its throughput, and a keyed
+  /// Select digests its thousands of candidates.
   public mutating func add(_ words: [UInt64]) {
     add(UInt64(words.count))
     words.withUnsafeBufferPointer { w in

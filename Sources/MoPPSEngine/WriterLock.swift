@@ -8,9 +8,11 @@
 
 /// A mutex around a value, on pthread_mutex_t.
 ///
-/// Used for the pools' writer state instead of `Synchronization.Mutex`: on Linux that one is built
-/// on raw futex calls, which ThreadSanitizer cannot see, so every access it protects was reported
-/// as a race and the sanitizer run of the concurrency tests was useless. TSan intercepts pthreads.
+/// Used for the pools' writer state (and the server's persistence) instead of
+/// `Synchronization.Mutex`: on Linux that one is built on raw futex calls, which ThreadSanitizer
+/// cannot see, so every access it protects would be reported as a race and the sanitizer run of the
+/// concurrency tests would be useless. TSan intercepts pthreads. Package-scoped: not part of the
+/// engine's public API.
 package final class WriterLock<State>: @unchecked Sendable {
   private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
   private var state: State
