@@ -60,7 +60,8 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
     (Double(next() >> 11) + 0.5) * 0x1.0p-53
   }
 
-  /// Uniform integer in 0..<bound without modulo bias (Lemire's method).
+  /// Uniform integer in 0..<bound without modulo bias (Lemire's method). `bound` must be > 0, as
+  /// for `Int.random(in:)`; the engine calls it only with counts it has checked.
   @inlinable public mutating func nextBelow(_ bound: Int) -> Int {
     Int(truncatingIfNeeded: next(upperBound: UInt64(bound)))
   }

@@ -54,7 +54,9 @@ extension Pool {
     }
   }
 
-  /// Takes back what `undoableSelect` changed in the writer state.
+  /// Takes back what `undoableSelect` changed in the writer state. `undo` must come from this pool's
+  /// latest `undoableSelect`, with no writer change since (the server undoes under the pool's
+  /// mutation lock, right after a failed log write); anything else is a programmer error.
   public func undo(_ undo: SelectUndo) {
     writer.withLock { w in
       if let remembered = undo.remembered { w.recentSelects.undoInsert(remembered) }
