@@ -27,7 +27,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-verl lint demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
+.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-verl lint docs demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -47,6 +47,7 @@ help:
 	@echo "make test-wheel  install that wheel in a fresh venv without Swift and run it"
 	@echo "make proto    regenerate the C, Python, C++ and Rust code from proto/"
 	@echo "make format   swift format the Swift sources in place"
+	@echo "make docs     the MoPPSEngine API reference and overview (DocC archive under .build/plugins/Swift-DocC/outputs)"
 
 deps:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
@@ -192,6 +193,11 @@ version:
 	sed -i "s/^public let moppsVersion = .*/public let moppsVersion = \"$$v\"/" Sources/MoPPSServer/Version.swift; \
 	sed -i "s/^__version__ = .*/__version__ = \"$$v\"/" clients/python/mopps/_version.py; \
 	echo "version $$v"
+
+# The engine's DocC catalog (Sources/MoPPSEngine/MoPPSEngine.docc) and doc comments, through
+# swift-docc-plugin; a symbol link that does not resolve fails the target.
+docs:
+	$(SWIFT) package generate-documentation --target MoPPSEngine --warnings-as-errors
 
 format:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Package.swift Sources Tests

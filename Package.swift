@@ -41,6 +41,9 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    // `swift package generate-documentation --target MoPPSEngine` (`make docs`). A command plugin:
+    // builds compile its script once and cache it; nothing of it is linked into the targets.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // libzmq: linked in the modulemap; no pkgConfig (its flags are refused by SwiftPM).

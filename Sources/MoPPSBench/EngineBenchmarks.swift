@@ -64,7 +64,11 @@ public struct EngineBenchmarks {
         out.withUnsafeMutableBufferPointer { o in
           alpha.withUnsafeBufferPointer { a in
             beta.withUnsafeBufferPointer { b in
-              BetaSampler.fill(o, alpha: a, beta: b, using: &rng, kernel: kernel)
+              do {
+                try BetaSampler.fill(o, alpha: a, beta: b, using: &rng, kernel: kernel)
+              } catch {
+                preconditionFailure("benchmark arrays of different lengths: \(error)")
+              }
             }
           }
         }

@@ -70,24 +70,33 @@ public enum BetaSampler {
 
 extension BetaSampler {
   /// Fills `out[i]` with a Beta(alpha[i], beta[i]) sample with the vectorised sampler of `kernel`;
-  /// every shape must be in [`Shapes.minimum`, `Shapes.maximum`].
+  /// every shape must be in [`Shapes.minimum`, `Shapes.maximum`]. Buffers of different lengths are
+  /// INVALID_ARGUMENT, and nothing is written.
   public static func fill(
     _ out: UnsafeMutableBufferPointer<Float>, alpha: UnsafeBufferPointer<Float>,
     beta: UnsafeBufferPointer<Float>, using rng: inout VectorRNG, kernel: Kernel = .best
-  ) {
+  ) throws(MoPPSError) {
+    try sameLength(out.count, alpha.count, beta.count)
     kernel.sample(out, alpha: alpha, beta: beta, using: &rng)
   }
 
-  /// `fill` for arrays.
+  /// `fill` for arrays: one sample per (alpha[i], beta[i]); arrays of different lengths are
+  /// INVALID_ARGUMENT.
   public static func samples(
     alpha: [Float], beta: [Float], using rng: inout VectorRNG, kernel: Kernel = .best
-  ) -> [Float] {
-    precondition(alpha.count == beta.count)
+  ) throws(MoPPSError) -> [Float] {
+    try sameLength(alpha.count, alpha.count, beta.count)
     return [Float](unsafeUninitializedCapacity: alpha.count) { out, initialized in
       alpha.withUnsafeBufferPointer { a in
         beta.withUnsafeBufferPointer { b in kernel.sample(out, alpha: a, beta: b, using: &rng) }
       }
       initialized = alpha.count
+    }
+  }
+
+  private static func sameLength(_ out: Int, _ alpha: Int, _ beta: Int) throws(MoPPSError) {
+    guard alpha == out, beta == out else {
+      throw .invalid("alpha/beta: need one shape pair per sample (\(out)), got \(alpha)/\(beta)")
     }
   }
 }

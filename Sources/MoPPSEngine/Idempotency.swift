@@ -2,16 +2,19 @@
 /// `Hasher` is seeded per process, so it cannot be used for what is logged and recovered). Two
 /// requests under one request id are "the same" exactly when their digests agree.
 public struct Fingerprint: Sendable, Equatable {
+  /// The digest of everything added so far (an empty digest is the FNV-1a offset basis).
   public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
 
+  /// An empty digest.
   public init() {}
 
   /// Mixes one word in: multiply-xorshift (the finaliser of splitmix64) keeps every input bit
   /// influencing every output bit, so reordered or changed arrays give different digests.
   public mutating func add(_ word: UInt64) { value = Self.mix(value ^ word) }
 
-  /// Arrays are mixed in four independent lanes (a long chain of dependent multiplies would cost
-  /// ~3 ns per element; a keyed Select digests its 4,096 candidates) and the lanes then folded in.
+  /// Arrays are mixed in four independent lanes, then the lanes folded in: one chain of dependent
+  /// multiplies would run at the multiplier's latency rather than its throughput, and a keyed
+  /// Select digests its thousands of candidates.
   public mutating func add(_ words: [UInt64]) {
     add(UInt64(words.count))
     words.withUnsafeBufferPointer { w in
@@ -35,6 +38,8 @@ public struct Fingerprint: Sendable, Equatable {
     }
   }
 
+  /// Mixes in an array of doubles by their bit patterns (so 0.0 and -0.0 differ, and every NaN
+  /// payload is its own value).
   public mutating func add(_ values: [Double]) {
     add(values.map(\.bitPattern))
   }
@@ -80,10 +85,14 @@ public struct Fingerprint: Sendable, Equatable {
 
 /// A remembered Select reply: what a later Select with the same request id gets back.
 public struct SelectMemo: Sendable, Equatable {
+  /// The Select's request id.
   public var requestID: String
+  /// `Fingerprint.of(_:)` of the Select's query: a retry must match it.
   public var fingerprint: UInt64
+  /// The reply the first Select got.
   public var result: SelectResult
 
+  /// A memo of `result`, the reply to the Select `requestID` whose query digests to `fingerprint`.
   public init(requestID: String, fingerprint: UInt64, result: SelectResult) {
     self.requestID = requestID
     self.fingerprint = fingerprint
@@ -162,9 +171,9 @@ public enum Replay: Sendable, Equatable {
   case duplicate
 }
 
-extension EngineError {
-  static func reusedRequestID(_ id: String, _ what: String) -> EngineError {
-    EngineError(
+extension MoPPSError {
+  static func reusedRequestID(_ id: String, _ what: String) -> MoPPSError {
+    MoPPSError(
       .failedPrecondition,
       "request_id \"\(id)\" was already used for a different \(what) on this pool; a retry must repeat the "
         + "request exactly, and every distinct request needs its own id (include the run, the rank and the step)"

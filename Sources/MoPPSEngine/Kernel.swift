@@ -18,22 +18,35 @@ import Synchronization
 /// a given seed *and* variant. Code of a variant runs only through this table, and a variant the CPU
 /// lacks cannot be built (`named(_:)` refuses it), so no illegal instruction is reachable.
 public struct Kernel: Sendable, Hashable, CustomStringConvertible {
+  /// The instruction sets the kernels are compiled for, slowest first (their raw values are the
+  /// names `--cpu` and `Kernel.named(_:)` take).
   public enum Variant: String, CaseIterable, Sendable, Comparable {
-    case baseline, avx2, avx512
+    /// x86-64 with SSE2, or the portable build on other architectures.
+    case baseline
+    /// x86-64-v3: AVX2 and FMA.
+    case avx2
+    /// x86-64-v4: AVX-512 F/BW/CD/DQ/VL.
+    case avx512
 
+    /// Orders variants by declaration: baseline < avx2 < avx512.
     public static func < (a: Self, b: Self) -> Bool {
       allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
   }
 
+  /// Which compiled variant this is.
   public let variant: Variant
+  /// The variant's name: `baseline`, `avx2` or `avx512`.
   public var name: String { variant.rawValue }
+  /// The variant's name.
   public var description: String { name }
 
   /// The variant's functions.
   let entry: EntryPoints
 
+  /// Kernels are equal when they are the same variant.
   public static func == (a: Self, b: Self) -> Bool { a.variant == b.variant }
+  /// Hashes the variant.
   public func hash(into h: inout Hasher) { h.combine(variant) }
 
   /// The portable variant: runs on every CPU of the architecture.
@@ -59,7 +72,7 @@ public struct Kernel: Sendable, Hashable, CustomStringConvertible {
 
   /// The variant called `name` (`baseline`, `avx2`, `avx512`), if this CPU runs it; otherwise
   /// INVALID_ARGUMENT naming what the CPU lacks and what it does run.
-  public static func named(_ name: String) throws(EngineError) -> Kernel {
+  public static func named(_ name: String) throws(MoPPSError) -> Kernel {
     let runs = supported.map(\.name).joined(separator: ", ")
     guard let variant = Variant(rawValue: name) else {
       throw .invalid(
@@ -140,8 +153,8 @@ extension Kernel {
   }
 
   /// The vector log, exp, cos 2πu and sin 2πu of this variant over arrays (a multiple of 16 long), for
-  /// checking its arithmetic.
-  public func elementary(_ x: [Float], _ y: [Float], _ u: [Float]) -> (
+  /// the tests of its arithmetic; internal, so the precondition guards only the tests' own calls.
+  func elementary(_ x: [Float], _ y: [Float], _ u: [Float]) -> (
     log: [Float], exp: [Float], cos: [Float], sin: [Float]
   ) {
     precondition(x.count == y.count && y.count == u.count && x.count % 16 == 0)

@@ -10,13 +10,22 @@ public enum CandidateSource: Sendable, Equatable {
   case all
 }
 
+/// The arguments of one Select: how many prompts to pick, from which candidates, and by which
+/// strategy.
 public struct SelectQuery: Sendable {
+  /// How many prompts to pick (B): at least 1 and at most the number of candidates.
   public var batchSize: Int
+  /// Where the candidates come from.
   public var candidates: CandidateSource
+  /// The strategy for this select; nil uses the pool's (`PoolConfig.strategy`).
   public var strategy: Strategy?
+  /// Also return the posterior mean of each chosen prompt (`SelectResult.means`).
   public var returnMeans: Bool
+  /// Also return every candidate with its sample (`SelectResult.candidateIDs`/`candidateSamples`).
   public var returnAllSamples: Bool
 
+  /// A query for `batchSize` prompts from `candidates`; the options default to the pool's strategy and
+  /// no extra output.
   public init(
     batchSize: Int, candidates: CandidateSource, strategy: Strategy? = nil, returnMeans: Bool = false,
     returnAllSamples: Bool = false
@@ -29,18 +38,27 @@ public struct SelectQuery: Sendable {
   }
 }
 
+/// The reply to a Select: the chosen prompts in the strategy's order, and what they were chosen by.
 public struct SelectResult: Sendable, Equatable {
+  /// The chosen prompts (B of them).
   public var ids: [UInt64]
+  /// The sampled success rate of each of `ids`.
   public var samples: [Float]
   /// Posterior means α / (α + β) of `ids`, when asked for.
   public var means: [Double]?
   /// Every candidate and its sample, when asked for.
   public var candidateIDs: [UInt64]?
+  /// The sample of each of `candidateIDs`, when asked for.
   public var candidateSamples: [Float]?
+  /// How many candidates the select chose among.
   public var candidateCount: Int
+  /// The strategy that chose (the query's or the pool's).
   public var strategy: Strategy
+  /// The pool's select counter before this select: with the pool's seed it keys the random streams,
+  /// so the same index, seed and kernel give the same samples.
   public var selectIndex: UInt64
 
+  /// A result from its parts (the engine builds them; the protocol layer decodes them).
   public init(
     ids: [UInt64], samples: [Float], means: [Double]?, candidateIDs: [UInt64]?, candidateSamples: [Float]?,
     candidateCount: Int, strategy: Strategy, selectIndex: UInt64
@@ -58,10 +76,14 @@ public struct SelectResult: Sendable, Equatable {
 
 /// One step's rollout outcomes: prompt `ids[i]` had `successes[i]` of `trials[i]`.
 public struct Outcomes: Sendable {
+  /// The prompts the step rolled out (distinct).
   public var ids: [UInt64]
+  /// Successes of each prompt, in [0, `trials[i]`] (fractional rewards allowed).
   public var successes: [Double]
+  /// Rollouts of each prompt, > 0.
   public var trials: [Double]
 
+  /// Outcomes of `ids`, aligned by position.
   public init(ids: [UInt64], successes: [Double], trials: [Double]) {
     self.ids = ids
     self.successes = successes
@@ -69,28 +91,42 @@ public struct Outcomes: Sendable {
   }
 }
 
+/// The reply to an Update.
 public struct UpdateResult: Sendable, Equatable {
+  /// How many prompts were updated (0 for a duplicate).
   public var updated: Int
   /// The request id had already been applied; nothing changed.
   public var duplicate: Bool
+  /// The pool's update counter before this update (its current value for a duplicate).
   public var updateIndex: UInt64
   /// Posteriors after the update, aligned with the request's ids (empty for a duplicate).
   public var alpha: [Double]
+  /// β after the update, aligned with the request's ids (empty for a duplicate).
   public var beta: [Double]
 }
 
+/// Posteriors of some prompts, aligned by position; unknown ids carry the pool's prior.
 public struct Posteriors: Sendable, Equatable {
+  /// The prompts asked for (or every registered prompt, in slot order).
   public var ids: [UInt64]
+  /// α of each of `ids`.
   public var alpha: [Double]
+  /// β of each of `ids`.
   public var beta: [Double]
+  /// Whether each of `ids` is registered (false: the values are the prior).
   public var known: [Bool]
 }
 
+/// The reply to a Register.
 public struct RegisterResult: Sendable, Equatable {
+  /// How many ids were new.
   public var added: Int
+  /// How many were present already (their posteriors unchanged).
   public var existing: Int
+  /// The pool's prompt count afterwards.
   public var promptCount: Int
 
+  /// A result from its parts.
   public init(added: Int, existing: Int, promptCount: Int) {
     self.added = added
     self.existing = existing
@@ -98,11 +134,17 @@ public struct RegisterResult: Sendable, Equatable {
   }
 }
 
+/// A pool's name, configuration and counters at one moment.
 public struct PoolInfo: Sendable, Equatable {
+  /// The pool's name.
   public var name: String
+  /// Its configuration (fixed at creation).
   public var config: PoolConfig
+  /// How many prompts are registered.
   public var promptCount: Int
+  /// How many selects it has answered (the next select's index).
   public var selectCount: UInt64
+  /// How many updates it has applied (the next update's index).
   public var updateCount: UInt64
 }
 
@@ -130,7 +172,7 @@ struct WriterState {
 
   /// Whether an Update with this id and content fingerprint was applied already; a reused id with
   /// other content is refused.
-  func replay(ofUpdate requestID: String, _ fingerprint: UInt64) throws(EngineError) -> Replay {
+  func replay(ofUpdate requestID: String, _ fingerprint: UInt64) throws(MoPPSError) -> Replay {
     guard let seen = recentRequests[requestID] else { return .fresh }
     guard seen == fingerprint || seen == 0 else { throw .reusedRequestID(requestID, "Update") }
     return .duplicate
@@ -206,11 +248,13 @@ struct DrawUndo {
 /// adding prompts, updates that carry a request id, and server-drawn candidates serialise on the
 /// writer lock, which readers never wait for.
 public final class Pool: Sendable {
+  /// The pool's name (letters, digits, '_' and '-', at most 128 bytes).
   public let name: String
+  /// The pool's MoPPS parameters, fixed at creation.
   public let config: PoolConfig
   /// The kernel variant this pool samples and selects with (its engine's).
   public let kernel: Kernel
-  let table = PromptTable()
+  let table: PromptTable
   let writer: WriterLock<WriterState>
   let selects = Atomic<UInt64>(0)
   let updates = Atomic<UInt64>(0)
@@ -224,13 +268,19 @@ public final class Pool: Sendable {
     set { selectsLogged.store(newValue, ordering: .relaxed) }
   }
 
-  init(name: String, config: PoolConfig, windows: Engine.Windows = Engine.Windows(), kernel: Kernel = .best) {
+  /// `promptLimit` below `PromptTable.capacity` is for tests of a full pool.
+  init(
+    name: String, config: PoolConfig, windows: Engine.Windows = Engine.Windows(), kernel: Kernel = .best,
+    promptLimit: Int = PromptTable.capacity
+  ) {
     self.name = name
     self.config = config
     self.kernel = kernel
+    table = PromptTable(limit: promptLimit)
     writer = WriterLock(WriterState(seed: config.seed, windows: windows))
   }
 
+  /// The pool's name, configuration and counters now.
   public var info: PoolInfo {
     // Relaxed: statistics, no data is read through these counts.
     PoolInfo(
@@ -241,18 +291,44 @@ public final class Pool: Sendable {
   /// Bytes of posterior storage and id map (not counting the pool object itself).
   public var allocatedBytes: Int { writer.withLock { _ in table.allocatedBytes } }
 
+  /// Adds a prompt that is not in the table (writer lock held, room checked by `ensureRoom`) and
+  /// puts it at the end of the current epoch's order, so that drawn selects reach it this epoch.
+  /// Returns its slot. Callers call `table.reclaim()` once after their last append.
+  @discardableResult
+  func append(_ id: UInt64, alpha: Float, beta: Float, _ w: inout WriterState) -> Int {
+    let slot = table.count
+    table.append(id, alpha: alpha, beta: beta)
+    w.order?.append(Int32(slot))
+    return slot
+  }
+
+  /// Refuses (RESOURCE_EXHAUSTED), before anything changes, a request that would add more prompts
+  /// than the pool holds. `ids` are the request's distinct ids, of which `isNew` tells the ones not
+  /// in the pool; they are only counted when adding all of them would not fit.
+  func ensureRoom(_ ids: [UInt64], isNew: (Int) -> Bool) throws(MoPPSError) {
+    let count = table.count
+    guard count + ids.count > table.limit else { return }
+    let added = ids.indices.reduce(0) { $0 + (isNew($1) ? 1 : 0) }
+    guard count + added > table.limit else { return }
+    throw MoPPSError(
+      .resourceExhausted,
+      "pool \"\(name)\" holds \(count) prompts and this request would add \(added), over the \(table.limit) "
+        + "a pool can hold; spread the prompts over several pools")
+  }
+
   /// Inserts the ids of `ids` that are not in the table (writer lock held), filling `slots` (where
   /// they are -1) with the new slots.
-  private func insertMissing(_ ids: [UInt64], _ slots: inout [Int], _ w: inout WriterState) {
+  private func insertMissing(_ ids: [UInt64], _ slots: inout [Int], _ w: inout WriterState)
+    throws(MoPPSError)
+  {
+    // Another writer may have added some since the lock-free lookup.
+    try ensureRoom(ids) { slots[$0] < 0 && table.writerLookup(ids[$0]) == nil }
     for i in ids.indices where slots[i] < 0 {
-      // Another writer may have added it since the lock-free lookup.
       if let slot = table.writerLookup(ids[i]) {
         slots[i] = slot
-        continue
+      } else {
+        slots[i] = append(ids[i], alpha: Float(config.priorAlpha), beta: Float(config.priorBeta), &w)
       }
-      slots[i] = table.count
-      table.append(ids[i], alpha: Float(config.priorAlpha), beta: Float(config.priorBeta))
-      w.order?.append(Int32(slots[i]))
     }
     table.reclaim()
   }
@@ -260,17 +336,17 @@ public final class Pool: Sendable {
   // MARK: Register
 
   /// Adds prompts; ids already present keep their posterior. `priors` holds one (α, β) per id.
-  public func register(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])? = nil) throws(EngineError)
+  public func register(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])? = nil) throws(MoPPSError)
     -> RegisterResult
   {
     try validateRegister(ids, priors: priors)
-    return writer.withLock { w in
+    return try writer.withLock { (w) throws(MoPPSError) in
+      try ensureRoom(ids) { table.writerLookup(ids[$0]) == nil }
       var added = 0
       for (i, id) in ids.enumerated() where table.writerLookup(id) == nil {
         let a = priors.map { Float($0.alpha[i]) } ?? Float(config.priorAlpha)
         let b = priors.map { Float($0.beta[i]) } ?? Float(config.priorBeta)
-        w.order?.append(Int32(table.count))
-        table.append(id, alpha: a, beta: b)
+        append(id, alpha: a, beta: b, &w)
         added += 1
       }
       table.reclaim()
@@ -279,15 +355,17 @@ public final class Pool: Sendable {
   }
 
   /// Checks a Register without changing anything; returns how many of `ids` it would add.
-  public func checkRegister(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])?) throws(EngineError)
+  public func checkRegister(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])?) throws(MoPPSError)
     -> Int
   {
     try validateRegister(ids, priors: priors)
-    return unknownCount(ids)
+    let unknown = table.withLookup { look in ids.map { look($0) == nil } }
+    try ensureRoom(ids) { unknown[$0] }
+    return unknown.reduce(0) { $0 + ($1 ? 1 : 0) }
   }
 
   private func validateRegister(_ ids: [UInt64], priors: (alpha: [Double], beta: [Double])?)
-    throws(EngineError)
+    throws(MoPPSError)
   {
     try Validate.distinct(ids, "ids")
     guard let priors else { return }
@@ -313,21 +391,23 @@ public final class Pool: Sendable {
   /// ids start from the prior, or are NOT_FOUND with `strict_ids`); other prompts are untouched. All
   /// input is checked before anything changes. A non-empty `requestID` already applied with the same
   /// content makes this a no-op reported as a duplicate; with other content it is refused.
-  public func update(_ outcomes: Outcomes, requestID: String = "") throws(EngineError) -> UpdateResult {
+  public func update(_ outcomes: Outcomes, requestID: String = "") throws(MoPPSError) -> UpdateResult {
     var slots = try checkedSlots(outcomes)
     let ids = outcomes.ids
     if requestID.isEmpty {
-      if slots.contains(-1) { writer.withLock { w in insertMissing(ids, &slots, &w) } }
+      if slots.contains(-1) {
+        try writer.withLock { (w) throws(MoPPSError) in try insertMissing(ids, &slots, &w) }
+      }
       return apply(outcomes, slots)
     }
     let fingerprint = Fingerprint.of(outcomes)
     // Check, apply and remember under one lock so that concurrent retries apply once.
-    return try writer.withLock { (w) throws(EngineError) in
+    return try writer.withLock { (w) throws(MoPPSError) in
       if try w.replay(ofUpdate: requestID, fingerprint) == .duplicate {
         return UpdateResult(
           updated: 0, duplicate: true, updateIndex: updates.load(ordering: .relaxed), alpha: [], beta: [])
       }
-      insertMissing(ids, &slots, &w)
+      try insertMissing(ids, &slots, &w)
       let result = apply(outcomes, slots)
       w.recentRequests.insert(requestID, fingerprint)
       return result
@@ -336,15 +416,23 @@ public final class Pool: Sendable {
 
   /// Everything `update` would refuse, without changing anything, and whether its request id makes
   /// it a duplicate: the store checks an Update this way before logging it.
-  public func check(_ outcomes: Outcomes, requestID: String = "") throws(EngineError) -> Replay {
-    _ = try checkedSlots(outcomes)
-    guard !requestID.isEmpty else { return .fresh }
+  public func check(_ outcomes: Outcomes, requestID: String = "") throws(MoPPSError) -> Replay {
+    let slots = try checkedSlots(outcomes)
+    guard !requestID.isEmpty else {
+      try ensureRoom(outcomes.ids) { slots[$0] < 0 }
+      return .fresh
+    }
     let fingerprint = Fingerprint.of(outcomes)
-    return try writer.withLock { (w) throws(EngineError) in try w.replay(ofUpdate: requestID, fingerprint) }
+    return try writer.withLock { (w) throws(MoPPSError) in
+      // A duplicate changes nothing, so only a fresh update needs room.
+      let replay = try w.replay(ofUpdate: requestID, fingerprint)
+      if replay == .fresh { try ensureRoom(outcomes.ids) { slots[$0] < 0 } }
+      return replay
+    }
   }
 
   /// Validates an Update's arrays and returns each id's slot (-1 where not yet in the table).
-  private func checkedSlots(_ outcomes: Outcomes) throws(EngineError) -> [Int] {
+  private func checkedSlots(_ outcomes: Outcomes) throws(MoPPSError) -> [Int] {
     let ids = outcomes.ids
     guard !ids.isEmpty else { throw .invalid("ids: empty update") }
     guard outcomes.successes.count == ids.count else {
@@ -364,7 +452,7 @@ public final class Pool: Sendable {
     try Validate.distinct(ids, "ids")
     let slots = table.withLookup { look in ids.map { look($0) ?? -1 } }
     if config.strictIDs, let i = slots.firstIndex(of: -1) {
-      throw EngineError(
+      throw MoPPSError(
         .notFound,
         "ids[\(i)] = \(ids[i]) is not registered in pool \"\(name)\" (the pool has strict_ids): register it "
           + "first, or check that the trainer reports the ids it was given")

@@ -1,16 +1,25 @@
 /// Everything about a pool, as plain data: what persistence writes and reads back. Restoring a
 /// snapshot gives a pool that answers every later request exactly as the original would have.
 public struct PoolSnapshot: Sendable, Equatable {
+  /// The pool's name.
   public var name: String
+  /// Its configuration.
   public var config: PoolConfig
+  /// Its select counter.
   public var selectCount: UInt64
+  /// Its update counter.
   public var updateCount: UInt64
+  /// Its prompts in slot order (the order they were added).
   public var ids: [UInt64]
+  /// α of each of `ids`, as stored (Float32).
   public var alpha: [Float]
+  /// β of each of `ids`.
   public var beta: [Float]
   /// The epoch order of server-drawn candidates (nil if never used), its cursor, and its generator.
   public var epochOrder: [Int32]?
+  /// How many of `epochOrder` the current epoch has drawn.
   public var epochCursor: Int
+  /// The four words of the epoch generator's state.
   public var epochRNG: [UInt64]
   /// Recently applied Update request ids, oldest first.
   public var recentRequests: [String]
@@ -22,6 +31,7 @@ public struct PoolSnapshot: Sendable, Equatable {
   /// String keys of imported ids (see `Pool.names`), sorted by id.
   public var names: [(id: UInt64, name: String)]
 
+  /// A snapshot from its parts (persistence decodes them); `Engine.install(_:)` checks them.
   public init(
     name: String, config: PoolConfig, selectCount: UInt64, updateCount: UInt64, ids: [UInt64],
     alpha: [Float], beta: [Float], epochOrder: [Int32]?, epochCursor: Int, epochRNG: [UInt64],
@@ -44,6 +54,7 @@ public struct PoolSnapshot: Sendable, Equatable {
     self.names = names
   }
 
+  /// Field by field (`names` compared as pairs, since tuples are not `Equatable`).
   public static func == (l: Self, r: Self) -> Bool {
     l.name == r.name && l.config == r.config && l.selectCount == r.selectCount
       && l.updateCount == r.updateCount
@@ -72,12 +83,15 @@ extension Pool {
     }
   }
 
-  convenience init(restoring s: PoolSnapshot, windows: Engine.Windows, kernel: Kernel) throws(EngineError) {
+  convenience init(
+    restoring s: PoolSnapshot, windows: Engine.Windows, kernel: Kernel,
+    promptLimit: Int = PromptTable.capacity
+  ) throws(MoPPSError) {
     guard s.alpha.count == s.ids.count, s.beta.count == s.ids.count else {
-      throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": arrays of different lengths")
+      throw MoPPSError(.dataLoss, "snapshot of pool \"\(s.name)\": arrays of different lengths")
     }
     guard s.epochRNG.count == 4, s.epochCursor >= 0 else {
-      throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch state")
+      throw MoPPSError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch state")
     }
     if let order = s.epochOrder {
       // A permutation of the slots: with a repeat, drawing would never find enough distinct ones.
@@ -90,29 +104,32 @@ extension Pool {
           return true
         }
       guard isPermutation, s.epochCursor <= order.count else {
-        throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch order")
+        throw MoPPSError(.dataLoss, "snapshot of pool \"\(s.name)\": bad epoch order")
       }
     }
     guard s.recentFingerprints.isEmpty || s.recentFingerprints.count == s.recentRequests.count else {
-      throw EngineError(
+      throw MoPPSError(
         .dataLoss, "snapshot of pool \"\(s.name)\": request fingerprints do not match the ids")
     }
     do {
       try s.config.validate()
     } catch {
-      throw EngineError(.dataLoss, "snapshot of pool \"\(s.name)\": \(error.message)")
+      throw MoPPSError(.dataLoss, "snapshot of pool \"\(s.name)\": \(error.message)")
     }
     try Validate.distinct(s.ids, "snapshot ids")
     for i in s.ids.indices
     where !(Shapes.isValid(s.alpha[i]) && Shapes.isValid(s.beta[i])) {
-      throw EngineError(
+      throw MoPPSError(
         .dataLoss,
         "snapshot of pool \"\(s.name)\": posterior of id \(s.ids[i]) (\(s.alpha[i]), \(s.beta[i])) is outside the shapes [1e-30, 3.4e38]"
       )
     }
-    self.init(name: s.name, config: s.config, windows: windows, kernel: kernel)
-    writer.withLock { w in
-      for i in s.ids.indices { table.append(s.ids[i], alpha: s.alpha[i], beta: s.beta[i]) }
+    self.init(name: s.name, config: s.config, windows: windows, kernel: kernel, promptLimit: promptLimit)
+    try writer.withLock { (w) throws(MoPPSError) in
+      // The ids are distinct (checked above) and the pool is empty, so every one is new.
+      try ensureRoom(s.ids) { _ in true }
+      // The order is empty until the snapshot's own replaces it below.
+      for i in s.ids.indices { append(s.ids[i], alpha: s.alpha[i], beta: s.beta[i], &w) }
       table.reclaim()
       w.order = s.epochOrder
       w.cursor = s.epochCursor
@@ -130,16 +147,16 @@ extension Pool {
   /// Sets the posteriors of `ids` (adding unknown ones): reference-format imports. `names` (one per
   /// id, "" for none) keeps the original string keys of ids that were derived from them.
   public func setPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double], names: [String] = [])
-    throws(EngineError)
+    throws(MoPPSError)
   {
     try checkPosteriors(ids, alpha: alpha, beta: beta, names: names)
-    writer.withLock { w in
+    try writer.withLock { (w) throws(MoPPSError) in
+      try ensureRoom(ids) { table.writerLookup(ids[$0]) == nil }
       for i in ids.indices {
         if let slot = table.writerLookup(ids[i]) {
           table.set(slot, alpha: Float(alpha[i]), beta: Float(beta[i]))
         } else {
-          w.order?.append(Int32(table.count))
-          table.append(ids[i], alpha: Float(alpha[i]), beta: Float(beta[i]))
+          append(ids[i], alpha: Float(alpha[i]), beta: Float(beta[i]), &w)
         }
         if !names.isEmpty && !names[i].isEmpty { w.names[ids[i]] = names[i] }
       }
@@ -149,7 +166,7 @@ extension Pool {
 
   /// Checks an Import without changing anything.
   public func checkPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double], names: [String])
-    throws(EngineError)
+    throws(MoPPSError)
   {
     try Validate.distinct(ids, "ids")
     guard names.isEmpty || names.count == ids.count else {
@@ -162,6 +179,8 @@ extension Pool {
       try Validate.positive(alpha[i], "alpha[\(i)] (id \(ids[i]))")
       try Validate.positive(beta[i], "beta[\(i)] (id \(ids[i]))")
     }
+    let unknown = table.withLookup { look in ids.map { look($0) == nil } }
+    try ensureRoom(ids) { unknown[$0] }
   }
 
   /// The original string key of each id, "" where the id is its own key.

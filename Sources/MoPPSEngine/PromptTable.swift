@@ -24,8 +24,14 @@ import Synchronization
 final class PromptTable: @unchecked Sendable {
   static let segmentShift = 16
   static let segmentSize = 1 << segmentShift
-  static let maxSegments = 1 << 14  // 2^30 prompts per pool
+  static let maxSegments = 1 << 14
+  /// The most prompts a pool holds (2^30): the directory's segments times their size.
+  static let capacity = maxSegments << segmentShift
   static let maxLoad = 0.75
+
+  /// The most prompts this table takes: `capacity`, or less for tests of a full pool (which could
+  /// not allocate 2^30 prompts). Writers check it before appending (`Pool.ensureRoom`).
+  let limit: Int
 
   /// Segment pointers; each segment holds `segmentSize` posterior words, then as many ids.
   private let directory: UnsafeMutablePointer<Atomic<UnsafeMutableRawPointer?>>
@@ -41,7 +47,9 @@ final class PromptTable: @unchecked Sendable {
   private var retired: [UnsafeMutableRawPointer] = []
   private var segmentCount = 0
 
-  init() {
+  init(limit: Int = PromptTable.capacity) {
+    precondition(limit > 0 && limit <= Self.capacity, "prompt limit \(limit) outside 1...\(Self.capacity)")
+    self.limit = limit
     // Zeroed memory is a valid array of atomics holding nil / 0 (they are plain words), and calloc
     // leaves untouched pages unmapped.
     directory = calloc(Self.maxSegments, 8)!.bindMemory(
@@ -135,6 +143,53 @@ final class PromptTable: @unchecked Sendable {
     return raw
   }
 
+  /// One map table seen through its header: the capacity (a power of two) and the entries.
+  struct MapView {
+    let raw: UnsafeMutableRawPointer
+    let capacity: Int
+    let entries: UnsafeMutablePointer<Atomic<UInt32>>
+
+    @inline(__always)
+    init(_ raw: UnsafeMutableRawPointer) {
+      self.raw = raw
+      capacity = raw.load(as: Int.self)
+      entries = (raw + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// Bytes of the table, header included.
+    var bytes: Int { 8 + 4 * capacity }
+  }
+
+  /// Runs `body` with the current map as a reader: announced in `readersInFlight` first, so that a
+  /// table it might hold is not freed under it, and never blocking.
+  @inline(__always)
+  private func withReaderMap<R>(_ body: (MapView) throws -> R) rethrows -> R {
+    // Sequentially consistent, pairing with the writer's store-then-check in `reclaim`: either the
+    // writer sees this reader, or this reader loads the new table.
+    readersInFlight.add(1, ordering: .sequentiallyConsistent)
+    defer { readersInFlight.subtract(1, ordering: .releasing) }
+    return try body(MapView(map.load(ordering: .sequentiallyConsistent).unsafelyUnwrapped))
+  }
+
+  /// The current map as the writer sees it: the writer alone replaces tables, so it needs no
+  /// announcement, and relaxed loads see its own stores.
+  private var writerMap: MapView { MapView(map.load(ordering: .relaxed).unsafelyUnwrapped) }
+
+  /// The slot of `id` in `view` (probing from its home position), or nil. A reader's entry loads
+  /// acquire, pairing with the releasing store that published the entry after its slot; the writer
+  /// reads its own stores, relaxed.
+  @inline(__always)
+  private func probe(_ id: UInt64, in view: MapView, reader: Bool) -> Int? {
+    var i = Self.home(id, view.capacity)
+    while true {
+      let e = reader ? view.entries[i].load(ordering: .acquiring) : view.entries[i].load(ordering: .relaxed)
+      if e == 0 { return nil }
+      let slot = Int(e - 1)
+      if self.id(slot) == id { return slot }
+      i = (i + 1) & (view.capacity - 1)
+    }
+  }
+
   @inline(__always)
   private static func home(_ id: UInt64, _ capacity: Int) -> Int {
     // Fibonacci hashing: sequential ids spread evenly; capacity is a power of two.
@@ -146,25 +201,12 @@ final class PromptTable: @unchecked Sendable {
   /// announce themselves so that a table they might hold is not freed under them.
   @inline(__always)
   func withLookup<R>(_ body: ((UInt64) -> Int?) throws -> R) rethrows -> R {
-    // Sequentially consistent, pairing with the writer's store-then-check in `reclaim`: either the
-    // writer sees this reader, or this reader loads the new table.
-    readersInFlight.add(1, ordering: .sequentiallyConsistent)
-    defer { readersInFlight.subtract(1, ordering: .releasing) }
-    let table = map.load(ordering: .sequentiallyConsistent).unsafelyUnwrapped
-    let capacity = table.load(as: Int.self)
-    let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
-    // Acquiring pairs with the releasing store in `append`.
-    let dense = UInt64(denseEnd.load(ordering: .acquiring))
-    return try body { id in
-      if id < dense { return Int(id) }
-      var i = Self.home(id, capacity)
-      while true {
-        // Acquiring pairs with the releasing store that published the entry after the slot.
-        let e = entries[i].load(ordering: .acquiring)
-        if e == 0 { return nil }
-        let slot = Int(e - 1)
-        if self.id(slot) == id { return slot }
-        i = (i + 1) & (capacity - 1)
+    try withReaderMap { view in
+      // Acquiring pairs with the releasing store in `append`.
+      let dense = UInt64(denseEnd.load(ordering: .acquiring))
+      return try body { id in
+        if id < dense { return Int(id) }
+        return self.probe(id, in: view, reader: true)
       }
     }
   }
@@ -177,7 +219,7 @@ final class PromptTable: @unchecked Sendable {
   /// posteriors without branches, compacting the unresolved ones into the next round's list. A
   /// branch on "is this the right entry" would be mispredicted for the ~40 % of ids that linear
   /// probing displaces from their home position, and every misprediction would wait for a cache
-  /// miss; measured on 4,096 ids in a 40k-prompt pool: 35 µs with the plain probe loop, 23 µs so.
+  /// miss; loads issued together overlap their misses instead (docs/performance.md).
   func gather(
     _ ids: [UInt64], prior: (Float, Float), alpha: UnsafeMutablePointer<Float>,
     beta: UnsafeMutablePointer<Float>
@@ -193,11 +235,14 @@ final class PromptTable: @unchecked Sendable {
   func gather(_ ids: [UInt64], prior: (Float, Float), words: UnsafeMutablePointer<UInt64>) -> Int {
     let n = ids.count
     guard n > 0 else { return 0 }
-    readersInFlight.add(1, ordering: .sequentiallyConsistent)
-    defer { readersInFlight.subtract(1, ordering: .releasing) }
-    let table = map.load(ordering: .sequentiallyConsistent).unsafelyUnwrapped
-    let capacity = table.load(as: Int.self)
-    let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
+    return withReaderMap { view in gather(ids, prior: prior, words: words, view) }
+  }
+
+  private func gather(
+    _ ids: [UInt64], prior: (Float, Float), words: UnsafeMutablePointer<UInt64>, _ view: MapView
+  ) -> Int {
+    let n = ids.count
+    let (capacity, entries) = (view.capacity, view.entries)
     let priorWord = Self.pack(prior.0, prior.1)
     // Slot 0 stands in for an empty entry so that every lane loads something valid; an empty pool
     // has no slot 0, and every id in it is unknown.
@@ -307,22 +352,15 @@ final class PromptTable: @unchecked Sendable {
   /// Lookup for the writer (who alone replaces tables, so needs no reader announcement).
   func writerLookup(_ id: UInt64) -> Int? {
     if id < UInt64(denseEnd.load(ordering: .relaxed)) { return Int(id) }
-    let table = map.load(ordering: .relaxed).unsafelyUnwrapped
-    let capacity = table.load(as: Int.self)
-    let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
-    var i = Self.home(id, capacity)
-    while true {
-      let e = entries[i].load(ordering: .relaxed)
-      if e == 0 { return nil }
-      if self.id(Int(e - 1)) == id { return Int(e - 1) }
-      i = (i + 1) & (capacity - 1)
-    }
+    return probe(id, in: writerMap, reader: false)
   }
 
-  /// Appends a prompt. Caller holds the writer lock and has checked that `id` is absent.
+  /// Appends a prompt. Caller holds the writer lock and has checked that `id` is absent and that
+  /// the table has room (`count < limit`: a pool's public paths refuse a request that would pass
+  /// it before changing anything, so reaching the precondition is a bug in the engine).
   func append(_ id: UInt64, alpha: Float, beta: Float) {
     let slot = published.load(ordering: .relaxed)
-    precondition(slot < Self.maxSegments << Self.segmentShift, "pool is full (2^30 prompts)")
+    precondition(slot < limit, "append beyond the table's limit of \(limit) prompts")
     if slot >> Self.segmentShift == segmentCount {
       let bytes = Self.segmentSize * (MemoryLayout<UInt64>.stride * 2)
       let seg = malloc(bytes)!
@@ -336,8 +374,8 @@ final class PromptTable: @unchecked Sendable {
     (segment(slot).assumingMemoryBound(to: Atomic<UInt64>.self) + (slot & (Self.segmentSize - 1)))
       .initialize(to: Atomic(Self.pack(alpha, beta)))
 
-    var table = map.load(ordering: .relaxed).unsafelyUnwrapped
-    if Double(slot + 1) > Self.maxLoad * Double(table.load(as: Int.self)) {
+    var table = writerMap
+    if Double(slot + 1) > Self.maxLoad * Double(table.capacity) {
       table = grow(table, slots: slot)
     }
     insert(slot, id: id, into: table)
@@ -350,21 +388,19 @@ final class PromptTable: @unchecked Sendable {
     }
   }
 
-  private func insert(_ slot: Int, id: UInt64, into table: UnsafeMutableRawPointer) {
-    let capacity = table.load(as: Int.self)
-    let entries = (table + 8).assumingMemoryBound(to: Atomic<UInt32>.self)
-    var i = Self.home(id, capacity)
-    while entries[i].load(ordering: .relaxed) != 0 { i = (i + 1) & (capacity - 1) }
+  private func insert(_ slot: Int, id: UInt64, into table: MapView) {
+    var i = Self.home(id, table.capacity)
+    while table.entries[i].load(ordering: .relaxed) != 0 { i = (i + 1) & (table.capacity - 1) }
     // Releasing: a reader that finds this entry also sees the slot's id and posterior.
-    entries[i].store(UInt32(slot + 1), ordering: .releasing)
+    table.entries[i].store(UInt32(slot + 1), ordering: .releasing)
   }
 
   /// A table twice the size holding slots [0, slots), published in place of `old`.
-  private func grow(_ old: UnsafeMutableRawPointer, slots: Int) -> UnsafeMutableRawPointer {
-    let table = Self.newMap(capacity: old.load(as: Int.self) * 2)
+  private func grow(_ old: MapView, slots: Int) -> MapView {
+    let table = MapView(Self.newMap(capacity: old.capacity * 2))
     for s in 0..<slots { insert(s, id: id(s), into: table) }
-    map.store(table, ordering: .sequentiallyConsistent)
-    retired.append(old)
+    map.store(table.raw, ordering: .sequentiallyConsistent)
+    retired.append(old.raw)
     reclaim()
     return table
   }
@@ -380,8 +416,6 @@ final class PromptTable: @unchecked Sendable {
 
   /// Bytes held (segments, map, retired maps), for memory reports.
   var allocatedBytes: Int {
-    let table = map.load(ordering: .relaxed).unsafelyUnwrapped
-    return segmentCount * Self.segmentSize * 16 + 8 + 4 * table.load(as: Int.self)
-      + retired.reduce(0) { $0 + 8 + 4 * $1.load(as: Int.self) }
+    segmentCount * Self.segmentSize * 16 + writerMap.bytes + retired.reduce(0) { $0 + MapView($1).bytes }
   }
 }

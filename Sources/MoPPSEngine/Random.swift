@@ -19,6 +19,8 @@ struct SplitMix64 {
 public struct Xoshiro256: RandomNumberGenerator, Sendable {
   @usableFromInline var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
+  /// The generator of stream `stream`, step `counter`, under `seed`: distinct triples give
+  /// independent-looking sequences.
   public init(seed: UInt64, stream: UInt64 = 0, counter: UInt64 = 0) {
     // Two mixing rounds so that nearby (seed, stream, counter) triples give unrelated states.
     var first = SplitMix64(seed ^ (stream &* 0xD1B5_4A32_D192_ED03))
@@ -30,15 +32,17 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
     s3 = sm.next()
   }
 
-  /// The generator's state, for snapshots.
-  public var state: [UInt64] {
+  /// The generator's state, for snapshots. Only the engine sets it, from a snapshot whose four words
+  /// it has checked (`Pool(restoring:)`), so the setter's precondition guards against engine bugs.
+  public internal(set) var state: [UInt64] {
     get { [s0, s1, s2, s3] }
     set {
-      precondition(newValue.count == 4)
+      precondition(newValue.count == 4, "a xoshiro256 state is 4 words, got \(newValue.count)")
       (s0, s1, s2, s3) = (newValue[0], newValue[1], newValue[2], newValue[3])
     }
   }
 
+  /// The next 64 random bits.
   @inlinable public mutating func next() -> UInt64 {
     let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
     let t = s1 << 17
@@ -56,7 +60,8 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
     (Double(next() >> 11) + 0.5) * 0x1.0p-53
   }
 
-  /// Uniform integer in 0..<bound without modulo bias (Lemire's method).
+  /// Uniform integer in 0..<bound without modulo bias (Lemire's method). `bound` must be > 0, as
+  /// for `Int.random(in:)`; the engine calls it only with counts it has checked.
   @inlinable public mutating func nextBelow(_ bound: Int) -> Int {
     Int(truncatingIfNeeded: next(upperBound: UInt64(bound)))
   }

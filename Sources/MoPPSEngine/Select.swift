@@ -7,9 +7,9 @@ extension Pool {
   /// Thompson-samples a success rate for each candidate and picks `batchSize` of them by the
   /// strategy. Input is checked before anything changes; a refused select does not advance the
   /// pool's counters or its epoch.
-  public func select(_ query: SelectQuery) throws(EngineError) -> SelectResult {
+  public func select(_ query: SelectQuery) throws(MoPPSError) -> SelectResult {
     if case .drawn = query.candidates { return try undoableSelect(query, requestID: "").result }
-    return try select(query) { (_, _) throws(EngineError) in ([], nextSelectIndex()) }
+    return try select(query) { (_, _) throws(MoPPSError) in ([], nextSelectIndex()) }
   }
 
   /// A Select under an idempotency key: the first one with `requestID` draws and its reply is
@@ -17,7 +17,7 @@ extension Pool {
   /// drawing or advancing the counters; other arguments under the same key are refused. Keyed
   /// selects of a pool run one at a time (under the writer lock), so ranks that send the same key at
   /// once get one draw.
-  public func select(_ query: SelectQuery, requestID: String) throws(EngineError) -> (
+  public func select(_ query: SelectQuery, requestID: String) throws(MoPPSError) -> (
     result: SelectResult, replay: Replay
   ) {
     guard !requestID.isEmpty else { return (try select(query), .fresh) }
@@ -30,18 +30,18 @@ extension Pool {
   /// could not be written. The select counter is not taken back: it only keys random streams, and
   /// the background logging of counters records the higher value, so live and recovered agree.
   /// `memo` is the remembered reply of a keyed select (what the server logs), nil without a key.
-  public func undoableSelect(_ query: SelectQuery, requestID: String) throws(EngineError) -> (
+  public func undoableSelect(_ query: SelectQuery, requestID: String) throws(MoPPSError) -> (
     result: SelectResult, replay: Replay, memo: SelectMemo?, undo: SelectUndo
   ) {
     let fingerprint = requestID.isEmpty ? 0 : Fingerprint.of(query)
-    return try writer.withLock { (w) throws(EngineError) in
+    return try writer.withLock { (w) throws(MoPPSError) in
       if !requestID.isEmpty, let memo = w.recentSelects[requestID] {
         guard memo.fingerprint == fingerprint else { throw .reusedRequestID(requestID, "Select") }
         return (memo.result, .duplicate, memo, SelectUndo())
       }
       var undo = SelectUndo()
       var drawUndo = DrawUndo(w)
-      let result = try select(query) { (count, b) throws(EngineError) in
+      let result = try select(query) { (count, b) throws(MoPPSError) in
         try drawSlots(count, b, &w, undo: &drawUndo)
       }
       if case .drawn = query.candidates { undo.draw = drawUndo }
@@ -54,7 +54,9 @@ extension Pool {
     }
   }
 
-  /// Takes back what `undoableSelect` changed in the writer state.
+  /// Takes back what `undoableSelect` changed in the writer state. `undo` must come from this pool's
+  /// latest `undoableSelect`, with no writer change since (the server undoes under the pool's
+  /// mutation lock, right after a failed log write); anything else is a programmer error.
   public func undo(_ undo: SelectUndo) {
     writer.withLock { w in
       if let remembered = undo.remembered { w.recentSelects.undoInsert(remembered) }
@@ -65,8 +67,8 @@ extension Pool {
   /// Recovery of what a logged Select changed: the select counter (at least `count`), the epoch
   /// order when it drew `drawn` candidates, and the remembered reply of a keyed one. Replayed in log
   /// order, this reproduces the counters, epochs and windows exactly.
-  public func replaySelect(count: UInt64, drawn: Int?, memo: SelectMemo?) throws(EngineError) {
-    try writer.withLock { (w) throws(EngineError) in
+  public func replaySelect(count: UInt64, drawn: Int?, memo: SelectMemo?) throws(MoPPSError) {
+    try writer.withLock { (w) throws(MoPPSError) in
       if let drawn {
         guard drawn > 0, drawn <= table.count else {
           throw .invalid("logged draw of \(drawn) candidates from \(table.count) prompts")
@@ -87,7 +89,7 @@ extension Pool {
   }
 
   private func drawSlots(_ count: Int, _ b: Int, _ w: inout WriterState, undo: inout DrawUndo)
-    throws(EngineError) -> ([Int32], UInt64)
+    throws(MoPPSError) -> ([Int32], UInt64)
   {
     let total = table.count
     guard count <= total else {
@@ -99,8 +101,8 @@ extension Pool {
   }
 
   private func select(
-    _ query: SelectQuery, draw: (Int, Int) throws(EngineError) -> ([Int32], UInt64)
-  ) throws(EngineError) -> SelectResult {
+    _ query: SelectQuery, draw: (Int, Int) throws(MoPPSError) -> ([Int32], UInt64)
+  ) throws(MoPPSError) -> SelectResult {
     let b = query.batchSize
     guard b > 0 else { throw .invalid("batch_size must be > 0") }
     let strategy = query.strategy ?? config.strategy

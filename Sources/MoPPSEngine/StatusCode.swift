@@ -61,6 +61,3 @@ public struct MoPPSError: Error, Equatable, Sendable, CustomStringConvertible {
 
   public var description: String { "\(code.name): \(message)" }
 }
-
-/// The engine's name for `MoPPSError`.
-public typealias EngineError = MoPPSError

@@ -128,7 +128,7 @@ enum BetaKernel {
       let live: UInt16 = count - i >= 16 ? 0xFFFF : UInt16((1 << (count - i)) - 1)
       // Only masks here: turning them into lists branches on the data, and a mispredicted branch
       // inside this loop throws away the overlap of the long dependency chains of neighbouring
-      // vectors (measured at shape 1, 5 % rejections: 134 → 160 M samples/s).
+      // vectors, which is where this loop's throughput comes from.
       s.rejected[i >> 4] = ~p.okA.bits & live
       s.rejected[(i >> 4) + tile / 16] = ~p.okB.bits & live
       i += 16
@@ -171,7 +171,7 @@ enum BetaKernel {
       let (dA, _, boostA) = shapeConstants(a)
       let (dB, _, boostB) = shapeConstants(b)
       // X = d·v and Y scaled by a common 1/4 (the ratio does not change): shapes up to Float's
-      // maximum then give X + Y ≤ Float.max / 2 instead of overflowing to inf, which made
+      // maximum then give X + Y ≤ Float.max / 2 instead of overflowing to inf, which would make
       // Beta(3e38, 3e38) sample 0. Shapes ≥ 2/3 keep d·v/4 far above the smallest normal float.
       let x = (dA * 0.25) * FloatLanes(UnsafeRawPointer(s.vA + i).loadUnaligned(as: SIMD16<Float>.self))
       let y = (dB * 0.25) * FloatLanes(UnsafeRawPointer(s.vB + i).loadUnaligned(as: SIMD16<Float>.self))

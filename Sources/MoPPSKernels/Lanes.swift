@@ -4,8 +4,8 @@ import Builtin
 //
 // Swift's `SIMD16<Float>` operations are written as per-lane loops that only LLVM's SLP vectoriser
 // turns back into vector code, and it does so unreliably (half a log polynomial left scalar, masks
-// blended through shuffles; measured: 130 M samples/s with the AVX2 flags, 5 M/s without). These
-// wrappers call the vector builtins directly (`fadd`, `fcmp`, `llvm.sqrt`, `llvm.fmuladd`, …), so
+// blended through shuffles), so the speed would hang on the optimiser's heuristics and the target
+// flags (docs/performance.md). These wrappers call the vector builtins directly (`fadd`, `fcmp`, `llvm.sqrt`, `llvm.fmuladd`, …), so
 // every operation is one vector instruction (two on AVX2, four on SSE2) whatever the optimiser's
 // heuristics do. Needs the `BuiltinModule` experimental feature (Package.swift) for this target only.
 

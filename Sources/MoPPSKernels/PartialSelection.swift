@@ -152,8 +152,8 @@ enum PartialSelection {
 
   /// Sorts packed (key, position) values: an LSD radix sort on bytes that skips the position bytes
   /// that are zero below `n` and every byte all values share. It makes no comparisons, so it has no
-  /// mispredicted branches; sorting the ~500 survivors of a select that way takes about a fifth of
-  /// the time a quickselect to k plus a comparison sort of the k took (measured inside a select).
+  /// mispredicted branches, which dominate a quickselect plus a comparison sort of the ~500 survivors
+  /// of a select (docs/performance.md).
   ///
   /// With `inPositionOrder` (the values arrive in increasing position, as a filtering pass writes
   /// them), the position bytes are not sorted at all: every pass is stable, so equal keys keep that
@@ -207,8 +207,8 @@ enum PartialSelection {
   /// Buckets keys by the top 11 bits of their bit pattern (sign, exponent, 2 mantissa bits), finds
   /// the bucket holding the k-th smallest, takes every key below it and quickselects only within
   /// it. Counting and collecting are branch-free, and the counts are spread over four copies so
-  /// that runs of equal buckets do not serialise on one counter; a quickselect over all n keys
-  /// spends most of its time on mispredicted comparisons (4,096 keys, k = 256: 8.3 µs → 3 µs).
+  /// that runs of equal buckets do not serialise on one counter. A quickselect over all n keys would
+  /// spend most of its time on mispredicted comparisons (docs/performance.md).
   private static func smallestByHistogram(
     _ k: Int, of keys: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<UInt64>,
     scratch boundary: UnsafeMutableBufferPointer<UInt64>

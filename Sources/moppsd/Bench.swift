@@ -124,7 +124,7 @@ struct Sample: ParsableCommand {
 
   func run() throws {
     var rng = VectorRNG(seed: seed, stream: 0, counter: 0)
-    let samples = BetaSampler.samples(
+    let samples = try BetaSampler.samples(
       alpha: [Float](repeating: Float(alpha), count: count),
       beta: [Float](repeating: Float(beta), count: count),
       using: &rng, kernel: try KernelChoice.resolve(flag: cpu))

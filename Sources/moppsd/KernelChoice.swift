@@ -19,7 +19,7 @@ enum KernelChoice {
       requested = nil
     }
     guard let (source, name) = requested else { return .best }
-    do throws(EngineError) {
+    do throws(MoPPSError) {
       return try Kernel.named(name)
     } catch {
       throw ValidationError("\(source): \(error.message)")

@@ -11,11 +11,11 @@ import Testing
   /// n draws of Beta(a, b) from each variant of the vector sampler, alone and with positions interleaved with
   /// Beta(0.5, 3) (so the extreme lanes also share vectors with boosted, log-space lanes), and n / 16
   /// from the scalar sampler.
-  func draws(_ a: Double, _ b: Double, n: Int, seed: UInt64) -> [(String, [Float])] {
+  func draws(_ a: Double, _ b: Double, n: Int, seed: UInt64) throws -> [(String, [Float])] {
     var out: [(String, [Float])] = []
     for kernel in Kernel.supported {
       var rng = VectorRNG(seed: seed, stream: 0, counter: 0)
-      let alone = BetaSampler.samples(
+      let alone = try BetaSampler.samples(
         alpha: [Float](repeating: Float(a), count: n), beta: [Float](repeating: Float(b), count: n),
         using: &rng,
         kernel: kernel)
@@ -25,7 +25,7 @@ import Testing
         alpha[2 * i] = Float(a)
         beta[2 * i] = Float(b)
       }
-      let mixed = BetaSampler.samples(alpha: alpha, beta: beta, using: &rng, kernel: kernel)
+      let mixed = try BetaSampler.samples(alpha: alpha, beta: beta, using: &rng, kernel: kernel)
       out += [
         ("vector (\(kernel))", alone),
         ("vector (\(kernel)), mixed lanes", stride(from: 0, to: 2 * n, by: 2).map { mixed[$0] }),
@@ -44,9 +44,9 @@ import Testing
     (tiny, tiny, 0.005), (tiny, 1.0, 1e-6), (1.0, tiny, 1e-6), (tiny, huge, 1e-6), (huge, tiny, 1e-6),
     (1e-20, 1e-20, 0.005), (0.01, 0.01, 0.005),
   ])
-  func extremes(a: Double, b: Double, tolerance: Double) {
+  func extremes(a: Double, b: Double, tolerance: Double) throws {
     let exact = a / (a + b)
-    for (kind, x) in draws(a, b, n: 1 << 18, seed: 99) {
+    for (kind, x) in try draws(a, b, n: 1 << 18, seed: 99) {
       let bad = x.filter { !($0 >= 0 && $0 <= 1) }.count
       #expect(bad == 0, "\(kind) Beta(\(a), \(b)): \(bad) samples NaN or outside [0, 1]")
       let mean = x.reduce(0.0) { $0 + Double($1) } / Double(x.count)
@@ -75,13 +75,13 @@ import Testing
   @Test func everyPathBoundsTheShapes() throws {
     let engine = Engine()
     for bad in [1e-31, 1e39, 0, -1, Double.nan, Double.infinity] {
-      #expect(throws: EngineError.self) { try engine.createPool("a", config: PoolConfig(priorAlpha: bad)) }
-      #expect(throws: EngineError.self) { try engine.createPool("b", config: PoolConfig(priorBeta: bad)) }
+      #expect(throws: MoPPSError.self) { try engine.createPool("a", config: PoolConfig(priorAlpha: bad)) }
+      #expect(throws: MoPPSError.self) { try engine.createPool("b", config: PoolConfig(priorBeta: bad)) }
     }
     let pool = try engine.createPool("p", config: PoolConfig(priorAlpha: 1e-30, priorBeta: 3.4e38, seed: 1))
     for bad in [1e-31, 1e39] {
-      #expect(throws: EngineError.self) { try pool.register([1], priors: ([bad], [1])) }
-      #expect(throws: EngineError.self) { try pool.setPosteriors([1], alpha: [1], beta: [bad]) }
+      #expect(throws: MoPPSError.self) { try pool.register([1], priors: ([bad], [1])) }
+      #expect(throws: MoPPSError.self) { try pool.setPosteriors([1], alpha: [1], beta: [bad]) }
     }
     #expect(pool.info.promptCount == 0)
     _ = try pool.register([1, 2], priors: ([1e-30, 3e38], [3.4e38, 1]))
@@ -92,7 +92,7 @@ import Testing
     // A snapshot holding a shape out of range is refused on install.
     var snapshot = pool.snapshot()
     snapshot.alpha[0] = 1e-31
-    #expect(throws: EngineError.self) {
+    #expect(throws: MoPPSError.self) {
       try Pool(restoring: snapshot, windows: Engine.Windows(updates: 16), kernel: .baseline)
     }
   }

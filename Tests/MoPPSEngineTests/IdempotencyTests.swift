@@ -20,7 +20,7 @@ import Testing
     #expect(pool.info.selectCount == 1)
     var other = query
     other.batchSize = 5
-    let error = #expect(throws: EngineError.self) { try pool.select(other, requestID: "k1") }
+    let error = #expect(throws: MoPPSError.self) { try pool.select(other, requestID: "k1") }
     #expect(error?.code == .failedPrecondition && error?.message.contains("request_id") == true)
     #expect(pool.info.selectCount == 1)
     // The window holds 3 replies: the oldest is forgotten and drawn afresh.
@@ -59,8 +59,8 @@ import Testing
     #expect(try pool.update(outcomes, requestID: "u").duplicate)
     let before = pool.posteriors([1, 2, 3])
     let other = Outcomes(ids: [1, 3], successes: [1, 0], trials: [1, 1])
-    let applied = #expect(throws: EngineError.self) { try pool.update(other, requestID: "u") }
-    let checked = #expect(throws: EngineError.self) { try pool.check(other, requestID: "u") }
+    let applied = #expect(throws: MoPPSError.self) { try pool.update(other, requestID: "u") }
+    let checked = #expect(throws: MoPPSError.self) { try pool.check(other, requestID: "u") }
     #expect(applied?.code == .failedPrecondition && checked?.code == .failedPrecondition)
     #expect(pool.posteriors([1, 2, 3]) == before)
   }
@@ -68,7 +68,7 @@ import Testing
   @Test func strictIDsRefuseUnregisteredUpdates() throws {
     let (_, pool) = try Self.pool(strict: true)
     let before = pool.posteriors(nil)
-    let error = #expect(throws: EngineError.self) {
+    let error = #expect(throws: MoPPSError.self) {
       try pool.update(Outcomes(ids: [5, 500], successes: [1, 0], trials: [1, 1]))
     }
     #expect(error?.code == .notFound && error?.message.contains("500") == true)
@@ -93,7 +93,7 @@ import Testing
     #expect(try replayed.select(query) == original.select(query))
     #expect(try replayed.select(query, requestID: "s6") == original.select(query, requestID: "s6"))
     #expect(replayed.snapshot() == original.snapshot())
-    #expect(throws: EngineError.self) { try replayed.replaySelect(count: 1, drawn: 1000, memo: nil) }
+    #expect(throws: MoPPSError.self) { try replayed.replaySelect(count: 1, drawn: 1000, memo: nil) }
   }
 
   @Test func recentMapForgetsOldestAndUndoesInserts() {

@@ -45,7 +45,7 @@ import Testing
     let (outcomes, field) = Self.badUpdates[index]
     let pool = try seeded()
     let before = fingerprint(pool)
-    let error = #expect(throws: EngineError.self) { try pool.update(outcomes) }
+    let error = #expect(throws: MoPPSError.self) { try pool.update(outcomes) }
     #expect(error?.code == .invalidArgument)
     #expect(error?.message.hasPrefix(field) == true, "\(error?.message ?? "")")
     #expect(fingerprint(pool) == before)
@@ -65,7 +65,7 @@ import Testing
     let (query, field) = Self.badSelects[index]
     let pool = try seeded()
     let before = fingerprint(pool)
-    let error = #expect(throws: EngineError.self) { try pool.select(query) }
+    let error = #expect(throws: MoPPSError.self) { try pool.select(query) }
     #expect(error?.code == .invalidArgument)
     #expect(error?.message.hasPrefix(field) == true, "\(error?.message ?? "")")
     #expect(fingerprint(pool) == before)
@@ -74,10 +74,10 @@ import Testing
   @Test func invalidRegisterChangesNothing() throws {
     let pool = try seeded()
     let before = fingerprint(pool)
-    #expect(throws: EngineError.self) { try pool.register([100, 100]) }
-    #expect(throws: EngineError.self) { try pool.register([100, 101], priors: ([1], [1, 1])) }
-    #expect(throws: EngineError.self) { try pool.register([100, 101], priors: ([1, -1], [1, 1])) }
-    #expect(throws: EngineError.self) { try pool.register([100, 101], priors: ([1, .nan], [1, 1])) }
+    #expect(throws: MoPPSError.self) { try pool.register([100, 100]) }
+    #expect(throws: MoPPSError.self) { try pool.register([100, 101], priors: ([1], [1, 1])) }
+    #expect(throws: MoPPSError.self) { try pool.register([100, 101], priors: ([1, -1], [1, 1])) }
+    #expect(throws: MoPPSError.self) { try pool.register([100, 101], priors: ([1, .nan], [1, 1])) }
     #expect(fingerprint(pool) == before)
   }
 
@@ -92,7 +92,7 @@ import Testing
   ])
   func invalidConfigIsRefused(config: PoolConfig, field: String) throws {
     let engine = Engine()
-    let error = #expect(throws: EngineError.self) { try engine.createPool("p", config: config) }
+    let error = #expect(throws: MoPPSError.self) { try engine.createPool("p", config: config) }
     #expect(error?.message.hasPrefix(field) == true, "\(error?.message ?? "")")
     #expect(engine.listPools().isEmpty)
   }
@@ -100,16 +100,16 @@ import Testing
   @Test func poolNames() throws {
     let engine = Engine()
     for bad in ["", "a.b", "a b", String(repeating: "x", count: 129), "é"] {
-      #expect(throws: EngineError.self) { try engine.createPool(bad, config: PoolConfig()) }
+      #expect(throws: MoPPSError.self) { try engine.createPool(bad, config: PoolConfig()) }
     }
     try engine.createPool("math_v2-train", config: PoolConfig())
-    let dup = #expect(throws: EngineError.self) {
+    let dup = #expect(throws: MoPPSError.self) {
       try engine.createPool("math_v2-train", config: PoolConfig())
     }
     #expect(dup?.code == .alreadyExists)
-    let missing = #expect(throws: EngineError.self) { try engine.pool("nope") }
+    let missing = #expect(throws: MoPPSError.self) { try engine.pool("nope") }
     #expect(missing?.code == .notFound)
     try engine.dropPool("math_v2-train")
-    #expect(throws: EngineError.self) { try engine.dropPool("math_v2-train") }
+    #expect(throws: MoPPSError.self) { try engine.dropPool("math_v2-train") }
   }
 }
