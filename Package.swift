@@ -60,7 +60,7 @@ let package = Package(
       cSettings: [.define("NDEBUG", .when(configuration: .release))],
       // The generated C includes the header directly, so the system module's `link` does not apply.
       linkerSettings: [.linkedLibrary("protobuf-c")]),
-    // CPUID and XGETBV, which Swift cannot issue itself.
+    // CPUID and XGETBV, which Swift cannot issue itself, and the CRC32 instruction for the log.
     .target(name: "CPUFeatures", path: "CModules/CPUFeatures"),
     // The type of the kernels' entry-point table, shared by every variant (no code of its own).
     .target(name: "MoPPSKernelABI"),
@@ -76,7 +76,9 @@ let package = Package(
     // The state directory: write-ahead log, snapshots, tags, recovery, the reference JSON formats.
     .target(
       name: "MoPPSPersistence",
-      dependencies: ["MoPPSEngine", "MoPPSPlatform", .product(name: "Logging", package: "swift-log")]),
+      dependencies: [
+        "MoPPSEngine", "MoPPSPlatform", "CPUFeatures", .product(name: "Logging", package: "swift-log"),
+      ]),
     .target(
       name: "MoPPSServer",
       dependencies: [

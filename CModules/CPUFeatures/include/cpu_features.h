@@ -11,6 +11,13 @@ int mopps_cpu_supports_x86_64_v3(void);
 /* x86-64-v4: v3 + AVX-512 F, BW, CD, DQ, VL, opmask and ZMM state enabled. */
 int mopps_cpu_supports_x86_64_v4(void);
 
+/* SSE4.2, whose CRC32 instruction computes CRC-32C (Castagnoli). */
+int mopps_cpu_supports_crc32c(void);
+
+/* CRC-32C of n bytes with the CRC32 instruction, continuing from `crc` (the running value, not
+   inverted); only when mopps_cpu_supports_crc32c() is 1. */
+unsigned mopps_crc32c_hardware(unsigned crc, const void *bytes, unsigned long n);
+
 /* The CPU's brand string (up to 48 characters), or "" when unknown. */
 void mopps_cpu_brand(char out[49]);
 
