@@ -205,7 +205,7 @@ struct Serve: ParsableCommand {
       directory: stateDir, fsync: fsync, snapshotEvery: snapshotEvery, snapshotInterval: snapshotInterval,
       acceptDataLoss: acceptDataLoss)
     do throws(MoPPSError) {
-      try config.validate()
+      // Keys first: whether a non-loopback endpoint may be bound depends on them.
       if let path = curveSecretKey { config.curveSecretKey = try KeyFiles.readSecretKey(path) }
       if let path = curveAllow { config.curveAllow = try KeyFiles.readAllowList(path) }
       try config.validate()

@@ -83,6 +83,15 @@ import Testing
     }
   }
 
+  /// The kernels read the generator state as 4 × 16 words in field order (`LaneRNG(loading:)`).
+  @Test func vectorRNGStateIsLaidOutAsTheKernelsReadIt() {
+    #expect(MemoryLayout<VectorRNG>.size == 256)
+    #expect(MemoryLayout<VectorRNG>.offset(of: \VectorRNG.s0) == 0)
+    #expect(MemoryLayout<VectorRNG>.offset(of: \VectorRNG.s1) == 64)
+    #expect(MemoryLayout<VectorRNG>.offset(of: \VectorRNG.s2) == 128)
+    #expect(MemoryLayout<VectorRNG>.offset(of: \VectorRNG.s3) == 192)
+  }
+
   /// The vector math the SIMD sampler is built on, in every compiled variant, against libm over
   /// wide ranges.
   @Test(arguments: Kernel.supported)

@@ -60,3 +60,24 @@ def test_remote_bind_needs_curve_or_insecure(tmp_path):
     out = subprocess.run([mopps.find_moppsd(), "serve", "--state-dir", str(tmp_path), "--listen", "tcp://0.0.0.0:1"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "--curve-secret-key" in out.stderr and "--insecure" in out.stderr
+
+
+def test_remote_bind_with_a_curve_key_is_served(tmp_path):
+    """The key file is what lets a non-loopback endpoint be bound, so it is read before that check."""
+    server_pub, _ = keygen(tmp_path / "server")
+    client_pub, client_sec = keygen(tmp_path / "client")
+    with pysocket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([mopps.find_moppsd(), "serve", "--state-dir", str(tmp_path / "state"),
+                             "--listen", f"tcp://0.0.0.0:{port}", "--publish", f"ipc://{tmp_path}/events.sock",
+                             "--curve-secret-key", str(tmp_path / "server.key")],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        with mopps.Client(f"tcp://127.0.0.1:{port}", timeout=2, retries=5, server_key=server_pub,
+                          public_key=client_pub, secret_key=client_sec) as c:
+            assert c.health() == "SERVING"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
