@@ -45,15 +45,9 @@ import ZeroMQ
   @Test func waitingRequestGoesToAWorkerWhileHealthAnswers() throws {
     let running = try RunningServer()
     defer { running.stop() }
-    let req = try running.client(.req)
-    #expect(try replyCode(req.call(RequestFrames.createPool("p", seed: 1))) == .ok)
-    let lock = PoolLockHolder(running.server.dispatcher.store, pool: "p")
-    let slow = try running.client(.dealer)
-    try slow.socket.send([[]] + RequestFrames.update("p", ids: [1], successes: [1], rollouts: 1))
     // The same client's Health, read after the update, is answered first: the update waits on a
     // worker, not on the broker.
-    try slow.socket.send([[]] + RequestFrames.health)
-    let first = try #require(try slow.socket.receive())
+    let (req, lock, slow, first) = try running.updateWaitingOnItsPool()
     try #require(first.count == 3)
     #expect(try Reply.decodeHealth(first[2]).status == "SERVING")
     for _ in 0..<3 {
@@ -72,15 +66,9 @@ import ZeroMQ
     let running = try RunningServer()
     var stopped = false
     defer { if !stopped { running.stop() } }
-    let req = try running.client(.req)
-    #expect(try replyCode(req.call(RequestFrames.createPool("p", seed: 1))) == .ok)
-    let lock = PoolLockHolder(running.server.dispatcher.store, pool: "p")
-    let slow = try running.client(.dealer)
-    try slow.socket.send([[]] + RequestFrames.update("p", ids: [1], successes: [1], rollouts: 1))
     // The broker reads one client's requests in order: once the Health behind the update is
     // answered, the update is with a worker.
-    try slow.socket.send([[]] + RequestFrames.health)
-    let health = try #require(try slow.socket.receive())
+    let (req, lock, slow, health) = try running.updateWaitingOnItsPool()
     #expect(try replyCode(Array(health.dropFirst())) == .ok)
     running.server.triggerGracefulShutdown()
     var refused: (code: StatusCode, message: String)? = nil
@@ -194,6 +182,23 @@ final class RunningServer: Sendable {
     try socket.setReceiveTimeout(timeoutMs)
     try socket.connect(endpoint)
     return TestClient(socket: socket)
+  }
+}
+
+extension RunningServer {
+  /// Pool "p" created and its lock held by the test, an Update of it sent from a DEALER client and
+  /// a Health behind it on the same client; returns a REQ client, the lock, the DEALER client and
+  /// the first reply that client reads.
+  func updateWaitingOnItsPool() throws -> (
+    req: TestClient, lock: PoolLockHolder, slow: TestClient, first: [[UInt8]]
+  ) {
+    let req = try client(.req)
+    #expect(try replyCode(req.call(RequestFrames.createPool("p", seed: 1))) == .ok)
+    let lock = PoolLockHolder(server.dispatcher.store, pool: "p")
+    let slow = try client(.dealer)
+    try slow.socket.send([[]] + RequestFrames.update("p", ids: [1], successes: [1], rollouts: 1))
+    try slow.socket.send([[]] + RequestFrames.health)
+    return (req, lock, slow, try #require(try slow.socket.receive()))
   }
 }
 
