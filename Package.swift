@@ -41,6 +41,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    // `serve --http`: NIOHTTP1's parser and NIOPosix's event loop, linked into MoPPSHTTP only.
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     // `swift package generate-documentation --target MoPPSEngine` (`make docs`). A command plugin:
     // builds compile its script once and cache it; nothing of it is linked into the targets.
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -85,6 +87,14 @@ let package = Package(
         "MoPPSEngine", "MoPPSPersistence", "MoPPSPlatform", "MoPPSProtocol", "ZeroMQ",
         .product(name: "Logging", package: "swift-log"),
       ]),
+    // `serve --http`: /metrics, /healthz, /readyz and the dashboard, on an event loop of its own.
+    .target(
+      name: "MoPPSHTTP",
+      dependencies: [
+        "MoPPSServer", "MoPPSEngine", "MoPPSPersistence", "MoPPSPlatform",
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]),
     // The Swift client of the wire protocol (the CLI's server calls use it).
     .target(name: "MoPPSClient", dependencies: ["MoPPSProtocol", "MoPPSEngine", "MoPPSPlatform", "ZeroMQ"]),
     .executableTarget(
@@ -94,7 +104,8 @@ let package = Package(
     .executableTarget(
       name: "moppsd",
       dependencies: [
-        "MoPPSServer", "MoPPSBench", "MoPPSPersistence", "MoPPSPlatform", "MoPPSProtocol", "MoPPSClient",
+        "MoPPSServer", "MoPPSHTTP", "MoPPSBench", "MoPPSPersistence", "MoPPSPlatform", "MoPPSProtocol",
+        "MoPPSClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -108,6 +119,9 @@ let package = Package(
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(
       name: "MoPPSClientTests", dependencies: ["MoPPSClient", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
+    .testTarget(
+      name: "MoPPSHTTPTests",
+      dependencies: ["MoPPSHTTP", "MoPPSServer", "MoPPSEngine", "MoPPSPersistence", "MoPPSPlatform"]),
     .testTarget(
       name: "MoPPSServerTests",
       dependencies: [

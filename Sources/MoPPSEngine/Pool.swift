@@ -258,6 +258,8 @@ public final class Pool: Sendable {
   let writer: WriterLock<WriterState>
   let selects = Atomic<UInt64>(0)
   let updates = Atomic<UInt64>(0)
+  /// The last selects' and updates' figures (PoolMetrics.swift).
+  let activity = PoolActivity()
   private let selectsLogged = Atomic<UInt64>(0)
 
   /// The select count the server last wrote to its log for this pool object (bookkeeping of the
@@ -466,23 +468,30 @@ public final class Pool: Sendable {
     let betaPull = (1 - lambda) * config.priorBeta
     var newAlpha = [Double](repeating: 0, count: slots.count)
     var newBeta = [Double](repeating: 0, count: slots.count)
+    var figures = UpdateFigures.Accumulator()
     for i in slots.indices {
       let s = outcomes.successes[i]
       let f = outcomes.trials[i] - s
       // Computed in Double, stored as Float32. The result stays ≥ Shapes.minimum: λ·α ≥ 0 and the
       // pull or the counts keep the sum ≥ min(α0, the previous value). It saturates at
       // Shapes.maximum rather than rounding to inf.
+      // The closure reruns when another writer got in between: the last call saw the posterior
+      // this update replaced.
+      var before: (Float, Float) = (1, 1)
       let (a, b) = table.modify(slots[i]) { a, b in
-        (
+        before = (a, b)
+        return (
           Float(min(lambda * Double(a) + alphaPull + s, Double(Shapes.maximum))),
           Float(min(lambda * Double(b) + betaPull + f, Double(Shapes.maximum)))
         )
       }
+      figures.add(before, successes: s, trials: outcomes.trials[i])
       newAlpha[i] = Double(a)
       newBeta[i] = Double(b)
     }
     // Relaxed: a statistics counter and index; no memory is published through it.
     let index = updates.wrappingAdd(1, ordering: .relaxed).oldValue
+    activity.record(figures.figures(updateIndex: index))
     return UpdateResult(
       updated: slots.count, duplicate: false, updateIndex: index, alpha: newAlpha, beta: newBeta)
   }

@@ -103,6 +103,14 @@ extension Pool {
   private func select(
     _ query: SelectQuery, draw: (Int, Int) throws(MoPPSError) -> ([Int32], UInt64)
   ) throws(MoPPSError) -> SelectResult {
+    let result = try chooseBatch(query, draw: draw)
+    activity.recordSelect(result.samples)
+    return result
+  }
+
+  private func chooseBatch(
+    _ query: SelectQuery, draw: (Int, Int) throws(MoPPSError) -> ([Int32], UInt64)
+  ) throws(MoPPSError) -> SelectResult {
     let b = query.batchSize
     guard b > 0 else { throw .invalid("batch_size must be > 0") }
     let strategy = query.strategy ?? config.strategy

@@ -19,6 +19,7 @@ extension StateStore {
       throw PersistenceError("this moppsd runs without a state directory", kind: .noDirectory)
     }
     return try snapshotLock.withLock { (_) throws(PersistenceError) -> StoredSnapshot in
+      let started = ContinuousClock.now
       // Copy the state and start a new log file at one point in time: no mutation runs meanwhile.
       let (pools, lsn) = try gates.withAll { () throws(PersistenceError) -> ([PoolSnapshot], UInt64) in
         try log.withLock { (m) throws(PersistenceError) -> ([PoolSnapshot], UInt64) in
@@ -37,6 +38,9 @@ extension StateStore {
       let bytes = file.encode()
       try Files.writeAtomically(snapshotDir + "/" + name, bytes)
       verified.withLock { _ = $0.insert(name) }
+      metrics.recordSnapshot(
+        createdUnix: file.created, bytes: bytes.count, nanoseconds: nanoseconds(ContinuousClock.now - started)
+      )
       // Recovery starts from this snapshot, in the log file opened with it: whatever damage an
       // earlier file holds is behind it, so mutations may go on.
       log.withLock { $0.failure = nil }

@@ -85,6 +85,8 @@ public final class StateStore: @unchecked Sendable {
   /// deletes only what lies behind two of them.
   let verified = WriterLock<Set<String>>([])
   let stopping = Atomic<Bool>(false)
+  /// fsync and snapshot figures for Stats and `/metrics` (StoreMetrics.swift).
+  public let metrics = StoreMetrics()
   var maintenance: Thread?
   /// The background threads, waited for at close.
   let background = DispatchGroup()
@@ -142,6 +144,11 @@ public final class StateStore: @unchecked Sendable {
     store.written.store(scan.nextLSN, ordering: .relaxed)
     store.syncState.withLock { $0 = scan.nextLSN }
     store.verified.withLock { if let name = recovery.snapshot { $0.insert(name) } }
+    if let newest = listSnapshots(directory: dir).filter({ $0.pool.isEmpty }).max(by: {
+      $0.created < $1.created
+    }) {
+      store.metrics.recordSnapshot(createdUnix: newest.created, bytes: newest.bytes, nanoseconds: nil)
+    }
     store.noteLoggedSelects()
     store.startMaintenance()
     return (store, report)
@@ -321,7 +328,9 @@ public final class StateStore: @unchecked Sendable {
         )
       else { return }
       defer { closeDescriptor(fd) }
+      let started = ContinuousClock.now
       try syscall("cannot fsync \(path)") { fdatasync(fd) }
+      metrics.recordFsync(nanoseconds: nanoseconds(ContinuousClock.now - started))
       durable = target
     }
   }

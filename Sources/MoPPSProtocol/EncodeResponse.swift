@@ -21,6 +21,26 @@ public struct MethodCounters: Sendable, Equatable {
   }
 }
 
+/// The state directory's figures as Stats carries them (`StoreMetrics` in the proto).
+public struct StoreFigures: Sendable, Equatable {
+  /// false with `--no-persistence`: the other figures are zero.
+  public var persistent = false
+  public var walBytes: UInt64 = 0
+  public var fsyncs: UInt64 = 0
+  public var fsyncSecondsSum = 0.0
+  /// fsyncs per bound of `fsyncBounds` (seconds), not cumulative.
+  public var fsyncBuckets: [UInt64] = []
+  public var fsyncBounds: [Double] = []
+  public var snapshotsWritten: UInt64 = 0
+  /// The newest full snapshot's creation time (Unix seconds; 0: none).
+  public var lastSnapshotUnix = 0.0
+  public var lastSnapshotBytes: UInt64 = 0
+  /// How long the last snapshot this process wrote took.
+  public var lastSnapshotSeconds = 0.0
+
+  public init() {}
+}
+
 /// Encoders for replies (Status + bodies) and PUB events.
 public enum Reply {
   public static func status(_ code: StatusCode, _ message: String = "") -> [UInt8] {
@@ -150,12 +170,15 @@ public enum Reply {
     return arena.object(m)
   }
 
+  /// `poolMetrics`, when given, holds one entry per pool (Stats sends them; ListPools does not).
   public static func stats(
     uptimeSeconds: Double, requests: UInt64, methods: [MethodCounters], pools: [PoolInfo],
     residentBytes: UInt64 = 0,
-    poolBytes: UInt64 = 0, kernel: String = "", cpu: String = ""
+    poolBytes: UInt64 = 0, kernel: String = "", cpu: String = "", poolMetrics: [PoolMetrics]? = nil,
+    store: StoreFigures? = nil
   ) -> [UInt8] {
     encode(mopps__v1__stats_response__init) { m, arena in
+      if let store { m.store = storeFigures(store, arena) }
       m.kernel = arena.string(kernel)
       m.cpu = arena.string(cpu)
       m.uptime_seconds = uptimeSeconds
@@ -180,8 +203,57 @@ public enum Reply {
       m.resident_bytes = residentBytes
       m.pool_bytes = poolBytes
       (m.n_methods, m.methods) = (methodMessages.count, arena.array(methodMessages))
-      (m.n_pools, m.pools) = (pools.count, arena.array(pools.map { Optional(poolInfo($0, arena)) }))
+      let infos = pools.indices.map { i -> UnsafeMutablePointer<Mopps__V1__PoolInfo>? in
+        let info = poolInfo(pools[i], arena)
+        if let poolMetrics, i < poolMetrics.count {
+          info.pointee.metrics = Self.poolMetrics(poolMetrics[i], arena)
+        }
+        return info
+      }
+      (m.n_pools, m.pools) = (pools.count, arena.array(infos))
     }
+  }
+
+  private static func poolMetrics(_ p: PoolMetrics, _ arena: Arena) -> UnsafeMutablePointer<
+    Mopps__V1__PoolMetrics
+  > {
+    var m = Mopps__V1__PoolMetrics()
+    mopps__v1__pool_metrics__init(&m)
+    m.prompts_with_data = UInt64(p.promptsWithData)
+    (m.n_mean_histogram, m.mean_histogram) = (p.meanHistogram.count, arena.array(p.meanHistogram))
+    m.mean_sum = p.meanSum
+    m.last_select_batch = UInt32(clamping: p.lastSelectBatch)
+    m.last_select_mean_sample = p.lastSelectMeanSample
+    let updates = p.recentUpdates.map { f -> UnsafeMutablePointer<Mopps__V1__UpdateFigures>? in
+      var u = Mopps__V1__UpdateFigures()
+      mopps__v1__update_figures__init(&u)
+      u.update_index = f.updateIndex
+      u.prompts = UInt32(clamping: f.prompts)
+      (u.predicted, u.realised, u.all_solved, u.all_failed) = (
+        f.predicted, f.realised, f.allSolved, f.allFailed
+      )
+      return arena.object(u)
+    }
+    (m.n_recent_updates, m.recent_updates) = (updates.count, arena.array(updates))
+    return arena.object(m)
+  }
+
+  private static func storeFigures(_ f: StoreFigures, _ arena: Arena) -> UnsafeMutablePointer<
+    Mopps__V1__StoreMetrics
+  > {
+    var m = Mopps__V1__StoreMetrics()
+    mopps__v1__store_metrics__init(&m)
+    m.persistent = f.persistent ? 1 : 0
+    m.wal_bytes = f.walBytes
+    m.fsyncs = f.fsyncs
+    m.fsync_seconds_sum = f.fsyncSecondsSum
+    (m.n_fsync_buckets, m.fsync_buckets) = (f.fsyncBuckets.count, arena.array(f.fsyncBuckets))
+    (m.n_fsync_bucket_seconds, m.fsync_bucket_seconds) = (f.fsyncBounds.count, arena.array(f.fsyncBounds))
+    m.snapshots_written = f.snapshotsWritten
+    m.last_snapshot_unix = f.lastSnapshotUnix
+    m.last_snapshot_bytes = f.lastSnapshotBytes
+    m.last_snapshot_seconds = f.lastSnapshotSeconds
+    return arena.object(m)
   }
 
   public static func health(status: String, version: String, kernel: String) -> [UInt8] {

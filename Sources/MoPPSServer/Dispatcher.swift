@@ -27,6 +27,11 @@ public final class Dispatcher: Sendable {
     var count: UInt64 = 0
     var errorsByCode: [StatusCode: UInt64] = [:]
     var latency = LatencyHistogram()
+    /// Handling times per bound of `RequestFigures.bounds` (not cumulative; slower ones only in
+    /// `count`), for the Prometheus histogram.
+    var buckets = [UInt64](repeating: 0, count: RequestFigures.bounds.count)
+    var timed: UInt64 = 0
+    var nanosSum: UInt64 = 0
   }
   private let seedSource = Mutex(SystemRandomNumberGenerator())
 
@@ -256,7 +261,7 @@ public final class Dispatcher: Sendable {
           uptimeSeconds: seconds, requests: total, methods: methods, pools: pools.map(\.info),
           residentBytes: UInt64(ProcessInfoReader.residentBytes()),
           poolBytes: UInt64(pools.reduce(0) { $0 + $1.allocatedBytes }), kernel: engine.kernel.name,
-          cpu: Kernel.cpuName),
+          cpu: Kernel.cpuName, poolMetrics: pools.map(\.metrics), store: storeFigures()),
         []
       )
     case .health:
@@ -264,12 +269,48 @@ public final class Dispatcher: Sendable {
     }
   }
 
+  /// Seconds since the dispatcher was made (the server started).
+  public var uptimeSeconds: Double {
+    let elapsed = ContinuousClock.now - started
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+  }
+
+  /// Per-method counts and handling-time histograms, sorted by method. The counters' lock is held
+  /// only to copy them (the request path takes it once per request, as briefly).
+  public func requestFigures() -> [RequestFigures] {
+    let copy = counters.withLock { $0 }
+    return copy.sorted { $0.key < $1.key }.map { name, r in
+      RequestFigures(
+        method: name, count: r.count, errorsByCode: r.errorsByCode, buckets: r.buckets, timed: r.timed,
+        secondsSum: Double(r.nanosSum) * 1e-9)
+    }
+  }
+
+  /// The state directory's figures as Stats carries them.
+  public func storeFigures() -> StoreFigures {
+    let m = store.storeMetrics
+    var f = StoreFigures()
+    f.persistent = m.persistent
+    (f.walBytes, f.fsyncs, f.fsyncSecondsSum) = (m.walBytes, m.fsyncs, m.fsyncSecondsSum)
+    (f.fsyncBuckets, f.fsyncBounds) = (m.fsyncBuckets, StoreMetrics.fsyncBounds)
+    (f.snapshotsWritten, f.lastSnapshotUnix) = (m.snapshotsWritten, m.lastSnapshotUnix)
+    (f.lastSnapshotBytes, f.lastSnapshotSeconds) = (m.lastSnapshotBytes, m.lastSnapshotSeconds)
+    return f
+  }
+
   private func count(_ method: String, _ code: StatusCode, nanoseconds: UInt64? = nil) {
     counters.withLock { c in
       var entry = c[method] ?? MethodRecord()
       entry.count += 1
       if code != .ok { entry.errorsByCode[code, default: 0] += 1 }
-      if let nanoseconds { entry.latency.record(nanoseconds) }
+      if let nanoseconds {
+        entry.latency.record(nanoseconds)
+        entry.timed += 1
+        entry.nanosSum &+= nanoseconds
+        if let i = RequestFigures.boundNanos.firstIndex(where: { nanoseconds <= $0 }) {
+          entry.buckets[i] += 1
+        }
+      }
       c[method] = entry
     }
   }

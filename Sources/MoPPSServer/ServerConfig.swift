@@ -39,6 +39,9 @@ public struct ServerConfig: Sendable, Equatable {
   /// Client public keys (Z85) let in by CURVE; nil: any client that knows the server's key. An
   /// empty list is refused by `validate()`: it would read as "nobody" and used to act as "anybody".
   public var curveAllow: [String]? = nil
+  /// `--http HOST:PORT`: where `/metrics`, `/healthz`, `/readyz` and the dashboard are served
+  /// (plain HTTP, so a non-loopback host needs `insecure`); nil: no HTTP.
+  public var http: String? = nil
   /// After each request the broker polls without sleeping for this long, so that a client's next
   /// request does not pay for waking a sleeping thread (on this KVM guest about 40 µs per round
   /// trip); 0 disables it. It costs CPU only while requests keep arriving within the window.
@@ -98,6 +101,7 @@ public struct ServerConfig: Sendable, Equatable {
             + "or pass --insecure to accept the risk")
       }
     }
+    if let http { _ = try Self.httpAddress(http, insecure: insecure) }
     guard maxMessageBytes > 0 else { throw MoPPSError(.invalidArgument, "--max-message-bytes must be > 0") }
     guard maxIDsPerRequest > 0 else { throw MoPPSError(.invalidArgument, "--max-ids must be > 0") }
     guard maxRequestMemory >= 1 << 20 else {
@@ -132,5 +136,31 @@ public struct ServerConfig: Sendable, Equatable {
       throw MoPPSError(
         .invalidArgument, "--max-prompts-per-pool must be in 1...\(Self.defaultMaxPromptsPerPool)")
     }
+  }
+
+  /// The host and port of `--http`, "HOST:PORT" or "[IPv6]:PORT" (port 0: any free port). HTTP has
+  /// no encryption here, so a host that is not loopback is refused unless `insecure`.
+  public static func httpAddress(_ text: String, insecure: Bool) throws(MoPPSError) -> (
+    host: String, port: Int
+  ) {
+    let hint = "--http \"\(text)\": use HOST:PORT, e.g. --http 127.0.0.1:9464"
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+      (0...65535).contains(port)
+    else { throw MoPPSError(.invalidArgument, hint) }
+    var host = String(text[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard !host.isEmpty else { throw MoPPSError(.invalidArgument, hint) }
+    if !insecure && !isLoopbackHost(host) {
+      throw MoPPSError(
+        .invalidArgument,
+        "--http \"\(text)\" is reachable from other machines and HTTP here is not encrypted; bind "
+          + "127.0.0.1:PORT (and put a proxy in front), or pass --insecure to accept the risk")
+    }
+    return (host, port)
+  }
+
+  /// Whether every address `host` stands for is a loopback address (the rule of tcp endpoints).
+  public static func isLoopbackHost(_ host: String) -> Bool {
+    Endpoints.isLoopback("tcp://" + (host.contains(":") ? "[\(host)]" : host) + ":0")
   }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MoPPSEngine
+import MoPPSHTTP
 import MoPPSPersistence
 import MoPPSPlatform
 import MoPPSProtocol
@@ -56,6 +57,14 @@ struct Serve: ParsableCommand {
       "Allow binding a tcp address reachable from other machines without encryption (e.g. tcp://0.0.0.0:5555)."
   )
   var insecure = false
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Serve /metrics (Prometheus), /healthz, /readyz and a live dashboard (/) over plain HTTP at HOST:PORT, "
+        + "e.g. --http 127.0.0.1:9464 (port 0: any free port, logged); a non-loopback host needs --insecure. Default: off.",
+      valueName: "host:port"))
+  var http: String?
 
   @Option(
     name: .long,
@@ -196,6 +205,7 @@ struct Serve: ParsableCommand {
       stateDir: stateDir, insecure: insecure, maxMessageBytes: maxMessageBytes, maxIDsPerRequest: maxIDs,
       workers: workers)
     config.busyPollMicros = busyPollMicros
+    config.http = http
     config.maxRequestMemory = maxRequestMemory
     config.logLevel = logLevel
     config.limits = StateStore.Limits(maxPools: maxPools, maxPromptsPerPool: maxPromptsPerPool)
@@ -226,13 +236,28 @@ struct Serve: ParsableCommand {
     // A write past the file-size limit (RLIMIT_FSIZE) must fail with EFBIG, which the log handles
     // like a full disk, rather than kill the process.
     signal(SIGXFSZ, SIG_IGN)
+    // HTTP first: /healthz answers and /readyz says why not while the state directory loads.
+    var httpServer: HTTPServer? = nil
+    if let http = config.http {
+      do throws(MoPPSError) {
+        let (host, port) = try ServerConfig.httpAddress(http, insecure: config.insecure)
+        httpServer = try HTTPServer(host: host, port: port, insecure: config.insecure)
+        Log.info("http on \(httpServer!.boundAddress): /metrics /healthz /readyz and the dashboard at /")
+      } catch {
+        Log.error(error.message)
+        throw ExitCode.failure
+      }
+    }
+    defer { httpServer?.stop() }
     let server: Server
     do throws(MoPPSError) {
       server = try Server(config: config)
     } catch {
       Log.error(error.message)
+      httpServer?.notReady("start failed: \(error.message)")
       throw ExitCode.failure
     }
+    httpServer?.attach(server)
     let signals = Self.stopOnSignals(server)
     defer { signals.forEach { $0.cancel() } }
     if exitWithParent { Self.stopWhenParentExits(server) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import MoPPSClient
 import MoPPSEngine
 import MoPPSProtocol
@@ -62,9 +63,34 @@ struct Stats: ParsableCommand {
     if !r.pools.isEmpty { out += "\n" }
     for p in r.pools {
       out += "pool \(p.name): \(p.prompts) prompts, \(p.selects) selects, \(p.updates) updates\n"
+      guard let m = r.poolMetrics[p.name] else { continue }
+      let mean = p.prompts > 0 ? m.meanSum / Double(p.prompts) : 0
+      out +=
+        "  \(m.promptsWithData) with data, mean posterior mean \(fixed(mean)); posterior means per decile "
+      out += m.meanHistogram.map(String.init).joined(separator: " ") + "\n"
+      if m.lastSelectBatch > 0 {
+        out += "  last select: \(m.lastSelectBatch) prompts, mean sample \(fixed(m.lastSelectMeanSample))\n"
+      }
+      if let u = m.recentUpdates.last {
+        out +=
+          "  last update: \(u.prompts) prompts, predicted \(fixed(u.predicted)), realised \(fixed(u.realised)), "
+        out +=
+          "all solved \(fixed(u.allSolved)), all failed \(fixed(u.allFailed)), effective \(fixed(u.effectiveRatio))\n"
+      }
+    }
+    if let s = r.store, s.persistent {
+      out += "\nlog \(s.walBytes) bytes, \(s.fsyncs) fsyncs (\(fixed(s.fsyncSecondsSum * 1000)) ms in all), "
+      out += "\(s.snapshotsWritten) snapshots written"
+      if s.lastSnapshotUnix > 0 {
+        out += "; newest snapshot \(s.lastSnapshotBytes) bytes, "
+        out += "\(Int(Date().timeIntervalSince1970 - s.lastSnapshotUnix)) s old"
+      }
+      out += "\n"
     }
     return out
   }
+
+  static func fixed(_ v: Double) -> String { String(format: "%.3f", v) }
 
   static func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
     let fill = String(repeating: " ", count: max(0, width - s.count))

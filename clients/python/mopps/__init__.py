@@ -10,7 +10,10 @@ Arrays in results are read-only views of the reply (``np.frombuffer``); copy one
 """
 
 from ._codec import group_rewards
-from ._types import MethodStats, PoolInfo, Posteriors, Selection, SnapshotInfo, Stats, UpdateResult
+from ._types import (
+    MethodStats, PoolInfo, PoolMetrics, Posteriors, Selection, SnapshotInfo, Stats, StoreMetrics, UpdateFigures,
+    UpdateResult,
+)
 from ._version import __version__
 from .client import Client
 from .errors import InvalidArgument, LaunchError, MoppsError, RpcError, StatusCode, Unavailable
@@ -25,14 +28,17 @@ __all__ = [
     "MethodStats",
     "MoppsError",
     "PoolInfo",
+    "PoolMetrics",
     "Posteriors",
     "RpcError",
     "Selection",
     "SnapshotInfo",
     "Stats",
     "StatusCode",
+    "StoreMetrics",
     "Subscriber",
     "Unavailable",
+    "UpdateFigures",
     "UpdateResult",
     "__version__",
     "connect",

@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._types import (
-    ArrayLike, BoolArray, F32Array, F64Array, MethodStats, PoolInfo, Posteriors, Selection, SnapshotInfo, Stats,
-    U32Array, U64Array,
+    ArrayLike, BoolArray, F32Array, F64Array, MethodStats, PoolInfo, PoolMetrics, Posteriors, Selection,
+    SnapshotInfo, Stats, StoreMetrics, U32Array, U64Array, UpdateFigures,
 )
 from .errors import InvalidArgument, StatusCode
 from .v1 import selector_pb2 as pb
@@ -199,4 +199,29 @@ def stats(r: pb.StatsResponse) -> Stats:
         pool_bytes=r.pool_bytes,
         kernel=r.kernel,
         cpu=r.cpu,
+        pool_metrics={p.name: pool_metrics(p.metrics) for p in r.pools if p.HasField("metrics")},
+        store=store_metrics(r.store) if r.HasField("store") else None,
+    )
+
+
+def pool_metrics(m: pb.PoolMetrics) -> PoolMetrics:
+    return PoolMetrics(
+        prompts_with_data=m.prompts_with_data,
+        mean_histogram=tuple(m.mean_histogram),
+        mean_sum=m.mean_sum,
+        last_select_batch=m.last_select_batch,
+        last_select_mean_sample=m.last_select_mean_sample,
+        recent_updates=tuple(
+            UpdateFigures(u.update_index, u.prompts, u.predicted, u.realised, u.all_solved, u.all_failed)
+            for u in m.recent_updates
+        ),
+    )
+
+
+def store_metrics(m: pb.StoreMetrics) -> StoreMetrics:
+    return StoreMetrics(
+        persistent=m.persistent, wal_bytes=m.wal_bytes, fsyncs=m.fsyncs, fsync_seconds_sum=m.fsync_seconds_sum,
+        fsync_buckets=tuple(m.fsync_buckets), fsync_bucket_seconds=tuple(m.fsync_bucket_seconds),
+        snapshots_written=m.snapshots_written, last_snapshot_unix=m.last_snapshot_unix,
+        last_snapshot_bytes=m.last_snapshot_bytes, last_snapshot_seconds=m.last_snapshot_seconds,
     )

@@ -124,11 +124,66 @@ class MethodStats:
     max_us: float
 
 
+@dataclasses.dataclass(frozen=True)
+class UpdateFigures:
+    """One applied update: how many prompts, the success rate their posteriors predicted (mean
+    posterior mean before the update), the rate realised (successes / trials), and the shares of
+    prompts with every rollout solved or every rollout failed."""
+
+    update_index: int
+    prompts: int
+    predicted: float
+    realised: float
+    all_solved: float
+    all_failed: float
+
+    @property
+    def effective_ratio(self) -> float:
+        """The share of prompts neither all solved nor all failed."""
+        return max(0.0, 1.0 - self.all_solved - self.all_failed)
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolMetrics:
+    """A pool's algorithm figures (the numbers ``moppsd serve --http`` shows on ``/metrics`` and
+    the dashboard): prompts whose posterior differs from the prior, prompts per posterior-mean
+    decile, the last select's batch size and mean sample, and the recent updates, oldest first.
+
+    >>> m = client.stats().pool_metrics["math"]                           # doctest: +SKIP
+    >>> m.mean_histogram[5], m.recent_updates[-1].realised                # doctest: +SKIP
+    """
+
+    prompts_with_data: int
+    mean_histogram: Tuple[int, ...]
+    mean_sum: float
+    last_select_batch: int
+    last_select_mean_sample: float
+    recent_updates: Tuple[UpdateFigures, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreMetrics:
+    """The state directory's figures: log bytes, fsyncs (count, total seconds, per-bound counts),
+    snapshots written, and the newest full snapshot's time (Unix seconds, 0: none) and size."""
+
+    persistent: bool
+    wal_bytes: int
+    fsyncs: int
+    fsync_seconds_sum: float
+    fsync_buckets: Tuple[int, ...]
+    fsync_bucket_seconds: Tuple[float, ...]
+    snapshots_written: int
+    last_snapshot_unix: float
+    last_snapshot_bytes: int
+    last_snapshot_seconds: float
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Stats:
     """What :meth:`Client.stats` reports: uptime, requests, per method :class:`MethodStats`, the
-    pools, the server's resident and pool memory in bytes, and the SIMD kernel variant it runs
-    (``"baseline"``, ``"avx2"`` or ``"avx512"``) on which CPU.
+    pools, the server's resident and pool memory in bytes, the SIMD kernel variant it runs
+    (``"baseline"``, ``"avx2"`` or ``"avx512"``) on which CPU, each pool's :class:`PoolMetrics` by
+    name and the state directory's :class:`StoreMetrics`.
 
     >>> s = client.stats()                                                # doctest: +SKIP
     >>> s.methods["Select"].p99_us, s.resident_bytes                      # doctest: +SKIP
@@ -142,3 +197,5 @@ class Stats:
     pool_bytes: int
     kernel: str = ""
     cpu: str = ""
+    pool_metrics: Mapping[str, PoolMetrics] = dataclasses.field(default_factory=dict)
+    store: Optional[StoreMetrics] = None

@@ -218,18 +218,36 @@ class PoolConfig(_message.Message):
     def __init__(self, prior_alpha: _Optional[float] = ..., prior_beta: _Optional[float] = ..., decay: _Optional[float] = ..., target: _Optional[float] = ..., strategy: _Optional[_Union[Strategy, str]] = ..., band_low: _Optional[float] = ..., band_high: _Optional[float] = ..., seed: _Optional[int] = ..., strict_ids: bool = ...) -> None: ...
 
 class PoolInfo(_message.Message):
-    __slots__ = ["config", "name", "prompt_count", "select_count", "update_count"]
+    __slots__ = ["config", "metrics", "name", "prompt_count", "select_count", "update_count"]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROMPT_COUNT_FIELD_NUMBER: _ClassVar[int]
     SELECT_COUNT_FIELD_NUMBER: _ClassVar[int]
     UPDATE_COUNT_FIELD_NUMBER: _ClassVar[int]
     config: PoolConfig
+    metrics: PoolMetrics
     name: str
     prompt_count: int
     select_count: int
     update_count: int
-    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[PoolConfig, _Mapping]] = ..., prompt_count: _Optional[int] = ..., select_count: _Optional[int] = ..., update_count: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[PoolConfig, _Mapping]] = ..., prompt_count: _Optional[int] = ..., select_count: _Optional[int] = ..., update_count: _Optional[int] = ..., metrics: _Optional[_Union[PoolMetrics, _Mapping]] = ...) -> None: ...
+
+class PoolMetrics(_message.Message):
+    __slots__ = ["last_select_batch", "last_select_mean_sample", "mean_histogram", "mean_sum", "prompts_with_data", "recent_updates"]
+    LAST_SELECT_BATCH_FIELD_NUMBER: _ClassVar[int]
+    LAST_SELECT_MEAN_SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SUM_FIELD_NUMBER: _ClassVar[int]
+    PROMPTS_WITH_DATA_FIELD_NUMBER: _ClassVar[int]
+    RECENT_UPDATES_FIELD_NUMBER: _ClassVar[int]
+    last_select_batch: int
+    last_select_mean_sample: float
+    mean_histogram: _containers.RepeatedScalarFieldContainer[int]
+    mean_sum: float
+    prompts_with_data: int
+    recent_updates: _containers.RepeatedCompositeFieldContainer[UpdateFigures]
+    def __init__(self, prompts_with_data: _Optional[int] = ..., mean_histogram: _Optional[_Iterable[int]] = ..., mean_sum: _Optional[float] = ..., last_select_batch: _Optional[int] = ..., last_select_mean_sample: _Optional[float] = ..., recent_updates: _Optional[_Iterable[_Union[UpdateFigures, _Mapping]]] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
     __slots__ = ["ids", "ids_le", "pool", "prior_alpha", "prior_beta"]
@@ -370,7 +388,7 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ["cpu", "kernel", "methods", "pool_bytes", "pools", "requests", "resident_bytes", "uptime_seconds"]
+    __slots__ = ["cpu", "kernel", "methods", "pool_bytes", "pools", "requests", "resident_bytes", "store", "uptime_seconds"]
     CPU_FIELD_NUMBER: _ClassVar[int]
     KERNEL_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
@@ -378,6 +396,7 @@ class StatsResponse(_message.Message):
     POOL_BYTES_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     cpu: str
     kernel: str
@@ -386,8 +405,9 @@ class StatsResponse(_message.Message):
     pools: _containers.RepeatedCompositeFieldContainer[PoolInfo]
     requests: int
     resident_bytes: int
+    store: StoreMetrics
     uptime_seconds: float
-    def __init__(self, uptime_seconds: _Optional[float] = ..., requests: _Optional[int] = ..., methods: _Optional[_Iterable[_Union[MethodStats, _Mapping]]] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., resident_bytes: _Optional[int] = ..., pool_bytes: _Optional[int] = ..., kernel: _Optional[str] = ..., cpu: _Optional[str] = ...) -> None: ...
+    def __init__(self, uptime_seconds: _Optional[float] = ..., requests: _Optional[int] = ..., methods: _Optional[_Iterable[_Union[MethodStats, _Mapping]]] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., resident_bytes: _Optional[int] = ..., pool_bytes: _Optional[int] = ..., kernel: _Optional[str] = ..., cpu: _Optional[str] = ..., store: _Optional[_Union[StoreMetrics, _Mapping]] = ...) -> None: ...
 
 class Status(_message.Message):
     __slots__ = ["code", "message"]
@@ -396,6 +416,30 @@ class Status(_message.Message):
     code: Code
     message: str
     def __init__(self, code: _Optional[_Union[Code, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class StoreMetrics(_message.Message):
+    __slots__ = ["fsync_bucket_seconds", "fsync_buckets", "fsync_seconds_sum", "fsyncs", "last_snapshot_bytes", "last_snapshot_seconds", "last_snapshot_unix", "persistent", "snapshots_written", "wal_bytes"]
+    FSYNCS_FIELD_NUMBER: _ClassVar[int]
+    FSYNC_BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    FSYNC_BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FSYNC_SECONDS_SUM_FIELD_NUMBER: _ClassVar[int]
+    LAST_SNAPSHOT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_SNAPSHOT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SNAPSHOT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    PERSISTENT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    WAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    fsync_bucket_seconds: _containers.RepeatedScalarFieldContainer[float]
+    fsync_buckets: _containers.RepeatedScalarFieldContainer[int]
+    fsync_seconds_sum: float
+    fsyncs: int
+    last_snapshot_bytes: int
+    last_snapshot_seconds: float
+    last_snapshot_unix: float
+    persistent: bool
+    snapshots_written: int
+    wal_bytes: int
+    def __init__(self, persistent: bool = ..., wal_bytes: _Optional[int] = ..., fsyncs: _Optional[int] = ..., fsync_seconds_sum: _Optional[float] = ..., fsync_buckets: _Optional[_Iterable[int]] = ..., fsync_bucket_seconds: _Optional[_Iterable[float]] = ..., snapshots_written: _Optional[int] = ..., last_snapshot_unix: _Optional[float] = ..., last_snapshot_bytes: _Optional[int] = ..., last_snapshot_seconds: _Optional[float] = ...) -> None: ...
 
 class UpdateEvent(_message.Message):
     __slots__ = ["alpha", "beta", "ids", "pool", "request_id", "update_index"]
@@ -412,6 +456,22 @@ class UpdateEvent(_message.Message):
     request_id: str
     update_index: int
     def __init__(self, pool: _Optional[str] = ..., update_index: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., alpha: _Optional[_Iterable[float]] = ..., beta: _Optional[_Iterable[float]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UpdateFigures(_message.Message):
+    __slots__ = ["all_failed", "all_solved", "predicted", "prompts", "realised", "update_index"]
+    ALL_FAILED_FIELD_NUMBER: _ClassVar[int]
+    ALL_SOLVED_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    REALISED_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    all_failed: float
+    all_solved: float
+    predicted: float
+    prompts: int
+    realised: float
+    update_index: int
+    def __init__(self, update_index: _Optional[int] = ..., prompts: _Optional[int] = ..., predicted: _Optional[float] = ..., realised: _Optional[float] = ..., all_solved: _Optional[float] = ..., all_failed: _Optional[float] = ...) -> None: ...
 
 class UpdateRequest(_message.Message):
     __slots__ = ["ids", "ids_le", "pool", "request_id", "rollouts", "successes", "successes_le", "trials", "trials_le"]

@@ -18,6 +18,9 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Mopps__V1__Status Mopps__V1__Status;
 typedef struct Mopps__V1__PoolConfig Mopps__V1__PoolConfig;
 typedef struct Mopps__V1__PoolInfo Mopps__V1__PoolInfo;
+typedef struct Mopps__V1__UpdateFigures Mopps__V1__UpdateFigures;
+typedef struct Mopps__V1__PoolMetrics Mopps__V1__PoolMetrics;
+typedef struct Mopps__V1__StoreMetrics Mopps__V1__StoreMetrics;
 typedef struct Mopps__V1__CreatePoolRequest Mopps__V1__CreatePoolRequest;
 typedef struct Mopps__V1__CreatePoolResponse Mopps__V1__CreatePoolResponse;
 typedef struct Mopps__V1__DropPoolRequest Mopps__V1__DropPoolRequest;
@@ -218,10 +221,122 @@ struct  Mopps__V1__PoolInfo
   uint64_t prompt_count;
   uint64_t select_count;
   uint64_t update_count;
+  /*
+   * What the pool's posteriors and recent batches look like; set in Stats replies only (computing
+   * it visits every prompt).
+   */
+  Mopps__V1__PoolMetrics *metrics;
 };
 #define MOPPS__V1__POOL_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__pool_info__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0, NULL }
+
+
+/*
+ * The figures of one applied Update.
+ */
+struct  Mopps__V1__UpdateFigures
+{
+  ProtobufCMessage base;
+  uint64_t update_index;
+  uint32_t prompts;
+  /*
+   * mean posterior mean of the updated prompts before the update
+   */
+  double predicted;
+  /*
+   * sum of successes / sum of trials
+   */
+  double realised;
+  /*
+   * share of prompts with successes == trials
+   */
+  double all_solved;
+  /*
+   * share of prompts with successes == 0
+   */
+  double all_failed;
+};
+#define MOPPS__V1__UPDATE_FIGURES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__update_figures__descriptor) \
+    , 0, 0, 0, 0, 0, 0 }
+
+
+/*
+ * A pool's algorithm figures (the same numbers `serve --http` exposes on /metrics).
+ */
+struct  Mopps__V1__PoolMetrics
+{
+  ProtobufCMessage base;
+  /*
+   * prompts whose posterior differs from the pool's prior
+   */
+  uint64_t prompts_with_data;
+  /*
+   * prompts per posterior-mean decile: [0, 0.1], (0.1, 0.2], ..., (0.9, 1]
+   */
+  size_t n_mean_histogram;
+  uint64_t *mean_histogram;
+  /*
+   * sum of all posterior means
+   */
+  double mean_sum;
+  /*
+   * 0: no select since the pool was created or restored
+   */
+  uint32_t last_select_batch;
+  /*
+   * mean sampled rate of the last select's chosen prompts
+   */
+  double last_select_mean_sample;
+  /*
+   * oldest first, at most 64; the last is the last update
+   */
+  size_t n_recent_updates;
+  Mopps__V1__UpdateFigures **recent_updates;
+};
+#define MOPPS__V1__POOL_METRICS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__pool_metrics__descriptor) \
+    , 0, 0,NULL, 0, 0, 0, 0,NULL }
+
+
+/*
+ * The state directory's figures.
+ */
+struct  Mopps__V1__StoreMetrics
+{
+  ProtobufCMessage base;
+  /*
+   * false with --no-persistence: the rest is zero
+   */
+  protobuf_c_boolean persistent;
+  uint64_t wal_bytes;
+  uint64_t fsyncs;
+  double fsync_seconds_sum;
+  /*
+   * fsyncs per bound of fsync_bucket_seconds (not cumulative)
+   */
+  size_t n_fsync_buckets;
+  uint64_t *fsync_buckets;
+  size_t n_fsync_bucket_seconds;
+  double *fsync_bucket_seconds;
+  /*
+   * full snapshots written by this process
+   */
+  uint64_t snapshots_written;
+  /*
+   * newest full snapshot on disk (0: none)
+   */
+  double last_snapshot_unix;
+  uint64_t last_snapshot_bytes;
+  /*
+   * time the last snapshot written by this process took
+   */
+  double last_snapshot_seconds;
+};
+#define MOPPS__V1__STORE_METRICS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__store_metrics__descriptor) \
+    , 0, 0, 0, 0, 0,NULL, 0,NULL, 0, 0, 0, 0 }
 
 
 struct  Mopps__V1__CreatePoolRequest
@@ -710,10 +825,11 @@ struct  Mopps__V1__StatsResponse
    * the CPU's brand string as CPUID reports it
    */
   char *cpu;
+  Mopps__V1__StoreMetrics *store;
 };
 #define MOPPS__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__stats_response__descriptor) \
-    , 0, 0, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Mopps__V1__HealthRequest
@@ -840,6 +956,63 @@ Mopps__V1__PoolInfo *
                       const uint8_t       *data);
 void   mopps__v1__pool_info__free_unpacked
                      (Mopps__V1__PoolInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__UpdateFigures methods */
+void   mopps__v1__update_figures__init
+                     (Mopps__V1__UpdateFigures         *message);
+size_t mopps__v1__update_figures__get_packed_size
+                     (const Mopps__V1__UpdateFigures   *message);
+size_t mopps__v1__update_figures__pack
+                     (const Mopps__V1__UpdateFigures   *message,
+                      uint8_t             *out);
+size_t mopps__v1__update_figures__pack_to_buffer
+                     (const Mopps__V1__UpdateFigures   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__UpdateFigures *
+       mopps__v1__update_figures__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__update_figures__free_unpacked
+                     (Mopps__V1__UpdateFigures *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__PoolMetrics methods */
+void   mopps__v1__pool_metrics__init
+                     (Mopps__V1__PoolMetrics         *message);
+size_t mopps__v1__pool_metrics__get_packed_size
+                     (const Mopps__V1__PoolMetrics   *message);
+size_t mopps__v1__pool_metrics__pack
+                     (const Mopps__V1__PoolMetrics   *message,
+                      uint8_t             *out);
+size_t mopps__v1__pool_metrics__pack_to_buffer
+                     (const Mopps__V1__PoolMetrics   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__PoolMetrics *
+       mopps__v1__pool_metrics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__pool_metrics__free_unpacked
+                     (Mopps__V1__PoolMetrics *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__StoreMetrics methods */
+void   mopps__v1__store_metrics__init
+                     (Mopps__V1__StoreMetrics         *message);
+size_t mopps__v1__store_metrics__get_packed_size
+                     (const Mopps__V1__StoreMetrics   *message);
+size_t mopps__v1__store_metrics__pack
+                     (const Mopps__V1__StoreMetrics   *message,
+                      uint8_t             *out);
+size_t mopps__v1__store_metrics__pack_to_buffer
+                     (const Mopps__V1__StoreMetrics   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__StoreMetrics *
+       mopps__v1__store_metrics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__store_metrics__free_unpacked
+                     (Mopps__V1__StoreMetrics *message,
                       ProtobufCAllocator *allocator);
 /* Mopps__V1__CreatePoolRequest methods */
 void   mopps__v1__create_pool_request__init
@@ -1479,6 +1652,15 @@ typedef void (*Mopps__V1__PoolConfig_Closure)
 typedef void (*Mopps__V1__PoolInfo_Closure)
                  (const Mopps__V1__PoolInfo *message,
                   void *closure_data);
+typedef void (*Mopps__V1__UpdateFigures_Closure)
+                 (const Mopps__V1__UpdateFigures *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__PoolMetrics_Closure)
+                 (const Mopps__V1__PoolMetrics *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__StoreMetrics_Closure)
+                 (const Mopps__V1__StoreMetrics *message,
+                  void *closure_data);
 typedef void (*Mopps__V1__CreatePoolRequest_Closure)
                  (const Mopps__V1__CreatePoolRequest *message,
                   void *closure_data);
@@ -1589,6 +1771,9 @@ extern const ProtobufCEnumDescriptor    mopps__v1__strategy__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__status__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__pool_config__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__pool_info__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__update_figures__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__pool_metrics__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__store_metrics__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__create_pool_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__create_pool_response__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__drop_pool_request__descriptor;

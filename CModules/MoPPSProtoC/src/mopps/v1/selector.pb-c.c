@@ -142,6 +142,141 @@ void   mopps__v1__pool_info__free_unpacked
   assert(message->base.descriptor == &mopps__v1__pool_info__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   mopps__v1__update_figures__init
+                     (Mopps__V1__UpdateFigures         *message)
+{
+  static const Mopps__V1__UpdateFigures init_value = MOPPS__V1__UPDATE_FIGURES__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__update_figures__get_packed_size
+                     (const Mopps__V1__UpdateFigures *message)
+{
+  assert(message->base.descriptor == &mopps__v1__update_figures__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__update_figures__pack
+                     (const Mopps__V1__UpdateFigures *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__update_figures__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__update_figures__pack_to_buffer
+                     (const Mopps__V1__UpdateFigures *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__update_figures__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__UpdateFigures *
+       mopps__v1__update_figures__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__UpdateFigures *)
+     protobuf_c_message_unpack (&mopps__v1__update_figures__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__update_figures__free_unpacked
+                     (Mopps__V1__UpdateFigures *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__update_figures__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__pool_metrics__init
+                     (Mopps__V1__PoolMetrics         *message)
+{
+  static const Mopps__V1__PoolMetrics init_value = MOPPS__V1__POOL_METRICS__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__pool_metrics__get_packed_size
+                     (const Mopps__V1__PoolMetrics *message)
+{
+  assert(message->base.descriptor == &mopps__v1__pool_metrics__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__pool_metrics__pack
+                     (const Mopps__V1__PoolMetrics *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__pool_metrics__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__pool_metrics__pack_to_buffer
+                     (const Mopps__V1__PoolMetrics *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__pool_metrics__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__PoolMetrics *
+       mopps__v1__pool_metrics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__PoolMetrics *)
+     protobuf_c_message_unpack (&mopps__v1__pool_metrics__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__pool_metrics__free_unpacked
+                     (Mopps__V1__PoolMetrics *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__pool_metrics__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__store_metrics__init
+                     (Mopps__V1__StoreMetrics         *message)
+{
+  static const Mopps__V1__StoreMetrics init_value = MOPPS__V1__STORE_METRICS__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__store_metrics__get_packed_size
+                     (const Mopps__V1__StoreMetrics *message)
+{
+  assert(message->base.descriptor == &mopps__v1__store_metrics__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__store_metrics__pack
+                     (const Mopps__V1__StoreMetrics *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__store_metrics__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__store_metrics__pack_to_buffer
+                     (const Mopps__V1__StoreMetrics *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__store_metrics__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__StoreMetrics *
+       mopps__v1__store_metrics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__StoreMetrics *)
+     protobuf_c_message_unpack (&mopps__v1__store_metrics__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__store_metrics__free_unpacked
+                     (Mopps__V1__StoreMetrics *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__store_metrics__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   mopps__v1__create_pool_request__init
                      (Mopps__V1__CreatePoolRequest         *message)
 {
@@ -1820,7 +1955,7 @@ const ProtobufCMessageDescriptor mopps__v1__pool_config__descriptor =
   (ProtobufCMessageInit) mopps__v1__pool_config__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__pool_info__field_descriptors[5] =
+static const ProtobufCFieldDescriptor mopps__v1__pool_info__field_descriptors[6] =
 {
   {
     "name",
@@ -1882,18 +2017,32 @@ static const ProtobufCFieldDescriptor mopps__v1__pool_info__field_descriptors[5]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "metrics",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolInfo, metrics),
+    &mopps__v1__pool_metrics__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__pool_info__field_indices_by_name[] = {
   1,   /* field[1] = config */
+  5,   /* field[5] = metrics */
   0,   /* field[0] = name */
   2,   /* field[2] = prompt_count */
   3,   /* field[3] = select_count */
   4,   /* field[4] = update_count */
 };
-static const ProtobufCIntRange mopps__v1__pool_info__number_ranges[1 + 1] =
+static const ProtobufCIntRange mopps__v1__pool_info__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 20, 5 },
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor mopps__v1__pool_info__descriptor =
 {
@@ -1903,11 +2052,372 @@ const ProtobufCMessageDescriptor mopps__v1__pool_info__descriptor =
   "Mopps__V1__PoolInfo",
   "mopps.v1",
   sizeof(Mopps__V1__PoolInfo),
-  5,
+  6,
   mopps__v1__pool_info__field_descriptors,
   mopps__v1__pool_info__field_indices_by_name,
-  1,  mopps__v1__pool_info__number_ranges,
+  2,  mopps__v1__pool_info__number_ranges,
   (ProtobufCMessageInit) mopps__v1__pool_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__update_figures__field_descriptors[6] =
+{
+  {
+    "update_index",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__UpdateFigures, update_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompts",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__UpdateFigures, prompts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "predicted",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__UpdateFigures, predicted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "realised",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__UpdateFigures, realised),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_solved",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__UpdateFigures, all_solved),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_failed",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__UpdateFigures, all_failed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__update_figures__field_indices_by_name[] = {
+  5,   /* field[5] = all_failed */
+  4,   /* field[4] = all_solved */
+  2,   /* field[2] = predicted */
+  1,   /* field[1] = prompts */
+  3,   /* field[3] = realised */
+  0,   /* field[0] = update_index */
+};
+static const ProtobufCIntRange mopps__v1__update_figures__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor mopps__v1__update_figures__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.UpdateFigures",
+  "UpdateFigures",
+  "Mopps__V1__UpdateFigures",
+  "mopps.v1",
+  sizeof(Mopps__V1__UpdateFigures),
+  6,
+  mopps__v1__update_figures__field_descriptors,
+  mopps__v1__update_figures__field_indices_by_name,
+  1,  mopps__v1__update_figures__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__update_figures__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__pool_metrics__field_descriptors[6] =
+{
+  {
+    "prompts_with_data",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolMetrics, prompts_with_data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mean_histogram",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Mopps__V1__PoolMetrics, n_mean_histogram),
+    offsetof(Mopps__V1__PoolMetrics, mean_histogram),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mean_sum",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolMetrics, mean_sum),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_select_batch",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolMetrics, last_select_batch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_select_mean_sample",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolMetrics, last_select_mean_sample),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recent_updates",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Mopps__V1__PoolMetrics, n_recent_updates),
+    offsetof(Mopps__V1__PoolMetrics, recent_updates),
+    &mopps__v1__update_figures__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__pool_metrics__field_indices_by_name[] = {
+  3,   /* field[3] = last_select_batch */
+  4,   /* field[4] = last_select_mean_sample */
+  1,   /* field[1] = mean_histogram */
+  2,   /* field[2] = mean_sum */
+  0,   /* field[0] = prompts_with_data */
+  5,   /* field[5] = recent_updates */
+};
+static const ProtobufCIntRange mopps__v1__pool_metrics__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor mopps__v1__pool_metrics__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.PoolMetrics",
+  "PoolMetrics",
+  "Mopps__V1__PoolMetrics",
+  "mopps.v1",
+  sizeof(Mopps__V1__PoolMetrics),
+  6,
+  mopps__v1__pool_metrics__field_descriptors,
+  mopps__v1__pool_metrics__field_indices_by_name,
+  1,  mopps__v1__pool_metrics__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__pool_metrics__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__store_metrics__field_descriptors[10] =
+{
+  {
+    "persistent",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StoreMetrics, persistent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "wal_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StoreMetrics, wal_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fsyncs",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StoreMetrics, fsyncs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fsync_seconds_sum",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StoreMetrics, fsync_seconds_sum),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fsync_buckets",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Mopps__V1__StoreMetrics, n_fsync_buckets),
+    offsetof(Mopps__V1__StoreMetrics, fsync_buckets),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fsync_bucket_seconds",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__StoreMetrics, n_fsync_bucket_seconds),
+    offsetof(Mopps__V1__StoreMetrics, fsync_bucket_seconds),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "snapshots_written",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StoreMetrics, snapshots_written),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_snapshot_unix",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StoreMetrics, last_snapshot_unix),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_snapshot_bytes",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StoreMetrics, last_snapshot_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_snapshot_seconds",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StoreMetrics, last_snapshot_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__store_metrics__field_indices_by_name[] = {
+  5,   /* field[5] = fsync_bucket_seconds */
+  4,   /* field[4] = fsync_buckets */
+  3,   /* field[3] = fsync_seconds_sum */
+  2,   /* field[2] = fsyncs */
+  8,   /* field[8] = last_snapshot_bytes */
+  9,   /* field[9] = last_snapshot_seconds */
+  7,   /* field[7] = last_snapshot_unix */
+  0,   /* field[0] = persistent */
+  6,   /* field[6] = snapshots_written */
+  1,   /* field[1] = wal_bytes */
+};
+static const ProtobufCIntRange mopps__v1__store_metrics__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor mopps__v1__store_metrics__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.StoreMetrics",
+  "StoreMetrics",
+  "Mopps__V1__StoreMetrics",
+  "mopps.v1",
+  sizeof(Mopps__V1__StoreMetrics),
+  10,
+  mopps__v1__store_metrics__field_descriptors,
+  mopps__v1__store_metrics__field_indices_by_name,
+  1,  mopps__v1__store_metrics__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__store_metrics__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor mopps__v1__create_pool_request__field_descriptors[2] =
@@ -3850,7 +4360,7 @@ const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor =
   (ProtobufCMessageInit) mopps__v1__method_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descriptors[8] =
+static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descriptors[9] =
 {
   {
     "uptime_seconds",
@@ -3948,6 +4458,18 @@ static const ProtobufCFieldDescriptor mopps__v1__stats_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "store",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StatsResponse, store),
+    &mopps__v1__store_metrics__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__stats_response__field_indices_by_name[] = {
   7,   /* field[7] = cpu */
@@ -3957,12 +4479,13 @@ static const unsigned mopps__v1__stats_response__field_indices_by_name[] = {
   3,   /* field[3] = pools */
   1,   /* field[1] = requests */
   4,   /* field[4] = resident_bytes */
+  8,   /* field[8] = store */
   0,   /* field[0] = uptime_seconds */
 };
 static const ProtobufCIntRange mopps__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor =
 {
@@ -3972,7 +4495,7 @@ const ProtobufCMessageDescriptor mopps__v1__stats_response__descriptor =
   "Mopps__V1__StatsResponse",
   "mopps.v1",
   sizeof(Mopps__V1__StatsResponse),
-  8,
+  9,
   mopps__v1__stats_response__field_descriptors,
   mopps__v1__stats_response__field_indices_by_name,
   1,  mopps__v1__stats_response__number_ranges,

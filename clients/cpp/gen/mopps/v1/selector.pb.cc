@@ -59,6 +59,7 @@ PROTOBUF_CONSTEXPR PoolInfo::PoolInfo(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.config_)*/nullptr
+  , /*decltype(_impl_.metrics_)*/nullptr
   , /*decltype(_impl_.prompt_count_)*/uint64_t{0u}
   , /*decltype(_impl_.select_count_)*/uint64_t{0u}
   , /*decltype(_impl_.update_count_)*/uint64_t{0u}
@@ -72,6 +73,66 @@ struct PoolInfoDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 PoolInfoDefaultTypeInternal _PoolInfo_default_instance_;
+PROTOBUF_CONSTEXPR UpdateFigures::UpdateFigures(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.update_index_)*/uint64_t{0u}
+  , /*decltype(_impl_.predicted_)*/0
+  , /*decltype(_impl_.realised_)*/0
+  , /*decltype(_impl_.all_solved_)*/0
+  , /*decltype(_impl_.all_failed_)*/0
+  , /*decltype(_impl_.prompts_)*/0u
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct UpdateFiguresDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR UpdateFiguresDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~UpdateFiguresDefaultTypeInternal() {}
+  union {
+    UpdateFigures _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 UpdateFiguresDefaultTypeInternal _UpdateFigures_default_instance_;
+PROTOBUF_CONSTEXPR PoolMetrics::PoolMetrics(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.mean_histogram_)*/{}
+  , /*decltype(_impl_._mean_histogram_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.recent_updates_)*/{}
+  , /*decltype(_impl_.prompts_with_data_)*/uint64_t{0u}
+  , /*decltype(_impl_.mean_sum_)*/0
+  , /*decltype(_impl_.last_select_mean_sample_)*/0
+  , /*decltype(_impl_.last_select_batch_)*/0u
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct PoolMetricsDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR PoolMetricsDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~PoolMetricsDefaultTypeInternal() {}
+  union {
+    PoolMetrics _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 PoolMetricsDefaultTypeInternal _PoolMetrics_default_instance_;
+PROTOBUF_CONSTEXPR StoreMetrics::StoreMetrics(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.fsync_buckets_)*/{}
+  , /*decltype(_impl_._fsync_buckets_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.fsync_bucket_seconds_)*/{}
+  , /*decltype(_impl_.wal_bytes_)*/uint64_t{0u}
+  , /*decltype(_impl_.fsyncs_)*/uint64_t{0u}
+  , /*decltype(_impl_.fsync_seconds_sum_)*/0
+  , /*decltype(_impl_.snapshots_written_)*/uint64_t{0u}
+  , /*decltype(_impl_.last_snapshot_unix_)*/0
+  , /*decltype(_impl_.last_snapshot_bytes_)*/uint64_t{0u}
+  , /*decltype(_impl_.last_snapshot_seconds_)*/0
+  , /*decltype(_impl_.persistent_)*/false
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct StoreMetricsDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR StoreMetricsDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~StoreMetricsDefaultTypeInternal() {}
+  union {
+    StoreMetrics _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 StoreMetricsDefaultTypeInternal _StoreMetrics_default_instance_;
 PROTOBUF_CONSTEXPR CreatePoolRequest::CreatePoolRequest(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.pool_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
@@ -521,6 +582,7 @@ PROTOBUF_CONSTEXPR StatsResponse::StatsResponse(
   , /*decltype(_impl_.pools_)*/{}
   , /*decltype(_impl_.kernel_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.cpu_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.store_)*/nullptr
   , /*decltype(_impl_.uptime_seconds_)*/0
   , /*decltype(_impl_.requests_)*/uint64_t{0u}
   , /*decltype(_impl_.resident_bytes_)*/uint64_t{0u}
@@ -1729,11 +1791,16 @@ std::string PoolConfig::GetTypeName() const {
 class PoolInfo::_Internal {
  public:
   static const ::mopps::v1::PoolConfig& config(const PoolInfo* msg);
+  static const ::mopps::v1::PoolMetrics& metrics(const PoolInfo* msg);
 };
 
 const ::mopps::v1::PoolConfig&
 PoolInfo::_Internal::config(const PoolInfo* msg) {
   return *msg->_impl_.config_;
+}
+const ::mopps::v1::PoolMetrics&
+PoolInfo::_Internal::metrics(const PoolInfo* msg) {
+  return *msg->_impl_.metrics_;
 }
 PoolInfo::PoolInfo(::PROTOBUF_NAMESPACE_ID::Arena* arena,
                          bool is_message_owned)
@@ -1747,6 +1814,7 @@ PoolInfo::PoolInfo(const PoolInfo& from)
   new (&_impl_) Impl_{
       decltype(_impl_.name_){}
     , decltype(_impl_.config_){nullptr}
+    , decltype(_impl_.metrics_){nullptr}
     , decltype(_impl_.prompt_count_){}
     , decltype(_impl_.select_count_){}
     , decltype(_impl_.update_count_){}
@@ -1764,6 +1832,9 @@ PoolInfo::PoolInfo(const PoolInfo& from)
   if (from._internal_has_config()) {
     _this->_impl_.config_ = new ::mopps::v1::PoolConfig(*from._impl_.config_);
   }
+  if (from._internal_has_metrics()) {
+    _this->_impl_.metrics_ = new ::mopps::v1::PoolMetrics(*from._impl_.metrics_);
+  }
   ::memcpy(&_impl_.prompt_count_, &from._impl_.prompt_count_,
     static_cast<size_t>(reinterpret_cast<char*>(&_impl_.update_count_) -
     reinterpret_cast<char*>(&_impl_.prompt_count_)) + sizeof(_impl_.update_count_));
@@ -1777,6 +1848,7 @@ inline void PoolInfo::SharedCtor(
   new (&_impl_) Impl_{
       decltype(_impl_.name_){}
     , decltype(_impl_.config_){nullptr}
+    , decltype(_impl_.metrics_){nullptr}
     , decltype(_impl_.prompt_count_){uint64_t{0u}}
     , decltype(_impl_.select_count_){uint64_t{0u}}
     , decltype(_impl_.update_count_){uint64_t{0u}}
@@ -1801,6 +1873,7 @@ inline void PoolInfo::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.name_.Destroy();
   if (this != internal_default_instance()) delete _impl_.config_;
+  if (this != internal_default_instance()) delete _impl_.metrics_;
 }
 
 void PoolInfo::SetCachedSize(int size) const {
@@ -1818,6 +1891,10 @@ void PoolInfo::Clear() {
     delete _impl_.config_;
   }
   _impl_.config_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.metrics_ != nullptr) {
+    delete _impl_.metrics_;
+  }
+  _impl_.metrics_ = nullptr;
   ::memset(&_impl_.prompt_count_, 0, static_cast<size_t>(
       reinterpret_cast<char*>(&_impl_.update_count_) -
       reinterpret_cast<char*>(&_impl_.prompt_count_)) + sizeof(_impl_.update_count_));
@@ -1868,6 +1945,14 @@ const char* PoolInfo::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx)
       case 5:
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 40)) {
           _impl_.update_count_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .mopps.v1.PoolMetrics metrics = 20;
+      case 20:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 162)) {
+          ptr = ctx->ParseMessage(_internal_mutable_metrics(), ptr);
           CHK_(ptr);
         } else
           goto handle_unusual;
@@ -1936,6 +2021,13 @@ uint8_t* PoolInfo::_InternalSerialize(
     target = ::_pbi::WireFormatLite::WriteUInt64ToArray(5, this->_internal_update_count(), target);
   }
 
+  // .mopps.v1.PoolMetrics metrics = 20;
+  if (this->_internal_has_metrics()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(20, _Internal::metrics(this),
+        _Internal::metrics(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
         static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
@@ -1964,6 +2056,13 @@ size_t PoolInfo::ByteSizeLong() const {
     total_size += 1 +
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
         *_impl_.config_);
+  }
+
+  // .mopps.v1.PoolMetrics metrics = 20;
+  if (this->_internal_has_metrics()) {
+    total_size += 2 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.metrics_);
   }
 
   // uint64 prompt_count = 3;
@@ -2009,6 +2108,10 @@ void PoolInfo::MergeFrom(const PoolInfo& from) {
     _this->_internal_mutable_config()->::mopps::v1::PoolConfig::MergeFrom(
         from._internal_config());
   }
+  if (from._internal_has_metrics()) {
+    _this->_internal_mutable_metrics()->::mopps::v1::PoolMetrics::MergeFrom(
+        from._internal_metrics());
+  }
   if (from._internal_prompt_count() != 0) {
     _this->_internal_set_prompt_count(from._internal_prompt_count());
   }
@@ -2051,6 +2154,1192 @@ void PoolInfo::InternalSwap(PoolInfo* other) {
 
 std::string PoolInfo::GetTypeName() const {
   return "mopps.v1.PoolInfo";
+}
+
+
+// ===================================================================
+
+class UpdateFigures::_Internal {
+ public:
+};
+
+UpdateFigures::UpdateFigures(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:mopps.v1.UpdateFigures)
+}
+UpdateFigures::UpdateFigures(const UpdateFigures& from)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite() {
+  UpdateFigures* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.update_index_){}
+    , decltype(_impl_.predicted_){}
+    , decltype(_impl_.realised_){}
+    , decltype(_impl_.all_solved_){}
+    , decltype(_impl_.all_failed_){}
+    , decltype(_impl_.prompts_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+  ::memcpy(&_impl_.update_index_, &from._impl_.update_index_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.prompts_) -
+    reinterpret_cast<char*>(&_impl_.update_index_)) + sizeof(_impl_.prompts_));
+  // @@protoc_insertion_point(copy_constructor:mopps.v1.UpdateFigures)
+}
+
+inline void UpdateFigures::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.update_index_){uint64_t{0u}}
+    , decltype(_impl_.predicted_){0}
+    , decltype(_impl_.realised_){0}
+    , decltype(_impl_.all_solved_){0}
+    , decltype(_impl_.all_failed_){0}
+    , decltype(_impl_.prompts_){0u}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+UpdateFigures::~UpdateFigures() {
+  // @@protoc_insertion_point(destructor:mopps.v1.UpdateFigures)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<std::string>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void UpdateFigures::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+}
+
+void UpdateFigures::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void UpdateFigures::Clear() {
+// @@protoc_insertion_point(message_clear_start:mopps.v1.UpdateFigures)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  ::memset(&_impl_.update_index_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.prompts_) -
+      reinterpret_cast<char*>(&_impl_.update_index_)) + sizeof(_impl_.prompts_));
+  _internal_metadata_.Clear<std::string>();
+}
+
+const char* UpdateFigures::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // uint64 update_index = 1;
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.update_index_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 prompts = 2;
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.prompts_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // double predicted = 3;
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 25)) {
+          _impl_.predicted_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double realised = 4;
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 33)) {
+          _impl_.realised_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double all_solved = 5;
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 41)) {
+          _impl_.all_solved_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double all_failed = 6;
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 49)) {
+          _impl_.all_failed_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<std::string>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* UpdateFigures::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:mopps.v1.UpdateFigures)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // uint64 update_index = 1;
+  if (this->_internal_update_index() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(1, this->_internal_update_index(), target);
+  }
+
+  // uint32 prompts = 2;
+  if (this->_internal_prompts() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(2, this->_internal_prompts(), target);
+  }
+
+  // double predicted = 3;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_predicted = this->_internal_predicted();
+  uint64_t raw_predicted;
+  memcpy(&raw_predicted, &tmp_predicted, sizeof(tmp_predicted));
+  if (raw_predicted != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(3, this->_internal_predicted(), target);
+  }
+
+  // double realised = 4;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_realised = this->_internal_realised();
+  uint64_t raw_realised;
+  memcpy(&raw_realised, &tmp_realised, sizeof(tmp_realised));
+  if (raw_realised != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(4, this->_internal_realised(), target);
+  }
+
+  // double all_solved = 5;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_all_solved = this->_internal_all_solved();
+  uint64_t raw_all_solved;
+  memcpy(&raw_all_solved, &tmp_all_solved, sizeof(tmp_all_solved));
+  if (raw_all_solved != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(5, this->_internal_all_solved(), target);
+  }
+
+  // double all_failed = 6;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_all_failed = this->_internal_all_failed();
+  uint64_t raw_all_failed;
+  memcpy(&raw_all_failed, &tmp_all_failed, sizeof(tmp_all_failed));
+  if (raw_all_failed != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(6, this->_internal_all_failed(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
+        static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:mopps.v1.UpdateFigures)
+  return target;
+}
+
+size_t UpdateFigures::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:mopps.v1.UpdateFigures)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // uint64 update_index = 1;
+  if (this->_internal_update_index() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_update_index());
+  }
+
+  // double predicted = 3;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_predicted = this->_internal_predicted();
+  uint64_t raw_predicted;
+  memcpy(&raw_predicted, &tmp_predicted, sizeof(tmp_predicted));
+  if (raw_predicted != 0) {
+    total_size += 1 + 8;
+  }
+
+  // double realised = 4;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_realised = this->_internal_realised();
+  uint64_t raw_realised;
+  memcpy(&raw_realised, &tmp_realised, sizeof(tmp_realised));
+  if (raw_realised != 0) {
+    total_size += 1 + 8;
+  }
+
+  // double all_solved = 5;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_all_solved = this->_internal_all_solved();
+  uint64_t raw_all_solved;
+  memcpy(&raw_all_solved, &tmp_all_solved, sizeof(tmp_all_solved));
+  if (raw_all_solved != 0) {
+    total_size += 1 + 8;
+  }
+
+  // double all_failed = 6;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_all_failed = this->_internal_all_failed();
+  uint64_t raw_all_failed;
+  memcpy(&raw_all_failed, &tmp_all_failed, sizeof(tmp_all_failed));
+  if (raw_all_failed != 0) {
+    total_size += 1 + 8;
+  }
+
+  // uint32 prompts = 2;
+  if (this->_internal_prompts() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_prompts());
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
+  }
+  int cached_size = ::_pbi::ToCachedSize(total_size);
+  SetCachedSize(cached_size);
+  return total_size;
+}
+
+void UpdateFigures::CheckTypeAndMergeFrom(
+    const ::PROTOBUF_NAMESPACE_ID::MessageLite& from) {
+  MergeFrom(*::_pbi::DownCast<const UpdateFigures*>(
+      &from));
+}
+
+void UpdateFigures::MergeFrom(const UpdateFigures& from) {
+  UpdateFigures* const _this = this;
+  // @@protoc_insertion_point(class_specific_merge_from_start:mopps.v1.UpdateFigures)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (from._internal_update_index() != 0) {
+    _this->_internal_set_update_index(from._internal_update_index());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_predicted = from._internal_predicted();
+  uint64_t raw_predicted;
+  memcpy(&raw_predicted, &tmp_predicted, sizeof(tmp_predicted));
+  if (raw_predicted != 0) {
+    _this->_internal_set_predicted(from._internal_predicted());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_realised = from._internal_realised();
+  uint64_t raw_realised;
+  memcpy(&raw_realised, &tmp_realised, sizeof(tmp_realised));
+  if (raw_realised != 0) {
+    _this->_internal_set_realised(from._internal_realised());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_all_solved = from._internal_all_solved();
+  uint64_t raw_all_solved;
+  memcpy(&raw_all_solved, &tmp_all_solved, sizeof(tmp_all_solved));
+  if (raw_all_solved != 0) {
+    _this->_internal_set_all_solved(from._internal_all_solved());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_all_failed = from._internal_all_failed();
+  uint64_t raw_all_failed;
+  memcpy(&raw_all_failed, &tmp_all_failed, sizeof(tmp_all_failed));
+  if (raw_all_failed != 0) {
+    _this->_internal_set_all_failed(from._internal_all_failed());
+  }
+  if (from._internal_prompts() != 0) {
+    _this->_internal_set_prompts(from._internal_prompts());
+  }
+  _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+}
+
+void UpdateFigures::CopyFrom(const UpdateFigures& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:mopps.v1.UpdateFigures)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool UpdateFigures::IsInitialized() const {
+  return true;
+}
+
+void UpdateFigures::InternalSwap(UpdateFigures* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(UpdateFigures, _impl_.prompts_)
+      + sizeof(UpdateFigures::_impl_.prompts_)
+      - PROTOBUF_FIELD_OFFSET(UpdateFigures, _impl_.update_index_)>(
+          reinterpret_cast<char*>(&_impl_.update_index_),
+          reinterpret_cast<char*>(&other->_impl_.update_index_));
+}
+
+std::string UpdateFigures::GetTypeName() const {
+  return "mopps.v1.UpdateFigures";
+}
+
+
+// ===================================================================
+
+class PoolMetrics::_Internal {
+ public:
+};
+
+PoolMetrics::PoolMetrics(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:mopps.v1.PoolMetrics)
+}
+PoolMetrics::PoolMetrics(const PoolMetrics& from)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite() {
+  PoolMetrics* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.mean_histogram_){from._impl_.mean_histogram_}
+    , /*decltype(_impl_._mean_histogram_cached_byte_size_)*/{0}
+    , decltype(_impl_.recent_updates_){from._impl_.recent_updates_}
+    , decltype(_impl_.prompts_with_data_){}
+    , decltype(_impl_.mean_sum_){}
+    , decltype(_impl_.last_select_mean_sample_){}
+    , decltype(_impl_.last_select_batch_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+  ::memcpy(&_impl_.prompts_with_data_, &from._impl_.prompts_with_data_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.last_select_batch_) -
+    reinterpret_cast<char*>(&_impl_.prompts_with_data_)) + sizeof(_impl_.last_select_batch_));
+  // @@protoc_insertion_point(copy_constructor:mopps.v1.PoolMetrics)
+}
+
+inline void PoolMetrics::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.mean_histogram_){arena}
+    , /*decltype(_impl_._mean_histogram_cached_byte_size_)*/{0}
+    , decltype(_impl_.recent_updates_){arena}
+    , decltype(_impl_.prompts_with_data_){uint64_t{0u}}
+    , decltype(_impl_.mean_sum_){0}
+    , decltype(_impl_.last_select_mean_sample_){0}
+    , decltype(_impl_.last_select_batch_){0u}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+PoolMetrics::~PoolMetrics() {
+  // @@protoc_insertion_point(destructor:mopps.v1.PoolMetrics)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<std::string>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void PoolMetrics::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.mean_histogram_.~RepeatedField();
+  _impl_.recent_updates_.~RepeatedPtrField();
+}
+
+void PoolMetrics::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void PoolMetrics::Clear() {
+// @@protoc_insertion_point(message_clear_start:mopps.v1.PoolMetrics)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.mean_histogram_.Clear();
+  _impl_.recent_updates_.Clear();
+  ::memset(&_impl_.prompts_with_data_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.last_select_batch_) -
+      reinterpret_cast<char*>(&_impl_.prompts_with_data_)) + sizeof(_impl_.last_select_batch_));
+  _internal_metadata_.Clear<std::string>();
+}
+
+const char* PoolMetrics::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // uint64 prompts_with_data = 1;
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.prompts_with_data_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint64 mean_histogram = 2;
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt64Parser(_internal_mutable_mean_histogram(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 16) {
+          _internal_add_mean_histogram(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // double mean_sum = 3;
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 25)) {
+          _impl_.mean_sum_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 last_select_batch = 4;
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 32)) {
+          _impl_.last_select_batch_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // double last_select_mean_sample = 5;
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 41)) {
+          _impl_.last_select_mean_sample_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated .mopps.v1.UpdateFigures recent_updates = 6;
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_recent_updates(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<50>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<std::string>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* PoolMetrics::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:mopps.v1.PoolMetrics)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // uint64 prompts_with_data = 1;
+  if (this->_internal_prompts_with_data() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(1, this->_internal_prompts_with_data(), target);
+  }
+
+  // repeated uint64 mean_histogram = 2;
+  {
+    int byte_size = _impl_._mean_histogram_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt64Packed(
+          2, _internal_mean_histogram(), byte_size, target);
+    }
+  }
+
+  // double mean_sum = 3;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_mean_sum = this->_internal_mean_sum();
+  uint64_t raw_mean_sum;
+  memcpy(&raw_mean_sum, &tmp_mean_sum, sizeof(tmp_mean_sum));
+  if (raw_mean_sum != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(3, this->_internal_mean_sum(), target);
+  }
+
+  // uint32 last_select_batch = 4;
+  if (this->_internal_last_select_batch() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(4, this->_internal_last_select_batch(), target);
+  }
+
+  // double last_select_mean_sample = 5;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_select_mean_sample = this->_internal_last_select_mean_sample();
+  uint64_t raw_last_select_mean_sample;
+  memcpy(&raw_last_select_mean_sample, &tmp_last_select_mean_sample, sizeof(tmp_last_select_mean_sample));
+  if (raw_last_select_mean_sample != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(5, this->_internal_last_select_mean_sample(), target);
+  }
+
+  // repeated .mopps.v1.UpdateFigures recent_updates = 6;
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_recent_updates_size()); i < n; i++) {
+    const auto& repfield = this->_internal_recent_updates(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(6, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
+        static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:mopps.v1.PoolMetrics)
+  return target;
+}
+
+size_t PoolMetrics::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:mopps.v1.PoolMetrics)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated uint64 mean_histogram = 2;
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt64Size(this->_impl_.mean_histogram_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._mean_histogram_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated .mopps.v1.UpdateFigures recent_updates = 6;
+  total_size += 1UL * this->_internal_recent_updates_size();
+  for (const auto& msg : this->_impl_.recent_updates_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // uint64 prompts_with_data = 1;
+  if (this->_internal_prompts_with_data() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_prompts_with_data());
+  }
+
+  // double mean_sum = 3;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_mean_sum = this->_internal_mean_sum();
+  uint64_t raw_mean_sum;
+  memcpy(&raw_mean_sum, &tmp_mean_sum, sizeof(tmp_mean_sum));
+  if (raw_mean_sum != 0) {
+    total_size += 1 + 8;
+  }
+
+  // double last_select_mean_sample = 5;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_select_mean_sample = this->_internal_last_select_mean_sample();
+  uint64_t raw_last_select_mean_sample;
+  memcpy(&raw_last_select_mean_sample, &tmp_last_select_mean_sample, sizeof(tmp_last_select_mean_sample));
+  if (raw_last_select_mean_sample != 0) {
+    total_size += 1 + 8;
+  }
+
+  // uint32 last_select_batch = 4;
+  if (this->_internal_last_select_batch() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_last_select_batch());
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
+  }
+  int cached_size = ::_pbi::ToCachedSize(total_size);
+  SetCachedSize(cached_size);
+  return total_size;
+}
+
+void PoolMetrics::CheckTypeAndMergeFrom(
+    const ::PROTOBUF_NAMESPACE_ID::MessageLite& from) {
+  MergeFrom(*::_pbi::DownCast<const PoolMetrics*>(
+      &from));
+}
+
+void PoolMetrics::MergeFrom(const PoolMetrics& from) {
+  PoolMetrics* const _this = this;
+  // @@protoc_insertion_point(class_specific_merge_from_start:mopps.v1.PoolMetrics)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.mean_histogram_.MergeFrom(from._impl_.mean_histogram_);
+  _this->_impl_.recent_updates_.MergeFrom(from._impl_.recent_updates_);
+  if (from._internal_prompts_with_data() != 0) {
+    _this->_internal_set_prompts_with_data(from._internal_prompts_with_data());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_mean_sum = from._internal_mean_sum();
+  uint64_t raw_mean_sum;
+  memcpy(&raw_mean_sum, &tmp_mean_sum, sizeof(tmp_mean_sum));
+  if (raw_mean_sum != 0) {
+    _this->_internal_set_mean_sum(from._internal_mean_sum());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_select_mean_sample = from._internal_last_select_mean_sample();
+  uint64_t raw_last_select_mean_sample;
+  memcpy(&raw_last_select_mean_sample, &tmp_last_select_mean_sample, sizeof(tmp_last_select_mean_sample));
+  if (raw_last_select_mean_sample != 0) {
+    _this->_internal_set_last_select_mean_sample(from._internal_last_select_mean_sample());
+  }
+  if (from._internal_last_select_batch() != 0) {
+    _this->_internal_set_last_select_batch(from._internal_last_select_batch());
+  }
+  _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+}
+
+void PoolMetrics::CopyFrom(const PoolMetrics& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:mopps.v1.PoolMetrics)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool PoolMetrics::IsInitialized() const {
+  return true;
+}
+
+void PoolMetrics::InternalSwap(PoolMetrics* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.mean_histogram_.InternalSwap(&other->_impl_.mean_histogram_);
+  _impl_.recent_updates_.InternalSwap(&other->_impl_.recent_updates_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(PoolMetrics, _impl_.last_select_batch_)
+      + sizeof(PoolMetrics::_impl_.last_select_batch_)
+      - PROTOBUF_FIELD_OFFSET(PoolMetrics, _impl_.prompts_with_data_)>(
+          reinterpret_cast<char*>(&_impl_.prompts_with_data_),
+          reinterpret_cast<char*>(&other->_impl_.prompts_with_data_));
+}
+
+std::string PoolMetrics::GetTypeName() const {
+  return "mopps.v1.PoolMetrics";
+}
+
+
+// ===================================================================
+
+class StoreMetrics::_Internal {
+ public:
+};
+
+StoreMetrics::StoreMetrics(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:mopps.v1.StoreMetrics)
+}
+StoreMetrics::StoreMetrics(const StoreMetrics& from)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite() {
+  StoreMetrics* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.fsync_buckets_){from._impl_.fsync_buckets_}
+    , /*decltype(_impl_._fsync_buckets_cached_byte_size_)*/{0}
+    , decltype(_impl_.fsync_bucket_seconds_){from._impl_.fsync_bucket_seconds_}
+    , decltype(_impl_.wal_bytes_){}
+    , decltype(_impl_.fsyncs_){}
+    , decltype(_impl_.fsync_seconds_sum_){}
+    , decltype(_impl_.snapshots_written_){}
+    , decltype(_impl_.last_snapshot_unix_){}
+    , decltype(_impl_.last_snapshot_bytes_){}
+    , decltype(_impl_.last_snapshot_seconds_){}
+    , decltype(_impl_.persistent_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+  ::memcpy(&_impl_.wal_bytes_, &from._impl_.wal_bytes_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.persistent_) -
+    reinterpret_cast<char*>(&_impl_.wal_bytes_)) + sizeof(_impl_.persistent_));
+  // @@protoc_insertion_point(copy_constructor:mopps.v1.StoreMetrics)
+}
+
+inline void StoreMetrics::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.fsync_buckets_){arena}
+    , /*decltype(_impl_._fsync_buckets_cached_byte_size_)*/{0}
+    , decltype(_impl_.fsync_bucket_seconds_){arena}
+    , decltype(_impl_.wal_bytes_){uint64_t{0u}}
+    , decltype(_impl_.fsyncs_){uint64_t{0u}}
+    , decltype(_impl_.fsync_seconds_sum_){0}
+    , decltype(_impl_.snapshots_written_){uint64_t{0u}}
+    , decltype(_impl_.last_snapshot_unix_){0}
+    , decltype(_impl_.last_snapshot_bytes_){uint64_t{0u}}
+    , decltype(_impl_.last_snapshot_seconds_){0}
+    , decltype(_impl_.persistent_){false}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+StoreMetrics::~StoreMetrics() {
+  // @@protoc_insertion_point(destructor:mopps.v1.StoreMetrics)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<std::string>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void StoreMetrics::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.fsync_buckets_.~RepeatedField();
+  _impl_.fsync_bucket_seconds_.~RepeatedField();
+}
+
+void StoreMetrics::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void StoreMetrics::Clear() {
+// @@protoc_insertion_point(message_clear_start:mopps.v1.StoreMetrics)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.fsync_buckets_.Clear();
+  _impl_.fsync_bucket_seconds_.Clear();
+  ::memset(&_impl_.wal_bytes_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.persistent_) -
+      reinterpret_cast<char*>(&_impl_.wal_bytes_)) + sizeof(_impl_.persistent_));
+  _internal_metadata_.Clear<std::string>();
+}
+
+const char* StoreMetrics::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // bool persistent = 1;
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.persistent_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint64 wal_bytes = 2;
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.wal_bytes_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint64 fsyncs = 3;
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _impl_.fsyncs_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // double fsync_seconds_sum = 4;
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 33)) {
+          _impl_.fsync_seconds_sum_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint64 fsync_buckets = 5;
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt64Parser(_internal_mutable_fsync_buckets(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 40) {
+          _internal_add_fsync_buckets(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated double fsync_bucket_seconds = 6;
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedDoubleParser(_internal_mutable_fsync_bucket_seconds(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 49) {
+          _internal_add_fsync_bucket_seconds(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint64 snapshots_written = 7;
+      case 7:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 56)) {
+          _impl_.snapshots_written_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // double last_snapshot_unix = 8;
+      case 8:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 65)) {
+          _impl_.last_snapshot_unix_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint64 last_snapshot_bytes = 9;
+      case 9:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 72)) {
+          _impl_.last_snapshot_bytes_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // double last_snapshot_seconds = 10;
+      case 10:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 81)) {
+          _impl_.last_snapshot_seconds_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<std::string>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* StoreMetrics::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:mopps.v1.StoreMetrics)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // bool persistent = 1;
+  if (this->_internal_persistent() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteBoolToArray(1, this->_internal_persistent(), target);
+  }
+
+  // uint64 wal_bytes = 2;
+  if (this->_internal_wal_bytes() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(2, this->_internal_wal_bytes(), target);
+  }
+
+  // uint64 fsyncs = 3;
+  if (this->_internal_fsyncs() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(3, this->_internal_fsyncs(), target);
+  }
+
+  // double fsync_seconds_sum = 4;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_fsync_seconds_sum = this->_internal_fsync_seconds_sum();
+  uint64_t raw_fsync_seconds_sum;
+  memcpy(&raw_fsync_seconds_sum, &tmp_fsync_seconds_sum, sizeof(tmp_fsync_seconds_sum));
+  if (raw_fsync_seconds_sum != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(4, this->_internal_fsync_seconds_sum(), target);
+  }
+
+  // repeated uint64 fsync_buckets = 5;
+  {
+    int byte_size = _impl_._fsync_buckets_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt64Packed(
+          5, _internal_fsync_buckets(), byte_size, target);
+    }
+  }
+
+  // repeated double fsync_bucket_seconds = 6;
+  if (this->_internal_fsync_bucket_seconds_size() > 0) {
+    target = stream->WriteFixedPacked(6, _internal_fsync_bucket_seconds(), target);
+  }
+
+  // uint64 snapshots_written = 7;
+  if (this->_internal_snapshots_written() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(7, this->_internal_snapshots_written(), target);
+  }
+
+  // double last_snapshot_unix = 8;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_snapshot_unix = this->_internal_last_snapshot_unix();
+  uint64_t raw_last_snapshot_unix;
+  memcpy(&raw_last_snapshot_unix, &tmp_last_snapshot_unix, sizeof(tmp_last_snapshot_unix));
+  if (raw_last_snapshot_unix != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(8, this->_internal_last_snapshot_unix(), target);
+  }
+
+  // uint64 last_snapshot_bytes = 9;
+  if (this->_internal_last_snapshot_bytes() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(9, this->_internal_last_snapshot_bytes(), target);
+  }
+
+  // double last_snapshot_seconds = 10;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_snapshot_seconds = this->_internal_last_snapshot_seconds();
+  uint64_t raw_last_snapshot_seconds;
+  memcpy(&raw_last_snapshot_seconds, &tmp_last_snapshot_seconds, sizeof(tmp_last_snapshot_seconds));
+  if (raw_last_snapshot_seconds != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(10, this->_internal_last_snapshot_seconds(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
+        static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:mopps.v1.StoreMetrics)
+  return target;
+}
+
+size_t StoreMetrics::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:mopps.v1.StoreMetrics)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated uint64 fsync_buckets = 5;
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt64Size(this->_impl_.fsync_buckets_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._fsync_buckets_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated double fsync_bucket_seconds = 6;
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_fsync_bucket_seconds_size());
+    size_t data_size = 8UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  // uint64 wal_bytes = 2;
+  if (this->_internal_wal_bytes() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_wal_bytes());
+  }
+
+  // uint64 fsyncs = 3;
+  if (this->_internal_fsyncs() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_fsyncs());
+  }
+
+  // double fsync_seconds_sum = 4;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_fsync_seconds_sum = this->_internal_fsync_seconds_sum();
+  uint64_t raw_fsync_seconds_sum;
+  memcpy(&raw_fsync_seconds_sum, &tmp_fsync_seconds_sum, sizeof(tmp_fsync_seconds_sum));
+  if (raw_fsync_seconds_sum != 0) {
+    total_size += 1 + 8;
+  }
+
+  // uint64 snapshots_written = 7;
+  if (this->_internal_snapshots_written() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_snapshots_written());
+  }
+
+  // double last_snapshot_unix = 8;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_snapshot_unix = this->_internal_last_snapshot_unix();
+  uint64_t raw_last_snapshot_unix;
+  memcpy(&raw_last_snapshot_unix, &tmp_last_snapshot_unix, sizeof(tmp_last_snapshot_unix));
+  if (raw_last_snapshot_unix != 0) {
+    total_size += 1 + 8;
+  }
+
+  // uint64 last_snapshot_bytes = 9;
+  if (this->_internal_last_snapshot_bytes() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_last_snapshot_bytes());
+  }
+
+  // double last_snapshot_seconds = 10;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_snapshot_seconds = this->_internal_last_snapshot_seconds();
+  uint64_t raw_last_snapshot_seconds;
+  memcpy(&raw_last_snapshot_seconds, &tmp_last_snapshot_seconds, sizeof(tmp_last_snapshot_seconds));
+  if (raw_last_snapshot_seconds != 0) {
+    total_size += 1 + 8;
+  }
+
+  // bool persistent = 1;
+  if (this->_internal_persistent() != 0) {
+    total_size += 1 + 1;
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
+  }
+  int cached_size = ::_pbi::ToCachedSize(total_size);
+  SetCachedSize(cached_size);
+  return total_size;
+}
+
+void StoreMetrics::CheckTypeAndMergeFrom(
+    const ::PROTOBUF_NAMESPACE_ID::MessageLite& from) {
+  MergeFrom(*::_pbi::DownCast<const StoreMetrics*>(
+      &from));
+}
+
+void StoreMetrics::MergeFrom(const StoreMetrics& from) {
+  StoreMetrics* const _this = this;
+  // @@protoc_insertion_point(class_specific_merge_from_start:mopps.v1.StoreMetrics)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.fsync_buckets_.MergeFrom(from._impl_.fsync_buckets_);
+  _this->_impl_.fsync_bucket_seconds_.MergeFrom(from._impl_.fsync_bucket_seconds_);
+  if (from._internal_wal_bytes() != 0) {
+    _this->_internal_set_wal_bytes(from._internal_wal_bytes());
+  }
+  if (from._internal_fsyncs() != 0) {
+    _this->_internal_set_fsyncs(from._internal_fsyncs());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_fsync_seconds_sum = from._internal_fsync_seconds_sum();
+  uint64_t raw_fsync_seconds_sum;
+  memcpy(&raw_fsync_seconds_sum, &tmp_fsync_seconds_sum, sizeof(tmp_fsync_seconds_sum));
+  if (raw_fsync_seconds_sum != 0) {
+    _this->_internal_set_fsync_seconds_sum(from._internal_fsync_seconds_sum());
+  }
+  if (from._internal_snapshots_written() != 0) {
+    _this->_internal_set_snapshots_written(from._internal_snapshots_written());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_snapshot_unix = from._internal_last_snapshot_unix();
+  uint64_t raw_last_snapshot_unix;
+  memcpy(&raw_last_snapshot_unix, &tmp_last_snapshot_unix, sizeof(tmp_last_snapshot_unix));
+  if (raw_last_snapshot_unix != 0) {
+    _this->_internal_set_last_snapshot_unix(from._internal_last_snapshot_unix());
+  }
+  if (from._internal_last_snapshot_bytes() != 0) {
+    _this->_internal_set_last_snapshot_bytes(from._internal_last_snapshot_bytes());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_last_snapshot_seconds = from._internal_last_snapshot_seconds();
+  uint64_t raw_last_snapshot_seconds;
+  memcpy(&raw_last_snapshot_seconds, &tmp_last_snapshot_seconds, sizeof(tmp_last_snapshot_seconds));
+  if (raw_last_snapshot_seconds != 0) {
+    _this->_internal_set_last_snapshot_seconds(from._internal_last_snapshot_seconds());
+  }
+  if (from._internal_persistent() != 0) {
+    _this->_internal_set_persistent(from._internal_persistent());
+  }
+  _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+}
+
+void StoreMetrics::CopyFrom(const StoreMetrics& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:mopps.v1.StoreMetrics)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool StoreMetrics::IsInitialized() const {
+  return true;
+}
+
+void StoreMetrics::InternalSwap(StoreMetrics* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.fsync_buckets_.InternalSwap(&other->_impl_.fsync_buckets_);
+  _impl_.fsync_bucket_seconds_.InternalSwap(&other->_impl_.fsync_bucket_seconds_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(StoreMetrics, _impl_.persistent_)
+      + sizeof(StoreMetrics::_impl_.persistent_)
+      - PROTOBUF_FIELD_OFFSET(StoreMetrics, _impl_.wal_bytes_)>(
+          reinterpret_cast<char*>(&_impl_.wal_bytes_),
+          reinterpret_cast<char*>(&other->_impl_.wal_bytes_));
+}
+
+std::string StoreMetrics::GetTypeName() const {
+  return "mopps.v1.StoreMetrics";
 }
 
 
@@ -10157,8 +11446,13 @@ std::string MethodStats::GetTypeName() const {
 
 class StatsResponse::_Internal {
  public:
+  static const ::mopps::v1::StoreMetrics& store(const StatsResponse* msg);
 };
 
+const ::mopps::v1::StoreMetrics&
+StatsResponse::_Internal::store(const StatsResponse* msg) {
+  return *msg->_impl_.store_;
+}
 StatsResponse::StatsResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
                          bool is_message_owned)
   : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
@@ -10173,6 +11467,7 @@ StatsResponse::StatsResponse(const StatsResponse& from)
     , decltype(_impl_.pools_){from._impl_.pools_}
     , decltype(_impl_.kernel_){}
     , decltype(_impl_.cpu_){}
+    , decltype(_impl_.store_){nullptr}
     , decltype(_impl_.uptime_seconds_){}
     , decltype(_impl_.requests_){}
     , decltype(_impl_.resident_bytes_){}
@@ -10196,6 +11491,9 @@ StatsResponse::StatsResponse(const StatsResponse& from)
     _this->_impl_.cpu_.Set(from._internal_cpu(), 
       _this->GetArenaForAllocation());
   }
+  if (from._internal_has_store()) {
+    _this->_impl_.store_ = new ::mopps::v1::StoreMetrics(*from._impl_.store_);
+  }
   ::memcpy(&_impl_.uptime_seconds_, &from._impl_.uptime_seconds_,
     static_cast<size_t>(reinterpret_cast<char*>(&_impl_.pool_bytes_) -
     reinterpret_cast<char*>(&_impl_.uptime_seconds_)) + sizeof(_impl_.pool_bytes_));
@@ -10211,6 +11509,7 @@ inline void StatsResponse::SharedCtor(
     , decltype(_impl_.pools_){arena}
     , decltype(_impl_.kernel_){}
     , decltype(_impl_.cpu_){}
+    , decltype(_impl_.store_){nullptr}
     , decltype(_impl_.uptime_seconds_){0}
     , decltype(_impl_.requests_){uint64_t{0u}}
     , decltype(_impl_.resident_bytes_){uint64_t{0u}}
@@ -10242,6 +11541,7 @@ inline void StatsResponse::SharedDtor() {
   _impl_.pools_.~RepeatedPtrField();
   _impl_.kernel_.Destroy();
   _impl_.cpu_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.store_;
 }
 
 void StatsResponse::SetCachedSize(int size) const {
@@ -10258,6 +11558,10 @@ void StatsResponse::Clear() {
   _impl_.pools_.Clear();
   _impl_.kernel_.ClearToEmpty();
   _impl_.cpu_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.store_ != nullptr) {
+    delete _impl_.store_;
+  }
+  _impl_.store_ = nullptr;
   ::memset(&_impl_.uptime_seconds_, 0, static_cast<size_t>(
       reinterpret_cast<char*>(&_impl_.pool_bytes_) -
       reinterpret_cast<char*>(&_impl_.uptime_seconds_)) + sizeof(_impl_.pool_bytes_));
@@ -10345,6 +11649,14 @@ const char* StatsResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext*
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, nullptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // .mopps.v1.StoreMetrics store = 9;
+      case 9:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 74)) {
+          ptr = ctx->ParseMessage(_internal_mutable_store(), ptr);
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -10441,6 +11753,13 @@ uint8_t* StatsResponse::_InternalSerialize(
         8, this->_internal_cpu(), target);
   }
 
+  // .mopps.v1.StoreMetrics store = 9;
+  if (this->_internal_has_store()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(9, _Internal::store(this),
+        _Internal::store(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
         static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
@@ -10483,6 +11802,13 @@ size_t StatsResponse::ByteSizeLong() const {
     total_size += 1 +
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
         this->_internal_cpu());
+  }
+
+  // .mopps.v1.StoreMetrics store = 9;
+  if (this->_internal_has_store()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.store_);
   }
 
   // double uptime_seconds = 1;
@@ -10538,6 +11864,10 @@ void StatsResponse::MergeFrom(const StatsResponse& from) {
   if (!from._internal_cpu().empty()) {
     _this->_internal_set_cpu(from._internal_cpu());
   }
+  if (from._internal_has_store()) {
+    _this->_internal_mutable_store()->::mopps::v1::StoreMetrics::MergeFrom(
+        from._internal_store());
+  }
   static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
   double tmp_uptime_seconds = from._internal_uptime_seconds();
   uint64_t raw_uptime_seconds;
@@ -10586,9 +11916,9 @@ void StatsResponse::InternalSwap(StatsResponse* other) {
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
       PROTOBUF_FIELD_OFFSET(StatsResponse, _impl_.pool_bytes_)
       + sizeof(StatsResponse::_impl_.pool_bytes_)
-      - PROTOBUF_FIELD_OFFSET(StatsResponse, _impl_.uptime_seconds_)>(
-          reinterpret_cast<char*>(&_impl_.uptime_seconds_),
-          reinterpret_cast<char*>(&other->_impl_.uptime_seconds_));
+      - PROTOBUF_FIELD_OFFSET(StatsResponse, _impl_.store_)>(
+          reinterpret_cast<char*>(&_impl_.store_),
+          reinterpret_cast<char*>(&other->_impl_.store_));
 }
 
 std::string StatsResponse::GetTypeName() const {
@@ -11821,6 +13151,18 @@ Arena::CreateMaybeMessage< ::mopps::v1::PoolConfig >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::mopps::v1::PoolInfo*
 Arena::CreateMaybeMessage< ::mopps::v1::PoolInfo >(Arena* arena) {
   return Arena::CreateMessageInternal< ::mopps::v1::PoolInfo >(arena);
+}
+template<> PROTOBUF_NOINLINE ::mopps::v1::UpdateFigures*
+Arena::CreateMaybeMessage< ::mopps::v1::UpdateFigures >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::mopps::v1::UpdateFigures >(arena);
+}
+template<> PROTOBUF_NOINLINE ::mopps::v1::PoolMetrics*
+Arena::CreateMaybeMessage< ::mopps::v1::PoolMetrics >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::mopps::v1::PoolMetrics >(arena);
+}
+template<> PROTOBUF_NOINLINE ::mopps::v1::StoreMetrics*
+Arena::CreateMaybeMessage< ::mopps::v1::StoreMetrics >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::mopps::v1::StoreMetrics >(arena);
 }
 template<> PROTOBUF_NOINLINE ::mopps::v1::CreatePoolRequest*
 Arena::CreateMaybeMessage< ::mopps::v1::CreatePoolRequest >(Arena* arena) {

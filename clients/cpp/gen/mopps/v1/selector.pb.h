@@ -104,6 +104,9 @@ extern PoolConfigDefaultTypeInternal _PoolConfig_default_instance_;
 class PoolInfo;
 struct PoolInfoDefaultTypeInternal;
 extern PoolInfoDefaultTypeInternal _PoolInfo_default_instance_;
+class PoolMetrics;
+struct PoolMetricsDefaultTypeInternal;
+extern PoolMetricsDefaultTypeInternal _PoolMetrics_default_instance_;
 class RegisterRequest;
 struct RegisterRequestDefaultTypeInternal;
 extern RegisterRequestDefaultTypeInternal _RegisterRequest_default_instance_;
@@ -143,9 +146,15 @@ extern StatsResponseDefaultTypeInternal _StatsResponse_default_instance_;
 class Status;
 struct StatusDefaultTypeInternal;
 extern StatusDefaultTypeInternal _Status_default_instance_;
+class StoreMetrics;
+struct StoreMetricsDefaultTypeInternal;
+extern StoreMetricsDefaultTypeInternal _StoreMetrics_default_instance_;
 class UpdateEvent;
 struct UpdateEventDefaultTypeInternal;
 extern UpdateEventDefaultTypeInternal _UpdateEvent_default_instance_;
+class UpdateFigures;
+struct UpdateFiguresDefaultTypeInternal;
+extern UpdateFiguresDefaultTypeInternal _UpdateFigures_default_instance_;
 class UpdateRequest;
 struct UpdateRequestDefaultTypeInternal;
 extern UpdateRequestDefaultTypeInternal _UpdateRequest_default_instance_;
@@ -175,6 +184,7 @@ template<> ::mopps::v1::ListSnapshotsResponse* Arena::CreateMaybeMessage<::mopps
 template<> ::mopps::v1::MethodStats* Arena::CreateMaybeMessage<::mopps::v1::MethodStats>(Arena*);
 template<> ::mopps::v1::PoolConfig* Arena::CreateMaybeMessage<::mopps::v1::PoolConfig>(Arena*);
 template<> ::mopps::v1::PoolInfo* Arena::CreateMaybeMessage<::mopps::v1::PoolInfo>(Arena*);
+template<> ::mopps::v1::PoolMetrics* Arena::CreateMaybeMessage<::mopps::v1::PoolMetrics>(Arena*);
 template<> ::mopps::v1::RegisterRequest* Arena::CreateMaybeMessage<::mopps::v1::RegisterRequest>(Arena*);
 template<> ::mopps::v1::RegisterResponse* Arena::CreateMaybeMessage<::mopps::v1::RegisterResponse>(Arena*);
 template<> ::mopps::v1::RestoreRequest* Arena::CreateMaybeMessage<::mopps::v1::RestoreRequest>(Arena*);
@@ -188,7 +198,9 @@ template<> ::mopps::v1::SnapshotResponse* Arena::CreateMaybeMessage<::mopps::v1:
 template<> ::mopps::v1::StatsRequest* Arena::CreateMaybeMessage<::mopps::v1::StatsRequest>(Arena*);
 template<> ::mopps::v1::StatsResponse* Arena::CreateMaybeMessage<::mopps::v1::StatsResponse>(Arena*);
 template<> ::mopps::v1::Status* Arena::CreateMaybeMessage<::mopps::v1::Status>(Arena*);
+template<> ::mopps::v1::StoreMetrics* Arena::CreateMaybeMessage<::mopps::v1::StoreMetrics>(Arena*);
 template<> ::mopps::v1::UpdateEvent* Arena::CreateMaybeMessage<::mopps::v1::UpdateEvent>(Arena*);
+template<> ::mopps::v1::UpdateFigures* Arena::CreateMaybeMessage<::mopps::v1::UpdateFigures>(Arena*);
 template<> ::mopps::v1::UpdateRequest* Arena::CreateMaybeMessage<::mopps::v1::UpdateRequest>(Arena*);
 template<> ::mopps::v1::UpdateResponse* Arena::CreateMaybeMessage<::mopps::v1::UpdateResponse>(Arena*);
 PROTOBUF_NAMESPACE_CLOSE
@@ -879,6 +891,7 @@ class PoolInfo final :
   enum : int {
     kNameFieldNumber = 1,
     kConfigFieldNumber = 2,
+    kMetricsFieldNumber = 20,
     kPromptCountFieldNumber = 3,
     kSelectCountFieldNumber = 4,
     kUpdateCountFieldNumber = 5,
@@ -914,6 +927,24 @@ class PoolInfo final :
   void unsafe_arena_set_allocated_config(
       ::mopps::v1::PoolConfig* config);
   ::mopps::v1::PoolConfig* unsafe_arena_release_config();
+
+  // .mopps.v1.PoolMetrics metrics = 20;
+  bool has_metrics() const;
+  private:
+  bool _internal_has_metrics() const;
+  public:
+  void clear_metrics();
+  const ::mopps::v1::PoolMetrics& metrics() const;
+  PROTOBUF_NODISCARD ::mopps::v1::PoolMetrics* release_metrics();
+  ::mopps::v1::PoolMetrics* mutable_metrics();
+  void set_allocated_metrics(::mopps::v1::PoolMetrics* metrics);
+  private:
+  const ::mopps::v1::PoolMetrics& _internal_metrics() const;
+  ::mopps::v1::PoolMetrics* _internal_mutable_metrics();
+  public:
+  void unsafe_arena_set_allocated_metrics(
+      ::mopps::v1::PoolMetrics* metrics);
+  ::mopps::v1::PoolMetrics* unsafe_arena_release_metrics();
 
   // uint64 prompt_count = 3;
   void clear_prompt_count();
@@ -952,9 +983,659 @@ class PoolInfo final :
   struct Impl_ {
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr name_;
     ::mopps::v1::PoolConfig* config_;
+    ::mopps::v1::PoolMetrics* metrics_;
     uint64_t prompt_count_;
     uint64_t select_count_;
     uint64_t update_count_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_mopps_2fv1_2fselector_2eproto;
+};
+// -------------------------------------------------------------------
+
+class UpdateFigures final :
+    public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.UpdateFigures) */ {
+ public:
+  inline UpdateFigures() : UpdateFigures(nullptr) {}
+  ~UpdateFigures() override;
+  explicit PROTOBUF_CONSTEXPR UpdateFigures(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  UpdateFigures(const UpdateFigures& from);
+  UpdateFigures(UpdateFigures&& from) noexcept
+    : UpdateFigures() {
+    *this = ::std::move(from);
+  }
+
+  inline UpdateFigures& operator=(const UpdateFigures& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline UpdateFigures& operator=(UpdateFigures&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const UpdateFigures& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const UpdateFigures* internal_default_instance() {
+    return reinterpret_cast<const UpdateFigures*>(
+               &_UpdateFigures_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    3;
+
+  friend void swap(UpdateFigures& a, UpdateFigures& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(UpdateFigures* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(UpdateFigures* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  UpdateFigures* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<UpdateFigures>(arena);
+  }
+  void CheckTypeAndMergeFrom(const ::PROTOBUF_NAMESPACE_ID::MessageLite& from)  final;
+  void CopyFrom(const UpdateFigures& from);
+  void MergeFrom(const UpdateFigures& from);
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const;
+  void InternalSwap(UpdateFigures* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "mopps.v1.UpdateFigures";
+  }
+  protected:
+  explicit UpdateFigures(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  std::string GetTypeName() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kUpdateIndexFieldNumber = 1,
+    kPredictedFieldNumber = 3,
+    kRealisedFieldNumber = 4,
+    kAllSolvedFieldNumber = 5,
+    kAllFailedFieldNumber = 6,
+    kPromptsFieldNumber = 2,
+  };
+  // uint64 update_index = 1;
+  void clear_update_index();
+  uint64_t update_index() const;
+  void set_update_index(uint64_t value);
+  private:
+  uint64_t _internal_update_index() const;
+  void _internal_set_update_index(uint64_t value);
+  public:
+
+  // double predicted = 3;
+  void clear_predicted();
+  double predicted() const;
+  void set_predicted(double value);
+  private:
+  double _internal_predicted() const;
+  void _internal_set_predicted(double value);
+  public:
+
+  // double realised = 4;
+  void clear_realised();
+  double realised() const;
+  void set_realised(double value);
+  private:
+  double _internal_realised() const;
+  void _internal_set_realised(double value);
+  public:
+
+  // double all_solved = 5;
+  void clear_all_solved();
+  double all_solved() const;
+  void set_all_solved(double value);
+  private:
+  double _internal_all_solved() const;
+  void _internal_set_all_solved(double value);
+  public:
+
+  // double all_failed = 6;
+  void clear_all_failed();
+  double all_failed() const;
+  void set_all_failed(double value);
+  private:
+  double _internal_all_failed() const;
+  void _internal_set_all_failed(double value);
+  public:
+
+  // uint32 prompts = 2;
+  void clear_prompts();
+  uint32_t prompts() const;
+  void set_prompts(uint32_t value);
+  private:
+  uint32_t _internal_prompts() const;
+  void _internal_set_prompts(uint32_t value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:mopps.v1.UpdateFigures)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    uint64_t update_index_;
+    double predicted_;
+    double realised_;
+    double all_solved_;
+    double all_failed_;
+    uint32_t prompts_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_mopps_2fv1_2fselector_2eproto;
+};
+// -------------------------------------------------------------------
+
+class PoolMetrics final :
+    public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.PoolMetrics) */ {
+ public:
+  inline PoolMetrics() : PoolMetrics(nullptr) {}
+  ~PoolMetrics() override;
+  explicit PROTOBUF_CONSTEXPR PoolMetrics(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  PoolMetrics(const PoolMetrics& from);
+  PoolMetrics(PoolMetrics&& from) noexcept
+    : PoolMetrics() {
+    *this = ::std::move(from);
+  }
+
+  inline PoolMetrics& operator=(const PoolMetrics& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline PoolMetrics& operator=(PoolMetrics&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const PoolMetrics& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const PoolMetrics* internal_default_instance() {
+    return reinterpret_cast<const PoolMetrics*>(
+               &_PoolMetrics_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    4;
+
+  friend void swap(PoolMetrics& a, PoolMetrics& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(PoolMetrics* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(PoolMetrics* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  PoolMetrics* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<PoolMetrics>(arena);
+  }
+  void CheckTypeAndMergeFrom(const ::PROTOBUF_NAMESPACE_ID::MessageLite& from)  final;
+  void CopyFrom(const PoolMetrics& from);
+  void MergeFrom(const PoolMetrics& from);
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const;
+  void InternalSwap(PoolMetrics* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "mopps.v1.PoolMetrics";
+  }
+  protected:
+  explicit PoolMetrics(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  std::string GetTypeName() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kMeanHistogramFieldNumber = 2,
+    kRecentUpdatesFieldNumber = 6,
+    kPromptsWithDataFieldNumber = 1,
+    kMeanSumFieldNumber = 3,
+    kLastSelectMeanSampleFieldNumber = 5,
+    kLastSelectBatchFieldNumber = 4,
+  };
+  // repeated uint64 mean_histogram = 2;
+  int mean_histogram_size() const;
+  private:
+  int _internal_mean_histogram_size() const;
+  public:
+  void clear_mean_histogram();
+  private:
+  uint64_t _internal_mean_histogram(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >&
+      _internal_mean_histogram() const;
+  void _internal_add_mean_histogram(uint64_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >*
+      _internal_mutable_mean_histogram();
+  public:
+  uint64_t mean_histogram(int index) const;
+  void set_mean_histogram(int index, uint64_t value);
+  void add_mean_histogram(uint64_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >&
+      mean_histogram() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >*
+      mutable_mean_histogram();
+
+  // repeated .mopps.v1.UpdateFigures recent_updates = 6;
+  int recent_updates_size() const;
+  private:
+  int _internal_recent_updates_size() const;
+  public:
+  void clear_recent_updates();
+  ::mopps::v1::UpdateFigures* mutable_recent_updates(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::mopps::v1::UpdateFigures >*
+      mutable_recent_updates();
+  private:
+  const ::mopps::v1::UpdateFigures& _internal_recent_updates(int index) const;
+  ::mopps::v1::UpdateFigures* _internal_add_recent_updates();
+  public:
+  const ::mopps::v1::UpdateFigures& recent_updates(int index) const;
+  ::mopps::v1::UpdateFigures* add_recent_updates();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::mopps::v1::UpdateFigures >&
+      recent_updates() const;
+
+  // uint64 prompts_with_data = 1;
+  void clear_prompts_with_data();
+  uint64_t prompts_with_data() const;
+  void set_prompts_with_data(uint64_t value);
+  private:
+  uint64_t _internal_prompts_with_data() const;
+  void _internal_set_prompts_with_data(uint64_t value);
+  public:
+
+  // double mean_sum = 3;
+  void clear_mean_sum();
+  double mean_sum() const;
+  void set_mean_sum(double value);
+  private:
+  double _internal_mean_sum() const;
+  void _internal_set_mean_sum(double value);
+  public:
+
+  // double last_select_mean_sample = 5;
+  void clear_last_select_mean_sample();
+  double last_select_mean_sample() const;
+  void set_last_select_mean_sample(double value);
+  private:
+  double _internal_last_select_mean_sample() const;
+  void _internal_set_last_select_mean_sample(double value);
+  public:
+
+  // uint32 last_select_batch = 4;
+  void clear_last_select_batch();
+  uint32_t last_select_batch() const;
+  void set_last_select_batch(uint32_t value);
+  private:
+  uint32_t _internal_last_select_batch() const;
+  void _internal_set_last_select_batch(uint32_t value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:mopps.v1.PoolMetrics)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t > mean_histogram_;
+    mutable std::atomic<int> _mean_histogram_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::mopps::v1::UpdateFigures > recent_updates_;
+    uint64_t prompts_with_data_;
+    double mean_sum_;
+    double last_select_mean_sample_;
+    uint32_t last_select_batch_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_mopps_2fv1_2fselector_2eproto;
+};
+// -------------------------------------------------------------------
+
+class StoreMetrics final :
+    public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.StoreMetrics) */ {
+ public:
+  inline StoreMetrics() : StoreMetrics(nullptr) {}
+  ~StoreMetrics() override;
+  explicit PROTOBUF_CONSTEXPR StoreMetrics(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  StoreMetrics(const StoreMetrics& from);
+  StoreMetrics(StoreMetrics&& from) noexcept
+    : StoreMetrics() {
+    *this = ::std::move(from);
+  }
+
+  inline StoreMetrics& operator=(const StoreMetrics& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline StoreMetrics& operator=(StoreMetrics&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const StoreMetrics& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const StoreMetrics* internal_default_instance() {
+    return reinterpret_cast<const StoreMetrics*>(
+               &_StoreMetrics_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    5;
+
+  friend void swap(StoreMetrics& a, StoreMetrics& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(StoreMetrics* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(StoreMetrics* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  StoreMetrics* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<StoreMetrics>(arena);
+  }
+  void CheckTypeAndMergeFrom(const ::PROTOBUF_NAMESPACE_ID::MessageLite& from)  final;
+  void CopyFrom(const StoreMetrics& from);
+  void MergeFrom(const StoreMetrics& from);
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const;
+  void InternalSwap(StoreMetrics* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "mopps.v1.StoreMetrics";
+  }
+  protected:
+  explicit StoreMetrics(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  std::string GetTypeName() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kFsyncBucketsFieldNumber = 5,
+    kFsyncBucketSecondsFieldNumber = 6,
+    kWalBytesFieldNumber = 2,
+    kFsyncsFieldNumber = 3,
+    kFsyncSecondsSumFieldNumber = 4,
+    kSnapshotsWrittenFieldNumber = 7,
+    kLastSnapshotUnixFieldNumber = 8,
+    kLastSnapshotBytesFieldNumber = 9,
+    kLastSnapshotSecondsFieldNumber = 10,
+    kPersistentFieldNumber = 1,
+  };
+  // repeated uint64 fsync_buckets = 5;
+  int fsync_buckets_size() const;
+  private:
+  int _internal_fsync_buckets_size() const;
+  public:
+  void clear_fsync_buckets();
+  private:
+  uint64_t _internal_fsync_buckets(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >&
+      _internal_fsync_buckets() const;
+  void _internal_add_fsync_buckets(uint64_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >*
+      _internal_mutable_fsync_buckets();
+  public:
+  uint64_t fsync_buckets(int index) const;
+  void set_fsync_buckets(int index, uint64_t value);
+  void add_fsync_buckets(uint64_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >&
+      fsync_buckets() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >*
+      mutable_fsync_buckets();
+
+  // repeated double fsync_bucket_seconds = 6;
+  int fsync_bucket_seconds_size() const;
+  private:
+  int _internal_fsync_bucket_seconds_size() const;
+  public:
+  void clear_fsync_bucket_seconds();
+  private:
+  double _internal_fsync_bucket_seconds(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+      _internal_fsync_bucket_seconds() const;
+  void _internal_add_fsync_bucket_seconds(double value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+      _internal_mutable_fsync_bucket_seconds();
+  public:
+  double fsync_bucket_seconds(int index) const;
+  void set_fsync_bucket_seconds(int index, double value);
+  void add_fsync_bucket_seconds(double value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+      fsync_bucket_seconds() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+      mutable_fsync_bucket_seconds();
+
+  // uint64 wal_bytes = 2;
+  void clear_wal_bytes();
+  uint64_t wal_bytes() const;
+  void set_wal_bytes(uint64_t value);
+  private:
+  uint64_t _internal_wal_bytes() const;
+  void _internal_set_wal_bytes(uint64_t value);
+  public:
+
+  // uint64 fsyncs = 3;
+  void clear_fsyncs();
+  uint64_t fsyncs() const;
+  void set_fsyncs(uint64_t value);
+  private:
+  uint64_t _internal_fsyncs() const;
+  void _internal_set_fsyncs(uint64_t value);
+  public:
+
+  // double fsync_seconds_sum = 4;
+  void clear_fsync_seconds_sum();
+  double fsync_seconds_sum() const;
+  void set_fsync_seconds_sum(double value);
+  private:
+  double _internal_fsync_seconds_sum() const;
+  void _internal_set_fsync_seconds_sum(double value);
+  public:
+
+  // uint64 snapshots_written = 7;
+  void clear_snapshots_written();
+  uint64_t snapshots_written() const;
+  void set_snapshots_written(uint64_t value);
+  private:
+  uint64_t _internal_snapshots_written() const;
+  void _internal_set_snapshots_written(uint64_t value);
+  public:
+
+  // double last_snapshot_unix = 8;
+  void clear_last_snapshot_unix();
+  double last_snapshot_unix() const;
+  void set_last_snapshot_unix(double value);
+  private:
+  double _internal_last_snapshot_unix() const;
+  void _internal_set_last_snapshot_unix(double value);
+  public:
+
+  // uint64 last_snapshot_bytes = 9;
+  void clear_last_snapshot_bytes();
+  uint64_t last_snapshot_bytes() const;
+  void set_last_snapshot_bytes(uint64_t value);
+  private:
+  uint64_t _internal_last_snapshot_bytes() const;
+  void _internal_set_last_snapshot_bytes(uint64_t value);
+  public:
+
+  // double last_snapshot_seconds = 10;
+  void clear_last_snapshot_seconds();
+  double last_snapshot_seconds() const;
+  void set_last_snapshot_seconds(double value);
+  private:
+  double _internal_last_snapshot_seconds() const;
+  void _internal_set_last_snapshot_seconds(double value);
+  public:
+
+  // bool persistent = 1;
+  void clear_persistent();
+  bool persistent() const;
+  void set_persistent(bool value);
+  private:
+  bool _internal_persistent() const;
+  void _internal_set_persistent(bool value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:mopps.v1.StoreMetrics)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t > fsync_buckets_;
+    mutable std::atomic<int> _fsync_buckets_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< double > fsync_bucket_seconds_;
+    uint64_t wal_bytes_;
+    uint64_t fsyncs_;
+    double fsync_seconds_sum_;
+    uint64_t snapshots_written_;
+    double last_snapshot_unix_;
+    uint64_t last_snapshot_bytes_;
+    double last_snapshot_seconds_;
+    bool persistent_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
@@ -1001,7 +1682,7 @@ class CreatePoolRequest final :
                &_CreatePoolRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    3;
+    6;
 
   friend void swap(CreatePoolRequest& a, CreatePoolRequest& b) {
     a.Swap(&b);
@@ -1156,7 +1837,7 @@ class CreatePoolResponse final :
                &_CreatePoolResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    4;
+    7;
 
   friend void swap(CreatePoolResponse& a, CreatePoolResponse& b) {
     a.Swap(&b);
@@ -1295,7 +1976,7 @@ class DropPoolRequest final :
                &_DropPoolRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    5;
+    8;
 
   friend void swap(DropPoolRequest& a, DropPoolRequest& b) {
     a.Swap(&b);
@@ -1430,7 +2111,7 @@ class DropPoolResponse final :
                &_DropPoolResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    6;
+    9;
 
   friend void swap(DropPoolResponse& a, DropPoolResponse& b) {
     a.Swap(&b);
@@ -1547,7 +2228,7 @@ class ListPoolsRequest final :
                &_ListPoolsRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    7;
+    10;
 
   friend void swap(ListPoolsRequest& a, ListPoolsRequest& b) {
     a.Swap(&b);
@@ -1664,7 +2345,7 @@ class ListPoolsResponse final :
                &_ListPoolsResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    8;
+    11;
 
   friend void swap(ListPoolsResponse& a, ListPoolsResponse& b) {
     a.Swap(&b);
@@ -1803,7 +2484,7 @@ class RegisterRequest final :
                &_RegisterRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    9;
+    12;
 
   friend void swap(RegisterRequest& a, RegisterRequest& b) {
     a.Swap(&b);
@@ -2027,7 +2708,7 @@ class RegisterResponse final :
                &_RegisterResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    10;
+    13;
 
   friend void swap(RegisterResponse& a, RegisterResponse& b) {
     a.Swap(&b);
@@ -2179,7 +2860,7 @@ class SelectRequest final :
                &_SelectRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    11;
+    14;
 
   friend void swap(SelectRequest& a, SelectRequest& b) {
     a.Swap(&b);
@@ -2437,7 +3118,7 @@ class SelectResponse final :
                &_SelectResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    12;
+    15;
 
   friend void swap(SelectResponse& a, SelectResponse& b) {
     a.Swap(&b);
@@ -2769,7 +3450,7 @@ class UpdateRequest final :
                &_UpdateRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    13;
+    16;
 
   friend void swap(UpdateRequest& a, UpdateRequest& b) {
     a.Swap(&b);
@@ -3053,7 +3734,7 @@ class UpdateResponse final :
                &_UpdateResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    14;
+    17;
 
   friend void swap(UpdateResponse& a, UpdateResponse& b) {
     a.Swap(&b);
@@ -3194,7 +3875,7 @@ class GetRequest final :
                &_GetRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    15;
+    18;
 
   friend void swap(GetRequest& a, GetRequest& b) {
     a.Swap(&b);
@@ -3381,7 +4062,7 @@ class GetResponse final :
                &_GetResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    16;
+    19;
 
   friend void swap(GetResponse& a, GetResponse& b) {
     a.Swap(&b);
@@ -3645,7 +4326,7 @@ class SnapshotRequest final :
                &_SnapshotRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    17;
+    20;
 
   friend void swap(SnapshotRequest& a, SnapshotRequest& b) {
     a.Swap(&b);
@@ -3796,7 +4477,7 @@ class SnapshotResponse final :
                &_SnapshotResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    18;
+    21;
 
   friend void swap(SnapshotResponse& a, SnapshotResponse& b) {
     a.Swap(&b);
@@ -3935,7 +4616,7 @@ class SnapshotInfo final :
                &_SnapshotInfo_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    19;
+    22;
 
   friend void swap(SnapshotInfo& a, SnapshotInfo& b) {
     a.Swap(&b);
@@ -4130,7 +4811,7 @@ class RestoreRequest final :
                &_RestoreRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    20;
+    23;
 
   friend void swap(RestoreRequest& a, RestoreRequest& b) {
     a.Swap(&b);
@@ -4281,7 +4962,7 @@ class RestoreResponse final :
                &_RestoreResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    21;
+    24;
 
   friend void swap(RestoreResponse& a, RestoreResponse& b) {
     a.Swap(&b);
@@ -4420,7 +5101,7 @@ class ListSnapshotsRequest final :
                &_ListSnapshotsRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    22;
+    25;
 
   friend void swap(ListSnapshotsRequest& a, ListSnapshotsRequest& b) {
     a.Swap(&b);
@@ -4555,7 +5236,7 @@ class ListSnapshotsResponse final :
                &_ListSnapshotsResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    23;
+    26;
 
   friend void swap(ListSnapshotsResponse& a, ListSnapshotsResponse& b) {
     a.Swap(&b);
@@ -4694,7 +5375,7 @@ class ImportRequest final :
                &_ImportRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    24;
+    27;
 
   friend void swap(ImportRequest& a, ImportRequest& b) {
     a.Swap(&b);
@@ -4976,7 +5657,7 @@ class ImportResponse final :
                &_ImportResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    25;
+    28;
 
   friend void swap(ImportResponse& a, ImportResponse& b) {
     a.Swap(&b);
@@ -5117,7 +5798,7 @@ class ExportRequest final :
                &_ExportRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    26;
+    29;
 
   friend void swap(ExportRequest& a, ExportRequest& b) {
     a.Swap(&b);
@@ -5252,7 +5933,7 @@ class ExportResponse final :
                &_ExportResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    27;
+    30;
 
   friend void swap(ExportResponse& a, ExportResponse& b) {
     a.Swap(&b);
@@ -5470,7 +6151,7 @@ class StatsRequest final :
                &_StatsRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    28;
+    31;
 
   friend void swap(StatsRequest& a, StatsRequest& b) {
     a.Swap(&b);
@@ -5587,7 +6268,7 @@ class CodeCount final :
                &_CodeCount_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    29;
+    32;
 
   friend void swap(CodeCount& a, CodeCount& b) {
     a.Swap(&b);
@@ -5728,7 +6409,7 @@ class MethodStats final :
                &_MethodStats_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    30;
+    33;
 
   friend void swap(MethodStats& a, MethodStats& b) {
     a.Swap(&b);
@@ -5960,7 +6641,7 @@ class StatsResponse final :
                &_StatsResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    31;
+    34;
 
   friend void swap(StatsResponse& a, StatsResponse& b) {
     a.Swap(&b);
@@ -6028,6 +6709,7 @@ class StatsResponse final :
     kPoolsFieldNumber = 4,
     kKernelFieldNumber = 7,
     kCpuFieldNumber = 8,
+    kStoreFieldNumber = 9,
     kUptimeSecondsFieldNumber = 1,
     kRequestsFieldNumber = 2,
     kResidentBytesFieldNumber = 5,
@@ -6097,6 +6779,24 @@ class StatsResponse final :
   std::string* _internal_mutable_cpu();
   public:
 
+  // .mopps.v1.StoreMetrics store = 9;
+  bool has_store() const;
+  private:
+  bool _internal_has_store() const;
+  public:
+  void clear_store();
+  const ::mopps::v1::StoreMetrics& store() const;
+  PROTOBUF_NODISCARD ::mopps::v1::StoreMetrics* release_store();
+  ::mopps::v1::StoreMetrics* mutable_store();
+  void set_allocated_store(::mopps::v1::StoreMetrics* store);
+  private:
+  const ::mopps::v1::StoreMetrics& _internal_store() const;
+  ::mopps::v1::StoreMetrics* _internal_mutable_store();
+  public:
+  void unsafe_arena_set_allocated_store(
+      ::mopps::v1::StoreMetrics* store);
+  ::mopps::v1::StoreMetrics* unsafe_arena_release_store();
+
   // double uptime_seconds = 1;
   void clear_uptime_seconds();
   double uptime_seconds() const;
@@ -6145,6 +6845,7 @@ class StatsResponse final :
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::mopps::v1::PoolInfo > pools_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr kernel_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr cpu_;
+    ::mopps::v1::StoreMetrics* store_;
     double uptime_seconds_;
     uint64_t requests_;
     uint64_t resident_bytes_;
@@ -6195,7 +6896,7 @@ class HealthRequest final :
                &_HealthRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    32;
+    35;
 
   friend void swap(HealthRequest& a, HealthRequest& b) {
     a.Swap(&b);
@@ -6312,7 +7013,7 @@ class HealthResponse final :
                &_HealthResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    33;
+    36;
 
   friend void swap(HealthResponse& a, HealthResponse& b) {
     a.Swap(&b);
@@ -6479,7 +7180,7 @@ class SelectEvent final :
                &_SelectEvent_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    34;
+    37;
 
   friend void swap(SelectEvent& a, SelectEvent& b) {
     a.Swap(&b);
@@ -6696,7 +7397,7 @@ class UpdateEvent final :
                &_UpdateEvent_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    35;
+    38;
 
   friend void swap(UpdateEvent& a, UpdateEvent& b) {
     a.Swap(&b);
@@ -7573,6 +8274,649 @@ inline void PoolInfo::_internal_set_update_count(uint64_t value) {
 inline void PoolInfo::set_update_count(uint64_t value) {
   _internal_set_update_count(value);
   // @@protoc_insertion_point(field_set:mopps.v1.PoolInfo.update_count)
+}
+
+// .mopps.v1.PoolMetrics metrics = 20;
+inline bool PoolInfo::_internal_has_metrics() const {
+  return this != internal_default_instance() && _impl_.metrics_ != nullptr;
+}
+inline bool PoolInfo::has_metrics() const {
+  return _internal_has_metrics();
+}
+inline void PoolInfo::clear_metrics() {
+  if (GetArenaForAllocation() == nullptr && _impl_.metrics_ != nullptr) {
+    delete _impl_.metrics_;
+  }
+  _impl_.metrics_ = nullptr;
+}
+inline const ::mopps::v1::PoolMetrics& PoolInfo::_internal_metrics() const {
+  const ::mopps::v1::PoolMetrics* p = _impl_.metrics_;
+  return p != nullptr ? *p : reinterpret_cast<const ::mopps::v1::PoolMetrics&>(
+      ::mopps::v1::_PoolMetrics_default_instance_);
+}
+inline const ::mopps::v1::PoolMetrics& PoolInfo::metrics() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolInfo.metrics)
+  return _internal_metrics();
+}
+inline void PoolInfo::unsafe_arena_set_allocated_metrics(
+    ::mopps::v1::PoolMetrics* metrics) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.metrics_);
+  }
+  _impl_.metrics_ = metrics;
+  if (metrics) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:mopps.v1.PoolInfo.metrics)
+}
+inline ::mopps::v1::PoolMetrics* PoolInfo::release_metrics() {
+  
+  ::mopps::v1::PoolMetrics* temp = _impl_.metrics_;
+  _impl_.metrics_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::mopps::v1::PoolMetrics* PoolInfo::unsafe_arena_release_metrics() {
+  // @@protoc_insertion_point(field_release:mopps.v1.PoolInfo.metrics)
+  
+  ::mopps::v1::PoolMetrics* temp = _impl_.metrics_;
+  _impl_.metrics_ = nullptr;
+  return temp;
+}
+inline ::mopps::v1::PoolMetrics* PoolInfo::_internal_mutable_metrics() {
+  
+  if (_impl_.metrics_ == nullptr) {
+    auto* p = CreateMaybeMessage<::mopps::v1::PoolMetrics>(GetArenaForAllocation());
+    _impl_.metrics_ = p;
+  }
+  return _impl_.metrics_;
+}
+inline ::mopps::v1::PoolMetrics* PoolInfo::mutable_metrics() {
+  ::mopps::v1::PoolMetrics* _msg = _internal_mutable_metrics();
+  // @@protoc_insertion_point(field_mutable:mopps.v1.PoolInfo.metrics)
+  return _msg;
+}
+inline void PoolInfo::set_allocated_metrics(::mopps::v1::PoolMetrics* metrics) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.metrics_;
+  }
+  if (metrics) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(metrics);
+    if (message_arena != submessage_arena) {
+      metrics = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, metrics, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.metrics_ = metrics;
+  // @@protoc_insertion_point(field_set_allocated:mopps.v1.PoolInfo.metrics)
+}
+
+// -------------------------------------------------------------------
+
+// UpdateFigures
+
+// uint64 update_index = 1;
+inline void UpdateFigures::clear_update_index() {
+  _impl_.update_index_ = uint64_t{0u};
+}
+inline uint64_t UpdateFigures::_internal_update_index() const {
+  return _impl_.update_index_;
+}
+inline uint64_t UpdateFigures::update_index() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.UpdateFigures.update_index)
+  return _internal_update_index();
+}
+inline void UpdateFigures::_internal_set_update_index(uint64_t value) {
+  
+  _impl_.update_index_ = value;
+}
+inline void UpdateFigures::set_update_index(uint64_t value) {
+  _internal_set_update_index(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.UpdateFigures.update_index)
+}
+
+// uint32 prompts = 2;
+inline void UpdateFigures::clear_prompts() {
+  _impl_.prompts_ = 0u;
+}
+inline uint32_t UpdateFigures::_internal_prompts() const {
+  return _impl_.prompts_;
+}
+inline uint32_t UpdateFigures::prompts() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.UpdateFigures.prompts)
+  return _internal_prompts();
+}
+inline void UpdateFigures::_internal_set_prompts(uint32_t value) {
+  
+  _impl_.prompts_ = value;
+}
+inline void UpdateFigures::set_prompts(uint32_t value) {
+  _internal_set_prompts(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.UpdateFigures.prompts)
+}
+
+// double predicted = 3;
+inline void UpdateFigures::clear_predicted() {
+  _impl_.predicted_ = 0;
+}
+inline double UpdateFigures::_internal_predicted() const {
+  return _impl_.predicted_;
+}
+inline double UpdateFigures::predicted() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.UpdateFigures.predicted)
+  return _internal_predicted();
+}
+inline void UpdateFigures::_internal_set_predicted(double value) {
+  
+  _impl_.predicted_ = value;
+}
+inline void UpdateFigures::set_predicted(double value) {
+  _internal_set_predicted(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.UpdateFigures.predicted)
+}
+
+// double realised = 4;
+inline void UpdateFigures::clear_realised() {
+  _impl_.realised_ = 0;
+}
+inline double UpdateFigures::_internal_realised() const {
+  return _impl_.realised_;
+}
+inline double UpdateFigures::realised() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.UpdateFigures.realised)
+  return _internal_realised();
+}
+inline void UpdateFigures::_internal_set_realised(double value) {
+  
+  _impl_.realised_ = value;
+}
+inline void UpdateFigures::set_realised(double value) {
+  _internal_set_realised(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.UpdateFigures.realised)
+}
+
+// double all_solved = 5;
+inline void UpdateFigures::clear_all_solved() {
+  _impl_.all_solved_ = 0;
+}
+inline double UpdateFigures::_internal_all_solved() const {
+  return _impl_.all_solved_;
+}
+inline double UpdateFigures::all_solved() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.UpdateFigures.all_solved)
+  return _internal_all_solved();
+}
+inline void UpdateFigures::_internal_set_all_solved(double value) {
+  
+  _impl_.all_solved_ = value;
+}
+inline void UpdateFigures::set_all_solved(double value) {
+  _internal_set_all_solved(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.UpdateFigures.all_solved)
+}
+
+// double all_failed = 6;
+inline void UpdateFigures::clear_all_failed() {
+  _impl_.all_failed_ = 0;
+}
+inline double UpdateFigures::_internal_all_failed() const {
+  return _impl_.all_failed_;
+}
+inline double UpdateFigures::all_failed() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.UpdateFigures.all_failed)
+  return _internal_all_failed();
+}
+inline void UpdateFigures::_internal_set_all_failed(double value) {
+  
+  _impl_.all_failed_ = value;
+}
+inline void UpdateFigures::set_all_failed(double value) {
+  _internal_set_all_failed(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.UpdateFigures.all_failed)
+}
+
+// -------------------------------------------------------------------
+
+// PoolMetrics
+
+// uint64 prompts_with_data = 1;
+inline void PoolMetrics::clear_prompts_with_data() {
+  _impl_.prompts_with_data_ = uint64_t{0u};
+}
+inline uint64_t PoolMetrics::_internal_prompts_with_data() const {
+  return _impl_.prompts_with_data_;
+}
+inline uint64_t PoolMetrics::prompts_with_data() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolMetrics.prompts_with_data)
+  return _internal_prompts_with_data();
+}
+inline void PoolMetrics::_internal_set_prompts_with_data(uint64_t value) {
+  
+  _impl_.prompts_with_data_ = value;
+}
+inline void PoolMetrics::set_prompts_with_data(uint64_t value) {
+  _internal_set_prompts_with_data(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolMetrics.prompts_with_data)
+}
+
+// repeated uint64 mean_histogram = 2;
+inline int PoolMetrics::_internal_mean_histogram_size() const {
+  return _impl_.mean_histogram_.size();
+}
+inline int PoolMetrics::mean_histogram_size() const {
+  return _internal_mean_histogram_size();
+}
+inline void PoolMetrics::clear_mean_histogram() {
+  _impl_.mean_histogram_.Clear();
+}
+inline uint64_t PoolMetrics::_internal_mean_histogram(int index) const {
+  return _impl_.mean_histogram_.Get(index);
+}
+inline uint64_t PoolMetrics::mean_histogram(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolMetrics.mean_histogram)
+  return _internal_mean_histogram(index);
+}
+inline void PoolMetrics::set_mean_histogram(int index, uint64_t value) {
+  _impl_.mean_histogram_.Set(index, value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolMetrics.mean_histogram)
+}
+inline void PoolMetrics::_internal_add_mean_histogram(uint64_t value) {
+  _impl_.mean_histogram_.Add(value);
+}
+inline void PoolMetrics::add_mean_histogram(uint64_t value) {
+  _internal_add_mean_histogram(value);
+  // @@protoc_insertion_point(field_add:mopps.v1.PoolMetrics.mean_histogram)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >&
+PoolMetrics::_internal_mean_histogram() const {
+  return _impl_.mean_histogram_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >&
+PoolMetrics::mean_histogram() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.PoolMetrics.mean_histogram)
+  return _internal_mean_histogram();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >*
+PoolMetrics::_internal_mutable_mean_histogram() {
+  return &_impl_.mean_histogram_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >*
+PoolMetrics::mutable_mean_histogram() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.PoolMetrics.mean_histogram)
+  return _internal_mutable_mean_histogram();
+}
+
+// double mean_sum = 3;
+inline void PoolMetrics::clear_mean_sum() {
+  _impl_.mean_sum_ = 0;
+}
+inline double PoolMetrics::_internal_mean_sum() const {
+  return _impl_.mean_sum_;
+}
+inline double PoolMetrics::mean_sum() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolMetrics.mean_sum)
+  return _internal_mean_sum();
+}
+inline void PoolMetrics::_internal_set_mean_sum(double value) {
+  
+  _impl_.mean_sum_ = value;
+}
+inline void PoolMetrics::set_mean_sum(double value) {
+  _internal_set_mean_sum(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolMetrics.mean_sum)
+}
+
+// uint32 last_select_batch = 4;
+inline void PoolMetrics::clear_last_select_batch() {
+  _impl_.last_select_batch_ = 0u;
+}
+inline uint32_t PoolMetrics::_internal_last_select_batch() const {
+  return _impl_.last_select_batch_;
+}
+inline uint32_t PoolMetrics::last_select_batch() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolMetrics.last_select_batch)
+  return _internal_last_select_batch();
+}
+inline void PoolMetrics::_internal_set_last_select_batch(uint32_t value) {
+  
+  _impl_.last_select_batch_ = value;
+}
+inline void PoolMetrics::set_last_select_batch(uint32_t value) {
+  _internal_set_last_select_batch(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolMetrics.last_select_batch)
+}
+
+// double last_select_mean_sample = 5;
+inline void PoolMetrics::clear_last_select_mean_sample() {
+  _impl_.last_select_mean_sample_ = 0;
+}
+inline double PoolMetrics::_internal_last_select_mean_sample() const {
+  return _impl_.last_select_mean_sample_;
+}
+inline double PoolMetrics::last_select_mean_sample() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolMetrics.last_select_mean_sample)
+  return _internal_last_select_mean_sample();
+}
+inline void PoolMetrics::_internal_set_last_select_mean_sample(double value) {
+  
+  _impl_.last_select_mean_sample_ = value;
+}
+inline void PoolMetrics::set_last_select_mean_sample(double value) {
+  _internal_set_last_select_mean_sample(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolMetrics.last_select_mean_sample)
+}
+
+// repeated .mopps.v1.UpdateFigures recent_updates = 6;
+inline int PoolMetrics::_internal_recent_updates_size() const {
+  return _impl_.recent_updates_.size();
+}
+inline int PoolMetrics::recent_updates_size() const {
+  return _internal_recent_updates_size();
+}
+inline void PoolMetrics::clear_recent_updates() {
+  _impl_.recent_updates_.Clear();
+}
+inline ::mopps::v1::UpdateFigures* PoolMetrics::mutable_recent_updates(int index) {
+  // @@protoc_insertion_point(field_mutable:mopps.v1.PoolMetrics.recent_updates)
+  return _impl_.recent_updates_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::mopps::v1::UpdateFigures >*
+PoolMetrics::mutable_recent_updates() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.PoolMetrics.recent_updates)
+  return &_impl_.recent_updates_;
+}
+inline const ::mopps::v1::UpdateFigures& PoolMetrics::_internal_recent_updates(int index) const {
+  return _impl_.recent_updates_.Get(index);
+}
+inline const ::mopps::v1::UpdateFigures& PoolMetrics::recent_updates(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolMetrics.recent_updates)
+  return _internal_recent_updates(index);
+}
+inline ::mopps::v1::UpdateFigures* PoolMetrics::_internal_add_recent_updates() {
+  return _impl_.recent_updates_.Add();
+}
+inline ::mopps::v1::UpdateFigures* PoolMetrics::add_recent_updates() {
+  ::mopps::v1::UpdateFigures* _add = _internal_add_recent_updates();
+  // @@protoc_insertion_point(field_add:mopps.v1.PoolMetrics.recent_updates)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::mopps::v1::UpdateFigures >&
+PoolMetrics::recent_updates() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.PoolMetrics.recent_updates)
+  return _impl_.recent_updates_;
+}
+
+// -------------------------------------------------------------------
+
+// StoreMetrics
+
+// bool persistent = 1;
+inline void StoreMetrics::clear_persistent() {
+  _impl_.persistent_ = false;
+}
+inline bool StoreMetrics::_internal_persistent() const {
+  return _impl_.persistent_;
+}
+inline bool StoreMetrics::persistent() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.persistent)
+  return _internal_persistent();
+}
+inline void StoreMetrics::_internal_set_persistent(bool value) {
+  
+  _impl_.persistent_ = value;
+}
+inline void StoreMetrics::set_persistent(bool value) {
+  _internal_set_persistent(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.persistent)
+}
+
+// uint64 wal_bytes = 2;
+inline void StoreMetrics::clear_wal_bytes() {
+  _impl_.wal_bytes_ = uint64_t{0u};
+}
+inline uint64_t StoreMetrics::_internal_wal_bytes() const {
+  return _impl_.wal_bytes_;
+}
+inline uint64_t StoreMetrics::wal_bytes() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.wal_bytes)
+  return _internal_wal_bytes();
+}
+inline void StoreMetrics::_internal_set_wal_bytes(uint64_t value) {
+  
+  _impl_.wal_bytes_ = value;
+}
+inline void StoreMetrics::set_wal_bytes(uint64_t value) {
+  _internal_set_wal_bytes(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.wal_bytes)
+}
+
+// uint64 fsyncs = 3;
+inline void StoreMetrics::clear_fsyncs() {
+  _impl_.fsyncs_ = uint64_t{0u};
+}
+inline uint64_t StoreMetrics::_internal_fsyncs() const {
+  return _impl_.fsyncs_;
+}
+inline uint64_t StoreMetrics::fsyncs() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.fsyncs)
+  return _internal_fsyncs();
+}
+inline void StoreMetrics::_internal_set_fsyncs(uint64_t value) {
+  
+  _impl_.fsyncs_ = value;
+}
+inline void StoreMetrics::set_fsyncs(uint64_t value) {
+  _internal_set_fsyncs(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.fsyncs)
+}
+
+// double fsync_seconds_sum = 4;
+inline void StoreMetrics::clear_fsync_seconds_sum() {
+  _impl_.fsync_seconds_sum_ = 0;
+}
+inline double StoreMetrics::_internal_fsync_seconds_sum() const {
+  return _impl_.fsync_seconds_sum_;
+}
+inline double StoreMetrics::fsync_seconds_sum() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.fsync_seconds_sum)
+  return _internal_fsync_seconds_sum();
+}
+inline void StoreMetrics::_internal_set_fsync_seconds_sum(double value) {
+  
+  _impl_.fsync_seconds_sum_ = value;
+}
+inline void StoreMetrics::set_fsync_seconds_sum(double value) {
+  _internal_set_fsync_seconds_sum(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.fsync_seconds_sum)
+}
+
+// repeated uint64 fsync_buckets = 5;
+inline int StoreMetrics::_internal_fsync_buckets_size() const {
+  return _impl_.fsync_buckets_.size();
+}
+inline int StoreMetrics::fsync_buckets_size() const {
+  return _internal_fsync_buckets_size();
+}
+inline void StoreMetrics::clear_fsync_buckets() {
+  _impl_.fsync_buckets_.Clear();
+}
+inline uint64_t StoreMetrics::_internal_fsync_buckets(int index) const {
+  return _impl_.fsync_buckets_.Get(index);
+}
+inline uint64_t StoreMetrics::fsync_buckets(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.fsync_buckets)
+  return _internal_fsync_buckets(index);
+}
+inline void StoreMetrics::set_fsync_buckets(int index, uint64_t value) {
+  _impl_.fsync_buckets_.Set(index, value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.fsync_buckets)
+}
+inline void StoreMetrics::_internal_add_fsync_buckets(uint64_t value) {
+  _impl_.fsync_buckets_.Add(value);
+}
+inline void StoreMetrics::add_fsync_buckets(uint64_t value) {
+  _internal_add_fsync_buckets(value);
+  // @@protoc_insertion_point(field_add:mopps.v1.StoreMetrics.fsync_buckets)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >&
+StoreMetrics::_internal_fsync_buckets() const {
+  return _impl_.fsync_buckets_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >&
+StoreMetrics::fsync_buckets() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.StoreMetrics.fsync_buckets)
+  return _internal_fsync_buckets();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >*
+StoreMetrics::_internal_mutable_fsync_buckets() {
+  return &_impl_.fsync_buckets_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint64_t >*
+StoreMetrics::mutable_fsync_buckets() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.StoreMetrics.fsync_buckets)
+  return _internal_mutable_fsync_buckets();
+}
+
+// repeated double fsync_bucket_seconds = 6;
+inline int StoreMetrics::_internal_fsync_bucket_seconds_size() const {
+  return _impl_.fsync_bucket_seconds_.size();
+}
+inline int StoreMetrics::fsync_bucket_seconds_size() const {
+  return _internal_fsync_bucket_seconds_size();
+}
+inline void StoreMetrics::clear_fsync_bucket_seconds() {
+  _impl_.fsync_bucket_seconds_.Clear();
+}
+inline double StoreMetrics::_internal_fsync_bucket_seconds(int index) const {
+  return _impl_.fsync_bucket_seconds_.Get(index);
+}
+inline double StoreMetrics::fsync_bucket_seconds(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.fsync_bucket_seconds)
+  return _internal_fsync_bucket_seconds(index);
+}
+inline void StoreMetrics::set_fsync_bucket_seconds(int index, double value) {
+  _impl_.fsync_bucket_seconds_.Set(index, value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.fsync_bucket_seconds)
+}
+inline void StoreMetrics::_internal_add_fsync_bucket_seconds(double value) {
+  _impl_.fsync_bucket_seconds_.Add(value);
+}
+inline void StoreMetrics::add_fsync_bucket_seconds(double value) {
+  _internal_add_fsync_bucket_seconds(value);
+  // @@protoc_insertion_point(field_add:mopps.v1.StoreMetrics.fsync_bucket_seconds)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+StoreMetrics::_internal_fsync_bucket_seconds() const {
+  return _impl_.fsync_bucket_seconds_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+StoreMetrics::fsync_bucket_seconds() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.StoreMetrics.fsync_bucket_seconds)
+  return _internal_fsync_bucket_seconds();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+StoreMetrics::_internal_mutable_fsync_bucket_seconds() {
+  return &_impl_.fsync_bucket_seconds_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+StoreMetrics::mutable_fsync_bucket_seconds() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.StoreMetrics.fsync_bucket_seconds)
+  return _internal_mutable_fsync_bucket_seconds();
+}
+
+// uint64 snapshots_written = 7;
+inline void StoreMetrics::clear_snapshots_written() {
+  _impl_.snapshots_written_ = uint64_t{0u};
+}
+inline uint64_t StoreMetrics::_internal_snapshots_written() const {
+  return _impl_.snapshots_written_;
+}
+inline uint64_t StoreMetrics::snapshots_written() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.snapshots_written)
+  return _internal_snapshots_written();
+}
+inline void StoreMetrics::_internal_set_snapshots_written(uint64_t value) {
+  
+  _impl_.snapshots_written_ = value;
+}
+inline void StoreMetrics::set_snapshots_written(uint64_t value) {
+  _internal_set_snapshots_written(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.snapshots_written)
+}
+
+// double last_snapshot_unix = 8;
+inline void StoreMetrics::clear_last_snapshot_unix() {
+  _impl_.last_snapshot_unix_ = 0;
+}
+inline double StoreMetrics::_internal_last_snapshot_unix() const {
+  return _impl_.last_snapshot_unix_;
+}
+inline double StoreMetrics::last_snapshot_unix() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.last_snapshot_unix)
+  return _internal_last_snapshot_unix();
+}
+inline void StoreMetrics::_internal_set_last_snapshot_unix(double value) {
+  
+  _impl_.last_snapshot_unix_ = value;
+}
+inline void StoreMetrics::set_last_snapshot_unix(double value) {
+  _internal_set_last_snapshot_unix(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.last_snapshot_unix)
+}
+
+// uint64 last_snapshot_bytes = 9;
+inline void StoreMetrics::clear_last_snapshot_bytes() {
+  _impl_.last_snapshot_bytes_ = uint64_t{0u};
+}
+inline uint64_t StoreMetrics::_internal_last_snapshot_bytes() const {
+  return _impl_.last_snapshot_bytes_;
+}
+inline uint64_t StoreMetrics::last_snapshot_bytes() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.last_snapshot_bytes)
+  return _internal_last_snapshot_bytes();
+}
+inline void StoreMetrics::_internal_set_last_snapshot_bytes(uint64_t value) {
+  
+  _impl_.last_snapshot_bytes_ = value;
+}
+inline void StoreMetrics::set_last_snapshot_bytes(uint64_t value) {
+  _internal_set_last_snapshot_bytes(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.last_snapshot_bytes)
+}
+
+// double last_snapshot_seconds = 10;
+inline void StoreMetrics::clear_last_snapshot_seconds() {
+  _impl_.last_snapshot_seconds_ = 0;
+}
+inline double StoreMetrics::_internal_last_snapshot_seconds() const {
+  return _impl_.last_snapshot_seconds_;
+}
+inline double StoreMetrics::last_snapshot_seconds() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StoreMetrics.last_snapshot_seconds)
+  return _internal_last_snapshot_seconds();
+}
+inline void StoreMetrics::_internal_set_last_snapshot_seconds(double value) {
+  
+  _impl_.last_snapshot_seconds_ = value;
+}
+inline void StoreMetrics::set_last_snapshot_seconds(double value) {
+  _internal_set_last_snapshot_seconds(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StoreMetrics.last_snapshot_seconds)
 }
 
 // -------------------------------------------------------------------
@@ -12048,6 +13392,96 @@ inline void StatsResponse::set_allocated_cpu(std::string* cpu) {
   // @@protoc_insertion_point(field_set_allocated:mopps.v1.StatsResponse.cpu)
 }
 
+// .mopps.v1.StoreMetrics store = 9;
+inline bool StatsResponse::_internal_has_store() const {
+  return this != internal_default_instance() && _impl_.store_ != nullptr;
+}
+inline bool StatsResponse::has_store() const {
+  return _internal_has_store();
+}
+inline void StatsResponse::clear_store() {
+  if (GetArenaForAllocation() == nullptr && _impl_.store_ != nullptr) {
+    delete _impl_.store_;
+  }
+  _impl_.store_ = nullptr;
+}
+inline const ::mopps::v1::StoreMetrics& StatsResponse::_internal_store() const {
+  const ::mopps::v1::StoreMetrics* p = _impl_.store_;
+  return p != nullptr ? *p : reinterpret_cast<const ::mopps::v1::StoreMetrics&>(
+      ::mopps::v1::_StoreMetrics_default_instance_);
+}
+inline const ::mopps::v1::StoreMetrics& StatsResponse::store() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StatsResponse.store)
+  return _internal_store();
+}
+inline void StatsResponse::unsafe_arena_set_allocated_store(
+    ::mopps::v1::StoreMetrics* store) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.store_);
+  }
+  _impl_.store_ = store;
+  if (store) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:mopps.v1.StatsResponse.store)
+}
+inline ::mopps::v1::StoreMetrics* StatsResponse::release_store() {
+  
+  ::mopps::v1::StoreMetrics* temp = _impl_.store_;
+  _impl_.store_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::mopps::v1::StoreMetrics* StatsResponse::unsafe_arena_release_store() {
+  // @@protoc_insertion_point(field_release:mopps.v1.StatsResponse.store)
+  
+  ::mopps::v1::StoreMetrics* temp = _impl_.store_;
+  _impl_.store_ = nullptr;
+  return temp;
+}
+inline ::mopps::v1::StoreMetrics* StatsResponse::_internal_mutable_store() {
+  
+  if (_impl_.store_ == nullptr) {
+    auto* p = CreateMaybeMessage<::mopps::v1::StoreMetrics>(GetArenaForAllocation());
+    _impl_.store_ = p;
+  }
+  return _impl_.store_;
+}
+inline ::mopps::v1::StoreMetrics* StatsResponse::mutable_store() {
+  ::mopps::v1::StoreMetrics* _msg = _internal_mutable_store();
+  // @@protoc_insertion_point(field_mutable:mopps.v1.StatsResponse.store)
+  return _msg;
+}
+inline void StatsResponse::set_allocated_store(::mopps::v1::StoreMetrics* store) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.store_;
+  }
+  if (store) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(store);
+    if (message_arena != submessage_arena) {
+      store = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, store, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.store_ = store;
+  // @@protoc_insertion_point(field_set_allocated:mopps.v1.StatsResponse.store)
+}
+
 // -------------------------------------------------------------------
 
 // HealthRequest
@@ -12682,6 +14116,12 @@ inline void UpdateEvent::set_allocated_request_id(std::string* request_id) {
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------
