@@ -121,7 +121,9 @@ let package = Package(
       name: "MoPPSClientTests", dependencies: ["MoPPSClient", "MoPPSProtocol", "MoPPSEngine", "ZeroMQ"]),
     .testTarget(
       name: "MoPPSHTTPTests",
-      dependencies: ["MoPPSHTTP", "MoPPSServer", "MoPPSEngine", "MoPPSPersistence", "MoPPSPlatform"]),
+      dependencies: [
+        "MoPPSHTTP", "MoPPSServer", "MoPPSEngine", "MoPPSPersistence", "MoPPSProtocol", "MoPPSTestSupport",
+      ]),
     .testTarget(
       name: "MoPPSServerTests",
       dependencies: [

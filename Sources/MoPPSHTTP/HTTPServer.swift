@@ -135,6 +135,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
   }
 
+  /// A request that does not parse has been answered 400 by NIO's error handler by now; the
+  /// connection cannot be trusted to be in step any more, so it is closed.
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    context.close(promise: nil)
+  }
+
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
     if event is IdleStateHandler.IdleStateEvent {
       context.close(promise: nil)
