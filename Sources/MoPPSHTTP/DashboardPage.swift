@@ -47,7 +47,7 @@ enum DashboardPage {
     <script>
     "use strict";
     const previous = {};  // pool name -> {selects, updates, t}
-    const W = 300, H = 180, PAD = 24;
+    const W = 400, H = 180, PAD = 24;
 
     function esc(s) { return String(s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c])); }
     function fixed(v, d) { return v === null || v === undefined ? "–" : Number(v).toFixed(d); }
