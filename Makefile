@@ -136,7 +136,7 @@ test-swift:
 # The concurrency tests again under ThreadSanitizer, in their own build folder (MOPPS_TSAN scales
 # their iteration counts down: TSan is ~10x slower).
 test-tsan:
-	MOPPS_TSAN=1 $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter "ConcurrencyTests|MutationGatesTests"
+	MOPPS_TSAN=1 $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter "ConcurrencyTests|MutationGatesTests|PoolMetricsTests"
 
 # The integration tests start the release moppsd built by this run (what users run), named
 # explicitly so that no other moppsd on PATH is tested.

@@ -14,9 +14,9 @@ Select p50 <= Health p50 + engine select + 40 us and Select p99 <= 2.5 x its p50
     MOPPSD=.build/release/moppsd python3 scripts/bench-latency.py --calls 2000 --pool-sizes 40000,1000000
 
 With --scrape, only the cost of `serve --http`: Select p50/p99 over ipc on one server with --http,
-in alternating blocks without and with a /metrics scrape every --scrape-interval-ms (100 ms), side
-by side (blocks interleaved, so that a drift of the host does not decide the difference). Run it on
-an idle machine; on a shared one the difference is within the noise.
+in alternating half-second phases without and with a /metrics scrape every --scrape-interval-ms
+(100 ms), side by side (interleaved, so that a drift of the host does not decide the difference).
+Run it on an idle machine; on a shared one the difference is within the noise.
 
     MOPPSD=.build/release/moppsd python3 scripts/bench-latency.py --scrape --calls 4000 --pool-sizes 1000000
 """
@@ -164,17 +164,23 @@ def scrape_cost(pool_size: int, args) -> None:
             c.create_pool("bench", seed=1)
             c.register("bench", np.arange(pool_size, dtype=np.uint64))
             sets = candidate_sets(pool_size, args.m)
-            times = {False: [], True: []}
-            block = 200
-            for i in range(args.warmup + 2 * args.calls):
-                on = (i // block) % 2 == 1
+            times: dict = {False: [], True: []}
+            for i in range(args.warmup):
+                c.select("bench", args.b, candidates=sets[i % len(sets)])
+            # Phases of half a second each, alternating, until both have their calls: a phase holds
+            # about 5 scrapes, and host drift hits both sides alike.
+            start = time.monotonic()
+            i = 0
+            while min(len(times[False]), len(times[True])) < args.calls:
+                on = int((time.monotonic() - start) / 0.5) % 2 == 1
                 if on != scraping.is_set():
                     scraping.set() if on else scraping.clear()
                 t0 = time.perf_counter_ns()
                 c.select("bench", args.b, candidates=sets[i % len(sets)])
                 t1 = time.perf_counter_ns()
-                if i >= args.warmup:
+                if len(times[on]) < args.calls:
                     times[on].append((t1 - t0) / 1e3)
+                i += 1
         done.set()
         thread.join()
     finally:
@@ -182,7 +188,7 @@ def scrape_cost(pool_size: int, args) -> None:
         log.close()
     (q50, q99), (s50, s99) = percentiles(times[False]), percentiles(times[True])
     print(f"Select over ipc, pool {pool_size}, M={args.m} B={args.b}, {len(times[False])} calls each, "
-          f"blocks of 200 interleaved; {scrapes[0]} scrapes of /metrics every {args.scrape_interval_ms} ms:")
+          f"0.5 s phases interleaved; {scrapes[0]} scrapes of /metrics every {args.scrape_interval_ms} ms:")
     print(f"  {'no scrape':<22} p50 {q50:8.1f} us  p99 {q99:8.1f} us")
     print(f"  {'scrape every %d ms' % args.scrape_interval_ms:<22} p50 {s50:8.1f} us  p99 {s99:8.1f} us")
     print(f"  added by scraping:     p50 {s50 - q50:+8.1f} us  p99 {s99 - q99:+8.1f} us", flush=True)
