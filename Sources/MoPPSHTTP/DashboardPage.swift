@@ -1,8 +1,9 @@
 /// The dashboard at `/`: one page, its script and styles inline (no build step, nothing fetched from
 /// elsewhere), polling `/api/stats.json` every second. Per pool: the histogram of posterior means,
 /// selects and updates per second (from the change in the counters between two polls), calibration
-/// (predicted vs realised success rate of the recent update batches) and the effective ratio (share
-/// of prompts neither all solved nor all failed) over those batches.
+/// (predicted vs realised success rate of the update batches, the last 200 of them) and the
+/// effective ratio (share of prompts neither all solved nor all failed) per batch, over every batch
+/// seen since the page was opened (the server keeps the last 64; the page up to 1,000).
 ///
 /// Every figure is also in the DOM as text with a `data-k` name, so the browser test reads what a
 /// person sees.
@@ -47,6 +48,20 @@ enum DashboardPage {
     <script>
     "use strict";
     const previous = {};  // pool name -> {selects, updates, t}
+    // pool name -> update index -> figures: the server keeps the last 64 updates, the page every
+    // one it has seen (up to 1,000), so the charts cover the time it has been open.
+    const history = {};
+    const KEEP = 1000;
+
+    function remember(p) {
+      const h = history[p.name] || (history[p.name] = new Map());
+      // A pool dropped and created again (or restored) starts over.
+      if (previous[p.name] && p.updates < previous[p.name].updates) h.clear();
+      for (const u of p.recent_updates) h.set(u.index, u);
+      const all = [...h.values()].sort((a, b) => a.index - b.index);
+      for (const u of all.slice(0, Math.max(0, all.length - KEEP))) h.delete(u.index);
+      return all.slice(-KEEP);
+    }
     const W = 400, H = 180, PAD = 24;
 
     function esc(s) { return String(s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c])); }
@@ -86,6 +101,7 @@ enum DashboardPage {
     }
 
     function poolSection(p, uptime) {
+      const updates = remember(p);
       const prev = previous[p.name], dt = prev ? uptime - prev.t : 0;
       const rate = (now, before) => prev && dt > 0 ? Math.max(0, (now - before) / dt) : 0;
       const selectsPerS = rate(p.selects, prev && prev.selects), updatesPerS = rate(p.updates, prev && prev.updates);
@@ -106,8 +122,8 @@ enum DashboardPage {
       for (const [k, label, v] of figures) s += `<div><dt>${esc(label)}</dt><dd data-k="${k}">${esc(v)}</dd></div>`;
       s += `</dl><div class="charts">`;
       s += `<div class="chart"><h3>posterior means</h3>${histogram(p.mean_histogram, window.meanBounds)}</div>`;
-      s += `<div class="chart"><h3>calibration, last ${p.recent_updates.length} updates</h3>${calibration(p.recent_updates)}</div>`;
-      s += `<div class="chart"><h3>effective ratio per update</h3>${effective(p.recent_updates)}</div>`;
+      s += `<div class="chart"><h3>calibration, ${updates.length} updates</h3>${calibration(updates.slice(-200))}</div>`;
+      s += `<div class="chart"><h3>effective ratio per update</h3>${effective(updates)}</div>`;
       return s + "</div></section>";
     }
 

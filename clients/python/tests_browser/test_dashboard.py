@@ -143,6 +143,15 @@ def test_dashboard_renders_the_pools(server: tuple[mopps.Client, int], browser: 
         client.select("math", 8, candidates=np.arange(100))
     wait_for(lambda: refreshes(browser) >= seen + 2 and figure("math", "selects") == "31")
 
+    # The server keeps the last 64 updates; the page keeps every one it saw: 2 + 2 × 50, seen in
+    # two polls, are all charted.
+    for _ in range(2):
+        seen = refreshes(browser)
+        for i in range(50):
+            client.update("math", ids[i % 30 : i % 30 + 1], successes=np.array([2.0]), rollouts=4)
+        wait_for(lambda: refreshes(browser) >= seen + 2)
+    assert len(shown(browser)["math"]["effective"]) == 102
+
     # The screenshot for the README: a trainer-like loop running (prompts of known difficulty,
     # seeded outcomes), so the rates, calibration and effective-ratio charts have something to show.
     stop = threading.Event()
