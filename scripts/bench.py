@@ -151,9 +151,9 @@ def main() -> int:
         for s in strategies:
             print(f"{s:<10} {r[f'strategy_select_us_m4096_b256_{s}']:>10.1f} {r[f'strategy_update_us_256_{s}']:>10.1f} "
                   f"{r[f'strategy_select_update_us_{s}']:>17.1f} {r[f'strategy_wholepool_select_ms_1m_{s}']:>12.1f}")
-        replay = [k for k in (1, 10, 100) if f"dps_replay_wholepool_ms_1m_k{k}" in r]
+        replay = [k for k in (0, 1, 10, 100) if f"dps_replay_wholepool_ms_1m_k{k}" in r]
         if replay:
-            print("dps lazy replay, whole-pool select over 1M seen prompts after k unread steps: " + ", ".join(
+            print("dps lazy replay, whole-pool select over 1M observed prompts (decay 0.7) after k unread steps: " + ", ".join(
                 f"k={k}: {r[f'dps_replay_wholepool_ms_1m_k{k}']:.0f} ms" for k in replay))
     print(f"\nwrote {args.out}")
     if r["ratio_beta_swift_over_numpy"] < MIN_SAMPLER_RATIO:

@@ -155,6 +155,7 @@ enum PartialSelectionShim {
     }
     return out
   }
+
 }
 
 extension EngineBenchmarks {
@@ -265,7 +266,7 @@ extension EngineBenchmarks {
   }
 
   static func outcomes(_ k: Int, below n: Int, _ rng: inout Xoshiro256) -> Outcomes {
-    let ids = rng.distinct(k, below: n).map { UInt64($0) }
+    let ids = PartialSelectionShim.sample(k, of: n, using: &rng).map { UInt64($0) }
     return Outcomes(
       ids: ids, successes: ids.map { _ in Double(rng.nextBelow(9)) }, trials: [Double](repeating: 8, count: k)
     )
@@ -283,7 +284,9 @@ extension EngineBenchmarks {
       let name = strategy.rawValue
       let pool = try makeStrategyPool(engine, strategy, prompts: 40_000, steps: 50)
       var rng = Xoshiro256(seed: 9)
-      let sets: [[UInt64]] = (0..<16).map { _ in rng.distinct(4096, below: 40_000).map { UInt64($0) } }
+      let sets: [[UInt64]] = (0..<16).map { _ in
+        PartialSelectionShim.sample(4096, of: 40_000, using: &rng).map { UInt64($0) }
+      }
       let updates: [Outcomes] = (0..<16).map { _ in Self.outcomes(256, below: 40_000, &rng) }
       var i = 0
       let select =
@@ -312,24 +315,50 @@ extension EngineBenchmarks {
       // The first whole-pool select makes every prompt seen (dps); the timed ones read steady state.
       _ = try million.select(SelectQuery(batchSize: 256, candidates: .all))
       out.append(("strategy_wholepool_select_ms_1m_\(name)", wholePoolMillis(million), "ms [\(name)]"))
-      if strategy == .dps {
-        var r = Xoshiro256(seed: 13)
-        for k in [1, 10, 100] {
-          let clock = ContinuousClock()
-          var times: [Double] = []
-          for _ in 0..<(quick ? 1 : 3) {
-            for _ in 0..<k { _ = try million.update(Self.outcomes(256, below: 1_000_000, &r)) }
-            times.append(
-              Self.seconds(
-                clock.measure { _ = try! million.select(SelectQuery(batchSize: 256, candidates: .all)) }))
-          }
-          let ms = times.sorted()[times.count / 2] * 1e3
-          out.append(
-            ("dps_replay_wholepool_ms_1m_k\(k)", ms, "ms (whole-pool select after \(k) unread steps) [dps]"))
-        }
-      }
       try engine.dropPool(million.name)
+      if strategy == .dps { out += try dpsReplay(engine) }
     }
+    return out
+  }
+
+  /// dps's lazy replay at 1 M prompts, at its most expensive: λ = 0.7 and every prompt observed once
+  /// (so no state is a fixed point that ends a replay early for ~100 steps), then k steps of 256
+  /// outcomes without reads, then a whole-pool select, which replays k passive moves per prompt.
+  /// k = 0 is the select without replay.
+  func dpsReplay(_ engine: Engine) throws -> [(String, Double, String)] {
+    var config = PoolConfig(strategy: .dps, seed: 7)
+    config.dps.decay = 0.7
+    let n = 1_000_000
+    let pool = try engine.createPool("dps-replay", config: config)
+    var rng = Xoshiro256(seed: 13)
+    var start = 0
+    while start < n {
+      let end = min(n, start + (1 << 16))
+      let ids = (UInt64(start)..<UInt64(end)).map { $0 }
+      _ = try pool.update(
+        Outcomes(
+          ids: ids, successes: ids.map { _ in Double(rng.nextBelow(9)) },
+          trials: [Double](repeating: 8, count: ids.count)))
+      start = end
+    }
+    _ = try pool.select(SelectQuery(batchSize: 256, candidates: .all))
+    var out: [(String, Double, String)] = []
+    let clock = ContinuousClock()
+    for k in [0, 1, 10, 100] {
+      var times: [Double] = []
+      for _ in 0..<(quick ? 1 : 3) {
+        for _ in 0..<k { _ = try pool.update(Self.outcomes(256, below: n, &rng)) }
+        times.append(
+          Self.seconds(clock.measure { _ = try! pool.select(SelectQuery(batchSize: 256, candidates: .all)) }))
+      }
+      let ms = times.sorted()[times.count / 2] * 1e3
+      out.append(
+        (
+          "dps_replay_wholepool_ms_1m_k\(k)", ms,
+          "ms (whole-pool select over 1 M observed prompts after \(k) unread steps, λ = 0.7) [dps]"
+        ))
+    }
+    try engine.dropPool(pool.name)
     return out
   }
 }
