@@ -216,9 +216,41 @@ struct DPSModel {
     guard synced != StrategyState.unseen, synced < target else { return }
     let (a, pi, prev) = (m.a + 9 * slot, m.pi + 3 * slot, m.prev + 3 * slot)
     var k = synced
-    while k < target {
-      k += 1
-      if !passive(a, pi, prev) { break }
+    if lambda == 1 {
+      // λ = 1 leaves A as it is, bit for bit (A·1 + A0·0 + 0 = A for counts ≥ 0), so P is the same
+      // at every move: computed once, with the same divisions `predict` makes.
+      let c0 = a[0] + a[3] + a[6]
+      let c1 = a[1] + a[4] + a[7]
+      let c2 = a[2] + a[5] + a[8]
+      let p = (
+        a[0] / c0, a[1] / c1, a[2] / c2, a[3] / c0, a[4] / c1, a[5] / c2, a[6] / c0, a[7] / c1, a[8] / c2
+      )
+      while k < target {
+        k += 1
+        let x = (pi[0], pi[1], pi[2])
+        let same =
+          prev[0].bitPattern == x.0.bitPattern && prev[1].bitPattern == x.1.bitPattern
+          && prev[2].bitPattern == x.2.bitPattern
+        (prev[0], prev[1], prev[2]) = x
+        var y0 = p.0 * x.0 + p.1 * x.1 + p.2 * x.2
+        var y1 = p.3 * x.0 + p.4 * x.1 + p.5 * x.2
+        var y2 = p.6 * x.0 + p.7 * x.1 + p.8 * x.2
+        for _ in 0..<2 {
+          let t = y0 + y1 + y2
+          (y0, y1, y2) = (y0 / t, y1 / t, y2 / t)
+        }
+        (pi[0], pi[1], pi[2]) = (y0, y1, y2)
+        if same && y0.bitPattern == x.0.bitPattern && y1.bitPattern == x.1.bitPattern
+          && y2.bitPattern == x.2.bitPattern
+        {
+          break
+        }
+      }
+    } else {
+      while k < target {
+        k += 1
+        if !passive(a, pi, prev) { break }
+      }
     }
     m.synced[slot] = target
   }
