@@ -157,10 +157,13 @@ struct  Mopps__V1__DPSConfig
    */
   char *prior;
   /*
-   * 9 counts A0[next][prev] row-major (each > 0), overrides prior
+   * 9 counts A0[next][prev] row-major (each >= 0, every column
    */
   size_t n_prior_counts;
   double *prior_counts;
+  /*
+   * sum > 0: the local preset has zeros), overrides prior
+   */
   /*
    * "topk" (default) | "topk+entropy"
    */
