@@ -7,7 +7,7 @@ Decoded arrays are ``np.frombuffer`` views of the reply body: read-only, no copy
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,9 @@ _STRATEGIES: Dict[Optional[str], "pb.Strategy"] = {
     "topk": pb.STRATEGY_TOPK,
     "threshold": pb.STRATEGY_THRESHOLD,
     "uniform": pb.STRATEGY_UNIFORM,
+    "dps": pb.STRATEGY_DPS,
+    "greso": pb.STRATEGY_GRESO,
+    "pools": pb.STRATEGY_POOLS,
 }
 _STRATEGY_NAMES: Dict[int, str] = {v: k for k, v in _STRATEGIES.items() if k}
 
@@ -33,7 +36,58 @@ def strategy(name: Optional[str]) -> "pb.Strategy":
     try:
         return _STRATEGIES[name]
     except KeyError:
-        raise InvalidArgument(f"strategy must be one of topk, threshold, uniform; got {name!r}") from None
+        raise InvalidArgument(
+            f"strategy must be one of topk, threshold, uniform, dps, greso, pools; got {name!r}") from None
+
+
+# The strategy messages of PoolConfig: their fields and the Python types each accepts.
+_STRATEGY_CONFIGS: Dict[str, Any] = {
+    "dps": pb.DPSConfig,
+    "greso": pb.GRESOConfig,
+    "pools": pb.PoolsConfig,
+}
+
+
+def strategy_config(kind: str, settings: Mapping[str, Any], target: Any) -> None:
+    """Fills ``target`` (a DPSConfig, GRESOConfig or PoolsConfig) from a dict keyed by its proto
+    field names; an unknown key or a value of the wrong type is InvalidArgument naming it."""
+    fields = target.DESCRIPTOR.fields_by_name
+    for key, value in settings.items():
+        if key not in fields:
+            raise InvalidArgument(
+                f"{kind}.{key}: unknown setting; {kind} takes {', '.join(sorted(fields))}")
+        field = fields[key]
+        try:
+            if _repeated(field):
+                getattr(target, key).extend(float(v) for v in value)
+            elif field.type == field.TYPE_BOOL:
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError(f"expected a bool, got {value!r}")
+                setattr(target, key, bool(value))
+            elif field.type == field.TYPE_STRING:
+                if not isinstance(value, str):
+                    raise TypeError(f"expected a string, got {value!r}")
+                setattr(target, key, value)
+            else:
+                if isinstance(value, bool):
+                    raise TypeError(f"expected a number, got {value!r}")
+                setattr(target, key, float(value))
+        except (TypeError, ValueError) as e:
+            raise InvalidArgument(f"{kind}.{key}: {e}") from None
+
+
+def _repeated(field: Any) -> bool:
+    # protobuf 6.30+ has is_repeated and drops label; older ones (>= 4.21) have label only.
+    flag = getattr(field, "is_repeated", None)
+    return bool(flag) if flag is not None else bool(field.label == field.LABEL_REPEATED)
+
+
+def _settings(m: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for field in m.DESCRIPTOR.fields:
+        value = getattr(m, field.name)
+        out[field.name] = [float(v) for v in value] if _repeated(field) else value
+    return out
 
 
 # -- requests ------------------------------------------------------------------------------------
@@ -147,19 +201,28 @@ def samples(data: bytes) -> F32Array:
 
 def pool_info(m: pb.PoolInfo) -> PoolInfo:
     c = m.config
+    name = _STRATEGY_NAMES.get(c.strategy, "topk")
+    own = {k: _settings(getattr(c, k)) for k in _STRATEGY_CONFIGS if k == name and c.HasField(k)}
     return PoolInfo(
         name=m.name,
         prior_alpha=c.prior_alpha,
         prior_beta=c.prior_beta,
         decay=c.decay,
         target=c.target,
-        strategy=_STRATEGY_NAMES.get(c.strategy, "topk"),
+        strategy=name,
         band=(c.band_low, c.band_high),
         seed=c.seed,
         prompt_count=m.prompt_count,
         select_count=m.select_count,
         update_count=m.update_count,
         strict_ids=c.strict_ids,
+        dps=own.get("dps"),
+        greso=own.get("greso"),
+        pools=own.get("pools"),
+        steps=m.state.steps,
+        greso_p_easy=m.state.greso_p_easy if name == "greso" else None,
+        greso_p_hard=m.state.greso_p_hard if name == "greso" else None,
+        bytes_per_prompt=m.state.bytes_per_prompt,
     )
 
 
@@ -180,7 +243,14 @@ def selection(r: pb.SelectResponse, *, means: bool, all_samples: bool) -> Select
 
 def posteriors(r: pb.GetResponse) -> Posteriors:
     known: BoolArray = np.asarray(r.known, dtype=bool)
-    return Posteriors(ids=ids(r.ids_le), alpha=floats(r.alpha_le), beta=floats(r.beta_le), known=known)
+    n = len(r.ids_le) // 8
+    return Posteriors(
+        ids=ids(r.ids_le), alpha=floats(r.alpha_le), beta=floats(r.beta_le), known=known,
+        dps_predicted=np.asarray(r.dps_predicted, dtype=np.float64).reshape(n, 3) if len(r.dps_predicted) else None,
+        greso_easy_run=np.asarray(r.greso_easy_run, dtype=np.uint32) if len(r.greso_easy_run) else None,
+        greso_hard_run=np.asarray(r.greso_hard_run, dtype=np.uint32) if len(r.greso_hard_run) else None,
+        last_mean=np.asarray(r.last_mean, dtype=np.float64) if len(r.last_mean) else None,
+    )
 
 
 def stats(r: pb.StatsResponse) -> Stats:

@@ -45,6 +45,17 @@ class PoolInfo:
     select_count: int
     update_count: int
     strict_ids: bool = False
+    #: The strategy's own settings in force (proto field names), only for a pool of that strategy.
+    dps: Optional[Mapping[str, Any]] = None
+    greso: Optional[Mapping[str, Any]] = None
+    pools: Optional[Mapping[str, Any]] = None
+    #: Training steps the pool has counted (Updates, or distinct ``step`` values).
+    steps: int = 0
+    #: GRESO's current exploration probabilities (greso pools only, else None).
+    greso_p_easy: Optional[float] = None
+    greso_p_hard: Optional[float] = None
+    #: Store bytes per prompt for this pool's strategy.
+    bytes_per_prompt: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -102,6 +113,13 @@ class Posteriors:
     alpha: F64Array
     beta: F64Array
     known: BoolArray
+    #: dps pools: (n, 3) predicted state distribution (unsolved, partly solved, solved) per id.
+    dps_predicted: Optional[F64Array] = None
+    #: greso pools: the current easy and hard run lengths per id.
+    greso_easy_run: Optional[U32Array] = None
+    greso_hard_run: Optional[U32Array] = None
+    #: pools pools: the latest group mean per id (NaN when unseen).
+    last_mean: Optional[F64Array] = None
 
     @property
     def means(self) -> F64Array:

@@ -180,12 +180,20 @@ class Client:
         seed: Optional[int] = None,
         strict_ids: bool = False,
         exist_ok: bool = False,
+        dps: Optional[Mapping[str, Any]] = None,
+        greso: Optional[Mapping[str, Any]] = None,
+        pools: Optional[Mapping[str, Any]] = None,
     ) -> PoolInfo:
         """Creates a pool. Unset options take the server defaults: prior Beta(1, 1), decay 1,
         target 0.5, strategy ``"topk"``, band (0.3, 0.7), a random seed (reported back).
 
         ``strict_ids=True`` makes an Update of an id never registered ``NOT_FOUND`` instead of
         adding it (catches indices that are not the ones the pool was filled with).
+
+        ``strategy="dps"``, ``"greso"`` or ``"pools"`` make a pool of that rule (fixed for the pool's
+        life); ``dps``, ``greso`` and ``pools`` are that rule's settings keyed by the proto field names
+        of DPSConfig, GRESOConfig and PoolsConfig (only the one of the pool's strategy), e.g.
+        ``create_pool("math", strategy="dps", dps={"decay": 0.7, "selection": "topk+entropy"})``.
         ``exist_ok=True`` returns an existing pool of that name, but only when every setting given
         here matches it: otherwise an ``RpcError`` (``StatusCode.FAILED_PRECONDITION``) names each differing field
         (settings not given are not compared).
@@ -195,6 +203,7 @@ class Client:
         requested: Dict[str, object] = {
             "prior_alpha": prior_alpha, "prior_beta": prior_beta, "decay": decay, "target": target,
             "strategy": strategy, "band": band, "seed": seed, "strict_ids": strict_ids or None,
+            "dps": dps, "greso": greso, "pools": pools,
         }
         cfg = pb.PoolConfig()
         if prior_alpha is not None:
@@ -213,6 +222,11 @@ class Client:
             cfg.seed = seed
         if strict_ids:
             cfg.strict_ids = True
+        for kind, settings in (("dps", dps), ("greso", greso), ("pools", pools)):
+            if settings is not None:
+                sub = getattr(cfg, kind)
+                sub.SetInParent()
+                codec.strategy_config(kind, settings, sub)
         reply = self._send("CreatePool", pb.CreatePoolRequest(pool=pool, config=cfg))
         # A retry finds the pool its first attempt created.
         if reply.code == StatusCode.ALREADY_EXISTS and (exist_ok or reply.retried):
@@ -316,11 +330,16 @@ class Client:
         *,
         rollouts: Optional[int] = None,
         request_id: str = "",
+        step: Optional[int] = None,
     ) -> UpdateResult:
         """Reports outcomes: prompt ``ids[i]`` had ``successes[i]`` successes (may be fractional) in
         ``trials[i]`` rollouts, or in ``rollouts`` rollouts each. The ``request_id`` (a fresh one when
         empty) makes a retried update apply once; pass your own (e.g. ``f"step-{step}"``) to make a
         whole re-run of a step idempotent too.
+
+        ``step`` (the trainer's step number) makes Updates of several data-parallel ranks one
+        training step for the per-step parts of the dps and greso rules; without it each Update is
+        a step of its own. Other strategies ignore it.
 
         >>> client.update("math", batch.ids, successes, rollouts=8, request_id=f"step-{step}")  # doctest: +SKIP
         UpdateResult(updated=256, duplicate=False)
@@ -345,6 +364,7 @@ class Client:
         else:
             raise InvalidArgument("give trials (per id) or rollouts (one count for all)")
         codec.warn_if_rates(codec.floats(req.successes_le), t)
+        _set_step(req, step)
         return self._send_update(req)
 
     def _send_update(self, req: pb.UpdateRequest) -> UpdateResult:
@@ -359,6 +379,7 @@ class Client:
         *,
         threshold: float = 0.0,
         request_id: Optional[str] = None,
+        step: Optional[int] = None,
     ) -> UpdateResult:
         """Reports per-completion rewards in one Update: a completion succeeded when its reward is
         > ``threshold``; NaN rewards (unscored completions) are left out.
@@ -368,6 +389,7 @@ class Client:
         (B, G) matrix of B prompts × G completions with ``prompt_ids`` the B prompts. Name the
         run, the step and the rank in ``request_id`` (e.g. ``f"{run}/step-{step}/rank-{rank}"``):
         a retry or a re-run of that step then counts once, while two ranks never collide.
+        ``step`` as in :meth:`update`.
 
         >>> client.report("math", batch.ids, rewards_matrix, request_id=f"{run}/s{step}/r{rank}")  # doctest: +SKIP
         """
@@ -377,6 +399,7 @@ class Client:
         req = pb.UpdateRequest(
             pool=pool, ids_le=codec.u64(ids, "prompt_ids"), successes_le=np.asarray(successes, dtype="<f8").tobytes(),
             trials_le=np.asarray(trials, dtype="<u4").tobytes(), request_id=request_id or uuid.uuid4().hex)
+        _set_step(req, step)
         return self._send_update(req)
 
     def get(self, pool: str, ids: Optional[ArrayLike] = None) -> Posteriors:
@@ -510,6 +533,22 @@ def _stop_in(pid: int, process: Process) -> None:
         process.stop()
 
 
+def _set_step(req: pb.UpdateRequest, step: Optional[int]) -> None:
+    if step is None:
+        return
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= int(step) < 2**64:
+        raise InvalidArgument(f"step: must be a whole number in [0, 2**64), got {step!r}")
+    req.step = int(step)
+
+
+def _same_setting(have: object, want: object) -> bool:
+    if isinstance(want, (int, float)) and not isinstance(want, bool) and isinstance(have, (int, float)):
+        return math.isclose(have, want, rel_tol=1e-6, abs_tol=1e-9)
+    if isinstance(want, (list, tuple)) and isinstance(have, (list, tuple)):
+        return len(want) == len(have) and all(_same_setting(a, b) for a, b in zip(have, want))
+    return have == want
+
+
 def _check_settings(existing: PoolInfo, requested: Mapping[str, object]) -> None:
     """FAILED_PRECONDITION naming each setting given to create_pool that the existing pool does not have."""
     differ = []
@@ -517,6 +556,12 @@ def _check_settings(existing: PoolInfo, requested: Mapping[str, object]) -> None
         if want is None:
             continue
         have = getattr(existing, field)
+        if isinstance(want, Mapping):
+            have_map = have or {}
+            for key, value in want.items():
+                if not _same_setting(have_map.get(key), value):
+                    differ.append(f"{field}.{key} is {have_map.get(key)!r}, requested {value!r}")
+            continue
         if field == "band":
             assert isinstance(want, tuple)
             same = all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(have, want))

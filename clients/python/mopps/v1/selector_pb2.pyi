@@ -18,6 +18,9 @@ OK: Code
 OUT_OF_RANGE: Code
 PERMISSION_DENIED: Code
 RESOURCE_EXHAUSTED: Code
+STRATEGY_DPS: Strategy
+STRATEGY_GRESO: Strategy
+STRATEGY_POOLS: Strategy
 STRATEGY_THRESHOLD: Strategy
 STRATEGY_TOPK: Strategy
 STRATEGY_UNIFORM: Strategy
@@ -49,6 +52,20 @@ class CreatePoolResponse(_message.Message):
     pool: PoolInfo
     def __init__(self, pool: _Optional[_Union[PoolInfo, _Mapping]] = ...) -> None: ...
 
+class DPSConfig(_message.Message):
+    __slots__ = ["decay", "entropy_weight", "prior", "prior_counts", "selection"]
+    DECAY_FIELD_NUMBER: _ClassVar[int]
+    ENTROPY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    decay: float
+    entropy_weight: float
+    prior: str
+    prior_counts: _containers.RepeatedScalarFieldContainer[float]
+    selection: str
+    def __init__(self, decay: _Optional[float] = ..., prior: _Optional[str] = ..., prior_counts: _Optional[_Iterable[float]] = ..., selection: _Optional[str] = ..., entropy_weight: _Optional[float] = ...) -> None: ...
+
 class DropPoolRequest(_message.Message):
     __slots__ = ["pool"]
     POOL_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +96,30 @@ class ExportResponse(_message.Message):
     names: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, ids_le: _Optional[bytes] = ..., alpha_le: _Optional[bytes] = ..., beta_le: _Optional[bytes] = ..., named_ids: _Optional[_Iterable[int]] = ..., names: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class GRESOConfig(_message.Message):
+    __slots__ = ["adapt", "easy_threshold", "hard_threshold", "keep_floor", "p_easy", "p_hard", "p_max", "p_min", "step_size", "target_zero_share"]
+    ADAPT_FIELD_NUMBER: _ClassVar[int]
+    EASY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    HARD_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    KEEP_FLOOR_FIELD_NUMBER: _ClassVar[int]
+    P_EASY_FIELD_NUMBER: _ClassVar[int]
+    P_HARD_FIELD_NUMBER: _ClassVar[int]
+    P_MAX_FIELD_NUMBER: _ClassVar[int]
+    P_MIN_FIELD_NUMBER: _ClassVar[int]
+    STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ZERO_SHARE_FIELD_NUMBER: _ClassVar[int]
+    adapt: bool
+    easy_threshold: float
+    hard_threshold: float
+    keep_floor: float
+    p_easy: float
+    p_hard: float
+    p_max: float
+    p_min: float
+    step_size: float
+    target_zero_share: float
+    def __init__(self, p_easy: _Optional[float] = ..., p_hard: _Optional[float] = ..., target_zero_share: _Optional[float] = ..., easy_threshold: _Optional[float] = ..., hard_threshold: _Optional[float] = ..., step_size: _Optional[float] = ..., p_min: _Optional[float] = ..., p_max: _Optional[float] = ..., keep_floor: _Optional[float] = ..., adapt: bool = ...) -> None: ...
+
 class GetRequest(_message.Message):
     __slots__ = ["ids", "ids_le", "packed_reply", "pool"]
     IDS_FIELD_NUMBER: _ClassVar[int]
@@ -92,22 +133,30 @@ class GetRequest(_message.Message):
     def __init__(self, pool: _Optional[str] = ..., ids: _Optional[_Iterable[int]] = ..., ids_le: _Optional[bytes] = ..., packed_reply: bool = ...) -> None: ...
 
 class GetResponse(_message.Message):
-    __slots__ = ["alpha", "alpha_le", "beta", "beta_le", "ids", "ids_le", "known"]
+    __slots__ = ["alpha", "alpha_le", "beta", "beta_le", "dps_predicted", "greso_easy_run", "greso_hard_run", "ids", "ids_le", "known", "last_mean"]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
     ALPHA_LE_FIELD_NUMBER: _ClassVar[int]
     BETA_FIELD_NUMBER: _ClassVar[int]
     BETA_LE_FIELD_NUMBER: _ClassVar[int]
+    DPS_PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    GRESO_EASY_RUN_FIELD_NUMBER: _ClassVar[int]
+    GRESO_HARD_RUN_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     IDS_LE_FIELD_NUMBER: _ClassVar[int]
     KNOWN_FIELD_NUMBER: _ClassVar[int]
+    LAST_MEAN_FIELD_NUMBER: _ClassVar[int]
     alpha: _containers.RepeatedScalarFieldContainer[float]
     alpha_le: bytes
     beta: _containers.RepeatedScalarFieldContainer[float]
     beta_le: bytes
+    dps_predicted: _containers.RepeatedScalarFieldContainer[float]
+    greso_easy_run: _containers.RepeatedScalarFieldContainer[int]
+    greso_hard_run: _containers.RepeatedScalarFieldContainer[int]
     ids: _containers.RepeatedScalarFieldContainer[int]
     ids_le: bytes
     known: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, ids: _Optional[_Iterable[int]] = ..., ids_le: _Optional[bytes] = ..., alpha: _Optional[_Iterable[float]] = ..., alpha_le: _Optional[bytes] = ..., beta: _Optional[_Iterable[float]] = ..., beta_le: _Optional[bytes] = ..., known: _Optional[_Iterable[bool]] = ...) -> None: ...
+    last_mean: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, ids: _Optional[_Iterable[int]] = ..., ids_le: _Optional[bytes] = ..., alpha: _Optional[_Iterable[float]] = ..., alpha_le: _Optional[bytes] = ..., beta: _Optional[_Iterable[float]] = ..., beta_le: _Optional[bytes] = ..., known: _Optional[_Iterable[bool]] = ..., dps_predicted: _Optional[_Iterable[float]] = ..., greso_easy_run: _Optional[_Iterable[int]] = ..., greso_hard_run: _Optional[_Iterable[int]] = ..., last_mean: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class HealthRequest(_message.Message):
     __slots__ = []
@@ -196,10 +245,13 @@ class MethodStats(_message.Message):
     def __init__(self, method: _Optional[str] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., errors_by_code: _Optional[_Iterable[_Union[CodeCount, _Mapping]]] = ..., p50_us: _Optional[float] = ..., p90_us: _Optional[float] = ..., p99_us: _Optional[float] = ..., p999_us: _Optional[float] = ..., max_us: _Optional[float] = ...) -> None: ...
 
 class PoolConfig(_message.Message):
-    __slots__ = ["band_high", "band_low", "decay", "prior_alpha", "prior_beta", "seed", "strategy", "strict_ids", "target"]
+    __slots__ = ["band_high", "band_low", "decay", "dps", "greso", "pools", "prior_alpha", "prior_beta", "seed", "strategy", "strict_ids", "target"]
     BAND_HIGH_FIELD_NUMBER: _ClassVar[int]
     BAND_LOW_FIELD_NUMBER: _ClassVar[int]
     DECAY_FIELD_NUMBER: _ClassVar[int]
+    DPS_FIELD_NUMBER: _ClassVar[int]
+    GRESO_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
     PRIOR_ALPHA_FIELD_NUMBER: _ClassVar[int]
     PRIOR_BETA_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -209,27 +261,48 @@ class PoolConfig(_message.Message):
     band_high: float
     band_low: float
     decay: float
+    dps: DPSConfig
+    greso: GRESOConfig
+    pools: PoolsConfig
     prior_alpha: float
     prior_beta: float
     seed: int
     strategy: Strategy
     strict_ids: bool
     target: float
-    def __init__(self, prior_alpha: _Optional[float] = ..., prior_beta: _Optional[float] = ..., decay: _Optional[float] = ..., target: _Optional[float] = ..., strategy: _Optional[_Union[Strategy, str]] = ..., band_low: _Optional[float] = ..., band_high: _Optional[float] = ..., seed: _Optional[int] = ..., strict_ids: bool = ...) -> None: ...
+    def __init__(self, prior_alpha: _Optional[float] = ..., prior_beta: _Optional[float] = ..., decay: _Optional[float] = ..., target: _Optional[float] = ..., strategy: _Optional[_Union[Strategy, str]] = ..., band_low: _Optional[float] = ..., band_high: _Optional[float] = ..., seed: _Optional[int] = ..., strict_ids: bool = ..., dps: _Optional[_Union[DPSConfig, _Mapping]] = ..., greso: _Optional[_Union[GRESOConfig, _Mapping]] = ..., pools: _Optional[_Union[PoolsConfig, _Mapping]] = ...) -> None: ...
 
 class PoolInfo(_message.Message):
-    __slots__ = ["config", "name", "prompt_count", "select_count", "update_count"]
+    __slots__ = ["config", "name", "prompt_count", "select_count", "state", "update_count"]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROMPT_COUNT_FIELD_NUMBER: _ClassVar[int]
     SELECT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_COUNT_FIELD_NUMBER: _ClassVar[int]
     config: PoolConfig
     name: str
     prompt_count: int
     select_count: int
+    state: StrategyState
     update_count: int
-    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[PoolConfig, _Mapping]] = ..., prompt_count: _Optional[int] = ..., select_count: _Optional[int] = ..., update_count: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[PoolConfig, _Mapping]] = ..., prompt_count: _Optional[int] = ..., select_count: _Optional[int] = ..., update_count: _Optional[int] = ..., state: _Optional[_Union[StrategyState, _Mapping]] = ...) -> None: ...
+
+class PoolsConfig(_message.Message):
+    __slots__ = ["easy_min", "hard_max", "weight_easy", "weight_hard", "weight_normal", "weight_unseen"]
+    EASY_MIN_FIELD_NUMBER: _ClassVar[int]
+    HARD_MAX_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_EASY_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_HARD_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_NORMAL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_UNSEEN_FIELD_NUMBER: _ClassVar[int]
+    easy_min: float
+    hard_max: float
+    weight_easy: float
+    weight_hard: float
+    weight_normal: float
+    weight_unseen: float
+    def __init__(self, hard_max: _Optional[float] = ..., easy_min: _Optional[float] = ..., weight_hard: _Optional[float] = ..., weight_normal: _Optional[float] = ..., weight_easy: _Optional[float] = ..., weight_unseen: _Optional[float] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
     __slots__ = ["ids", "ids_le", "pool", "prior_alpha", "prior_beta"]
@@ -397,6 +470,18 @@ class Status(_message.Message):
     message: str
     def __init__(self, code: _Optional[_Union[Code, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
+class StrategyState(_message.Message):
+    __slots__ = ["bytes_per_prompt", "greso_p_easy", "greso_p_hard", "steps"]
+    BYTES_PER_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    GRESO_P_EASY_FIELD_NUMBER: _ClassVar[int]
+    GRESO_P_HARD_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    bytes_per_prompt: float
+    greso_p_easy: float
+    greso_p_hard: float
+    steps: int
+    def __init__(self, steps: _Optional[int] = ..., greso_p_easy: _Optional[float] = ..., greso_p_hard: _Optional[float] = ..., bytes_per_prompt: _Optional[float] = ...) -> None: ...
+
 class UpdateEvent(_message.Message):
     __slots__ = ["alpha", "beta", "ids", "pool", "request_id", "update_index"]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
@@ -414,12 +499,13 @@ class UpdateEvent(_message.Message):
     def __init__(self, pool: _Optional[str] = ..., update_index: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., alpha: _Optional[_Iterable[float]] = ..., beta: _Optional[_Iterable[float]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateRequest(_message.Message):
-    __slots__ = ["ids", "ids_le", "pool", "request_id", "rollouts", "successes", "successes_le", "trials", "trials_le"]
+    __slots__ = ["ids", "ids_le", "pool", "request_id", "rollouts", "step", "successes", "successes_le", "trials", "trials_le"]
     IDS_FIELD_NUMBER: _ClassVar[int]
     IDS_LE_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
     SUCCESSES_FIELD_NUMBER: _ClassVar[int]
     SUCCESSES_LE_FIELD_NUMBER: _ClassVar[int]
     TRIALS_FIELD_NUMBER: _ClassVar[int]
@@ -429,11 +515,12 @@ class UpdateRequest(_message.Message):
     pool: str
     request_id: str
     rollouts: int
+    step: int
     successes: _containers.RepeatedScalarFieldContainer[float]
     successes_le: bytes
     trials: _containers.RepeatedScalarFieldContainer[int]
     trials_le: bytes
-    def __init__(self, pool: _Optional[str] = ..., ids: _Optional[_Iterable[int]] = ..., ids_le: _Optional[bytes] = ..., successes: _Optional[_Iterable[float]] = ..., successes_le: _Optional[bytes] = ..., trials: _Optional[_Iterable[int]] = ..., trials_le: _Optional[bytes] = ..., rollouts: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, pool: _Optional[str] = ..., ids: _Optional[_Iterable[int]] = ..., ids_le: _Optional[bytes] = ..., successes: _Optional[_Iterable[float]] = ..., successes_le: _Optional[bytes] = ..., trials: _Optional[_Iterable[int]] = ..., trials_le: _Optional[bytes] = ..., rollouts: _Optional[int] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ...) -> None: ...
 
 class UpdateResponse(_message.Message):
     __slots__ = ["duplicate", "updated"]

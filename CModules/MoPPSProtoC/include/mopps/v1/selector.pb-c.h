@@ -16,7 +16,11 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Mopps__V1__Status Mopps__V1__Status;
+typedef struct Mopps__V1__DPSConfig Mopps__V1__DPSConfig;
+typedef struct Mopps__V1__GRESOConfig Mopps__V1__GRESOConfig;
+typedef struct Mopps__V1__PoolsConfig Mopps__V1__PoolsConfig;
 typedef struct Mopps__V1__PoolConfig Mopps__V1__PoolConfig;
+typedef struct Mopps__V1__StrategyState Mopps__V1__StrategyState;
 typedef struct Mopps__V1__PoolInfo Mopps__V1__PoolInfo;
 typedef struct Mopps__V1__CreatePoolRequest Mopps__V1__CreatePoolRequest;
 typedef struct Mopps__V1__CreatePoolResponse Mopps__V1__CreatePoolResponse;
@@ -94,7 +98,23 @@ typedef enum _Mopps__V1__Strategy {
   /*
    * B uniformly at random (baseline)
    */
-  MOPPS__V1__STRATEGY__STRATEGY_UNIFORM = 3
+  MOPPS__V1__STRATEGY__STRATEGY_UNIFORM = 3,
+  /*
+   * The three below keep per-prompt state of their own and are fixed at CreatePool
+   * (docs/strategies.md states each rule and its sources).
+   */
+  /*
+   * Dynamics-Predictive Sampling: top-B by the HMM's P(partly solved)
+   */
+  MOPPS__V1__STRATEGY__STRATEGY_DPS = 4,
+  /*
+   * GRESO: skip recent zero-variance prompts, then B uniformly
+   */
+  MOPPS__V1__STRATEGY__STRATEGY_GRESO = 5,
+  /*
+   * difficulty pools: B by pool weight without replacement
+   */
+  MOPPS__V1__STRATEGY__STRATEGY_POOLS = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__STRATEGY)
 } Mopps__V1__Strategy;
 
@@ -112,6 +132,235 @@ struct  Mopps__V1__Status
 #define MOPPS__V1__STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__status__descriptor) \
     , MOPPS__V1__CODE__OK, (char *)protobuf_c_empty_string }
+
+
+typedef enum {
+  MOPPS__V1__DPSCONFIG__DECAY_OPT__NOT_SET = 0,
+  MOPPS__V1__DPSCONFIG__DECAY_OPT_DECAY = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__DPSCONFIG__DECAY_OPT__CASE)
+} Mopps__V1__DPSConfig__DecayOptCase;
+
+typedef enum {
+  MOPPS__V1__DPSCONFIG__ENTROPY_WEIGHT_OPT__NOT_SET = 0,
+  MOPPS__V1__DPSCONFIG__ENTROPY_WEIGHT_OPT_ENTROPY_WEIGHT = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__DPSCONFIG__ENTROPY_WEIGHT_OPT__CASE)
+} Mopps__V1__DPSConfig__EntropyWeightOptCase;
+
+/*
+ * DPS (maoyixiu/DPS recipe/dps/task_sampler.py).
+ */
+struct  Mopps__V1__DPSConfig
+{
+  ProtobufCMessage base;
+  /*
+   * "uniform" (default) | "progress" | "stability" | "local"
+   */
+  char *prior;
+  /*
+   * 9 counts A0[next][prev] row-major (each > 0), overrides prior
+   */
+  size_t n_prior_counts;
+  double *prior_counts;
+  /*
+   * "topk" (default) | "topk+entropy"
+   */
+  char *selection;
+  Mopps__V1__DPSConfig__DecayOptCase decay_opt_case;
+  union {
+    double decay;
+  };
+  Mopps__V1__DPSConfig__EntropyWeightOptCase entropy_weight_opt_case;
+  union {
+    double entropy_weight;
+  };
+};
+#define MOPPS__V1__DPSCONFIG__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__dpsconfig__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, MOPPS__V1__DPSCONFIG__DECAY_OPT__NOT_SET, {0}, MOPPS__V1__DPSCONFIG__ENTROPY_WEIGHT_OPT__NOT_SET, {0} }
+
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__P_EASY_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__P_EASY_OPT_P_EASY = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__P_EASY_OPT__CASE)
+} Mopps__V1__GRESOConfig__PEasyOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__P_HARD_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__P_HARD_OPT_P_HARD = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__P_HARD_OPT__CASE)
+} Mopps__V1__GRESOConfig__PHardOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__TARGET_ZERO_SHARE_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__TARGET_ZERO_SHARE_OPT_TARGET_ZERO_SHARE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__TARGET_ZERO_SHARE_OPT__CASE)
+} Mopps__V1__GRESOConfig__TargetZeroShareOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__EASY_THRESHOLD_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__EASY_THRESHOLD_OPT_EASY_THRESHOLD = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__EASY_THRESHOLD_OPT__CASE)
+} Mopps__V1__GRESOConfig__EasyThresholdOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__HARD_THRESHOLD_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__HARD_THRESHOLD_OPT_HARD_THRESHOLD = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__HARD_THRESHOLD_OPT__CASE)
+} Mopps__V1__GRESOConfig__HardThresholdOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__STEP_SIZE_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__STEP_SIZE_OPT_STEP_SIZE = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__STEP_SIZE_OPT__CASE)
+} Mopps__V1__GRESOConfig__StepSizeOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__P_MIN_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__P_MIN_OPT_P_MIN = 7
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__P_MIN_OPT__CASE)
+} Mopps__V1__GRESOConfig__PMinOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__P_MAX_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__P_MAX_OPT_P_MAX = 8
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__P_MAX_OPT__CASE)
+} Mopps__V1__GRESOConfig__PMaxOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__KEEP_FLOOR_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__KEEP_FLOOR_OPT_KEEP_FLOOR = 9
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__KEEP_FLOOR_OPT__CASE)
+} Mopps__V1__GRESOConfig__KeepFloorOptCase;
+
+typedef enum {
+  MOPPS__V1__GRESOCONFIG__ADAPT_OPT__NOT_SET = 0,
+  MOPPS__V1__GRESOCONFIG__ADAPT_OPT_ADAPT = 10
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__GRESOCONFIG__ADAPT_OPT__CASE)
+} Mopps__V1__GRESOConfig__AdaptOptCase;
+
+/*
+ * GRESO (Infini-AI-Lab/GRESO verl/trainer/ttis/presampling_selector.py).
+ */
+struct  Mopps__V1__GRESOConfig
+{
+  ProtobufCMessage base;
+  Mopps__V1__GRESOConfig__PEasyOptCase p_easy_opt_case;
+  union {
+    double p_easy;
+  };
+  Mopps__V1__GRESOConfig__PHardOptCase p_hard_opt_case;
+  union {
+    double p_hard;
+  };
+  Mopps__V1__GRESOConfig__TargetZeroShareOptCase target_zero_share_opt_case;
+  union {
+    double target_zero_share;
+  };
+  Mopps__V1__GRESOConfig__EasyThresholdOptCase easy_threshold_opt_case;
+  union {
+    double easy_threshold;
+  };
+  Mopps__V1__GRESOConfig__HardThresholdOptCase hard_threshold_opt_case;
+  union {
+    double hard_threshold;
+  };
+  Mopps__V1__GRESOConfig__StepSizeOptCase step_size_opt_case;
+  union {
+    double step_size;
+  };
+  Mopps__V1__GRESOConfig__PMinOptCase p_min_opt_case;
+  union {
+    double p_min;
+  };
+  Mopps__V1__GRESOConfig__PMaxOptCase p_max_opt_case;
+  union {
+    double p_max;
+  };
+  Mopps__V1__GRESOConfig__KeepFloorOptCase keep_floor_opt_case;
+  union {
+    double keep_floor;
+  };
+  Mopps__V1__GRESOConfig__AdaptOptCase adapt_opt_case;
+  union {
+    protobuf_c_boolean adapt;
+  };
+};
+#define MOPPS__V1__GRESOCONFIG__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__gresoconfig__descriptor) \
+    , MOPPS__V1__GRESOCONFIG__P_EASY_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__P_HARD_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__TARGET_ZERO_SHARE_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__EASY_THRESHOLD_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__HARD_THRESHOLD_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__STEP_SIZE_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__P_MIN_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__P_MAX_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__KEEP_FLOOR_OPT__NOT_SET, {0}, MOPPS__V1__GRESOCONFIG__ADAPT_OPT__NOT_SET, {0} }
+
+
+typedef enum {
+  MOPPS__V1__POOLS_CONFIG__HARD_MAX_OPT__NOT_SET = 0,
+  MOPPS__V1__POOLS_CONFIG__HARD_MAX_OPT_HARD_MAX = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__POOLS_CONFIG__HARD_MAX_OPT__CASE)
+} Mopps__V1__PoolsConfig__HardMaxOptCase;
+
+typedef enum {
+  MOPPS__V1__POOLS_CONFIG__EASY_MIN_OPT__NOT_SET = 0,
+  MOPPS__V1__POOLS_CONFIG__EASY_MIN_OPT_EASY_MIN = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__POOLS_CONFIG__EASY_MIN_OPT__CASE)
+} Mopps__V1__PoolsConfig__EasyMinOptCase;
+
+typedef enum {
+  MOPPS__V1__POOLS_CONFIG__WEIGHT_HARD_OPT__NOT_SET = 0,
+  MOPPS__V1__POOLS_CONFIG__WEIGHT_HARD_OPT_WEIGHT_HARD = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__POOLS_CONFIG__WEIGHT_HARD_OPT__CASE)
+} Mopps__V1__PoolsConfig__WeightHardOptCase;
+
+typedef enum {
+  MOPPS__V1__POOLS_CONFIG__WEIGHT_NORMAL_OPT__NOT_SET = 0,
+  MOPPS__V1__POOLS_CONFIG__WEIGHT_NORMAL_OPT_WEIGHT_NORMAL = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__POOLS_CONFIG__WEIGHT_NORMAL_OPT__CASE)
+} Mopps__V1__PoolsConfig__WeightNormalOptCase;
+
+typedef enum {
+  MOPPS__V1__POOLS_CONFIG__WEIGHT_EASY_OPT__NOT_SET = 0,
+  MOPPS__V1__POOLS_CONFIG__WEIGHT_EASY_OPT_WEIGHT_EASY = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__POOLS_CONFIG__WEIGHT_EASY_OPT__CASE)
+} Mopps__V1__PoolsConfig__WeightEasyOptCase;
+
+typedef enum {
+  MOPPS__V1__POOLS_CONFIG__WEIGHT_UNSEEN_OPT__NOT_SET = 0,
+  MOPPS__V1__POOLS_CONFIG__WEIGHT_UNSEEN_OPT_WEIGHT_UNSEEN = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__POOLS_CONFIG__WEIGHT_UNSEEN_OPT__CASE)
+} Mopps__V1__PoolsConfig__WeightUnseenOptCase;
+
+/*
+ * Difficulty pools (prime-rl DifficultyPoolSampler).
+ */
+struct  Mopps__V1__PoolsConfig
+{
+  ProtobufCMessage base;
+  Mopps__V1__PoolsConfig__HardMaxOptCase hard_max_opt_case;
+  union {
+    double hard_max;
+  };
+  Mopps__V1__PoolsConfig__EasyMinOptCase easy_min_opt_case;
+  union {
+    double easy_min;
+  };
+  Mopps__V1__PoolsConfig__WeightHardOptCase weight_hard_opt_case;
+  union {
+    double weight_hard;
+  };
+  Mopps__V1__PoolsConfig__WeightNormalOptCase weight_normal_opt_case;
+  union {
+    double weight_normal;
+  };
+  Mopps__V1__PoolsConfig__WeightEasyOptCase weight_easy_opt_case;
+  union {
+    double weight_easy;
+  };
+  Mopps__V1__PoolsConfig__WeightUnseenOptCase weight_unseen_opt_case;
+  union {
+    double weight_unseen;
+  };
+};
+#define MOPPS__V1__POOLS_CONFIG__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__pools_config__descriptor) \
+    , MOPPS__V1__POOLS_CONFIG__HARD_MAX_OPT__NOT_SET, {0}, MOPPS__V1__POOLS_CONFIG__EASY_MIN_OPT__NOT_SET, {0}, MOPPS__V1__POOLS_CONFIG__WEIGHT_HARD_OPT__NOT_SET, {0}, MOPPS__V1__POOLS_CONFIG__WEIGHT_NORMAL_OPT__NOT_SET, {0}, MOPPS__V1__POOLS_CONFIG__WEIGHT_EASY_OPT__NOT_SET, {0}, MOPPS__V1__POOLS_CONFIG__WEIGHT_UNSEEN_OPT__NOT_SET, {0} }
 
 
 typedef enum {
@@ -169,6 +418,12 @@ struct  Mopps__V1__PoolConfig
    * default topk
    */
   Mopps__V1__Strategy strategy;
+  /*
+   * Only the message of the pool's own strategy may be set.
+   */
+  Mopps__V1__DPSConfig *dps;
+  Mopps__V1__GRESOConfig *greso;
+  Mopps__V1__PoolsConfig *pools;
   Mopps__V1__PoolConfig__PriorAlphaOptCase prior_alpha_opt_case;
   union {
     double prior_alpha;
@@ -204,7 +459,29 @@ struct  Mopps__V1__PoolConfig
 };
 #define MOPPS__V1__POOL_CONFIG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__pool_config__descriptor) \
-    , MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED, MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__DECAY_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__TARGET_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__BAND_HIGH_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__SEED_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT__NOT_SET, {0} }
+    , MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED, NULL, NULL, NULL, MOPPS__V1__POOL_CONFIG__PRIOR_ALPHA_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__PRIOR_BETA_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__DECAY_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__TARGET_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__BAND_LOW_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__BAND_HIGH_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__SEED_OPT__NOT_SET, {0}, MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT__NOT_SET, {0} }
+
+
+struct  Mopps__V1__StrategyState
+{
+  ProtobufCMessage base;
+  /*
+   * training steps the pool has counted (Updates, or distinct steps)
+   */
+  uint64_t steps;
+  /*
+   * greso pools only: the current exploration probabilities
+   */
+  double greso_p_easy;
+  double greso_p_hard;
+  /*
+   * store bytes per prompt for this pool's strategy
+   */
+  double bytes_per_prompt;
+};
+#define MOPPS__V1__STRATEGY_STATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__strategy_state__descriptor) \
+    , 0, 0, 0, 0 }
 
 
 struct  Mopps__V1__PoolInfo
@@ -218,10 +495,11 @@ struct  Mopps__V1__PoolInfo
   uint64_t prompt_count;
   uint64_t select_count;
   uint64_t update_count;
+  Mopps__V1__StrategyState *state;
 };
 #define MOPPS__V1__POOL_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__pool_info__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0, NULL }
 
 
 struct  Mopps__V1__CreatePoolRequest
@@ -393,6 +671,12 @@ struct  Mopps__V1__SelectResponse
     , 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0 }
 
 
+typedef enum {
+  MOPPS__V1__UPDATE_REQUEST__STEP_OPT__NOT_SET = 0,
+  MOPPS__V1__UPDATE_REQUEST__STEP_OPT_STEP = 10
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOPPS__V1__UPDATE_REQUEST__STEP_OPT__CASE)
+} Mopps__V1__UpdateRequest__StepOptCase;
+
 /*
  * Reports rollout outcomes: prompt ids[i] had successes[i] successes in trials[i] rollouts.
  * successes may be fractional (success rate x trials). `rollouts` gives one trial count for all ids
@@ -413,10 +697,14 @@ struct  Mopps__V1__UpdateRequest
   ProtobufCBinaryData trials_le;
   uint32_t rollouts;
   char *request_id;
+  Mopps__V1__UpdateRequest__StepOptCase step_opt_case;
+  union {
+    uint64_t step;
+  };
 };
 #define MOPPS__V1__UPDATE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__update_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0, (char *)protobuf_c_empty_string, MOPPS__V1__UPDATE_REQUEST__STEP_OPT__NOT_SET, {0} }
 
 
 struct  Mopps__V1__UpdateResponse
@@ -467,10 +755,33 @@ struct  Mopps__V1__GetResponse
    */
   size_t n_known;
   protobuf_c_boolean *known;
+  /*
+   * Per-prompt strategy state, in the order of ids; empty for the other strategies.
+   */
+  /*
+   * dps: 3 per id, pi for the next step (unsolved, partly, solved)
+   */
+  size_t n_dps_predicted;
+  double *dps_predicted;
+  /*
+   * greso: consecutive latest groups with mean >= easy_threshold
+   */
+  size_t n_greso_easy_run;
+  uint32_t *greso_easy_run;
+  /*
+   * greso: consecutive latest groups with mean <= hard_threshold
+   */
+  size_t n_greso_hard_run;
+  uint32_t *greso_hard_run;
+  /*
+   * pools: latest group mean (NaN when unseen)
+   */
+  size_t n_last_mean;
+  double *last_mean;
 };
 #define MOPPS__V1__GET_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__get_response__descriptor) \
-    , 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL }
+    , 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 /*
@@ -803,6 +1114,63 @@ Mopps__V1__Status *
 void   mopps__v1__status__free_unpacked
                      (Mopps__V1__Status *message,
                       ProtobufCAllocator *allocator);
+/* Mopps__V1__DPSConfig methods */
+void   mopps__v1__dpsconfig__init
+                     (Mopps__V1__DPSConfig         *message);
+size_t mopps__v1__dpsconfig__get_packed_size
+                     (const Mopps__V1__DPSConfig   *message);
+size_t mopps__v1__dpsconfig__pack
+                     (const Mopps__V1__DPSConfig   *message,
+                      uint8_t             *out);
+size_t mopps__v1__dpsconfig__pack_to_buffer
+                     (const Mopps__V1__DPSConfig   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__DPSConfig *
+       mopps__v1__dpsconfig__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__dpsconfig__free_unpacked
+                     (Mopps__V1__DPSConfig *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__GRESOConfig methods */
+void   mopps__v1__gresoconfig__init
+                     (Mopps__V1__GRESOConfig         *message);
+size_t mopps__v1__gresoconfig__get_packed_size
+                     (const Mopps__V1__GRESOConfig   *message);
+size_t mopps__v1__gresoconfig__pack
+                     (const Mopps__V1__GRESOConfig   *message,
+                      uint8_t             *out);
+size_t mopps__v1__gresoconfig__pack_to_buffer
+                     (const Mopps__V1__GRESOConfig   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__GRESOConfig *
+       mopps__v1__gresoconfig__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__gresoconfig__free_unpacked
+                     (Mopps__V1__GRESOConfig *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__PoolsConfig methods */
+void   mopps__v1__pools_config__init
+                     (Mopps__V1__PoolsConfig         *message);
+size_t mopps__v1__pools_config__get_packed_size
+                     (const Mopps__V1__PoolsConfig   *message);
+size_t mopps__v1__pools_config__pack
+                     (const Mopps__V1__PoolsConfig   *message,
+                      uint8_t             *out);
+size_t mopps__v1__pools_config__pack_to_buffer
+                     (const Mopps__V1__PoolsConfig   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__PoolsConfig *
+       mopps__v1__pools_config__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__pools_config__free_unpacked
+                     (Mopps__V1__PoolsConfig *message,
+                      ProtobufCAllocator *allocator);
 /* Mopps__V1__PoolConfig methods */
 void   mopps__v1__pool_config__init
                      (Mopps__V1__PoolConfig         *message);
@@ -821,6 +1189,25 @@ Mopps__V1__PoolConfig *
                       const uint8_t       *data);
 void   mopps__v1__pool_config__free_unpacked
                      (Mopps__V1__PoolConfig *message,
+                      ProtobufCAllocator *allocator);
+/* Mopps__V1__StrategyState methods */
+void   mopps__v1__strategy_state__init
+                     (Mopps__V1__StrategyState         *message);
+size_t mopps__v1__strategy_state__get_packed_size
+                     (const Mopps__V1__StrategyState   *message);
+size_t mopps__v1__strategy_state__pack
+                     (const Mopps__V1__StrategyState   *message,
+                      uint8_t             *out);
+size_t mopps__v1__strategy_state__pack_to_buffer
+                     (const Mopps__V1__StrategyState   *message,
+                      ProtobufCBuffer     *buffer);
+Mopps__V1__StrategyState *
+       mopps__v1__strategy_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   mopps__v1__strategy_state__free_unpacked
+                     (Mopps__V1__StrategyState *message,
                       ProtobufCAllocator *allocator);
 /* Mopps__V1__PoolInfo methods */
 void   mopps__v1__pool_info__init
@@ -1473,8 +1860,20 @@ void   mopps__v1__update_event__free_unpacked
 typedef void (*Mopps__V1__Status_Closure)
                  (const Mopps__V1__Status *message,
                   void *closure_data);
+typedef void (*Mopps__V1__DPSConfig_Closure)
+                 (const Mopps__V1__DPSConfig *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__GRESOConfig_Closure)
+                 (const Mopps__V1__GRESOConfig *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__PoolsConfig_Closure)
+                 (const Mopps__V1__PoolsConfig *message,
+                  void *closure_data);
 typedef void (*Mopps__V1__PoolConfig_Closure)
                  (const Mopps__V1__PoolConfig *message,
+                  void *closure_data);
+typedef void (*Mopps__V1__StrategyState_Closure)
+                 (const Mopps__V1__StrategyState *message,
                   void *closure_data);
 typedef void (*Mopps__V1__PoolInfo_Closure)
                  (const Mopps__V1__PoolInfo *message,
@@ -1587,7 +1986,11 @@ typedef void (*Mopps__V1__UpdateEvent_Closure)
 extern const ProtobufCEnumDescriptor    mopps__v1__code__descriptor;
 extern const ProtobufCEnumDescriptor    mopps__v1__strategy__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__status__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__dpsconfig__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__gresoconfig__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__pools_config__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__pool_config__descriptor;
+extern const ProtobufCMessageDescriptor mopps__v1__strategy_state__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__pool_info__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__create_pool_request__descriptor;
 extern const ProtobufCMessageDescriptor mopps__v1__create_pool_response__descriptor;

@@ -52,6 +52,141 @@ void   mopps__v1__status__free_unpacked
   assert(message->base.descriptor == &mopps__v1__status__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   mopps__v1__dpsconfig__init
+                     (Mopps__V1__DPSConfig         *message)
+{
+  static const Mopps__V1__DPSConfig init_value = MOPPS__V1__DPSCONFIG__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__dpsconfig__get_packed_size
+                     (const Mopps__V1__DPSConfig *message)
+{
+  assert(message->base.descriptor == &mopps__v1__dpsconfig__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__dpsconfig__pack
+                     (const Mopps__V1__DPSConfig *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__dpsconfig__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__dpsconfig__pack_to_buffer
+                     (const Mopps__V1__DPSConfig *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__dpsconfig__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__DPSConfig *
+       mopps__v1__dpsconfig__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__DPSConfig *)
+     protobuf_c_message_unpack (&mopps__v1__dpsconfig__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__dpsconfig__free_unpacked
+                     (Mopps__V1__DPSConfig *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__dpsconfig__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__gresoconfig__init
+                     (Mopps__V1__GRESOConfig         *message)
+{
+  static const Mopps__V1__GRESOConfig init_value = MOPPS__V1__GRESOCONFIG__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__gresoconfig__get_packed_size
+                     (const Mopps__V1__GRESOConfig *message)
+{
+  assert(message->base.descriptor == &mopps__v1__gresoconfig__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__gresoconfig__pack
+                     (const Mopps__V1__GRESOConfig *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__gresoconfig__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__gresoconfig__pack_to_buffer
+                     (const Mopps__V1__GRESOConfig *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__gresoconfig__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__GRESOConfig *
+       mopps__v1__gresoconfig__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__GRESOConfig *)
+     protobuf_c_message_unpack (&mopps__v1__gresoconfig__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__gresoconfig__free_unpacked
+                     (Mopps__V1__GRESOConfig *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__gresoconfig__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__pools_config__init
+                     (Mopps__V1__PoolsConfig         *message)
+{
+  static const Mopps__V1__PoolsConfig init_value = MOPPS__V1__POOLS_CONFIG__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__pools_config__get_packed_size
+                     (const Mopps__V1__PoolsConfig *message)
+{
+  assert(message->base.descriptor == &mopps__v1__pools_config__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__pools_config__pack
+                     (const Mopps__V1__PoolsConfig *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__pools_config__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__pools_config__pack_to_buffer
+                     (const Mopps__V1__PoolsConfig *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__pools_config__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__PoolsConfig *
+       mopps__v1__pools_config__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__PoolsConfig *)
+     protobuf_c_message_unpack (&mopps__v1__pools_config__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__pools_config__free_unpacked
+                     (Mopps__V1__PoolsConfig *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__pools_config__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   mopps__v1__pool_config__init
                      (Mopps__V1__PoolConfig         *message)
 {
@@ -95,6 +230,51 @@ void   mopps__v1__pool_config__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &mopps__v1__pool_config__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   mopps__v1__strategy_state__init
+                     (Mopps__V1__StrategyState         *message)
+{
+  static const Mopps__V1__StrategyState init_value = MOPPS__V1__STRATEGY_STATE__INIT;
+  *message = init_value;
+}
+size_t mopps__v1__strategy_state__get_packed_size
+                     (const Mopps__V1__StrategyState *message)
+{
+  assert(message->base.descriptor == &mopps__v1__strategy_state__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t mopps__v1__strategy_state__pack
+                     (const Mopps__V1__StrategyState *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &mopps__v1__strategy_state__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t mopps__v1__strategy_state__pack_to_buffer
+                     (const Mopps__V1__StrategyState *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &mopps__v1__strategy_state__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Mopps__V1__StrategyState *
+       mopps__v1__strategy_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Mopps__V1__StrategyState *)
+     protobuf_c_message_unpack (&mopps__v1__strategy_state__descriptor,
+                                allocator, len, data);
+}
+void   mopps__v1__strategy_state__free_unpacked
+                     (Mopps__V1__StrategyState *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &mopps__v1__strategy_state__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   mopps__v1__pool_info__init
@@ -1678,7 +1858,355 @@ const ProtobufCMessageDescriptor mopps__v1__status__descriptor =
   (ProtobufCMessageInit) mopps__v1__status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__pool_config__field_descriptors[9] =
+static const ProtobufCFieldDescriptor mopps__v1__dpsconfig__field_descriptors[5] =
+{
+  {
+    "decay",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__DPSConfig, decay_opt_case),
+    offsetof(Mopps__V1__DPSConfig, decay),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prior",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__DPSConfig, prior),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prior_counts",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__DPSConfig, n_prior_counts),
+    offsetof(Mopps__V1__DPSConfig, prior_counts),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "selection",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__DPSConfig, selection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entropy_weight",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__DPSConfig, entropy_weight_opt_case),
+    offsetof(Mopps__V1__DPSConfig, entropy_weight),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__dpsconfig__field_indices_by_name[] = {
+  0,   /* field[0] = decay */
+  4,   /* field[4] = entropy_weight */
+  1,   /* field[1] = prior */
+  2,   /* field[2] = prior_counts */
+  3,   /* field[3] = selection */
+};
+static const ProtobufCIntRange mopps__v1__dpsconfig__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor mopps__v1__dpsconfig__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.DPSConfig",
+  "DPSConfig",
+  "Mopps__V1__DPSConfig",
+  "mopps.v1",
+  sizeof(Mopps__V1__DPSConfig),
+  5,
+  mopps__v1__dpsconfig__field_descriptors,
+  mopps__v1__dpsconfig__field_indices_by_name,
+  1,  mopps__v1__dpsconfig__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__dpsconfig__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__gresoconfig__field_descriptors[10] =
+{
+  {
+    "p_easy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, p_easy_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, p_easy),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p_hard",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, p_hard_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, p_hard),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "target_zero_share",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, target_zero_share_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, target_zero_share),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "easy_threshold",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, easy_threshold_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, easy_threshold),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hard_threshold",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, hard_threshold_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, hard_threshold),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "step_size",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, step_size_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, step_size),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p_min",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, p_min_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, p_min),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "p_max",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, p_max_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, p_max),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "keep_floor",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GRESOConfig, keep_floor_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, keep_floor),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "adapt",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Mopps__V1__GRESOConfig, adapt_opt_case),
+    offsetof(Mopps__V1__GRESOConfig, adapt),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__gresoconfig__field_indices_by_name[] = {
+  9,   /* field[9] = adapt */
+  3,   /* field[3] = easy_threshold */
+  4,   /* field[4] = hard_threshold */
+  8,   /* field[8] = keep_floor */
+  0,   /* field[0] = p_easy */
+  1,   /* field[1] = p_hard */
+  7,   /* field[7] = p_max */
+  6,   /* field[6] = p_min */
+  5,   /* field[5] = step_size */
+  2,   /* field[2] = target_zero_share */
+};
+static const ProtobufCIntRange mopps__v1__gresoconfig__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor mopps__v1__gresoconfig__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.GRESOConfig",
+  "GRESOConfig",
+  "Mopps__V1__GRESOConfig",
+  "mopps.v1",
+  sizeof(Mopps__V1__GRESOConfig),
+  10,
+  mopps__v1__gresoconfig__field_descriptors,
+  mopps__v1__gresoconfig__field_indices_by_name,
+  1,  mopps__v1__gresoconfig__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__gresoconfig__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__pools_config__field_descriptors[6] =
+{
+  {
+    "hard_max",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__PoolsConfig, hard_max_opt_case),
+    offsetof(Mopps__V1__PoolsConfig, hard_max),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "easy_min",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__PoolsConfig, easy_min_opt_case),
+    offsetof(Mopps__V1__PoolsConfig, easy_min),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weight_hard",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__PoolsConfig, weight_hard_opt_case),
+    offsetof(Mopps__V1__PoolsConfig, weight_hard),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weight_normal",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__PoolsConfig, weight_normal_opt_case),
+    offsetof(Mopps__V1__PoolsConfig, weight_normal),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weight_easy",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__PoolsConfig, weight_easy_opt_case),
+    offsetof(Mopps__V1__PoolsConfig, weight_easy),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "weight_unseen",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__PoolsConfig, weight_unseen_opt_case),
+    offsetof(Mopps__V1__PoolsConfig, weight_unseen),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__pools_config__field_indices_by_name[] = {
+  1,   /* field[1] = easy_min */
+  0,   /* field[0] = hard_max */
+  4,   /* field[4] = weight_easy */
+  2,   /* field[2] = weight_hard */
+  3,   /* field[3] = weight_normal */
+  5,   /* field[5] = weight_unseen */
+};
+static const ProtobufCIntRange mopps__v1__pools_config__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor mopps__v1__pools_config__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.PoolsConfig",
+  "PoolsConfig",
+  "Mopps__V1__PoolsConfig",
+  "mopps.v1",
+  sizeof(Mopps__V1__PoolsConfig),
+  6,
+  mopps__v1__pools_config__field_descriptors,
+  mopps__v1__pools_config__field_indices_by_name,
+  1,  mopps__v1__pools_config__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__pools_config__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__pool_config__field_descriptors[12] =
 {
   {
     "prior_alpha",
@@ -1788,11 +2316,50 @@ static const ProtobufCFieldDescriptor mopps__v1__pool_config__field_descriptors[
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "dps",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolConfig, dps),
+    &mopps__v1__dpsconfig__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "greso",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolConfig, greso),
+    &mopps__v1__gresoconfig__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pools",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolConfig, pools),
+    &mopps__v1__pools_config__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__pool_config__field_indices_by_name[] = {
   6,   /* field[6] = band_high */
   5,   /* field[5] = band_low */
   2,   /* field[2] = decay */
+  9,   /* field[9] = dps */
+  10,   /* field[10] = greso */
+  11,   /* field[11] = pools */
   0,   /* field[0] = prior_alpha */
   1,   /* field[1] = prior_beta */
   7,   /* field[7] = seed */
@@ -1800,10 +2367,11 @@ static const unsigned mopps__v1__pool_config__field_indices_by_name[] = {
   8,   /* field[8] = strict_ids */
   3,   /* field[3] = target */
 };
-static const ProtobufCIntRange mopps__v1__pool_config__number_ranges[1 + 1] =
+static const ProtobufCIntRange mopps__v1__pool_config__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 20, 9 },
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor mopps__v1__pool_config__descriptor =
 {
@@ -1813,14 +2381,91 @@ const ProtobufCMessageDescriptor mopps__v1__pool_config__descriptor =
   "Mopps__V1__PoolConfig",
   "mopps.v1",
   sizeof(Mopps__V1__PoolConfig),
-  9,
+  12,
   mopps__v1__pool_config__field_descriptors,
   mopps__v1__pool_config__field_indices_by_name,
-  1,  mopps__v1__pool_config__number_ranges,
+  2,  mopps__v1__pool_config__number_ranges,
   (ProtobufCMessageInit) mopps__v1__pool_config__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__pool_info__field_descriptors[5] =
+static const ProtobufCFieldDescriptor mopps__v1__strategy_state__field_descriptors[4] =
+{
+  {
+    "steps",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StrategyState, steps),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "greso_p_easy",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StrategyState, greso_p_easy),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "greso_p_hard",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StrategyState, greso_p_hard),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_per_prompt",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__StrategyState, bytes_per_prompt),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned mopps__v1__strategy_state__field_indices_by_name[] = {
+  3,   /* field[3] = bytes_per_prompt */
+  1,   /* field[1] = greso_p_easy */
+  2,   /* field[2] = greso_p_hard */
+  0,   /* field[0] = steps */
+};
+static const ProtobufCIntRange mopps__v1__strategy_state__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor mopps__v1__strategy_state__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "mopps.v1.StrategyState",
+  "StrategyState",
+  "Mopps__V1__StrategyState",
+  "mopps.v1",
+  sizeof(Mopps__V1__StrategyState),
+  4,
+  mopps__v1__strategy_state__field_descriptors,
+  mopps__v1__strategy_state__field_indices_by_name,
+  1,  mopps__v1__strategy_state__number_ranges,
+  (ProtobufCMessageInit) mopps__v1__strategy_state__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor mopps__v1__pool_info__field_descriptors[6] =
 {
   {
     "name",
@@ -1882,18 +2527,32 @@ static const ProtobufCFieldDescriptor mopps__v1__pool_info__field_descriptors[5]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "state",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__PoolInfo, state),
+    &mopps__v1__strategy_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__pool_info__field_indices_by_name[] = {
   1,   /* field[1] = config */
   0,   /* field[0] = name */
   2,   /* field[2] = prompt_count */
   3,   /* field[3] = select_count */
+  5,   /* field[5] = state */
   4,   /* field[4] = update_count */
 };
-static const ProtobufCIntRange mopps__v1__pool_info__number_ranges[1 + 1] =
+static const ProtobufCIntRange mopps__v1__pool_info__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 10, 5 },
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor mopps__v1__pool_info__descriptor =
 {
@@ -1903,10 +2562,10 @@ const ProtobufCMessageDescriptor mopps__v1__pool_info__descriptor =
   "Mopps__V1__PoolInfo",
   "mopps.v1",
   sizeof(Mopps__V1__PoolInfo),
-  5,
+  6,
   mopps__v1__pool_info__field_descriptors,
   mopps__v1__pool_info__field_indices_by_name,
-  1,  mopps__v1__pool_info__number_ranges,
+  2,  mopps__v1__pool_info__number_ranges,
   (ProtobufCMessageInit) mopps__v1__pool_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2588,7 +3247,7 @@ const ProtobufCMessageDescriptor mopps__v1__select_response__descriptor =
   (ProtobufCMessageInit) mopps__v1__select_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__update_request__field_descriptors[9] =
+static const ProtobufCFieldDescriptor mopps__v1__update_request__field_descriptors[10] =
 {
   {
     "pool",
@@ -2698,6 +3357,18 @@ static const ProtobufCFieldDescriptor mopps__v1__update_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "step",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Mopps__V1__UpdateRequest, step_opt_case),
+    offsetof(Mopps__V1__UpdateRequest, step),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__update_request__field_indices_by_name[] = {
   1,   /* field[1] = ids */
@@ -2705,6 +3376,7 @@ static const unsigned mopps__v1__update_request__field_indices_by_name[] = {
   0,   /* field[0] = pool */
   8,   /* field[8] = request_id */
   7,   /* field[7] = rollouts */
+  9,   /* field[9] = step */
   3,   /* field[3] = successes */
   4,   /* field[4] = successes_le */
   5,   /* field[5] = trials */
@@ -2713,7 +3385,7 @@ static const unsigned mopps__v1__update_request__field_indices_by_name[] = {
 static const ProtobufCIntRange mopps__v1__update_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor mopps__v1__update_request__descriptor =
 {
@@ -2723,7 +3395,7 @@ const ProtobufCMessageDescriptor mopps__v1__update_request__descriptor =
   "Mopps__V1__UpdateRequest",
   "mopps.v1",
   sizeof(Mopps__V1__UpdateRequest),
-  9,
+  10,
   mopps__v1__update_request__field_descriptors,
   mopps__v1__update_request__field_indices_by_name,
   1,  mopps__v1__update_request__number_ranges,
@@ -2858,7 +3530,7 @@ const ProtobufCMessageDescriptor mopps__v1__get_request__descriptor =
   (ProtobufCMessageInit) mopps__v1__get_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__get_response__field_descriptors[7] =
+static const ProtobufCFieldDescriptor mopps__v1__get_response__field_descriptors[11] =
 {
   {
     "ids",
@@ -2944,20 +3616,73 @@ static const ProtobufCFieldDescriptor mopps__v1__get_response__field_descriptors
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "dps_predicted",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GetResponse, n_dps_predicted),
+    offsetof(Mopps__V1__GetResponse, dps_predicted),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "greso_easy_run",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Mopps__V1__GetResponse, n_greso_easy_run),
+    offsetof(Mopps__V1__GetResponse, greso_easy_run),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "greso_hard_run",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Mopps__V1__GetResponse, n_greso_hard_run),
+    offsetof(Mopps__V1__GetResponse, greso_hard_run),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_mean",
+    12,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Mopps__V1__GetResponse, n_last_mean),
+    offsetof(Mopps__V1__GetResponse, last_mean),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__get_response__field_indices_by_name[] = {
   2,   /* field[2] = alpha */
   3,   /* field[3] = alpha_le */
   4,   /* field[4] = beta */
   5,   /* field[5] = beta_le */
+  7,   /* field[7] = dps_predicted */
+  8,   /* field[8] = greso_easy_run */
+  9,   /* field[9] = greso_hard_run */
   0,   /* field[0] = ids */
   1,   /* field[1] = ids_le */
   6,   /* field[6] = known */
+  10,   /* field[10] = last_mean */
 };
-static const ProtobufCIntRange mopps__v1__get_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange mopps__v1__get_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 9, 7 },
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor mopps__v1__get_response__descriptor =
 {
@@ -2967,10 +3692,10 @@ const ProtobufCMessageDescriptor mopps__v1__get_response__descriptor =
   "Mopps__V1__GetResponse",
   "mopps.v1",
   sizeof(Mopps__V1__GetResponse),
-  7,
+  11,
   mopps__v1__get_response__field_descriptors,
   mopps__v1__get_response__field_indices_by_name,
-  1,  mopps__v1__get_response__number_ranges,
+  2,  mopps__v1__get_response__number_ranges,
   (ProtobufCMessageInit) mopps__v1__get_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -4325,18 +5050,24 @@ const ProtobufCEnumDescriptor mopps__v1__code__descriptor =
   mopps__v1__code__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue mopps__v1__strategy__enum_values_by_number[4] =
+static const ProtobufCEnumValue mopps__v1__strategy__enum_values_by_number[7] =
 {
   { "STRATEGY_UNSPECIFIED", "MOPPS__V1__STRATEGY__STRATEGY_UNSPECIFIED", 0 },
   { "STRATEGY_TOPK", "MOPPS__V1__STRATEGY__STRATEGY_TOPK", 1 },
   { "STRATEGY_THRESHOLD", "MOPPS__V1__STRATEGY__STRATEGY_THRESHOLD", 2 },
   { "STRATEGY_UNIFORM", "MOPPS__V1__STRATEGY__STRATEGY_UNIFORM", 3 },
+  { "STRATEGY_DPS", "MOPPS__V1__STRATEGY__STRATEGY_DPS", 4 },
+  { "STRATEGY_GRESO", "MOPPS__V1__STRATEGY__STRATEGY_GRESO", 5 },
+  { "STRATEGY_POOLS", "MOPPS__V1__STRATEGY__STRATEGY_POOLS", 6 },
 };
 static const ProtobufCIntRange mopps__v1__strategy__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex mopps__v1__strategy__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex mopps__v1__strategy__enum_values_by_name[7] =
 {
+  { "STRATEGY_DPS", 4 },
+  { "STRATEGY_GRESO", 5 },
+  { "STRATEGY_POOLS", 6 },
   { "STRATEGY_THRESHOLD", 2 },
   { "STRATEGY_TOPK", 1 },
   { "STRATEGY_UNIFORM", 3 },
@@ -4349,9 +5080,9 @@ const ProtobufCEnumDescriptor mopps__v1__strategy__descriptor =
   "Strategy",
   "Mopps__V1__Strategy",
   "mopps.v1",
-  4,
+  7,
   mopps__v1__strategy__enum_values_by_number,
-  4,
+  7,
   mopps__v1__strategy__enum_values_by_name,
   1,
   mopps__v1__strategy__value_ranges,

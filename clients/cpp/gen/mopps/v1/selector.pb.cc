@@ -33,9 +33,72 @@ struct StatusDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 StatusDefaultTypeInternal _Status_default_instance_;
+PROTOBUF_CONSTEXPR DPSConfig::DPSConfig(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.prior_counts_)*/{}
+  , /*decltype(_impl_.prior_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.selection_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.decay_opt_)*/{}
+  , /*decltype(_impl_.entropy_weight_opt_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}
+  , /*decltype(_impl_._oneof_case_)*/{}} {}
+struct DPSConfigDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR DPSConfigDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~DPSConfigDefaultTypeInternal() {}
+  union {
+    DPSConfig _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 DPSConfigDefaultTypeInternal _DPSConfig_default_instance_;
+PROTOBUF_CONSTEXPR GRESOConfig::GRESOConfig(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.p_easy_opt_)*/{}
+  , /*decltype(_impl_.p_hard_opt_)*/{}
+  , /*decltype(_impl_.target_zero_share_opt_)*/{}
+  , /*decltype(_impl_.easy_threshold_opt_)*/{}
+  , /*decltype(_impl_.hard_threshold_opt_)*/{}
+  , /*decltype(_impl_.step_size_opt_)*/{}
+  , /*decltype(_impl_.p_min_opt_)*/{}
+  , /*decltype(_impl_.p_max_opt_)*/{}
+  , /*decltype(_impl_.keep_floor_opt_)*/{}
+  , /*decltype(_impl_.adapt_opt_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}
+  , /*decltype(_impl_._oneof_case_)*/{}} {}
+struct GRESOConfigDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR GRESOConfigDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~GRESOConfigDefaultTypeInternal() {}
+  union {
+    GRESOConfig _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 GRESOConfigDefaultTypeInternal _GRESOConfig_default_instance_;
+PROTOBUF_CONSTEXPR PoolsConfig::PoolsConfig(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.hard_max_opt_)*/{}
+  , /*decltype(_impl_.easy_min_opt_)*/{}
+  , /*decltype(_impl_.weight_hard_opt_)*/{}
+  , /*decltype(_impl_.weight_normal_opt_)*/{}
+  , /*decltype(_impl_.weight_easy_opt_)*/{}
+  , /*decltype(_impl_.weight_unseen_opt_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}
+  , /*decltype(_impl_._oneof_case_)*/{}} {}
+struct PoolsConfigDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR PoolsConfigDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~PoolsConfigDefaultTypeInternal() {}
+  union {
+    PoolsConfig _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 PoolsConfigDefaultTypeInternal _PoolsConfig_default_instance_;
 PROTOBUF_CONSTEXPR PoolConfig::PoolConfig(
     ::_pbi::ConstantInitialized): _impl_{
-    /*decltype(_impl_.strategy_)*/0
+    /*decltype(_impl_.dps_)*/nullptr
+  , /*decltype(_impl_.greso_)*/nullptr
+  , /*decltype(_impl_.pools_)*/nullptr
+  , /*decltype(_impl_.strategy_)*/0
   , /*decltype(_impl_.prior_alpha_opt_)*/{}
   , /*decltype(_impl_.prior_beta_opt_)*/{}
   , /*decltype(_impl_.decay_opt_)*/{}
@@ -55,10 +118,27 @@ struct PoolConfigDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 PoolConfigDefaultTypeInternal _PoolConfig_default_instance_;
+PROTOBUF_CONSTEXPR StrategyState::StrategyState(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.steps_)*/uint64_t{0u}
+  , /*decltype(_impl_.greso_p_easy_)*/0
+  , /*decltype(_impl_.greso_p_hard_)*/0
+  , /*decltype(_impl_.bytes_per_prompt_)*/0
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct StrategyStateDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR StrategyStateDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~StrategyStateDefaultTypeInternal() {}
+  union {
+    StrategyState _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 StrategyStateDefaultTypeInternal _StrategyState_default_instance_;
 PROTOBUF_CONSTEXPR PoolInfo::PoolInfo(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.config_)*/nullptr
+  , /*decltype(_impl_.state_)*/nullptr
   , /*decltype(_impl_.prompt_count_)*/uint64_t{0u}
   , /*decltype(_impl_.select_count_)*/uint64_t{0u}
   , /*decltype(_impl_.update_count_)*/uint64_t{0u}
@@ -243,7 +323,9 @@ PROTOBUF_CONSTEXPR UpdateRequest::UpdateRequest(
   , /*decltype(_impl_.trials_le_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.request_id_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.rollouts_)*/0u
-  , /*decltype(_impl_._cached_size_)*/{}} {}
+  , /*decltype(_impl_.step_opt_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}
+  , /*decltype(_impl_._oneof_case_)*/{}} {}
 struct UpdateRequestDefaultTypeInternal {
   PROTOBUF_CONSTEXPR UpdateRequestDefaultTypeInternal()
       : _instance(::_pbi::ConstantInitialized{}) {}
@@ -291,6 +373,12 @@ PROTOBUF_CONSTEXPR GetResponse::GetResponse(
   , /*decltype(_impl_.alpha_)*/{}
   , /*decltype(_impl_.beta_)*/{}
   , /*decltype(_impl_.known_)*/{}
+  , /*decltype(_impl_.dps_predicted_)*/{}
+  , /*decltype(_impl_.greso_easy_run_)*/{}
+  , /*decltype(_impl_._greso_easy_run_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.greso_hard_run_)*/{}
+  , /*decltype(_impl_._greso_hard_run_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.last_mean_)*/{}
   , /*decltype(_impl_.ids_le_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.alpha_le_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.beta_le_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
@@ -721,32 +809,44 @@ bool Strategy_IsValid(int value) {
     case 1:
     case 2:
     case 3:
+    case 4:
+    case 5:
+    case 6:
       return true;
     default:
       return false;
   }
 }
 
-static ::PROTOBUF_NAMESPACE_ID::internal::ExplicitlyConstructed<std::string> Strategy_strings[4] = {};
+static ::PROTOBUF_NAMESPACE_ID::internal::ExplicitlyConstructed<std::string> Strategy_strings[7] = {};
 
 static const char Strategy_names[] =
+  "STRATEGY_DPS"
+  "STRATEGY_GRESO"
+  "STRATEGY_POOLS"
   "STRATEGY_THRESHOLD"
   "STRATEGY_TOPK"
   "STRATEGY_UNIFORM"
   "STRATEGY_UNSPECIFIED";
 
 static const ::PROTOBUF_NAMESPACE_ID::internal::EnumEntry Strategy_entries[] = {
-  { {Strategy_names + 0, 18}, 2 },
-  { {Strategy_names + 18, 13}, 1 },
-  { {Strategy_names + 31, 16}, 3 },
-  { {Strategy_names + 47, 20}, 0 },
+  { {Strategy_names + 0, 12}, 4 },
+  { {Strategy_names + 12, 14}, 5 },
+  { {Strategy_names + 26, 14}, 6 },
+  { {Strategy_names + 40, 18}, 2 },
+  { {Strategy_names + 58, 13}, 1 },
+  { {Strategy_names + 71, 16}, 3 },
+  { {Strategy_names + 87, 20}, 0 },
 };
 
 static const int Strategy_entries_by_number[] = {
-  3, // 0 -> STRATEGY_UNSPECIFIED
-  1, // 1 -> STRATEGY_TOPK
-  0, // 2 -> STRATEGY_THRESHOLD
-  2, // 3 -> STRATEGY_UNIFORM
+  6, // 0 -> STRATEGY_UNSPECIFIED
+  4, // 1 -> STRATEGY_TOPK
+  3, // 2 -> STRATEGY_THRESHOLD
+  5, // 3 -> STRATEGY_UNIFORM
+  0, // 4 -> STRATEGY_DPS
+  1, // 5 -> STRATEGY_GRESO
+  2, // 6 -> STRATEGY_POOLS
 };
 
 const std::string& Strategy_Name(
@@ -755,12 +855,12 @@ const std::string& Strategy_Name(
       ::PROTOBUF_NAMESPACE_ID::internal::InitializeEnumStrings(
           Strategy_entries,
           Strategy_entries_by_number,
-          4, Strategy_strings);
+          7, Strategy_strings);
   (void) dummy;
   int idx = ::PROTOBUF_NAMESPACE_ID::internal::LookUpEnumName(
       Strategy_entries,
       Strategy_entries_by_number,
-      4, value);
+      7, value);
   return idx == -1 ? ::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString() :
                      Strategy_strings[idx].get();
 }
@@ -768,7 +868,7 @@ bool Strategy_Parse(
     ::PROTOBUF_NAMESPACE_ID::ConstStringParam name, Strategy* value) {
   int int_value;
   bool success = ::PROTOBUF_NAMESPACE_ID::internal::LookUpEnumValue(
-      Strategy_entries, 4, name, &int_value);
+      Strategy_entries, 7, name, &int_value);
   if (success) {
     *value = static_cast<Strategy>(int_value);
   }
@@ -1012,10 +1112,1816 @@ std::string Status::GetTypeName() const {
 
 // ===================================================================
 
-class PoolConfig::_Internal {
+class DPSConfig::_Internal {
  public:
 };
 
+DPSConfig::DPSConfig(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:mopps.v1.DPSConfig)
+}
+DPSConfig::DPSConfig(const DPSConfig& from)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite() {
+  DPSConfig* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.prior_counts_){from._impl_.prior_counts_}
+    , decltype(_impl_.prior_){}
+    , decltype(_impl_.selection_){}
+    , decltype(_impl_.decay_opt_){}
+    , decltype(_impl_.entropy_weight_opt_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , /*decltype(_impl_._oneof_case_)*/{}};
+
+  _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+  _impl_.prior_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prior_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_prior().empty()) {
+    _this->_impl_.prior_.Set(from._internal_prior(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.selection_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.selection_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_selection().empty()) {
+    _this->_impl_.selection_.Set(from._internal_selection(), 
+      _this->GetArenaForAllocation());
+  }
+  clear_has_decay_opt();
+  switch (from.decay_opt_case()) {
+    case kDecay: {
+      _this->_internal_set_decay(from._internal_decay());
+      break;
+    }
+    case DECAY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_entropy_weight_opt();
+  switch (from.entropy_weight_opt_case()) {
+    case kEntropyWeight: {
+      _this->_internal_set_entropy_weight(from._internal_entropy_weight());
+      break;
+    }
+    case ENTROPY_WEIGHT_OPT_NOT_SET: {
+      break;
+    }
+  }
+  // @@protoc_insertion_point(copy_constructor:mopps.v1.DPSConfig)
+}
+
+inline void DPSConfig::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.prior_counts_){arena}
+    , decltype(_impl_.prior_){}
+    , decltype(_impl_.selection_){}
+    , decltype(_impl_.decay_opt_){}
+    , decltype(_impl_.entropy_weight_opt_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , /*decltype(_impl_._oneof_case_)*/{}
+  };
+  _impl_.prior_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prior_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.selection_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.selection_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  clear_has_decay_opt();
+  clear_has_entropy_weight_opt();
+}
+
+DPSConfig::~DPSConfig() {
+  // @@protoc_insertion_point(destructor:mopps.v1.DPSConfig)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<std::string>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void DPSConfig::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.prior_counts_.~RepeatedField();
+  _impl_.prior_.Destroy();
+  _impl_.selection_.Destroy();
+  if (has_decay_opt()) {
+    clear_decay_opt();
+  }
+  if (has_entropy_weight_opt()) {
+    clear_entropy_weight_opt();
+  }
+}
+
+void DPSConfig::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void DPSConfig::clear_decay_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.DPSConfig)
+  switch (decay_opt_case()) {
+    case kDecay: {
+      // No need to clear
+      break;
+    }
+    case DECAY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[0] = DECAY_OPT_NOT_SET;
+}
+
+void DPSConfig::clear_entropy_weight_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.DPSConfig)
+  switch (entropy_weight_opt_case()) {
+    case kEntropyWeight: {
+      // No need to clear
+      break;
+    }
+    case ENTROPY_WEIGHT_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[1] = ENTROPY_WEIGHT_OPT_NOT_SET;
+}
+
+
+void DPSConfig::Clear() {
+// @@protoc_insertion_point(message_clear_start:mopps.v1.DPSConfig)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.prior_counts_.Clear();
+  _impl_.prior_.ClearToEmpty();
+  _impl_.selection_.ClearToEmpty();
+  clear_decay_opt();
+  clear_entropy_weight_opt();
+  _internal_metadata_.Clear<std::string>();
+}
+
+const char* DPSConfig::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // double decay = 1;
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 9)) {
+          _internal_set_decay(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // string prior = 2;
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          auto str = _internal_mutable_prior();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, nullptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated double prior_counts = 3;
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedDoubleParser(_internal_mutable_prior_counts(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 25) {
+          _internal_add_prior_counts(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // string selection = 4;
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_selection();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, nullptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // double entropy_weight = 5;
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 41)) {
+          _internal_set_entropy_weight(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<std::string>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* DPSConfig::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:mopps.v1.DPSConfig)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // double decay = 1;
+  if (_internal_has_decay()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(1, this->_internal_decay(), target);
+  }
+
+  // string prior = 2;
+  if (!this->_internal_prior().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_prior().data(), static_cast<int>(this->_internal_prior().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "mopps.v1.DPSConfig.prior");
+    target = stream->WriteStringMaybeAliased(
+        2, this->_internal_prior(), target);
+  }
+
+  // repeated double prior_counts = 3;
+  if (this->_internal_prior_counts_size() > 0) {
+    target = stream->WriteFixedPacked(3, _internal_prior_counts(), target);
+  }
+
+  // string selection = 4;
+  if (!this->_internal_selection().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_selection().data(), static_cast<int>(this->_internal_selection().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "mopps.v1.DPSConfig.selection");
+    target = stream->WriteStringMaybeAliased(
+        4, this->_internal_selection(), target);
+  }
+
+  // double entropy_weight = 5;
+  if (_internal_has_entropy_weight()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(5, this->_internal_entropy_weight(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
+        static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:mopps.v1.DPSConfig)
+  return target;
+}
+
+size_t DPSConfig::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:mopps.v1.DPSConfig)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated double prior_counts = 3;
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_prior_counts_size());
+    size_t data_size = 8UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  // string prior = 2;
+  if (!this->_internal_prior().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_prior());
+  }
+
+  // string selection = 4;
+  if (!this->_internal_selection().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_selection());
+  }
+
+  switch (decay_opt_case()) {
+    // double decay = 1;
+    case kDecay: {
+      total_size += 1 + 8;
+      break;
+    }
+    case DECAY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (entropy_weight_opt_case()) {
+    // double entropy_weight = 5;
+    case kEntropyWeight: {
+      total_size += 1 + 8;
+      break;
+    }
+    case ENTROPY_WEIGHT_OPT_NOT_SET: {
+      break;
+    }
+  }
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
+  }
+  int cached_size = ::_pbi::ToCachedSize(total_size);
+  SetCachedSize(cached_size);
+  return total_size;
+}
+
+void DPSConfig::CheckTypeAndMergeFrom(
+    const ::PROTOBUF_NAMESPACE_ID::MessageLite& from) {
+  MergeFrom(*::_pbi::DownCast<const DPSConfig*>(
+      &from));
+}
+
+void DPSConfig::MergeFrom(const DPSConfig& from) {
+  DPSConfig* const _this = this;
+  // @@protoc_insertion_point(class_specific_merge_from_start:mopps.v1.DPSConfig)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.prior_counts_.MergeFrom(from._impl_.prior_counts_);
+  if (!from._internal_prior().empty()) {
+    _this->_internal_set_prior(from._internal_prior());
+  }
+  if (!from._internal_selection().empty()) {
+    _this->_internal_set_selection(from._internal_selection());
+  }
+  switch (from.decay_opt_case()) {
+    case kDecay: {
+      _this->_internal_set_decay(from._internal_decay());
+      break;
+    }
+    case DECAY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.entropy_weight_opt_case()) {
+    case kEntropyWeight: {
+      _this->_internal_set_entropy_weight(from._internal_entropy_weight());
+      break;
+    }
+    case ENTROPY_WEIGHT_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+}
+
+void DPSConfig::CopyFrom(const DPSConfig& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:mopps.v1.DPSConfig)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool DPSConfig::IsInitialized() const {
+  return true;
+}
+
+void DPSConfig::InternalSwap(DPSConfig* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.prior_counts_.InternalSwap(&other->_impl_.prior_counts_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.prior_, lhs_arena,
+      &other->_impl_.prior_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.selection_, lhs_arena,
+      &other->_impl_.selection_, rhs_arena
+  );
+  swap(_impl_.decay_opt_, other->_impl_.decay_opt_);
+  swap(_impl_.entropy_weight_opt_, other->_impl_.entropy_weight_opt_);
+  swap(_impl_._oneof_case_[0], other->_impl_._oneof_case_[0]);
+  swap(_impl_._oneof_case_[1], other->_impl_._oneof_case_[1]);
+}
+
+std::string DPSConfig::GetTypeName() const {
+  return "mopps.v1.DPSConfig";
+}
+
+
+// ===================================================================
+
+class GRESOConfig::_Internal {
+ public:
+};
+
+GRESOConfig::GRESOConfig(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:mopps.v1.GRESOConfig)
+}
+GRESOConfig::GRESOConfig(const GRESOConfig& from)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite() {
+  GRESOConfig* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.p_easy_opt_){}
+    , decltype(_impl_.p_hard_opt_){}
+    , decltype(_impl_.target_zero_share_opt_){}
+    , decltype(_impl_.easy_threshold_opt_){}
+    , decltype(_impl_.hard_threshold_opt_){}
+    , decltype(_impl_.step_size_opt_){}
+    , decltype(_impl_.p_min_opt_){}
+    , decltype(_impl_.p_max_opt_){}
+    , decltype(_impl_.keep_floor_opt_){}
+    , decltype(_impl_.adapt_opt_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , /*decltype(_impl_._oneof_case_)*/{}};
+
+  _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+  clear_has_p_easy_opt();
+  switch (from.p_easy_opt_case()) {
+    case kPEasy: {
+      _this->_internal_set_p_easy(from._internal_p_easy());
+      break;
+    }
+    case P_EASY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_p_hard_opt();
+  switch (from.p_hard_opt_case()) {
+    case kPHard: {
+      _this->_internal_set_p_hard(from._internal_p_hard());
+      break;
+    }
+    case P_HARD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_target_zero_share_opt();
+  switch (from.target_zero_share_opt_case()) {
+    case kTargetZeroShare: {
+      _this->_internal_set_target_zero_share(from._internal_target_zero_share());
+      break;
+    }
+    case TARGET_ZERO_SHARE_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_easy_threshold_opt();
+  switch (from.easy_threshold_opt_case()) {
+    case kEasyThreshold: {
+      _this->_internal_set_easy_threshold(from._internal_easy_threshold());
+      break;
+    }
+    case EASY_THRESHOLD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_hard_threshold_opt();
+  switch (from.hard_threshold_opt_case()) {
+    case kHardThreshold: {
+      _this->_internal_set_hard_threshold(from._internal_hard_threshold());
+      break;
+    }
+    case HARD_THRESHOLD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_step_size_opt();
+  switch (from.step_size_opt_case()) {
+    case kStepSize: {
+      _this->_internal_set_step_size(from._internal_step_size());
+      break;
+    }
+    case STEP_SIZE_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_p_min_opt();
+  switch (from.p_min_opt_case()) {
+    case kPMin: {
+      _this->_internal_set_p_min(from._internal_p_min());
+      break;
+    }
+    case P_MIN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_p_max_opt();
+  switch (from.p_max_opt_case()) {
+    case kPMax: {
+      _this->_internal_set_p_max(from._internal_p_max());
+      break;
+    }
+    case P_MAX_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_keep_floor_opt();
+  switch (from.keep_floor_opt_case()) {
+    case kKeepFloor: {
+      _this->_internal_set_keep_floor(from._internal_keep_floor());
+      break;
+    }
+    case KEEP_FLOOR_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_adapt_opt();
+  switch (from.adapt_opt_case()) {
+    case kAdapt: {
+      _this->_internal_set_adapt(from._internal_adapt());
+      break;
+    }
+    case ADAPT_OPT_NOT_SET: {
+      break;
+    }
+  }
+  // @@protoc_insertion_point(copy_constructor:mopps.v1.GRESOConfig)
+}
+
+inline void GRESOConfig::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.p_easy_opt_){}
+    , decltype(_impl_.p_hard_opt_){}
+    , decltype(_impl_.target_zero_share_opt_){}
+    , decltype(_impl_.easy_threshold_opt_){}
+    , decltype(_impl_.hard_threshold_opt_){}
+    , decltype(_impl_.step_size_opt_){}
+    , decltype(_impl_.p_min_opt_){}
+    , decltype(_impl_.p_max_opt_){}
+    , decltype(_impl_.keep_floor_opt_){}
+    , decltype(_impl_.adapt_opt_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , /*decltype(_impl_._oneof_case_)*/{}
+  };
+  clear_has_p_easy_opt();
+  clear_has_p_hard_opt();
+  clear_has_target_zero_share_opt();
+  clear_has_easy_threshold_opt();
+  clear_has_hard_threshold_opt();
+  clear_has_step_size_opt();
+  clear_has_p_min_opt();
+  clear_has_p_max_opt();
+  clear_has_keep_floor_opt();
+  clear_has_adapt_opt();
+}
+
+GRESOConfig::~GRESOConfig() {
+  // @@protoc_insertion_point(destructor:mopps.v1.GRESOConfig)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<std::string>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void GRESOConfig::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  if (has_p_easy_opt()) {
+    clear_p_easy_opt();
+  }
+  if (has_p_hard_opt()) {
+    clear_p_hard_opt();
+  }
+  if (has_target_zero_share_opt()) {
+    clear_target_zero_share_opt();
+  }
+  if (has_easy_threshold_opt()) {
+    clear_easy_threshold_opt();
+  }
+  if (has_hard_threshold_opt()) {
+    clear_hard_threshold_opt();
+  }
+  if (has_step_size_opt()) {
+    clear_step_size_opt();
+  }
+  if (has_p_min_opt()) {
+    clear_p_min_opt();
+  }
+  if (has_p_max_opt()) {
+    clear_p_max_opt();
+  }
+  if (has_keep_floor_opt()) {
+    clear_keep_floor_opt();
+  }
+  if (has_adapt_opt()) {
+    clear_adapt_opt();
+  }
+}
+
+void GRESOConfig::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void GRESOConfig::clear_p_easy_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (p_easy_opt_case()) {
+    case kPEasy: {
+      // No need to clear
+      break;
+    }
+    case P_EASY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[0] = P_EASY_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_p_hard_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (p_hard_opt_case()) {
+    case kPHard: {
+      // No need to clear
+      break;
+    }
+    case P_HARD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[1] = P_HARD_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_target_zero_share_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (target_zero_share_opt_case()) {
+    case kTargetZeroShare: {
+      // No need to clear
+      break;
+    }
+    case TARGET_ZERO_SHARE_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[2] = TARGET_ZERO_SHARE_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_easy_threshold_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (easy_threshold_opt_case()) {
+    case kEasyThreshold: {
+      // No need to clear
+      break;
+    }
+    case EASY_THRESHOLD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[3] = EASY_THRESHOLD_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_hard_threshold_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (hard_threshold_opt_case()) {
+    case kHardThreshold: {
+      // No need to clear
+      break;
+    }
+    case HARD_THRESHOLD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[4] = HARD_THRESHOLD_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_step_size_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (step_size_opt_case()) {
+    case kStepSize: {
+      // No need to clear
+      break;
+    }
+    case STEP_SIZE_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[5] = STEP_SIZE_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_p_min_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (p_min_opt_case()) {
+    case kPMin: {
+      // No need to clear
+      break;
+    }
+    case P_MIN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[6] = P_MIN_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_p_max_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (p_max_opt_case()) {
+    case kPMax: {
+      // No need to clear
+      break;
+    }
+    case P_MAX_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[7] = P_MAX_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_keep_floor_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (keep_floor_opt_case()) {
+    case kKeepFloor: {
+      // No need to clear
+      break;
+    }
+    case KEEP_FLOOR_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[8] = KEEP_FLOOR_OPT_NOT_SET;
+}
+
+void GRESOConfig::clear_adapt_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.GRESOConfig)
+  switch (adapt_opt_case()) {
+    case kAdapt: {
+      // No need to clear
+      break;
+    }
+    case ADAPT_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[9] = ADAPT_OPT_NOT_SET;
+}
+
+
+void GRESOConfig::Clear() {
+// @@protoc_insertion_point(message_clear_start:mopps.v1.GRESOConfig)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  clear_p_easy_opt();
+  clear_p_hard_opt();
+  clear_target_zero_share_opt();
+  clear_easy_threshold_opt();
+  clear_hard_threshold_opt();
+  clear_step_size_opt();
+  clear_p_min_opt();
+  clear_p_max_opt();
+  clear_keep_floor_opt();
+  clear_adapt_opt();
+  _internal_metadata_.Clear<std::string>();
+}
+
+const char* GRESOConfig::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // double p_easy = 1;
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 9)) {
+          _internal_set_p_easy(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double p_hard = 2;
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 17)) {
+          _internal_set_p_hard(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double target_zero_share = 3;
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 25)) {
+          _internal_set_target_zero_share(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double easy_threshold = 4;
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 33)) {
+          _internal_set_easy_threshold(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double hard_threshold = 5;
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 41)) {
+          _internal_set_hard_threshold(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double step_size = 6;
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 49)) {
+          _internal_set_step_size(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double p_min = 7;
+      case 7:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 57)) {
+          _internal_set_p_min(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double p_max = 8;
+      case 8:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 65)) {
+          _internal_set_p_max(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double keep_floor = 9;
+      case 9:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 73)) {
+          _internal_set_keep_floor(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // bool adapt = 10;
+      case 10:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 80)) {
+          _internal_set_adapt(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<std::string>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* GRESOConfig::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:mopps.v1.GRESOConfig)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // double p_easy = 1;
+  if (_internal_has_p_easy()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(1, this->_internal_p_easy(), target);
+  }
+
+  // double p_hard = 2;
+  if (_internal_has_p_hard()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(2, this->_internal_p_hard(), target);
+  }
+
+  // double target_zero_share = 3;
+  if (_internal_has_target_zero_share()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(3, this->_internal_target_zero_share(), target);
+  }
+
+  // double easy_threshold = 4;
+  if (_internal_has_easy_threshold()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(4, this->_internal_easy_threshold(), target);
+  }
+
+  // double hard_threshold = 5;
+  if (_internal_has_hard_threshold()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(5, this->_internal_hard_threshold(), target);
+  }
+
+  // double step_size = 6;
+  if (_internal_has_step_size()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(6, this->_internal_step_size(), target);
+  }
+
+  // double p_min = 7;
+  if (_internal_has_p_min()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(7, this->_internal_p_min(), target);
+  }
+
+  // double p_max = 8;
+  if (_internal_has_p_max()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(8, this->_internal_p_max(), target);
+  }
+
+  // double keep_floor = 9;
+  if (_internal_has_keep_floor()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(9, this->_internal_keep_floor(), target);
+  }
+
+  // bool adapt = 10;
+  if (_internal_has_adapt()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteBoolToArray(10, this->_internal_adapt(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
+        static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:mopps.v1.GRESOConfig)
+  return target;
+}
+
+size_t GRESOConfig::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:mopps.v1.GRESOConfig)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  switch (p_easy_opt_case()) {
+    // double p_easy = 1;
+    case kPEasy: {
+      total_size += 1 + 8;
+      break;
+    }
+    case P_EASY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (p_hard_opt_case()) {
+    // double p_hard = 2;
+    case kPHard: {
+      total_size += 1 + 8;
+      break;
+    }
+    case P_HARD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (target_zero_share_opt_case()) {
+    // double target_zero_share = 3;
+    case kTargetZeroShare: {
+      total_size += 1 + 8;
+      break;
+    }
+    case TARGET_ZERO_SHARE_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (easy_threshold_opt_case()) {
+    // double easy_threshold = 4;
+    case kEasyThreshold: {
+      total_size += 1 + 8;
+      break;
+    }
+    case EASY_THRESHOLD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (hard_threshold_opt_case()) {
+    // double hard_threshold = 5;
+    case kHardThreshold: {
+      total_size += 1 + 8;
+      break;
+    }
+    case HARD_THRESHOLD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (step_size_opt_case()) {
+    // double step_size = 6;
+    case kStepSize: {
+      total_size += 1 + 8;
+      break;
+    }
+    case STEP_SIZE_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (p_min_opt_case()) {
+    // double p_min = 7;
+    case kPMin: {
+      total_size += 1 + 8;
+      break;
+    }
+    case P_MIN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (p_max_opt_case()) {
+    // double p_max = 8;
+    case kPMax: {
+      total_size += 1 + 8;
+      break;
+    }
+    case P_MAX_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (keep_floor_opt_case()) {
+    // double keep_floor = 9;
+    case kKeepFloor: {
+      total_size += 1 + 8;
+      break;
+    }
+    case KEEP_FLOOR_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (adapt_opt_case()) {
+    // bool adapt = 10;
+    case kAdapt: {
+      total_size += 1 + 1;
+      break;
+    }
+    case ADAPT_OPT_NOT_SET: {
+      break;
+    }
+  }
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
+  }
+  int cached_size = ::_pbi::ToCachedSize(total_size);
+  SetCachedSize(cached_size);
+  return total_size;
+}
+
+void GRESOConfig::CheckTypeAndMergeFrom(
+    const ::PROTOBUF_NAMESPACE_ID::MessageLite& from) {
+  MergeFrom(*::_pbi::DownCast<const GRESOConfig*>(
+      &from));
+}
+
+void GRESOConfig::MergeFrom(const GRESOConfig& from) {
+  GRESOConfig* const _this = this;
+  // @@protoc_insertion_point(class_specific_merge_from_start:mopps.v1.GRESOConfig)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  switch (from.p_easy_opt_case()) {
+    case kPEasy: {
+      _this->_internal_set_p_easy(from._internal_p_easy());
+      break;
+    }
+    case P_EASY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.p_hard_opt_case()) {
+    case kPHard: {
+      _this->_internal_set_p_hard(from._internal_p_hard());
+      break;
+    }
+    case P_HARD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.target_zero_share_opt_case()) {
+    case kTargetZeroShare: {
+      _this->_internal_set_target_zero_share(from._internal_target_zero_share());
+      break;
+    }
+    case TARGET_ZERO_SHARE_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.easy_threshold_opt_case()) {
+    case kEasyThreshold: {
+      _this->_internal_set_easy_threshold(from._internal_easy_threshold());
+      break;
+    }
+    case EASY_THRESHOLD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.hard_threshold_opt_case()) {
+    case kHardThreshold: {
+      _this->_internal_set_hard_threshold(from._internal_hard_threshold());
+      break;
+    }
+    case HARD_THRESHOLD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.step_size_opt_case()) {
+    case kStepSize: {
+      _this->_internal_set_step_size(from._internal_step_size());
+      break;
+    }
+    case STEP_SIZE_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.p_min_opt_case()) {
+    case kPMin: {
+      _this->_internal_set_p_min(from._internal_p_min());
+      break;
+    }
+    case P_MIN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.p_max_opt_case()) {
+    case kPMax: {
+      _this->_internal_set_p_max(from._internal_p_max());
+      break;
+    }
+    case P_MAX_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.keep_floor_opt_case()) {
+    case kKeepFloor: {
+      _this->_internal_set_keep_floor(from._internal_keep_floor());
+      break;
+    }
+    case KEEP_FLOOR_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.adapt_opt_case()) {
+    case kAdapt: {
+      _this->_internal_set_adapt(from._internal_adapt());
+      break;
+    }
+    case ADAPT_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+}
+
+void GRESOConfig::CopyFrom(const GRESOConfig& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:mopps.v1.GRESOConfig)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool GRESOConfig::IsInitialized() const {
+  return true;
+}
+
+void GRESOConfig::InternalSwap(GRESOConfig* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  swap(_impl_.p_easy_opt_, other->_impl_.p_easy_opt_);
+  swap(_impl_.p_hard_opt_, other->_impl_.p_hard_opt_);
+  swap(_impl_.target_zero_share_opt_, other->_impl_.target_zero_share_opt_);
+  swap(_impl_.easy_threshold_opt_, other->_impl_.easy_threshold_opt_);
+  swap(_impl_.hard_threshold_opt_, other->_impl_.hard_threshold_opt_);
+  swap(_impl_.step_size_opt_, other->_impl_.step_size_opt_);
+  swap(_impl_.p_min_opt_, other->_impl_.p_min_opt_);
+  swap(_impl_.p_max_opt_, other->_impl_.p_max_opt_);
+  swap(_impl_.keep_floor_opt_, other->_impl_.keep_floor_opt_);
+  swap(_impl_.adapt_opt_, other->_impl_.adapt_opt_);
+  swap(_impl_._oneof_case_[0], other->_impl_._oneof_case_[0]);
+  swap(_impl_._oneof_case_[1], other->_impl_._oneof_case_[1]);
+  swap(_impl_._oneof_case_[2], other->_impl_._oneof_case_[2]);
+  swap(_impl_._oneof_case_[3], other->_impl_._oneof_case_[3]);
+  swap(_impl_._oneof_case_[4], other->_impl_._oneof_case_[4]);
+  swap(_impl_._oneof_case_[5], other->_impl_._oneof_case_[5]);
+  swap(_impl_._oneof_case_[6], other->_impl_._oneof_case_[6]);
+  swap(_impl_._oneof_case_[7], other->_impl_._oneof_case_[7]);
+  swap(_impl_._oneof_case_[8], other->_impl_._oneof_case_[8]);
+  swap(_impl_._oneof_case_[9], other->_impl_._oneof_case_[9]);
+}
+
+std::string GRESOConfig::GetTypeName() const {
+  return "mopps.v1.GRESOConfig";
+}
+
+
+// ===================================================================
+
+class PoolsConfig::_Internal {
+ public:
+};
+
+PoolsConfig::PoolsConfig(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:mopps.v1.PoolsConfig)
+}
+PoolsConfig::PoolsConfig(const PoolsConfig& from)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite() {
+  PoolsConfig* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.hard_max_opt_){}
+    , decltype(_impl_.easy_min_opt_){}
+    , decltype(_impl_.weight_hard_opt_){}
+    , decltype(_impl_.weight_normal_opt_){}
+    , decltype(_impl_.weight_easy_opt_){}
+    , decltype(_impl_.weight_unseen_opt_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , /*decltype(_impl_._oneof_case_)*/{}};
+
+  _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+  clear_has_hard_max_opt();
+  switch (from.hard_max_opt_case()) {
+    case kHardMax: {
+      _this->_internal_set_hard_max(from._internal_hard_max());
+      break;
+    }
+    case HARD_MAX_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_easy_min_opt();
+  switch (from.easy_min_opt_case()) {
+    case kEasyMin: {
+      _this->_internal_set_easy_min(from._internal_easy_min());
+      break;
+    }
+    case EASY_MIN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_weight_hard_opt();
+  switch (from.weight_hard_opt_case()) {
+    case kWeightHard: {
+      _this->_internal_set_weight_hard(from._internal_weight_hard());
+      break;
+    }
+    case WEIGHT_HARD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_weight_normal_opt();
+  switch (from.weight_normal_opt_case()) {
+    case kWeightNormal: {
+      _this->_internal_set_weight_normal(from._internal_weight_normal());
+      break;
+    }
+    case WEIGHT_NORMAL_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_weight_easy_opt();
+  switch (from.weight_easy_opt_case()) {
+    case kWeightEasy: {
+      _this->_internal_set_weight_easy(from._internal_weight_easy());
+      break;
+    }
+    case WEIGHT_EASY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  clear_has_weight_unseen_opt();
+  switch (from.weight_unseen_opt_case()) {
+    case kWeightUnseen: {
+      _this->_internal_set_weight_unseen(from._internal_weight_unseen());
+      break;
+    }
+    case WEIGHT_UNSEEN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  // @@protoc_insertion_point(copy_constructor:mopps.v1.PoolsConfig)
+}
+
+inline void PoolsConfig::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.hard_max_opt_){}
+    , decltype(_impl_.easy_min_opt_){}
+    , decltype(_impl_.weight_hard_opt_){}
+    , decltype(_impl_.weight_normal_opt_){}
+    , decltype(_impl_.weight_easy_opt_){}
+    , decltype(_impl_.weight_unseen_opt_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , /*decltype(_impl_._oneof_case_)*/{}
+  };
+  clear_has_hard_max_opt();
+  clear_has_easy_min_opt();
+  clear_has_weight_hard_opt();
+  clear_has_weight_normal_opt();
+  clear_has_weight_easy_opt();
+  clear_has_weight_unseen_opt();
+}
+
+PoolsConfig::~PoolsConfig() {
+  // @@protoc_insertion_point(destructor:mopps.v1.PoolsConfig)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<std::string>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void PoolsConfig::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  if (has_hard_max_opt()) {
+    clear_hard_max_opt();
+  }
+  if (has_easy_min_opt()) {
+    clear_easy_min_opt();
+  }
+  if (has_weight_hard_opt()) {
+    clear_weight_hard_opt();
+  }
+  if (has_weight_normal_opt()) {
+    clear_weight_normal_opt();
+  }
+  if (has_weight_easy_opt()) {
+    clear_weight_easy_opt();
+  }
+  if (has_weight_unseen_opt()) {
+    clear_weight_unseen_opt();
+  }
+}
+
+void PoolsConfig::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void PoolsConfig::clear_hard_max_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.PoolsConfig)
+  switch (hard_max_opt_case()) {
+    case kHardMax: {
+      // No need to clear
+      break;
+    }
+    case HARD_MAX_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[0] = HARD_MAX_OPT_NOT_SET;
+}
+
+void PoolsConfig::clear_easy_min_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.PoolsConfig)
+  switch (easy_min_opt_case()) {
+    case kEasyMin: {
+      // No need to clear
+      break;
+    }
+    case EASY_MIN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[1] = EASY_MIN_OPT_NOT_SET;
+}
+
+void PoolsConfig::clear_weight_hard_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.PoolsConfig)
+  switch (weight_hard_opt_case()) {
+    case kWeightHard: {
+      // No need to clear
+      break;
+    }
+    case WEIGHT_HARD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[2] = WEIGHT_HARD_OPT_NOT_SET;
+}
+
+void PoolsConfig::clear_weight_normal_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.PoolsConfig)
+  switch (weight_normal_opt_case()) {
+    case kWeightNormal: {
+      // No need to clear
+      break;
+    }
+    case WEIGHT_NORMAL_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[3] = WEIGHT_NORMAL_OPT_NOT_SET;
+}
+
+void PoolsConfig::clear_weight_easy_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.PoolsConfig)
+  switch (weight_easy_opt_case()) {
+    case kWeightEasy: {
+      // No need to clear
+      break;
+    }
+    case WEIGHT_EASY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[4] = WEIGHT_EASY_OPT_NOT_SET;
+}
+
+void PoolsConfig::clear_weight_unseen_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.PoolsConfig)
+  switch (weight_unseen_opt_case()) {
+    case kWeightUnseen: {
+      // No need to clear
+      break;
+    }
+    case WEIGHT_UNSEEN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[5] = WEIGHT_UNSEEN_OPT_NOT_SET;
+}
+
+
+void PoolsConfig::Clear() {
+// @@protoc_insertion_point(message_clear_start:mopps.v1.PoolsConfig)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  clear_hard_max_opt();
+  clear_easy_min_opt();
+  clear_weight_hard_opt();
+  clear_weight_normal_opt();
+  clear_weight_easy_opt();
+  clear_weight_unseen_opt();
+  _internal_metadata_.Clear<std::string>();
+}
+
+const char* PoolsConfig::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // double hard_max = 1;
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 9)) {
+          _internal_set_hard_max(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double easy_min = 2;
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 17)) {
+          _internal_set_easy_min(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double weight_hard = 3;
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 25)) {
+          _internal_set_weight_hard(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double weight_normal = 4;
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 33)) {
+          _internal_set_weight_normal(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double weight_easy = 5;
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 41)) {
+          _internal_set_weight_easy(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double weight_unseen = 6;
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 49)) {
+          _internal_set_weight_unseen(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<std::string>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* PoolsConfig::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:mopps.v1.PoolsConfig)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // double hard_max = 1;
+  if (_internal_has_hard_max()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(1, this->_internal_hard_max(), target);
+  }
+
+  // double easy_min = 2;
+  if (_internal_has_easy_min()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(2, this->_internal_easy_min(), target);
+  }
+
+  // double weight_hard = 3;
+  if (_internal_has_weight_hard()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(3, this->_internal_weight_hard(), target);
+  }
+
+  // double weight_normal = 4;
+  if (_internal_has_weight_normal()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(4, this->_internal_weight_normal(), target);
+  }
+
+  // double weight_easy = 5;
+  if (_internal_has_weight_easy()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(5, this->_internal_weight_easy(), target);
+  }
+
+  // double weight_unseen = 6;
+  if (_internal_has_weight_unseen()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(6, this->_internal_weight_unseen(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
+        static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:mopps.v1.PoolsConfig)
+  return target;
+}
+
+size_t PoolsConfig::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:mopps.v1.PoolsConfig)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  switch (hard_max_opt_case()) {
+    // double hard_max = 1;
+    case kHardMax: {
+      total_size += 1 + 8;
+      break;
+    }
+    case HARD_MAX_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (easy_min_opt_case()) {
+    // double easy_min = 2;
+    case kEasyMin: {
+      total_size += 1 + 8;
+      break;
+    }
+    case EASY_MIN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (weight_hard_opt_case()) {
+    // double weight_hard = 3;
+    case kWeightHard: {
+      total_size += 1 + 8;
+      break;
+    }
+    case WEIGHT_HARD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (weight_normal_opt_case()) {
+    // double weight_normal = 4;
+    case kWeightNormal: {
+      total_size += 1 + 8;
+      break;
+    }
+    case WEIGHT_NORMAL_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (weight_easy_opt_case()) {
+    // double weight_easy = 5;
+    case kWeightEasy: {
+      total_size += 1 + 8;
+      break;
+    }
+    case WEIGHT_EASY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (weight_unseen_opt_case()) {
+    // double weight_unseen = 6;
+    case kWeightUnseen: {
+      total_size += 1 + 8;
+      break;
+    }
+    case WEIGHT_UNSEEN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
+  }
+  int cached_size = ::_pbi::ToCachedSize(total_size);
+  SetCachedSize(cached_size);
+  return total_size;
+}
+
+void PoolsConfig::CheckTypeAndMergeFrom(
+    const ::PROTOBUF_NAMESPACE_ID::MessageLite& from) {
+  MergeFrom(*::_pbi::DownCast<const PoolsConfig*>(
+      &from));
+}
+
+void PoolsConfig::MergeFrom(const PoolsConfig& from) {
+  PoolsConfig* const _this = this;
+  // @@protoc_insertion_point(class_specific_merge_from_start:mopps.v1.PoolsConfig)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  switch (from.hard_max_opt_case()) {
+    case kHardMax: {
+      _this->_internal_set_hard_max(from._internal_hard_max());
+      break;
+    }
+    case HARD_MAX_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.easy_min_opt_case()) {
+    case kEasyMin: {
+      _this->_internal_set_easy_min(from._internal_easy_min());
+      break;
+    }
+    case EASY_MIN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.weight_hard_opt_case()) {
+    case kWeightHard: {
+      _this->_internal_set_weight_hard(from._internal_weight_hard());
+      break;
+    }
+    case WEIGHT_HARD_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.weight_normal_opt_case()) {
+    case kWeightNormal: {
+      _this->_internal_set_weight_normal(from._internal_weight_normal());
+      break;
+    }
+    case WEIGHT_NORMAL_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.weight_easy_opt_case()) {
+    case kWeightEasy: {
+      _this->_internal_set_weight_easy(from._internal_weight_easy());
+      break;
+    }
+    case WEIGHT_EASY_OPT_NOT_SET: {
+      break;
+    }
+  }
+  switch (from.weight_unseen_opt_case()) {
+    case kWeightUnseen: {
+      _this->_internal_set_weight_unseen(from._internal_weight_unseen());
+      break;
+    }
+    case WEIGHT_UNSEEN_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+}
+
+void PoolsConfig::CopyFrom(const PoolsConfig& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:mopps.v1.PoolsConfig)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool PoolsConfig::IsInitialized() const {
+  return true;
+}
+
+void PoolsConfig::InternalSwap(PoolsConfig* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  swap(_impl_.hard_max_opt_, other->_impl_.hard_max_opt_);
+  swap(_impl_.easy_min_opt_, other->_impl_.easy_min_opt_);
+  swap(_impl_.weight_hard_opt_, other->_impl_.weight_hard_opt_);
+  swap(_impl_.weight_normal_opt_, other->_impl_.weight_normal_opt_);
+  swap(_impl_.weight_easy_opt_, other->_impl_.weight_easy_opt_);
+  swap(_impl_.weight_unseen_opt_, other->_impl_.weight_unseen_opt_);
+  swap(_impl_._oneof_case_[0], other->_impl_._oneof_case_[0]);
+  swap(_impl_._oneof_case_[1], other->_impl_._oneof_case_[1]);
+  swap(_impl_._oneof_case_[2], other->_impl_._oneof_case_[2]);
+  swap(_impl_._oneof_case_[3], other->_impl_._oneof_case_[3]);
+  swap(_impl_._oneof_case_[4], other->_impl_._oneof_case_[4]);
+  swap(_impl_._oneof_case_[5], other->_impl_._oneof_case_[5]);
+}
+
+std::string PoolsConfig::GetTypeName() const {
+  return "mopps.v1.PoolsConfig";
+}
+
+
+// ===================================================================
+
+class PoolConfig::_Internal {
+ public:
+  static const ::mopps::v1::DPSConfig& dps(const PoolConfig* msg);
+  static const ::mopps::v1::GRESOConfig& greso(const PoolConfig* msg);
+  static const ::mopps::v1::PoolsConfig& pools(const PoolConfig* msg);
+};
+
+const ::mopps::v1::DPSConfig&
+PoolConfig::_Internal::dps(const PoolConfig* msg) {
+  return *msg->_impl_.dps_;
+}
+const ::mopps::v1::GRESOConfig&
+PoolConfig::_Internal::greso(const PoolConfig* msg) {
+  return *msg->_impl_.greso_;
+}
+const ::mopps::v1::PoolsConfig&
+PoolConfig::_Internal::pools(const PoolConfig* msg) {
+  return *msg->_impl_.pools_;
+}
 PoolConfig::PoolConfig(::PROTOBUF_NAMESPACE_ID::Arena* arena,
                          bool is_message_owned)
   : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
@@ -1026,7 +2932,10 @@ PoolConfig::PoolConfig(const PoolConfig& from)
   : ::PROTOBUF_NAMESPACE_ID::MessageLite() {
   PoolConfig* const _this = this; (void)_this;
   new (&_impl_) Impl_{
-      decltype(_impl_.strategy_){}
+      decltype(_impl_.dps_){nullptr}
+    , decltype(_impl_.greso_){nullptr}
+    , decltype(_impl_.pools_){nullptr}
+    , decltype(_impl_.strategy_){}
     , decltype(_impl_.prior_alpha_opt_){}
     , decltype(_impl_.prior_beta_opt_){}
     , decltype(_impl_.decay_opt_){}
@@ -1039,6 +2948,15 @@ PoolConfig::PoolConfig(const PoolConfig& from)
     , /*decltype(_impl_._oneof_case_)*/{}};
 
   _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+  if (from._internal_has_dps()) {
+    _this->_impl_.dps_ = new ::mopps::v1::DPSConfig(*from._impl_.dps_);
+  }
+  if (from._internal_has_greso()) {
+    _this->_impl_.greso_ = new ::mopps::v1::GRESOConfig(*from._impl_.greso_);
+  }
+  if (from._internal_has_pools()) {
+    _this->_impl_.pools_ = new ::mopps::v1::PoolsConfig(*from._impl_.pools_);
+  }
   _this->_impl_.strategy_ = from._impl_.strategy_;
   clear_has_prior_alpha_opt();
   switch (from.prior_alpha_opt_case()) {
@@ -1128,7 +3046,10 @@ inline void PoolConfig::SharedCtor(
   (void)arena;
   (void)is_message_owned;
   new (&_impl_) Impl_{
-      decltype(_impl_.strategy_){0}
+      decltype(_impl_.dps_){nullptr}
+    , decltype(_impl_.greso_){nullptr}
+    , decltype(_impl_.pools_){nullptr}
+    , decltype(_impl_.strategy_){0}
     , decltype(_impl_.prior_alpha_opt_){}
     , decltype(_impl_.prior_beta_opt_){}
     , decltype(_impl_.decay_opt_){}
@@ -1161,6 +3082,9 @@ PoolConfig::~PoolConfig() {
 
 inline void PoolConfig::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  if (this != internal_default_instance()) delete _impl_.dps_;
+  if (this != internal_default_instance()) delete _impl_.greso_;
+  if (this != internal_default_instance()) delete _impl_.pools_;
   if (has_prior_alpha_opt()) {
     clear_prior_alpha_opt();
   }
@@ -1310,6 +3234,18 @@ void PoolConfig::Clear() {
   // Prevent compiler warnings about cached_has_bits being unused
   (void) cached_has_bits;
 
+  if (GetArenaForAllocation() == nullptr && _impl_.dps_ != nullptr) {
+    delete _impl_.dps_;
+  }
+  _impl_.dps_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.greso_ != nullptr) {
+    delete _impl_.greso_;
+  }
+  _impl_.greso_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.pools_ != nullptr) {
+    delete _impl_.pools_;
+  }
+  _impl_.pools_ = nullptr;
   _impl_.strategy_ = 0;
   clear_prior_alpha_opt();
   clear_prior_beta_opt();
@@ -1401,6 +3337,30 @@ const char* PoolConfig::_InternalParse(const char* ptr, ::_pbi::ParseContext* ct
         } else
           goto handle_unusual;
         continue;
+      // .mopps.v1.DPSConfig dps = 20;
+      case 20:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 162)) {
+          ptr = ctx->ParseMessage(_internal_mutable_dps(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .mopps.v1.GRESOConfig greso = 21;
+      case 21:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 170)) {
+          ptr = ctx->ParseMessage(_internal_mutable_greso(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .mopps.v1.PoolsConfig pools = 22;
+      case 22:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 178)) {
+          ptr = ctx->ParseMessage(_internal_mutable_pools(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
       default:
         goto handle_unusual;
     }  // switch
@@ -1485,6 +3445,27 @@ uint8_t* PoolConfig::_InternalSerialize(
     target = ::_pbi::WireFormatLite::WriteBoolToArray(9, this->_internal_strict_ids(), target);
   }
 
+  // .mopps.v1.DPSConfig dps = 20;
+  if (this->_internal_has_dps()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(20, _Internal::dps(this),
+        _Internal::dps(this).GetCachedSize(), target, stream);
+  }
+
+  // .mopps.v1.GRESOConfig greso = 21;
+  if (this->_internal_has_greso()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(21, _Internal::greso(this),
+        _Internal::greso(this).GetCachedSize(), target, stream);
+  }
+
+  // .mopps.v1.PoolsConfig pools = 22;
+  if (this->_internal_has_pools()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(22, _Internal::pools(this),
+        _Internal::pools(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
         static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
@@ -1500,6 +3481,27 @@ size_t PoolConfig::ByteSizeLong() const {
   uint32_t cached_has_bits = 0;
   // Prevent compiler warnings about cached_has_bits being unused
   (void) cached_has_bits;
+
+  // .mopps.v1.DPSConfig dps = 20;
+  if (this->_internal_has_dps()) {
+    total_size += 2 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.dps_);
+  }
+
+  // .mopps.v1.GRESOConfig greso = 21;
+  if (this->_internal_has_greso()) {
+    total_size += 2 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.greso_);
+  }
+
+  // .mopps.v1.PoolsConfig pools = 22;
+  if (this->_internal_has_pools()) {
+    total_size += 2 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.pools_);
+  }
 
   // .mopps.v1.Strategy strategy = 5;
   if (this->_internal_strategy() != 0) {
@@ -1608,6 +3610,18 @@ void PoolConfig::MergeFrom(const PoolConfig& from) {
   uint32_t cached_has_bits = 0;
   (void) cached_has_bits;
 
+  if (from._internal_has_dps()) {
+    _this->_internal_mutable_dps()->::mopps::v1::DPSConfig::MergeFrom(
+        from._internal_dps());
+  }
+  if (from._internal_has_greso()) {
+    _this->_internal_mutable_greso()->::mopps::v1::GRESOConfig::MergeFrom(
+        from._internal_greso());
+  }
+  if (from._internal_has_pools()) {
+    _this->_internal_mutable_pools()->::mopps::v1::PoolsConfig::MergeFrom(
+        from._internal_pools());
+  }
   if (from._internal_strategy() != 0) {
     _this->_internal_set_strategy(from._internal_strategy());
   }
@@ -1700,7 +3714,12 @@ bool PoolConfig::IsInitialized() const {
 void PoolConfig::InternalSwap(PoolConfig* other) {
   using std::swap;
   _internal_metadata_.InternalSwap(&other->_internal_metadata_);
-  swap(_impl_.strategy_, other->_impl_.strategy_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(PoolConfig, _impl_.strategy_)
+      + sizeof(PoolConfig::_impl_.strategy_)
+      - PROTOBUF_FIELD_OFFSET(PoolConfig, _impl_.dps_)>(
+          reinterpret_cast<char*>(&_impl_.dps_),
+          reinterpret_cast<char*>(&other->_impl_.dps_));
   swap(_impl_.prior_alpha_opt_, other->_impl_.prior_alpha_opt_);
   swap(_impl_.prior_beta_opt_, other->_impl_.prior_beta_opt_);
   swap(_impl_.decay_opt_, other->_impl_.decay_opt_);
@@ -1726,14 +3745,316 @@ std::string PoolConfig::GetTypeName() const {
 
 // ===================================================================
 
+class StrategyState::_Internal {
+ public:
+};
+
+StrategyState::StrategyState(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:mopps.v1.StrategyState)
+}
+StrategyState::StrategyState(const StrategyState& from)
+  : ::PROTOBUF_NAMESPACE_ID::MessageLite() {
+  StrategyState* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.steps_){}
+    , decltype(_impl_.greso_p_easy_){}
+    , decltype(_impl_.greso_p_hard_){}
+    , decltype(_impl_.bytes_per_prompt_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+  ::memcpy(&_impl_.steps_, &from._impl_.steps_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.bytes_per_prompt_) -
+    reinterpret_cast<char*>(&_impl_.steps_)) + sizeof(_impl_.bytes_per_prompt_));
+  // @@protoc_insertion_point(copy_constructor:mopps.v1.StrategyState)
+}
+
+inline void StrategyState::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.steps_){uint64_t{0u}}
+    , decltype(_impl_.greso_p_easy_){0}
+    , decltype(_impl_.greso_p_hard_){0}
+    , decltype(_impl_.bytes_per_prompt_){0}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+StrategyState::~StrategyState() {
+  // @@protoc_insertion_point(destructor:mopps.v1.StrategyState)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<std::string>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void StrategyState::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+}
+
+void StrategyState::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void StrategyState::Clear() {
+// @@protoc_insertion_point(message_clear_start:mopps.v1.StrategyState)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  ::memset(&_impl_.steps_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.bytes_per_prompt_) -
+      reinterpret_cast<char*>(&_impl_.steps_)) + sizeof(_impl_.bytes_per_prompt_));
+  _internal_metadata_.Clear<std::string>();
+}
+
+const char* StrategyState::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // uint64 steps = 1;
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.steps_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // double greso_p_easy = 2;
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 17)) {
+          _impl_.greso_p_easy_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double greso_p_hard = 3;
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 25)) {
+          _impl_.greso_p_hard_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double bytes_per_prompt = 4;
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 33)) {
+          _impl_.bytes_per_prompt_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<std::string>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* StrategyState::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:mopps.v1.StrategyState)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // uint64 steps = 1;
+  if (this->_internal_steps() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(1, this->_internal_steps(), target);
+  }
+
+  // double greso_p_easy = 2;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_greso_p_easy = this->_internal_greso_p_easy();
+  uint64_t raw_greso_p_easy;
+  memcpy(&raw_greso_p_easy, &tmp_greso_p_easy, sizeof(tmp_greso_p_easy));
+  if (raw_greso_p_easy != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(2, this->_internal_greso_p_easy(), target);
+  }
+
+  // double greso_p_hard = 3;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_greso_p_hard = this->_internal_greso_p_hard();
+  uint64_t raw_greso_p_hard;
+  memcpy(&raw_greso_p_hard, &tmp_greso_p_hard, sizeof(tmp_greso_p_hard));
+  if (raw_greso_p_hard != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(3, this->_internal_greso_p_hard(), target);
+  }
+
+  // double bytes_per_prompt = 4;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_bytes_per_prompt = this->_internal_bytes_per_prompt();
+  uint64_t raw_bytes_per_prompt;
+  memcpy(&raw_bytes_per_prompt, &tmp_bytes_per_prompt, sizeof(tmp_bytes_per_prompt));
+  if (raw_bytes_per_prompt != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(4, this->_internal_bytes_per_prompt(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
+        static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:mopps.v1.StrategyState)
+  return target;
+}
+
+size_t StrategyState::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:mopps.v1.StrategyState)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // uint64 steps = 1;
+  if (this->_internal_steps() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_steps());
+  }
+
+  // double greso_p_easy = 2;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_greso_p_easy = this->_internal_greso_p_easy();
+  uint64_t raw_greso_p_easy;
+  memcpy(&raw_greso_p_easy, &tmp_greso_p_easy, sizeof(tmp_greso_p_easy));
+  if (raw_greso_p_easy != 0) {
+    total_size += 1 + 8;
+  }
+
+  // double greso_p_hard = 3;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_greso_p_hard = this->_internal_greso_p_hard();
+  uint64_t raw_greso_p_hard;
+  memcpy(&raw_greso_p_hard, &tmp_greso_p_hard, sizeof(tmp_greso_p_hard));
+  if (raw_greso_p_hard != 0) {
+    total_size += 1 + 8;
+  }
+
+  // double bytes_per_prompt = 4;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_bytes_per_prompt = this->_internal_bytes_per_prompt();
+  uint64_t raw_bytes_per_prompt;
+  memcpy(&raw_bytes_per_prompt, &tmp_bytes_per_prompt, sizeof(tmp_bytes_per_prompt));
+  if (raw_bytes_per_prompt != 0) {
+    total_size += 1 + 8;
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
+  }
+  int cached_size = ::_pbi::ToCachedSize(total_size);
+  SetCachedSize(cached_size);
+  return total_size;
+}
+
+void StrategyState::CheckTypeAndMergeFrom(
+    const ::PROTOBUF_NAMESPACE_ID::MessageLite& from) {
+  MergeFrom(*::_pbi::DownCast<const StrategyState*>(
+      &from));
+}
+
+void StrategyState::MergeFrom(const StrategyState& from) {
+  StrategyState* const _this = this;
+  // @@protoc_insertion_point(class_specific_merge_from_start:mopps.v1.StrategyState)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (from._internal_steps() != 0) {
+    _this->_internal_set_steps(from._internal_steps());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_greso_p_easy = from._internal_greso_p_easy();
+  uint64_t raw_greso_p_easy;
+  memcpy(&raw_greso_p_easy, &tmp_greso_p_easy, sizeof(tmp_greso_p_easy));
+  if (raw_greso_p_easy != 0) {
+    _this->_internal_set_greso_p_easy(from._internal_greso_p_easy());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_greso_p_hard = from._internal_greso_p_hard();
+  uint64_t raw_greso_p_hard;
+  memcpy(&raw_greso_p_hard, &tmp_greso_p_hard, sizeof(tmp_greso_p_hard));
+  if (raw_greso_p_hard != 0) {
+    _this->_internal_set_greso_p_hard(from._internal_greso_p_hard());
+  }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_bytes_per_prompt = from._internal_bytes_per_prompt();
+  uint64_t raw_bytes_per_prompt;
+  memcpy(&raw_bytes_per_prompt, &tmp_bytes_per_prompt, sizeof(tmp_bytes_per_prompt));
+  if (raw_bytes_per_prompt != 0) {
+    _this->_internal_set_bytes_per_prompt(from._internal_bytes_per_prompt());
+  }
+  _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
+}
+
+void StrategyState::CopyFrom(const StrategyState& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:mopps.v1.StrategyState)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool StrategyState::IsInitialized() const {
+  return true;
+}
+
+void StrategyState::InternalSwap(StrategyState* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(StrategyState, _impl_.bytes_per_prompt_)
+      + sizeof(StrategyState::_impl_.bytes_per_prompt_)
+      - PROTOBUF_FIELD_OFFSET(StrategyState, _impl_.steps_)>(
+          reinterpret_cast<char*>(&_impl_.steps_),
+          reinterpret_cast<char*>(&other->_impl_.steps_));
+}
+
+std::string StrategyState::GetTypeName() const {
+  return "mopps.v1.StrategyState";
+}
+
+
+// ===================================================================
+
 class PoolInfo::_Internal {
  public:
   static const ::mopps::v1::PoolConfig& config(const PoolInfo* msg);
+  static const ::mopps::v1::StrategyState& state(const PoolInfo* msg);
 };
 
 const ::mopps::v1::PoolConfig&
 PoolInfo::_Internal::config(const PoolInfo* msg) {
   return *msg->_impl_.config_;
+}
+const ::mopps::v1::StrategyState&
+PoolInfo::_Internal::state(const PoolInfo* msg) {
+  return *msg->_impl_.state_;
 }
 PoolInfo::PoolInfo(::PROTOBUF_NAMESPACE_ID::Arena* arena,
                          bool is_message_owned)
@@ -1747,6 +4068,7 @@ PoolInfo::PoolInfo(const PoolInfo& from)
   new (&_impl_) Impl_{
       decltype(_impl_.name_){}
     , decltype(_impl_.config_){nullptr}
+    , decltype(_impl_.state_){nullptr}
     , decltype(_impl_.prompt_count_){}
     , decltype(_impl_.select_count_){}
     , decltype(_impl_.update_count_){}
@@ -1764,6 +4086,9 @@ PoolInfo::PoolInfo(const PoolInfo& from)
   if (from._internal_has_config()) {
     _this->_impl_.config_ = new ::mopps::v1::PoolConfig(*from._impl_.config_);
   }
+  if (from._internal_has_state()) {
+    _this->_impl_.state_ = new ::mopps::v1::StrategyState(*from._impl_.state_);
+  }
   ::memcpy(&_impl_.prompt_count_, &from._impl_.prompt_count_,
     static_cast<size_t>(reinterpret_cast<char*>(&_impl_.update_count_) -
     reinterpret_cast<char*>(&_impl_.prompt_count_)) + sizeof(_impl_.update_count_));
@@ -1777,6 +4102,7 @@ inline void PoolInfo::SharedCtor(
   new (&_impl_) Impl_{
       decltype(_impl_.name_){}
     , decltype(_impl_.config_){nullptr}
+    , decltype(_impl_.state_){nullptr}
     , decltype(_impl_.prompt_count_){uint64_t{0u}}
     , decltype(_impl_.select_count_){uint64_t{0u}}
     , decltype(_impl_.update_count_){uint64_t{0u}}
@@ -1801,6 +4127,7 @@ inline void PoolInfo::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.name_.Destroy();
   if (this != internal_default_instance()) delete _impl_.config_;
+  if (this != internal_default_instance()) delete _impl_.state_;
 }
 
 void PoolInfo::SetCachedSize(int size) const {
@@ -1818,6 +4145,10 @@ void PoolInfo::Clear() {
     delete _impl_.config_;
   }
   _impl_.config_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.state_ != nullptr) {
+    delete _impl_.state_;
+  }
+  _impl_.state_ = nullptr;
   ::memset(&_impl_.prompt_count_, 0, static_cast<size_t>(
       reinterpret_cast<char*>(&_impl_.update_count_) -
       reinterpret_cast<char*>(&_impl_.prompt_count_)) + sizeof(_impl_.update_count_));
@@ -1868,6 +4199,14 @@ const char* PoolInfo::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx)
       case 5:
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 40)) {
           _impl_.update_count_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .mopps.v1.StrategyState state = 10;
+      case 10:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 82)) {
+          ptr = ctx->ParseMessage(_internal_mutable_state(), ptr);
           CHK_(ptr);
         } else
           goto handle_unusual;
@@ -1936,6 +4275,13 @@ uint8_t* PoolInfo::_InternalSerialize(
     target = ::_pbi::WireFormatLite::WriteUInt64ToArray(5, this->_internal_update_count(), target);
   }
 
+  // .mopps.v1.StrategyState state = 10;
+  if (this->_internal_has_state()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(10, _Internal::state(this),
+        _Internal::state(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
         static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
@@ -1964,6 +4310,13 @@ size_t PoolInfo::ByteSizeLong() const {
     total_size += 1 +
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
         *_impl_.config_);
+  }
+
+  // .mopps.v1.StrategyState state = 10;
+  if (this->_internal_has_state()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.state_);
   }
 
   // uint64 prompt_count = 3;
@@ -2008,6 +4361,10 @@ void PoolInfo::MergeFrom(const PoolInfo& from) {
   if (from._internal_has_config()) {
     _this->_internal_mutable_config()->::mopps::v1::PoolConfig::MergeFrom(
         from._internal_config());
+  }
+  if (from._internal_has_state()) {
+    _this->_internal_mutable_state()->::mopps::v1::StrategyState::MergeFrom(
+        from._internal_state());
   }
   if (from._internal_prompt_count() != 0) {
     _this->_internal_set_prompt_count(from._internal_prompt_count());
@@ -4897,7 +7254,9 @@ UpdateRequest::UpdateRequest(const UpdateRequest& from)
     , decltype(_impl_.trials_le_){}
     , decltype(_impl_.request_id_){}
     , decltype(_impl_.rollouts_){}
-    , /*decltype(_impl_._cached_size_)*/{}};
+    , decltype(_impl_.step_opt_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , /*decltype(_impl_._oneof_case_)*/{}};
 
   _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
   _impl_.pool_.InitDefault();
@@ -4941,6 +7300,16 @@ UpdateRequest::UpdateRequest(const UpdateRequest& from)
       _this->GetArenaForAllocation());
   }
   _this->_impl_.rollouts_ = from._impl_.rollouts_;
+  clear_has_step_opt();
+  switch (from.step_opt_case()) {
+    case kStep: {
+      _this->_internal_set_step(from._internal_step());
+      break;
+    }
+    case STEP_OPT_NOT_SET: {
+      break;
+    }
+  }
   // @@protoc_insertion_point(copy_constructor:mopps.v1.UpdateRequest)
 }
 
@@ -4960,7 +7329,9 @@ inline void UpdateRequest::SharedCtor(
     , decltype(_impl_.trials_le_){}
     , decltype(_impl_.request_id_){}
     , decltype(_impl_.rollouts_){0u}
+    , decltype(_impl_.step_opt_){}
     , /*decltype(_impl_._cached_size_)*/{}
+    , /*decltype(_impl_._oneof_case_)*/{}
   };
   _impl_.pool_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
@@ -4982,6 +7353,7 @@ inline void UpdateRequest::SharedCtor(
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
     _impl_.request_id_.Set("", GetArenaForAllocation());
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  clear_has_step_opt();
 }
 
 UpdateRequest::~UpdateRequest() {
@@ -5003,11 +7375,29 @@ inline void UpdateRequest::SharedDtor() {
   _impl_.successes_le_.Destroy();
   _impl_.trials_le_.Destroy();
   _impl_.request_id_.Destroy();
+  if (has_step_opt()) {
+    clear_step_opt();
+  }
 }
 
 void UpdateRequest::SetCachedSize(int size) const {
   _impl_._cached_size_.Set(size);
 }
+
+void UpdateRequest::clear_step_opt() {
+// @@protoc_insertion_point(one_of_clear_start:mopps.v1.UpdateRequest)
+  switch (step_opt_case()) {
+    case kStep: {
+      // No need to clear
+      break;
+    }
+    case STEP_OPT_NOT_SET: {
+      break;
+    }
+  }
+  _impl_._oneof_case_[0] = STEP_OPT_NOT_SET;
+}
+
 
 void UpdateRequest::Clear() {
 // @@protoc_insertion_point(message_clear_start:mopps.v1.UpdateRequest)
@@ -5024,6 +7414,7 @@ void UpdateRequest::Clear() {
   _impl_.trials_le_.ClearToEmpty();
   _impl_.request_id_.ClearToEmpty();
   _impl_.rollouts_ = 0u;
+  clear_step_opt();
   _internal_metadata_.Clear<std::string>();
 }
 
@@ -5118,6 +7509,14 @@ const char* UpdateRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext*
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, nullptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // uint64 step = 10;
+      case 10:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 80)) {
+          _internal_set_step(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr));
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -5217,6 +7616,12 @@ uint8_t* UpdateRequest::_InternalSerialize(
         9, this->_internal_request_id(), target);
   }
 
+  // uint64 step = 10;
+  if (_internal_has_step()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(10, this->_internal_step(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
         static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
@@ -5312,6 +7717,16 @@ size_t UpdateRequest::ByteSizeLong() const {
     total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_rollouts());
   }
 
+  switch (step_opt_case()) {
+    // uint64 step = 10;
+    case kStep: {
+      total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_step());
+      break;
+    }
+    case STEP_OPT_NOT_SET: {
+      break;
+    }
+  }
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
   }
@@ -5353,6 +7768,15 @@ void UpdateRequest::MergeFrom(const UpdateRequest& from) {
   }
   if (from._internal_rollouts() != 0) {
     _this->_internal_set_rollouts(from._internal_rollouts());
+  }
+  switch (from.step_opt_case()) {
+    case kStep: {
+      _this->_internal_set_step(from._internal_step());
+      break;
+    }
+    case STEP_OPT_NOT_SET: {
+      break;
+    }
   }
   _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
 }
@@ -5397,6 +7821,8 @@ void UpdateRequest::InternalSwap(UpdateRequest* other) {
       &other->_impl_.request_id_, rhs_arena
   );
   swap(_impl_.rollouts_, other->_impl_.rollouts_);
+  swap(_impl_.step_opt_, other->_impl_.step_opt_);
+  swap(_impl_._oneof_case_[0], other->_impl_._oneof_case_[0]);
 }
 
 std::string UpdateRequest::GetTypeName() const {
@@ -5957,6 +8383,12 @@ GetResponse::GetResponse(const GetResponse& from)
     , decltype(_impl_.alpha_){from._impl_.alpha_}
     , decltype(_impl_.beta_){from._impl_.beta_}
     , decltype(_impl_.known_){from._impl_.known_}
+    , decltype(_impl_.dps_predicted_){from._impl_.dps_predicted_}
+    , decltype(_impl_.greso_easy_run_){from._impl_.greso_easy_run_}
+    , /*decltype(_impl_._greso_easy_run_cached_byte_size_)*/{0}
+    , decltype(_impl_.greso_hard_run_){from._impl_.greso_hard_run_}
+    , /*decltype(_impl_._greso_hard_run_cached_byte_size_)*/{0}
+    , decltype(_impl_.last_mean_){from._impl_.last_mean_}
     , decltype(_impl_.ids_le_){}
     , decltype(_impl_.alpha_le_){}
     , decltype(_impl_.beta_le_){}
@@ -6000,6 +8432,12 @@ inline void GetResponse::SharedCtor(
     , decltype(_impl_.alpha_){arena}
     , decltype(_impl_.beta_){arena}
     , decltype(_impl_.known_){arena}
+    , decltype(_impl_.dps_predicted_){arena}
+    , decltype(_impl_.greso_easy_run_){arena}
+    , /*decltype(_impl_._greso_easy_run_cached_byte_size_)*/{0}
+    , decltype(_impl_.greso_hard_run_){arena}
+    , /*decltype(_impl_._greso_hard_run_cached_byte_size_)*/{0}
+    , decltype(_impl_.last_mean_){arena}
     , decltype(_impl_.ids_le_){}
     , decltype(_impl_.alpha_le_){}
     , decltype(_impl_.beta_le_){}
@@ -6034,6 +8472,10 @@ inline void GetResponse::SharedDtor() {
   _impl_.alpha_.~RepeatedField();
   _impl_.beta_.~RepeatedField();
   _impl_.known_.~RepeatedField();
+  _impl_.dps_predicted_.~RepeatedField();
+  _impl_.greso_easy_run_.~RepeatedField();
+  _impl_.greso_hard_run_.~RepeatedField();
+  _impl_.last_mean_.~RepeatedField();
   _impl_.ids_le_.Destroy();
   _impl_.alpha_le_.Destroy();
   _impl_.beta_le_.Destroy();
@@ -6053,6 +8495,10 @@ void GetResponse::Clear() {
   _impl_.alpha_.Clear();
   _impl_.beta_.Clear();
   _impl_.known_.Clear();
+  _impl_.dps_predicted_.Clear();
+  _impl_.greso_easy_run_.Clear();
+  _impl_.greso_hard_run_.Clear();
+  _impl_.last_mean_.Clear();
   _impl_.ids_le_.ClearToEmpty();
   _impl_.alpha_le_.ClearToEmpty();
   _impl_.beta_le_.ClearToEmpty();
@@ -6136,6 +8582,50 @@ const char* GetResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext* c
         } else
           goto handle_unusual;
         continue;
+      // repeated double dps_predicted = 9;
+      case 9:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 74)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedDoubleParser(_internal_mutable_dps_predicted(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 73) {
+          _internal_add_dps_predicted(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint32 greso_easy_run = 10;
+      case 10:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 82)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt32Parser(_internal_mutable_greso_easy_run(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 80) {
+          _internal_add_greso_easy_run(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint32 greso_hard_run = 11;
+      case 11:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 90)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt32Parser(_internal_mutable_greso_hard_run(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 88) {
+          _internal_add_greso_hard_run(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated double last_mean = 12;
+      case 12:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 98)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedDoubleParser(_internal_mutable_last_mean(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 97) {
+          _internal_add_last_mean(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr));
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
       default:
         goto handle_unusual;
     }  // switch
@@ -6207,6 +8697,34 @@ uint8_t* GetResponse::_InternalSerialize(
     target = stream->WriteFixedPacked(7, _internal_known(), target);
   }
 
+  // repeated double dps_predicted = 9;
+  if (this->_internal_dps_predicted_size() > 0) {
+    target = stream->WriteFixedPacked(9, _internal_dps_predicted(), target);
+  }
+
+  // repeated uint32 greso_easy_run = 10;
+  {
+    int byte_size = _impl_._greso_easy_run_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt32Packed(
+          10, _internal_greso_easy_run(), byte_size, target);
+    }
+  }
+
+  // repeated uint32 greso_hard_run = 11;
+  {
+    int byte_size = _impl_._greso_hard_run_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt32Packed(
+          11, _internal_greso_hard_run(), byte_size, target);
+    }
+  }
+
+  // repeated double last_mean = 12;
+  if (this->_internal_last_mean_size() > 0) {
+    target = stream->WriteFixedPacked(12, _internal_last_mean(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
         static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
@@ -6270,6 +8788,56 @@ size_t GetResponse::ByteSizeLong() const {
     total_size += data_size;
   }
 
+  // repeated double dps_predicted = 9;
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_dps_predicted_size());
+    size_t data_size = 8UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  // repeated uint32 greso_easy_run = 10;
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt32Size(this->_impl_.greso_easy_run_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._greso_easy_run_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated uint32 greso_hard_run = 11;
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt32Size(this->_impl_.greso_hard_run_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._greso_hard_run_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated double last_mean = 12;
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_last_mean_size());
+    size_t data_size = 8UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
   // bytes ids_le = 2;
   if (!this->_internal_ids_le().empty()) {
     total_size += 1 +
@@ -6316,6 +8884,10 @@ void GetResponse::MergeFrom(const GetResponse& from) {
   _this->_impl_.alpha_.MergeFrom(from._impl_.alpha_);
   _this->_impl_.beta_.MergeFrom(from._impl_.beta_);
   _this->_impl_.known_.MergeFrom(from._impl_.known_);
+  _this->_impl_.dps_predicted_.MergeFrom(from._impl_.dps_predicted_);
+  _this->_impl_.greso_easy_run_.MergeFrom(from._impl_.greso_easy_run_);
+  _this->_impl_.greso_hard_run_.MergeFrom(from._impl_.greso_hard_run_);
+  _this->_impl_.last_mean_.MergeFrom(from._impl_.last_mean_);
   if (!from._internal_ids_le().empty()) {
     _this->_internal_set_ids_le(from._internal_ids_le());
   }
@@ -6348,6 +8920,10 @@ void GetResponse::InternalSwap(GetResponse* other) {
   _impl_.alpha_.InternalSwap(&other->_impl_.alpha_);
   _impl_.beta_.InternalSwap(&other->_impl_.beta_);
   _impl_.known_.InternalSwap(&other->_impl_.known_);
+  _impl_.dps_predicted_.InternalSwap(&other->_impl_.dps_predicted_);
+  _impl_.greso_easy_run_.InternalSwap(&other->_impl_.greso_easy_run_);
+  _impl_.greso_hard_run_.InternalSwap(&other->_impl_.greso_hard_run_);
+  _impl_.last_mean_.InternalSwap(&other->_impl_.last_mean_);
   ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
       &_impl_.ids_le_, lhs_arena,
       &other->_impl_.ids_le_, rhs_arena
@@ -11814,9 +14390,25 @@ template<> PROTOBUF_NOINLINE ::mopps::v1::Status*
 Arena::CreateMaybeMessage< ::mopps::v1::Status >(Arena* arena) {
   return Arena::CreateMessageInternal< ::mopps::v1::Status >(arena);
 }
+template<> PROTOBUF_NOINLINE ::mopps::v1::DPSConfig*
+Arena::CreateMaybeMessage< ::mopps::v1::DPSConfig >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::mopps::v1::DPSConfig >(arena);
+}
+template<> PROTOBUF_NOINLINE ::mopps::v1::GRESOConfig*
+Arena::CreateMaybeMessage< ::mopps::v1::GRESOConfig >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::mopps::v1::GRESOConfig >(arena);
+}
+template<> PROTOBUF_NOINLINE ::mopps::v1::PoolsConfig*
+Arena::CreateMaybeMessage< ::mopps::v1::PoolsConfig >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::mopps::v1::PoolsConfig >(arena);
+}
 template<> PROTOBUF_NOINLINE ::mopps::v1::PoolConfig*
 Arena::CreateMaybeMessage< ::mopps::v1::PoolConfig >(Arena* arena) {
   return Arena::CreateMessageInternal< ::mopps::v1::PoolConfig >(arena);
+}
+template<> PROTOBUF_NOINLINE ::mopps::v1::StrategyState*
+Arena::CreateMaybeMessage< ::mopps::v1::StrategyState >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::mopps::v1::StrategyState >(arena);
 }
 template<> PROTOBUF_NOINLINE ::mopps::v1::PoolInfo*
 Arena::CreateMaybeMessage< ::mopps::v1::PoolInfo >(Arena* arena) {

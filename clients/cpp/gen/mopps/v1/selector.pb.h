@@ -53,6 +53,9 @@ extern CreatePoolRequestDefaultTypeInternal _CreatePoolRequest_default_instance_
 class CreatePoolResponse;
 struct CreatePoolResponseDefaultTypeInternal;
 extern CreatePoolResponseDefaultTypeInternal _CreatePoolResponse_default_instance_;
+class DPSConfig;
+struct DPSConfigDefaultTypeInternal;
+extern DPSConfigDefaultTypeInternal _DPSConfig_default_instance_;
 class DropPoolRequest;
 struct DropPoolRequestDefaultTypeInternal;
 extern DropPoolRequestDefaultTypeInternal _DropPoolRequest_default_instance_;
@@ -65,6 +68,9 @@ extern ExportRequestDefaultTypeInternal _ExportRequest_default_instance_;
 class ExportResponse;
 struct ExportResponseDefaultTypeInternal;
 extern ExportResponseDefaultTypeInternal _ExportResponse_default_instance_;
+class GRESOConfig;
+struct GRESOConfigDefaultTypeInternal;
+extern GRESOConfigDefaultTypeInternal _GRESOConfig_default_instance_;
 class GetRequest;
 struct GetRequestDefaultTypeInternal;
 extern GetRequestDefaultTypeInternal _GetRequest_default_instance_;
@@ -104,6 +110,9 @@ extern PoolConfigDefaultTypeInternal _PoolConfig_default_instance_;
 class PoolInfo;
 struct PoolInfoDefaultTypeInternal;
 extern PoolInfoDefaultTypeInternal _PoolInfo_default_instance_;
+class PoolsConfig;
+struct PoolsConfigDefaultTypeInternal;
+extern PoolsConfigDefaultTypeInternal _PoolsConfig_default_instance_;
 class RegisterRequest;
 struct RegisterRequestDefaultTypeInternal;
 extern RegisterRequestDefaultTypeInternal _RegisterRequest_default_instance_;
@@ -143,6 +152,9 @@ extern StatsResponseDefaultTypeInternal _StatsResponse_default_instance_;
 class Status;
 struct StatusDefaultTypeInternal;
 extern StatusDefaultTypeInternal _Status_default_instance_;
+class StrategyState;
+struct StrategyStateDefaultTypeInternal;
+extern StrategyStateDefaultTypeInternal _StrategyState_default_instance_;
 class UpdateEvent;
 struct UpdateEventDefaultTypeInternal;
 extern UpdateEventDefaultTypeInternal _UpdateEvent_default_instance_;
@@ -158,10 +170,12 @@ PROTOBUF_NAMESPACE_OPEN
 template<> ::mopps::v1::CodeCount* Arena::CreateMaybeMessage<::mopps::v1::CodeCount>(Arena*);
 template<> ::mopps::v1::CreatePoolRequest* Arena::CreateMaybeMessage<::mopps::v1::CreatePoolRequest>(Arena*);
 template<> ::mopps::v1::CreatePoolResponse* Arena::CreateMaybeMessage<::mopps::v1::CreatePoolResponse>(Arena*);
+template<> ::mopps::v1::DPSConfig* Arena::CreateMaybeMessage<::mopps::v1::DPSConfig>(Arena*);
 template<> ::mopps::v1::DropPoolRequest* Arena::CreateMaybeMessage<::mopps::v1::DropPoolRequest>(Arena*);
 template<> ::mopps::v1::DropPoolResponse* Arena::CreateMaybeMessage<::mopps::v1::DropPoolResponse>(Arena*);
 template<> ::mopps::v1::ExportRequest* Arena::CreateMaybeMessage<::mopps::v1::ExportRequest>(Arena*);
 template<> ::mopps::v1::ExportResponse* Arena::CreateMaybeMessage<::mopps::v1::ExportResponse>(Arena*);
+template<> ::mopps::v1::GRESOConfig* Arena::CreateMaybeMessage<::mopps::v1::GRESOConfig>(Arena*);
 template<> ::mopps::v1::GetRequest* Arena::CreateMaybeMessage<::mopps::v1::GetRequest>(Arena*);
 template<> ::mopps::v1::GetResponse* Arena::CreateMaybeMessage<::mopps::v1::GetResponse>(Arena*);
 template<> ::mopps::v1::HealthRequest* Arena::CreateMaybeMessage<::mopps::v1::HealthRequest>(Arena*);
@@ -175,6 +189,7 @@ template<> ::mopps::v1::ListSnapshotsResponse* Arena::CreateMaybeMessage<::mopps
 template<> ::mopps::v1::MethodStats* Arena::CreateMaybeMessage<::mopps::v1::MethodStats>(Arena*);
 template<> ::mopps::v1::PoolConfig* Arena::CreateMaybeMessage<::mopps::v1::PoolConfig>(Arena*);
 template<> ::mopps::v1::PoolInfo* Arena::CreateMaybeMessage<::mopps::v1::PoolInfo>(Arena*);
+template<> ::mopps::v1::PoolsConfig* Arena::CreateMaybeMessage<::mopps::v1::PoolsConfig>(Arena*);
 template<> ::mopps::v1::RegisterRequest* Arena::CreateMaybeMessage<::mopps::v1::RegisterRequest>(Arena*);
 template<> ::mopps::v1::RegisterResponse* Arena::CreateMaybeMessage<::mopps::v1::RegisterResponse>(Arena*);
 template<> ::mopps::v1::RestoreRequest* Arena::CreateMaybeMessage<::mopps::v1::RestoreRequest>(Arena*);
@@ -188,6 +203,7 @@ template<> ::mopps::v1::SnapshotResponse* Arena::CreateMaybeMessage<::mopps::v1:
 template<> ::mopps::v1::StatsRequest* Arena::CreateMaybeMessage<::mopps::v1::StatsRequest>(Arena*);
 template<> ::mopps::v1::StatsResponse* Arena::CreateMaybeMessage<::mopps::v1::StatsResponse>(Arena*);
 template<> ::mopps::v1::Status* Arena::CreateMaybeMessage<::mopps::v1::Status>(Arena*);
+template<> ::mopps::v1::StrategyState* Arena::CreateMaybeMessage<::mopps::v1::StrategyState>(Arena*);
 template<> ::mopps::v1::UpdateEvent* Arena::CreateMaybeMessage<::mopps::v1::UpdateEvent>(Arena*);
 template<> ::mopps::v1::UpdateRequest* Arena::CreateMaybeMessage<::mopps::v1::UpdateRequest>(Arena*);
 template<> ::mopps::v1::UpdateResponse* Arena::CreateMaybeMessage<::mopps::v1::UpdateResponse>(Arena*);
@@ -236,12 +252,15 @@ enum Strategy : int {
   STRATEGY_TOPK = 1,
   STRATEGY_THRESHOLD = 2,
   STRATEGY_UNIFORM = 3,
+  STRATEGY_DPS = 4,
+  STRATEGY_GRESO = 5,
+  STRATEGY_POOLS = 6,
   Strategy_INT_MIN_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::min(),
   Strategy_INT_MAX_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::max()
 };
 bool Strategy_IsValid(int value);
 constexpr Strategy Strategy_MIN = STRATEGY_UNSPECIFIED;
-constexpr Strategy Strategy_MAX = STRATEGY_UNIFORM;
+constexpr Strategy Strategy_MAX = STRATEGY_POOLS;
 constexpr int Strategy_ARRAYSIZE = Strategy_MAX + 1;
 
 const std::string& Strategy_Name(Strategy value);
@@ -402,6 +421,965 @@ class Status final :
 };
 // -------------------------------------------------------------------
 
+class DPSConfig final :
+    public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.DPSConfig) */ {
+ public:
+  inline DPSConfig() : DPSConfig(nullptr) {}
+  ~DPSConfig() override;
+  explicit PROTOBUF_CONSTEXPR DPSConfig(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  DPSConfig(const DPSConfig& from);
+  DPSConfig(DPSConfig&& from) noexcept
+    : DPSConfig() {
+    *this = ::std::move(from);
+  }
+
+  inline DPSConfig& operator=(const DPSConfig& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline DPSConfig& operator=(DPSConfig&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const DPSConfig& default_instance() {
+    return *internal_default_instance();
+  }
+  enum DecayOptCase {
+    kDecay = 1,
+    DECAY_OPT_NOT_SET = 0,
+  };
+
+  enum EntropyWeightOptCase {
+    kEntropyWeight = 5,
+    ENTROPY_WEIGHT_OPT_NOT_SET = 0,
+  };
+
+  static inline const DPSConfig* internal_default_instance() {
+    return reinterpret_cast<const DPSConfig*>(
+               &_DPSConfig_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    1;
+
+  friend void swap(DPSConfig& a, DPSConfig& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(DPSConfig* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(DPSConfig* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  DPSConfig* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<DPSConfig>(arena);
+  }
+  void CheckTypeAndMergeFrom(const ::PROTOBUF_NAMESPACE_ID::MessageLite& from)  final;
+  void CopyFrom(const DPSConfig& from);
+  void MergeFrom(const DPSConfig& from);
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const;
+  void InternalSwap(DPSConfig* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "mopps.v1.DPSConfig";
+  }
+  protected:
+  explicit DPSConfig(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  std::string GetTypeName() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kPriorCountsFieldNumber = 3,
+    kPriorFieldNumber = 2,
+    kSelectionFieldNumber = 4,
+    kDecayFieldNumber = 1,
+    kEntropyWeightFieldNumber = 5,
+  };
+  // repeated double prior_counts = 3;
+  int prior_counts_size() const;
+  private:
+  int _internal_prior_counts_size() const;
+  public:
+  void clear_prior_counts();
+  private:
+  double _internal_prior_counts(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+      _internal_prior_counts() const;
+  void _internal_add_prior_counts(double value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+      _internal_mutable_prior_counts();
+  public:
+  double prior_counts(int index) const;
+  void set_prior_counts(int index, double value);
+  void add_prior_counts(double value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+      prior_counts() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+      mutable_prior_counts();
+
+  // string prior = 2;
+  void clear_prior();
+  const std::string& prior() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_prior(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_prior();
+  PROTOBUF_NODISCARD std::string* release_prior();
+  void set_allocated_prior(std::string* prior);
+  private:
+  const std::string& _internal_prior() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_prior(const std::string& value);
+  std::string* _internal_mutable_prior();
+  public:
+
+  // string selection = 4;
+  void clear_selection();
+  const std::string& selection() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_selection(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_selection();
+  PROTOBUF_NODISCARD std::string* release_selection();
+  void set_allocated_selection(std::string* selection);
+  private:
+  const std::string& _internal_selection() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_selection(const std::string& value);
+  std::string* _internal_mutable_selection();
+  public:
+
+  // double decay = 1;
+  bool has_decay() const;
+  private:
+  bool _internal_has_decay() const;
+  public:
+  void clear_decay();
+  double decay() const;
+  void set_decay(double value);
+  private:
+  double _internal_decay() const;
+  void _internal_set_decay(double value);
+  public:
+
+  // double entropy_weight = 5;
+  bool has_entropy_weight() const;
+  private:
+  bool _internal_has_entropy_weight() const;
+  public:
+  void clear_entropy_weight();
+  double entropy_weight() const;
+  void set_entropy_weight(double value);
+  private:
+  double _internal_entropy_weight() const;
+  void _internal_set_entropy_weight(double value);
+  public:
+
+  void clear_decay_opt();
+  DecayOptCase decay_opt_case() const;
+  void clear_entropy_weight_opt();
+  EntropyWeightOptCase entropy_weight_opt_case() const;
+  // @@protoc_insertion_point(class_scope:mopps.v1.DPSConfig)
+ private:
+  class _Internal;
+  void set_has_decay();
+  void set_has_entropy_weight();
+
+  inline bool has_decay_opt() const;
+  inline void clear_has_decay_opt();
+
+  inline bool has_entropy_weight_opt() const;
+  inline void clear_has_entropy_weight_opt();
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< double > prior_counts_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prior_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr selection_;
+    union DecayOptUnion {
+      constexpr DecayOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double decay_;
+    } decay_opt_;
+    union EntropyWeightOptUnion {
+      constexpr EntropyWeightOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double entropy_weight_;
+    } entropy_weight_opt_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+    uint32_t _oneof_case_[2];
+
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_mopps_2fv1_2fselector_2eproto;
+};
+// -------------------------------------------------------------------
+
+class GRESOConfig final :
+    public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.GRESOConfig) */ {
+ public:
+  inline GRESOConfig() : GRESOConfig(nullptr) {}
+  ~GRESOConfig() override;
+  explicit PROTOBUF_CONSTEXPR GRESOConfig(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  GRESOConfig(const GRESOConfig& from);
+  GRESOConfig(GRESOConfig&& from) noexcept
+    : GRESOConfig() {
+    *this = ::std::move(from);
+  }
+
+  inline GRESOConfig& operator=(const GRESOConfig& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline GRESOConfig& operator=(GRESOConfig&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const GRESOConfig& default_instance() {
+    return *internal_default_instance();
+  }
+  enum PEasyOptCase {
+    kPEasy = 1,
+    P_EASY_OPT_NOT_SET = 0,
+  };
+
+  enum PHardOptCase {
+    kPHard = 2,
+    P_HARD_OPT_NOT_SET = 0,
+  };
+
+  enum TargetZeroShareOptCase {
+    kTargetZeroShare = 3,
+    TARGET_ZERO_SHARE_OPT_NOT_SET = 0,
+  };
+
+  enum EasyThresholdOptCase {
+    kEasyThreshold = 4,
+    EASY_THRESHOLD_OPT_NOT_SET = 0,
+  };
+
+  enum HardThresholdOptCase {
+    kHardThreshold = 5,
+    HARD_THRESHOLD_OPT_NOT_SET = 0,
+  };
+
+  enum StepSizeOptCase {
+    kStepSize = 6,
+    STEP_SIZE_OPT_NOT_SET = 0,
+  };
+
+  enum PMinOptCase {
+    kPMin = 7,
+    P_MIN_OPT_NOT_SET = 0,
+  };
+
+  enum PMaxOptCase {
+    kPMax = 8,
+    P_MAX_OPT_NOT_SET = 0,
+  };
+
+  enum KeepFloorOptCase {
+    kKeepFloor = 9,
+    KEEP_FLOOR_OPT_NOT_SET = 0,
+  };
+
+  enum AdaptOptCase {
+    kAdapt = 10,
+    ADAPT_OPT_NOT_SET = 0,
+  };
+
+  static inline const GRESOConfig* internal_default_instance() {
+    return reinterpret_cast<const GRESOConfig*>(
+               &_GRESOConfig_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    2;
+
+  friend void swap(GRESOConfig& a, GRESOConfig& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(GRESOConfig* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(GRESOConfig* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  GRESOConfig* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<GRESOConfig>(arena);
+  }
+  void CheckTypeAndMergeFrom(const ::PROTOBUF_NAMESPACE_ID::MessageLite& from)  final;
+  void CopyFrom(const GRESOConfig& from);
+  void MergeFrom(const GRESOConfig& from);
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const;
+  void InternalSwap(GRESOConfig* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "mopps.v1.GRESOConfig";
+  }
+  protected:
+  explicit GRESOConfig(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  std::string GetTypeName() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kPEasyFieldNumber = 1,
+    kPHardFieldNumber = 2,
+    kTargetZeroShareFieldNumber = 3,
+    kEasyThresholdFieldNumber = 4,
+    kHardThresholdFieldNumber = 5,
+    kStepSizeFieldNumber = 6,
+    kPMinFieldNumber = 7,
+    kPMaxFieldNumber = 8,
+    kKeepFloorFieldNumber = 9,
+    kAdaptFieldNumber = 10,
+  };
+  // double p_easy = 1;
+  bool has_p_easy() const;
+  private:
+  bool _internal_has_p_easy() const;
+  public:
+  void clear_p_easy();
+  double p_easy() const;
+  void set_p_easy(double value);
+  private:
+  double _internal_p_easy() const;
+  void _internal_set_p_easy(double value);
+  public:
+
+  // double p_hard = 2;
+  bool has_p_hard() const;
+  private:
+  bool _internal_has_p_hard() const;
+  public:
+  void clear_p_hard();
+  double p_hard() const;
+  void set_p_hard(double value);
+  private:
+  double _internal_p_hard() const;
+  void _internal_set_p_hard(double value);
+  public:
+
+  // double target_zero_share = 3;
+  bool has_target_zero_share() const;
+  private:
+  bool _internal_has_target_zero_share() const;
+  public:
+  void clear_target_zero_share();
+  double target_zero_share() const;
+  void set_target_zero_share(double value);
+  private:
+  double _internal_target_zero_share() const;
+  void _internal_set_target_zero_share(double value);
+  public:
+
+  // double easy_threshold = 4;
+  bool has_easy_threshold() const;
+  private:
+  bool _internal_has_easy_threshold() const;
+  public:
+  void clear_easy_threshold();
+  double easy_threshold() const;
+  void set_easy_threshold(double value);
+  private:
+  double _internal_easy_threshold() const;
+  void _internal_set_easy_threshold(double value);
+  public:
+
+  // double hard_threshold = 5;
+  bool has_hard_threshold() const;
+  private:
+  bool _internal_has_hard_threshold() const;
+  public:
+  void clear_hard_threshold();
+  double hard_threshold() const;
+  void set_hard_threshold(double value);
+  private:
+  double _internal_hard_threshold() const;
+  void _internal_set_hard_threshold(double value);
+  public:
+
+  // double step_size = 6;
+  bool has_step_size() const;
+  private:
+  bool _internal_has_step_size() const;
+  public:
+  void clear_step_size();
+  double step_size() const;
+  void set_step_size(double value);
+  private:
+  double _internal_step_size() const;
+  void _internal_set_step_size(double value);
+  public:
+
+  // double p_min = 7;
+  bool has_p_min() const;
+  private:
+  bool _internal_has_p_min() const;
+  public:
+  void clear_p_min();
+  double p_min() const;
+  void set_p_min(double value);
+  private:
+  double _internal_p_min() const;
+  void _internal_set_p_min(double value);
+  public:
+
+  // double p_max = 8;
+  bool has_p_max() const;
+  private:
+  bool _internal_has_p_max() const;
+  public:
+  void clear_p_max();
+  double p_max() const;
+  void set_p_max(double value);
+  private:
+  double _internal_p_max() const;
+  void _internal_set_p_max(double value);
+  public:
+
+  // double keep_floor = 9;
+  bool has_keep_floor() const;
+  private:
+  bool _internal_has_keep_floor() const;
+  public:
+  void clear_keep_floor();
+  double keep_floor() const;
+  void set_keep_floor(double value);
+  private:
+  double _internal_keep_floor() const;
+  void _internal_set_keep_floor(double value);
+  public:
+
+  // bool adapt = 10;
+  bool has_adapt() const;
+  private:
+  bool _internal_has_adapt() const;
+  public:
+  void clear_adapt();
+  bool adapt() const;
+  void set_adapt(bool value);
+  private:
+  bool _internal_adapt() const;
+  void _internal_set_adapt(bool value);
+  public:
+
+  void clear_p_easy_opt();
+  PEasyOptCase p_easy_opt_case() const;
+  void clear_p_hard_opt();
+  PHardOptCase p_hard_opt_case() const;
+  void clear_target_zero_share_opt();
+  TargetZeroShareOptCase target_zero_share_opt_case() const;
+  void clear_easy_threshold_opt();
+  EasyThresholdOptCase easy_threshold_opt_case() const;
+  void clear_hard_threshold_opt();
+  HardThresholdOptCase hard_threshold_opt_case() const;
+  void clear_step_size_opt();
+  StepSizeOptCase step_size_opt_case() const;
+  void clear_p_min_opt();
+  PMinOptCase p_min_opt_case() const;
+  void clear_p_max_opt();
+  PMaxOptCase p_max_opt_case() const;
+  void clear_keep_floor_opt();
+  KeepFloorOptCase keep_floor_opt_case() const;
+  void clear_adapt_opt();
+  AdaptOptCase adapt_opt_case() const;
+  // @@protoc_insertion_point(class_scope:mopps.v1.GRESOConfig)
+ private:
+  class _Internal;
+  void set_has_p_easy();
+  void set_has_p_hard();
+  void set_has_target_zero_share();
+  void set_has_easy_threshold();
+  void set_has_hard_threshold();
+  void set_has_step_size();
+  void set_has_p_min();
+  void set_has_p_max();
+  void set_has_keep_floor();
+  void set_has_adapt();
+
+  inline bool has_p_easy_opt() const;
+  inline void clear_has_p_easy_opt();
+
+  inline bool has_p_hard_opt() const;
+  inline void clear_has_p_hard_opt();
+
+  inline bool has_target_zero_share_opt() const;
+  inline void clear_has_target_zero_share_opt();
+
+  inline bool has_easy_threshold_opt() const;
+  inline void clear_has_easy_threshold_opt();
+
+  inline bool has_hard_threshold_opt() const;
+  inline void clear_has_hard_threshold_opt();
+
+  inline bool has_step_size_opt() const;
+  inline void clear_has_step_size_opt();
+
+  inline bool has_p_min_opt() const;
+  inline void clear_has_p_min_opt();
+
+  inline bool has_p_max_opt() const;
+  inline void clear_has_p_max_opt();
+
+  inline bool has_keep_floor_opt() const;
+  inline void clear_has_keep_floor_opt();
+
+  inline bool has_adapt_opt() const;
+  inline void clear_has_adapt_opt();
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    union PEasyOptUnion {
+      constexpr PEasyOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double p_easy_;
+    } p_easy_opt_;
+    union PHardOptUnion {
+      constexpr PHardOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double p_hard_;
+    } p_hard_opt_;
+    union TargetZeroShareOptUnion {
+      constexpr TargetZeroShareOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double target_zero_share_;
+    } target_zero_share_opt_;
+    union EasyThresholdOptUnion {
+      constexpr EasyThresholdOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double easy_threshold_;
+    } easy_threshold_opt_;
+    union HardThresholdOptUnion {
+      constexpr HardThresholdOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double hard_threshold_;
+    } hard_threshold_opt_;
+    union StepSizeOptUnion {
+      constexpr StepSizeOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double step_size_;
+    } step_size_opt_;
+    union PMinOptUnion {
+      constexpr PMinOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double p_min_;
+    } p_min_opt_;
+    union PMaxOptUnion {
+      constexpr PMaxOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double p_max_;
+    } p_max_opt_;
+    union KeepFloorOptUnion {
+      constexpr KeepFloorOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double keep_floor_;
+    } keep_floor_opt_;
+    union AdaptOptUnion {
+      constexpr AdaptOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      bool adapt_;
+    } adapt_opt_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+    uint32_t _oneof_case_[10];
+
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_mopps_2fv1_2fselector_2eproto;
+};
+// -------------------------------------------------------------------
+
+class PoolsConfig final :
+    public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.PoolsConfig) */ {
+ public:
+  inline PoolsConfig() : PoolsConfig(nullptr) {}
+  ~PoolsConfig() override;
+  explicit PROTOBUF_CONSTEXPR PoolsConfig(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  PoolsConfig(const PoolsConfig& from);
+  PoolsConfig(PoolsConfig&& from) noexcept
+    : PoolsConfig() {
+    *this = ::std::move(from);
+  }
+
+  inline PoolsConfig& operator=(const PoolsConfig& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline PoolsConfig& operator=(PoolsConfig&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const PoolsConfig& default_instance() {
+    return *internal_default_instance();
+  }
+  enum HardMaxOptCase {
+    kHardMax = 1,
+    HARD_MAX_OPT_NOT_SET = 0,
+  };
+
+  enum EasyMinOptCase {
+    kEasyMin = 2,
+    EASY_MIN_OPT_NOT_SET = 0,
+  };
+
+  enum WeightHardOptCase {
+    kWeightHard = 3,
+    WEIGHT_HARD_OPT_NOT_SET = 0,
+  };
+
+  enum WeightNormalOptCase {
+    kWeightNormal = 4,
+    WEIGHT_NORMAL_OPT_NOT_SET = 0,
+  };
+
+  enum WeightEasyOptCase {
+    kWeightEasy = 5,
+    WEIGHT_EASY_OPT_NOT_SET = 0,
+  };
+
+  enum WeightUnseenOptCase {
+    kWeightUnseen = 6,
+    WEIGHT_UNSEEN_OPT_NOT_SET = 0,
+  };
+
+  static inline const PoolsConfig* internal_default_instance() {
+    return reinterpret_cast<const PoolsConfig*>(
+               &_PoolsConfig_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    3;
+
+  friend void swap(PoolsConfig& a, PoolsConfig& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(PoolsConfig* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(PoolsConfig* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  PoolsConfig* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<PoolsConfig>(arena);
+  }
+  void CheckTypeAndMergeFrom(const ::PROTOBUF_NAMESPACE_ID::MessageLite& from)  final;
+  void CopyFrom(const PoolsConfig& from);
+  void MergeFrom(const PoolsConfig& from);
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const;
+  void InternalSwap(PoolsConfig* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "mopps.v1.PoolsConfig";
+  }
+  protected:
+  explicit PoolsConfig(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  std::string GetTypeName() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kHardMaxFieldNumber = 1,
+    kEasyMinFieldNumber = 2,
+    kWeightHardFieldNumber = 3,
+    kWeightNormalFieldNumber = 4,
+    kWeightEasyFieldNumber = 5,
+    kWeightUnseenFieldNumber = 6,
+  };
+  // double hard_max = 1;
+  bool has_hard_max() const;
+  private:
+  bool _internal_has_hard_max() const;
+  public:
+  void clear_hard_max();
+  double hard_max() const;
+  void set_hard_max(double value);
+  private:
+  double _internal_hard_max() const;
+  void _internal_set_hard_max(double value);
+  public:
+
+  // double easy_min = 2;
+  bool has_easy_min() const;
+  private:
+  bool _internal_has_easy_min() const;
+  public:
+  void clear_easy_min();
+  double easy_min() const;
+  void set_easy_min(double value);
+  private:
+  double _internal_easy_min() const;
+  void _internal_set_easy_min(double value);
+  public:
+
+  // double weight_hard = 3;
+  bool has_weight_hard() const;
+  private:
+  bool _internal_has_weight_hard() const;
+  public:
+  void clear_weight_hard();
+  double weight_hard() const;
+  void set_weight_hard(double value);
+  private:
+  double _internal_weight_hard() const;
+  void _internal_set_weight_hard(double value);
+  public:
+
+  // double weight_normal = 4;
+  bool has_weight_normal() const;
+  private:
+  bool _internal_has_weight_normal() const;
+  public:
+  void clear_weight_normal();
+  double weight_normal() const;
+  void set_weight_normal(double value);
+  private:
+  double _internal_weight_normal() const;
+  void _internal_set_weight_normal(double value);
+  public:
+
+  // double weight_easy = 5;
+  bool has_weight_easy() const;
+  private:
+  bool _internal_has_weight_easy() const;
+  public:
+  void clear_weight_easy();
+  double weight_easy() const;
+  void set_weight_easy(double value);
+  private:
+  double _internal_weight_easy() const;
+  void _internal_set_weight_easy(double value);
+  public:
+
+  // double weight_unseen = 6;
+  bool has_weight_unseen() const;
+  private:
+  bool _internal_has_weight_unseen() const;
+  public:
+  void clear_weight_unseen();
+  double weight_unseen() const;
+  void set_weight_unseen(double value);
+  private:
+  double _internal_weight_unseen() const;
+  void _internal_set_weight_unseen(double value);
+  public:
+
+  void clear_hard_max_opt();
+  HardMaxOptCase hard_max_opt_case() const;
+  void clear_easy_min_opt();
+  EasyMinOptCase easy_min_opt_case() const;
+  void clear_weight_hard_opt();
+  WeightHardOptCase weight_hard_opt_case() const;
+  void clear_weight_normal_opt();
+  WeightNormalOptCase weight_normal_opt_case() const;
+  void clear_weight_easy_opt();
+  WeightEasyOptCase weight_easy_opt_case() const;
+  void clear_weight_unseen_opt();
+  WeightUnseenOptCase weight_unseen_opt_case() const;
+  // @@protoc_insertion_point(class_scope:mopps.v1.PoolsConfig)
+ private:
+  class _Internal;
+  void set_has_hard_max();
+  void set_has_easy_min();
+  void set_has_weight_hard();
+  void set_has_weight_normal();
+  void set_has_weight_easy();
+  void set_has_weight_unseen();
+
+  inline bool has_hard_max_opt() const;
+  inline void clear_has_hard_max_opt();
+
+  inline bool has_easy_min_opt() const;
+  inline void clear_has_easy_min_opt();
+
+  inline bool has_weight_hard_opt() const;
+  inline void clear_has_weight_hard_opt();
+
+  inline bool has_weight_normal_opt() const;
+  inline void clear_has_weight_normal_opt();
+
+  inline bool has_weight_easy_opt() const;
+  inline void clear_has_weight_easy_opt();
+
+  inline bool has_weight_unseen_opt() const;
+  inline void clear_has_weight_unseen_opt();
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    union HardMaxOptUnion {
+      constexpr HardMaxOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double hard_max_;
+    } hard_max_opt_;
+    union EasyMinOptUnion {
+      constexpr EasyMinOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double easy_min_;
+    } easy_min_opt_;
+    union WeightHardOptUnion {
+      constexpr WeightHardOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double weight_hard_;
+    } weight_hard_opt_;
+    union WeightNormalOptUnion {
+      constexpr WeightNormalOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double weight_normal_;
+    } weight_normal_opt_;
+    union WeightEasyOptUnion {
+      constexpr WeightEasyOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double weight_easy_;
+    } weight_easy_opt_;
+    union WeightUnseenOptUnion {
+      constexpr WeightUnseenOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      double weight_unseen_;
+    } weight_unseen_opt_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+    uint32_t _oneof_case_[6];
+
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_mopps_2fv1_2fselector_2eproto;
+};
+// -------------------------------------------------------------------
+
 class PoolConfig final :
     public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.PoolConfig) */ {
  public:
@@ -481,7 +1459,7 @@ class PoolConfig final :
                &_PoolConfig_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    1;
+    4;
 
   friend void swap(PoolConfig& a, PoolConfig& b) {
     a.Swap(&b);
@@ -545,6 +1523,9 @@ class PoolConfig final :
   // accessors -------------------------------------------------------
 
   enum : int {
+    kDpsFieldNumber = 20,
+    kGresoFieldNumber = 21,
+    kPoolsFieldNumber = 22,
     kStrategyFieldNumber = 5,
     kPriorAlphaFieldNumber = 1,
     kPriorBetaFieldNumber = 2,
@@ -555,6 +1536,60 @@ class PoolConfig final :
     kSeedFieldNumber = 8,
     kStrictIdsFieldNumber = 9,
   };
+  // .mopps.v1.DPSConfig dps = 20;
+  bool has_dps() const;
+  private:
+  bool _internal_has_dps() const;
+  public:
+  void clear_dps();
+  const ::mopps::v1::DPSConfig& dps() const;
+  PROTOBUF_NODISCARD ::mopps::v1::DPSConfig* release_dps();
+  ::mopps::v1::DPSConfig* mutable_dps();
+  void set_allocated_dps(::mopps::v1::DPSConfig* dps);
+  private:
+  const ::mopps::v1::DPSConfig& _internal_dps() const;
+  ::mopps::v1::DPSConfig* _internal_mutable_dps();
+  public:
+  void unsafe_arena_set_allocated_dps(
+      ::mopps::v1::DPSConfig* dps);
+  ::mopps::v1::DPSConfig* unsafe_arena_release_dps();
+
+  // .mopps.v1.GRESOConfig greso = 21;
+  bool has_greso() const;
+  private:
+  bool _internal_has_greso() const;
+  public:
+  void clear_greso();
+  const ::mopps::v1::GRESOConfig& greso() const;
+  PROTOBUF_NODISCARD ::mopps::v1::GRESOConfig* release_greso();
+  ::mopps::v1::GRESOConfig* mutable_greso();
+  void set_allocated_greso(::mopps::v1::GRESOConfig* greso);
+  private:
+  const ::mopps::v1::GRESOConfig& _internal_greso() const;
+  ::mopps::v1::GRESOConfig* _internal_mutable_greso();
+  public:
+  void unsafe_arena_set_allocated_greso(
+      ::mopps::v1::GRESOConfig* greso);
+  ::mopps::v1::GRESOConfig* unsafe_arena_release_greso();
+
+  // .mopps.v1.PoolsConfig pools = 22;
+  bool has_pools() const;
+  private:
+  bool _internal_has_pools() const;
+  public:
+  void clear_pools();
+  const ::mopps::v1::PoolsConfig& pools() const;
+  PROTOBUF_NODISCARD ::mopps::v1::PoolsConfig* release_pools();
+  ::mopps::v1::PoolsConfig* mutable_pools();
+  void set_allocated_pools(::mopps::v1::PoolsConfig* pools);
+  private:
+  const ::mopps::v1::PoolsConfig& _internal_pools() const;
+  ::mopps::v1::PoolsConfig* _internal_mutable_pools();
+  public:
+  void unsafe_arena_set_allocated_pools(
+      ::mopps::v1::PoolsConfig* pools);
+  ::mopps::v1::PoolsConfig* unsafe_arena_release_pools();
+
   // .mopps.v1.Strategy strategy = 5;
   void clear_strategy();
   ::mopps::v1::Strategy strategy() const;
@@ -724,6 +1759,9 @@ class PoolConfig final :
   typedef void InternalArenaConstructable_;
   typedef void DestructorSkippable_;
   struct Impl_ {
+    ::mopps::v1::DPSConfig* dps_;
+    ::mopps::v1::GRESOConfig* greso_;
+    ::mopps::v1::PoolsConfig* pools_;
     int strategy_;
     union PriorAlphaOptUnion {
       constexpr PriorAlphaOptUnion() : _constinit_{} {}
@@ -774,6 +1812,169 @@ class PoolConfig final :
 };
 // -------------------------------------------------------------------
 
+class StrategyState final :
+    public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.StrategyState) */ {
+ public:
+  inline StrategyState() : StrategyState(nullptr) {}
+  ~StrategyState() override;
+  explicit PROTOBUF_CONSTEXPR StrategyState(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  StrategyState(const StrategyState& from);
+  StrategyState(StrategyState&& from) noexcept
+    : StrategyState() {
+    *this = ::std::move(from);
+  }
+
+  inline StrategyState& operator=(const StrategyState& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline StrategyState& operator=(StrategyState&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const StrategyState& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const StrategyState* internal_default_instance() {
+    return reinterpret_cast<const StrategyState*>(
+               &_StrategyState_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    5;
+
+  friend void swap(StrategyState& a, StrategyState& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(StrategyState* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(StrategyState* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  StrategyState* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<StrategyState>(arena);
+  }
+  void CheckTypeAndMergeFrom(const ::PROTOBUF_NAMESPACE_ID::MessageLite& from)  final;
+  void CopyFrom(const StrategyState& from);
+  void MergeFrom(const StrategyState& from);
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const;
+  void InternalSwap(StrategyState* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "mopps.v1.StrategyState";
+  }
+  protected:
+  explicit StrategyState(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  std::string GetTypeName() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kStepsFieldNumber = 1,
+    kGresoPEasyFieldNumber = 2,
+    kGresoPHardFieldNumber = 3,
+    kBytesPerPromptFieldNumber = 4,
+  };
+  // uint64 steps = 1;
+  void clear_steps();
+  uint64_t steps() const;
+  void set_steps(uint64_t value);
+  private:
+  uint64_t _internal_steps() const;
+  void _internal_set_steps(uint64_t value);
+  public:
+
+  // double greso_p_easy = 2;
+  void clear_greso_p_easy();
+  double greso_p_easy() const;
+  void set_greso_p_easy(double value);
+  private:
+  double _internal_greso_p_easy() const;
+  void _internal_set_greso_p_easy(double value);
+  public:
+
+  // double greso_p_hard = 3;
+  void clear_greso_p_hard();
+  double greso_p_hard() const;
+  void set_greso_p_hard(double value);
+  private:
+  double _internal_greso_p_hard() const;
+  void _internal_set_greso_p_hard(double value);
+  public:
+
+  // double bytes_per_prompt = 4;
+  void clear_bytes_per_prompt();
+  double bytes_per_prompt() const;
+  void set_bytes_per_prompt(double value);
+  private:
+  double _internal_bytes_per_prompt() const;
+  void _internal_set_bytes_per_prompt(double value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:mopps.v1.StrategyState)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    uint64_t steps_;
+    double greso_p_easy_;
+    double greso_p_hard_;
+    double bytes_per_prompt_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_mopps_2fv1_2fselector_2eproto;
+};
+// -------------------------------------------------------------------
+
 class PoolInfo final :
     public ::PROTOBUF_NAMESPACE_ID::MessageLite /* @@protoc_insertion_point(class_definition:mopps.v1.PoolInfo) */ {
  public:
@@ -813,7 +2014,7 @@ class PoolInfo final :
                &_PoolInfo_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    2;
+    6;
 
   friend void swap(PoolInfo& a, PoolInfo& b) {
     a.Swap(&b);
@@ -879,6 +2080,7 @@ class PoolInfo final :
   enum : int {
     kNameFieldNumber = 1,
     kConfigFieldNumber = 2,
+    kStateFieldNumber = 10,
     kPromptCountFieldNumber = 3,
     kSelectCountFieldNumber = 4,
     kUpdateCountFieldNumber = 5,
@@ -914,6 +2116,24 @@ class PoolInfo final :
   void unsafe_arena_set_allocated_config(
       ::mopps::v1::PoolConfig* config);
   ::mopps::v1::PoolConfig* unsafe_arena_release_config();
+
+  // .mopps.v1.StrategyState state = 10;
+  bool has_state() const;
+  private:
+  bool _internal_has_state() const;
+  public:
+  void clear_state();
+  const ::mopps::v1::StrategyState& state() const;
+  PROTOBUF_NODISCARD ::mopps::v1::StrategyState* release_state();
+  ::mopps::v1::StrategyState* mutable_state();
+  void set_allocated_state(::mopps::v1::StrategyState* state);
+  private:
+  const ::mopps::v1::StrategyState& _internal_state() const;
+  ::mopps::v1::StrategyState* _internal_mutable_state();
+  public:
+  void unsafe_arena_set_allocated_state(
+      ::mopps::v1::StrategyState* state);
+  ::mopps::v1::StrategyState* unsafe_arena_release_state();
 
   // uint64 prompt_count = 3;
   void clear_prompt_count();
@@ -952,6 +2172,7 @@ class PoolInfo final :
   struct Impl_ {
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr name_;
     ::mopps::v1::PoolConfig* config_;
+    ::mopps::v1::StrategyState* state_;
     uint64_t prompt_count_;
     uint64_t select_count_;
     uint64_t update_count_;
@@ -1001,7 +2222,7 @@ class CreatePoolRequest final :
                &_CreatePoolRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    3;
+    7;
 
   friend void swap(CreatePoolRequest& a, CreatePoolRequest& b) {
     a.Swap(&b);
@@ -1156,7 +2377,7 @@ class CreatePoolResponse final :
                &_CreatePoolResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    4;
+    8;
 
   friend void swap(CreatePoolResponse& a, CreatePoolResponse& b) {
     a.Swap(&b);
@@ -1295,7 +2516,7 @@ class DropPoolRequest final :
                &_DropPoolRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    5;
+    9;
 
   friend void swap(DropPoolRequest& a, DropPoolRequest& b) {
     a.Swap(&b);
@@ -1430,7 +2651,7 @@ class DropPoolResponse final :
                &_DropPoolResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    6;
+    10;
 
   friend void swap(DropPoolResponse& a, DropPoolResponse& b) {
     a.Swap(&b);
@@ -1547,7 +2768,7 @@ class ListPoolsRequest final :
                &_ListPoolsRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    7;
+    11;
 
   friend void swap(ListPoolsRequest& a, ListPoolsRequest& b) {
     a.Swap(&b);
@@ -1664,7 +2885,7 @@ class ListPoolsResponse final :
                &_ListPoolsResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    8;
+    12;
 
   friend void swap(ListPoolsResponse& a, ListPoolsResponse& b) {
     a.Swap(&b);
@@ -1803,7 +3024,7 @@ class RegisterRequest final :
                &_RegisterRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    9;
+    13;
 
   friend void swap(RegisterRequest& a, RegisterRequest& b) {
     a.Swap(&b);
@@ -2027,7 +3248,7 @@ class RegisterResponse final :
                &_RegisterResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    10;
+    14;
 
   friend void swap(RegisterResponse& a, RegisterResponse& b) {
     a.Swap(&b);
@@ -2179,7 +3400,7 @@ class SelectRequest final :
                &_SelectRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    11;
+    15;
 
   friend void swap(SelectRequest& a, SelectRequest& b) {
     a.Swap(&b);
@@ -2437,7 +3658,7 @@ class SelectResponse final :
                &_SelectResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    12;
+    16;
 
   friend void swap(SelectResponse& a, SelectResponse& b) {
     a.Swap(&b);
@@ -2764,12 +3985,17 @@ class UpdateRequest final :
   static const UpdateRequest& default_instance() {
     return *internal_default_instance();
   }
+  enum StepOptCase {
+    kStep = 10,
+    STEP_OPT_NOT_SET = 0,
+  };
+
   static inline const UpdateRequest* internal_default_instance() {
     return reinterpret_cast<const UpdateRequest*>(
                &_UpdateRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    13;
+    17;
 
   friend void swap(UpdateRequest& a, UpdateRequest& b) {
     a.Swap(&b);
@@ -2842,6 +4068,7 @@ class UpdateRequest final :
     kTrialsLeFieldNumber = 7,
     kRequestIdFieldNumber = 9,
     kRolloutsFieldNumber = 8,
+    kStepFieldNumber = 10,
   };
   // repeated uint64 ids = 2;
   int ids_size() const;
@@ -2988,9 +4215,28 @@ class UpdateRequest final :
   void _internal_set_rollouts(uint32_t value);
   public:
 
+  // uint64 step = 10;
+  bool has_step() const;
+  private:
+  bool _internal_has_step() const;
+  public:
+  void clear_step();
+  uint64_t step() const;
+  void set_step(uint64_t value);
+  private:
+  uint64_t _internal_step() const;
+  void _internal_set_step(uint64_t value);
+  public:
+
+  void clear_step_opt();
+  StepOptCase step_opt_case() const;
   // @@protoc_insertion_point(class_scope:mopps.v1.UpdateRequest)
  private:
   class _Internal;
+  void set_has_step();
+
+  inline bool has_step_opt() const;
+  inline void clear_has_step_opt();
 
   template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
   typedef void InternalArenaConstructable_;
@@ -3007,7 +4253,14 @@ class UpdateRequest final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr trials_le_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr request_id_;
     uint32_t rollouts_;
+    union StepOptUnion {
+      constexpr StepOptUnion() : _constinit_{} {}
+        ::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized _constinit_;
+      uint64_t step_;
+    } step_opt_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+    uint32_t _oneof_case_[1];
+
   };
   union { Impl_ _impl_; };
   friend struct ::TableStruct_mopps_2fv1_2fselector_2eproto;
@@ -3053,7 +4306,7 @@ class UpdateResponse final :
                &_UpdateResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    14;
+    18;
 
   friend void swap(UpdateResponse& a, UpdateResponse& b) {
     a.Swap(&b);
@@ -3194,7 +4447,7 @@ class GetRequest final :
                &_GetRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    15;
+    19;
 
   friend void swap(GetRequest& a, GetRequest& b) {
     a.Swap(&b);
@@ -3381,7 +4634,7 @@ class GetResponse final :
                &_GetResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    16;
+    20;
 
   friend void swap(GetResponse& a, GetResponse& b) {
     a.Swap(&b);
@@ -3449,6 +4702,10 @@ class GetResponse final :
     kAlphaFieldNumber = 3,
     kBetaFieldNumber = 5,
     kKnownFieldNumber = 7,
+    kDpsPredictedFieldNumber = 9,
+    kGresoEasyRunFieldNumber = 10,
+    kGresoHardRunFieldNumber = 11,
+    kLastMeanFieldNumber = 12,
     kIdsLeFieldNumber = 2,
     kAlphaLeFieldNumber = 4,
     kBetaLeFieldNumber = 6,
@@ -3541,6 +4798,94 @@ class GetResponse final :
   ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
       mutable_known();
 
+  // repeated double dps_predicted = 9;
+  int dps_predicted_size() const;
+  private:
+  int _internal_dps_predicted_size() const;
+  public:
+  void clear_dps_predicted();
+  private:
+  double _internal_dps_predicted(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+      _internal_dps_predicted() const;
+  void _internal_add_dps_predicted(double value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+      _internal_mutable_dps_predicted();
+  public:
+  double dps_predicted(int index) const;
+  void set_dps_predicted(int index, double value);
+  void add_dps_predicted(double value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+      dps_predicted() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+      mutable_dps_predicted();
+
+  // repeated uint32 greso_easy_run = 10;
+  int greso_easy_run_size() const;
+  private:
+  int _internal_greso_easy_run_size() const;
+  public:
+  void clear_greso_easy_run();
+  private:
+  uint32_t _internal_greso_easy_run(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      _internal_greso_easy_run() const;
+  void _internal_add_greso_easy_run(uint32_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      _internal_mutable_greso_easy_run();
+  public:
+  uint32_t greso_easy_run(int index) const;
+  void set_greso_easy_run(int index, uint32_t value);
+  void add_greso_easy_run(uint32_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      greso_easy_run() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      mutable_greso_easy_run();
+
+  // repeated uint32 greso_hard_run = 11;
+  int greso_hard_run_size() const;
+  private:
+  int _internal_greso_hard_run_size() const;
+  public:
+  void clear_greso_hard_run();
+  private:
+  uint32_t _internal_greso_hard_run(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      _internal_greso_hard_run() const;
+  void _internal_add_greso_hard_run(uint32_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      _internal_mutable_greso_hard_run();
+  public:
+  uint32_t greso_hard_run(int index) const;
+  void set_greso_hard_run(int index, uint32_t value);
+  void add_greso_hard_run(uint32_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      greso_hard_run() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      mutable_greso_hard_run();
+
+  // repeated double last_mean = 12;
+  int last_mean_size() const;
+  private:
+  int _internal_last_mean_size() const;
+  public:
+  void clear_last_mean();
+  private:
+  double _internal_last_mean(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+      _internal_last_mean() const;
+  void _internal_add_last_mean(double value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+      _internal_mutable_last_mean();
+  public:
+  double last_mean(int index) const;
+  void set_last_mean(int index, double value);
+  void add_last_mean(double value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+      last_mean() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+      mutable_last_mean();
+
   // bytes ids_le = 2;
   void clear_ids_le();
   const std::string& ids_le() const;
@@ -3596,6 +4941,12 @@ class GetResponse final :
     ::PROTOBUF_NAMESPACE_ID::RepeatedField< double > alpha_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedField< double > beta_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool > known_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< double > dps_predicted_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t > greso_easy_run_;
+    mutable std::atomic<int> _greso_easy_run_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t > greso_hard_run_;
+    mutable std::atomic<int> _greso_hard_run_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< double > last_mean_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr ids_le_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr alpha_le_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr beta_le_;
@@ -3645,7 +4996,7 @@ class SnapshotRequest final :
                &_SnapshotRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    17;
+    21;
 
   friend void swap(SnapshotRequest& a, SnapshotRequest& b) {
     a.Swap(&b);
@@ -3796,7 +5147,7 @@ class SnapshotResponse final :
                &_SnapshotResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    18;
+    22;
 
   friend void swap(SnapshotResponse& a, SnapshotResponse& b) {
     a.Swap(&b);
@@ -3935,7 +5286,7 @@ class SnapshotInfo final :
                &_SnapshotInfo_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    19;
+    23;
 
   friend void swap(SnapshotInfo& a, SnapshotInfo& b) {
     a.Swap(&b);
@@ -4130,7 +5481,7 @@ class RestoreRequest final :
                &_RestoreRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    20;
+    24;
 
   friend void swap(RestoreRequest& a, RestoreRequest& b) {
     a.Swap(&b);
@@ -4281,7 +5632,7 @@ class RestoreResponse final :
                &_RestoreResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    21;
+    25;
 
   friend void swap(RestoreResponse& a, RestoreResponse& b) {
     a.Swap(&b);
@@ -4420,7 +5771,7 @@ class ListSnapshotsRequest final :
                &_ListSnapshotsRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    22;
+    26;
 
   friend void swap(ListSnapshotsRequest& a, ListSnapshotsRequest& b) {
     a.Swap(&b);
@@ -4555,7 +5906,7 @@ class ListSnapshotsResponse final :
                &_ListSnapshotsResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    23;
+    27;
 
   friend void swap(ListSnapshotsResponse& a, ListSnapshotsResponse& b) {
     a.Swap(&b);
@@ -4694,7 +6045,7 @@ class ImportRequest final :
                &_ImportRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    24;
+    28;
 
   friend void swap(ImportRequest& a, ImportRequest& b) {
     a.Swap(&b);
@@ -4976,7 +6327,7 @@ class ImportResponse final :
                &_ImportResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    25;
+    29;
 
   friend void swap(ImportResponse& a, ImportResponse& b) {
     a.Swap(&b);
@@ -5117,7 +6468,7 @@ class ExportRequest final :
                &_ExportRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    26;
+    30;
 
   friend void swap(ExportRequest& a, ExportRequest& b) {
     a.Swap(&b);
@@ -5252,7 +6603,7 @@ class ExportResponse final :
                &_ExportResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    27;
+    31;
 
   friend void swap(ExportResponse& a, ExportResponse& b) {
     a.Swap(&b);
@@ -5470,7 +6821,7 @@ class StatsRequest final :
                &_StatsRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    28;
+    32;
 
   friend void swap(StatsRequest& a, StatsRequest& b) {
     a.Swap(&b);
@@ -5587,7 +6938,7 @@ class CodeCount final :
                &_CodeCount_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    29;
+    33;
 
   friend void swap(CodeCount& a, CodeCount& b) {
     a.Swap(&b);
@@ -5728,7 +7079,7 @@ class MethodStats final :
                &_MethodStats_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    30;
+    34;
 
   friend void swap(MethodStats& a, MethodStats& b) {
     a.Swap(&b);
@@ -5960,7 +7311,7 @@ class StatsResponse final :
                &_StatsResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    31;
+    35;
 
   friend void swap(StatsResponse& a, StatsResponse& b) {
     a.Swap(&b);
@@ -6195,7 +7546,7 @@ class HealthRequest final :
                &_HealthRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    32;
+    36;
 
   friend void swap(HealthRequest& a, HealthRequest& b) {
     a.Swap(&b);
@@ -6312,7 +7663,7 @@ class HealthResponse final :
                &_HealthResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    33;
+    37;
 
   friend void swap(HealthResponse& a, HealthResponse& b) {
     a.Swap(&b);
@@ -6479,7 +7830,7 @@ class SelectEvent final :
                &_SelectEvent_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    34;
+    38;
 
   friend void swap(SelectEvent& a, SelectEvent& b) {
     a.Swap(&b);
@@ -6696,7 +8047,7 @@ class UpdateEvent final :
                &_UpdateEvent_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    35;
+    39;
 
   friend void swap(UpdateEvent& a, UpdateEvent& b) {
     a.Swap(&b);
@@ -6971,6 +8322,1011 @@ inline void Status::set_allocated_message(std::string* message) {
   // @@protoc_insertion_point(field_set_allocated:mopps.v1.Status.message)
 }
 
+// -------------------------------------------------------------------
+
+// DPSConfig
+
+// double decay = 1;
+inline bool DPSConfig::_internal_has_decay() const {
+  return decay_opt_case() == kDecay;
+}
+inline bool DPSConfig::has_decay() const {
+  return _internal_has_decay();
+}
+inline void DPSConfig::set_has_decay() {
+  _impl_._oneof_case_[0] = kDecay;
+}
+inline void DPSConfig::clear_decay() {
+  if (_internal_has_decay()) {
+    _impl_.decay_opt_.decay_ = 0;
+    clear_has_decay_opt();
+  }
+}
+inline double DPSConfig::_internal_decay() const {
+  if (_internal_has_decay()) {
+    return _impl_.decay_opt_.decay_;
+  }
+  return 0;
+}
+inline void DPSConfig::_internal_set_decay(double value) {
+  if (!_internal_has_decay()) {
+    clear_decay_opt();
+    set_has_decay();
+  }
+  _impl_.decay_opt_.decay_ = value;
+}
+inline double DPSConfig::decay() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.DPSConfig.decay)
+  return _internal_decay();
+}
+inline void DPSConfig::set_decay(double value) {
+  _internal_set_decay(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.DPSConfig.decay)
+}
+
+// string prior = 2;
+inline void DPSConfig::clear_prior() {
+  _impl_.prior_.ClearToEmpty();
+}
+inline const std::string& DPSConfig::prior() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.DPSConfig.prior)
+  return _internal_prior();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void DPSConfig::set_prior(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.prior_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:mopps.v1.DPSConfig.prior)
+}
+inline std::string* DPSConfig::mutable_prior() {
+  std::string* _s = _internal_mutable_prior();
+  // @@protoc_insertion_point(field_mutable:mopps.v1.DPSConfig.prior)
+  return _s;
+}
+inline const std::string& DPSConfig::_internal_prior() const {
+  return _impl_.prior_.Get();
+}
+inline void DPSConfig::_internal_set_prior(const std::string& value) {
+  
+  _impl_.prior_.Set(value, GetArenaForAllocation());
+}
+inline std::string* DPSConfig::_internal_mutable_prior() {
+  
+  return _impl_.prior_.Mutable(GetArenaForAllocation());
+}
+inline std::string* DPSConfig::release_prior() {
+  // @@protoc_insertion_point(field_release:mopps.v1.DPSConfig.prior)
+  return _impl_.prior_.Release();
+}
+inline void DPSConfig::set_allocated_prior(std::string* prior) {
+  if (prior != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.prior_.SetAllocated(prior, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.prior_.IsDefault()) {
+    _impl_.prior_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:mopps.v1.DPSConfig.prior)
+}
+
+// repeated double prior_counts = 3;
+inline int DPSConfig::_internal_prior_counts_size() const {
+  return _impl_.prior_counts_.size();
+}
+inline int DPSConfig::prior_counts_size() const {
+  return _internal_prior_counts_size();
+}
+inline void DPSConfig::clear_prior_counts() {
+  _impl_.prior_counts_.Clear();
+}
+inline double DPSConfig::_internal_prior_counts(int index) const {
+  return _impl_.prior_counts_.Get(index);
+}
+inline double DPSConfig::prior_counts(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.DPSConfig.prior_counts)
+  return _internal_prior_counts(index);
+}
+inline void DPSConfig::set_prior_counts(int index, double value) {
+  _impl_.prior_counts_.Set(index, value);
+  // @@protoc_insertion_point(field_set:mopps.v1.DPSConfig.prior_counts)
+}
+inline void DPSConfig::_internal_add_prior_counts(double value) {
+  _impl_.prior_counts_.Add(value);
+}
+inline void DPSConfig::add_prior_counts(double value) {
+  _internal_add_prior_counts(value);
+  // @@protoc_insertion_point(field_add:mopps.v1.DPSConfig.prior_counts)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+DPSConfig::_internal_prior_counts() const {
+  return _impl_.prior_counts_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+DPSConfig::prior_counts() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.DPSConfig.prior_counts)
+  return _internal_prior_counts();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+DPSConfig::_internal_mutable_prior_counts() {
+  return &_impl_.prior_counts_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+DPSConfig::mutable_prior_counts() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.DPSConfig.prior_counts)
+  return _internal_mutable_prior_counts();
+}
+
+// string selection = 4;
+inline void DPSConfig::clear_selection() {
+  _impl_.selection_.ClearToEmpty();
+}
+inline const std::string& DPSConfig::selection() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.DPSConfig.selection)
+  return _internal_selection();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void DPSConfig::set_selection(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.selection_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:mopps.v1.DPSConfig.selection)
+}
+inline std::string* DPSConfig::mutable_selection() {
+  std::string* _s = _internal_mutable_selection();
+  // @@protoc_insertion_point(field_mutable:mopps.v1.DPSConfig.selection)
+  return _s;
+}
+inline const std::string& DPSConfig::_internal_selection() const {
+  return _impl_.selection_.Get();
+}
+inline void DPSConfig::_internal_set_selection(const std::string& value) {
+  
+  _impl_.selection_.Set(value, GetArenaForAllocation());
+}
+inline std::string* DPSConfig::_internal_mutable_selection() {
+  
+  return _impl_.selection_.Mutable(GetArenaForAllocation());
+}
+inline std::string* DPSConfig::release_selection() {
+  // @@protoc_insertion_point(field_release:mopps.v1.DPSConfig.selection)
+  return _impl_.selection_.Release();
+}
+inline void DPSConfig::set_allocated_selection(std::string* selection) {
+  if (selection != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.selection_.SetAllocated(selection, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.selection_.IsDefault()) {
+    _impl_.selection_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:mopps.v1.DPSConfig.selection)
+}
+
+// double entropy_weight = 5;
+inline bool DPSConfig::_internal_has_entropy_weight() const {
+  return entropy_weight_opt_case() == kEntropyWeight;
+}
+inline bool DPSConfig::has_entropy_weight() const {
+  return _internal_has_entropy_weight();
+}
+inline void DPSConfig::set_has_entropy_weight() {
+  _impl_._oneof_case_[1] = kEntropyWeight;
+}
+inline void DPSConfig::clear_entropy_weight() {
+  if (_internal_has_entropy_weight()) {
+    _impl_.entropy_weight_opt_.entropy_weight_ = 0;
+    clear_has_entropy_weight_opt();
+  }
+}
+inline double DPSConfig::_internal_entropy_weight() const {
+  if (_internal_has_entropy_weight()) {
+    return _impl_.entropy_weight_opt_.entropy_weight_;
+  }
+  return 0;
+}
+inline void DPSConfig::_internal_set_entropy_weight(double value) {
+  if (!_internal_has_entropy_weight()) {
+    clear_entropy_weight_opt();
+    set_has_entropy_weight();
+  }
+  _impl_.entropy_weight_opt_.entropy_weight_ = value;
+}
+inline double DPSConfig::entropy_weight() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.DPSConfig.entropy_weight)
+  return _internal_entropy_weight();
+}
+inline void DPSConfig::set_entropy_weight(double value) {
+  _internal_set_entropy_weight(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.DPSConfig.entropy_weight)
+}
+
+inline bool DPSConfig::has_decay_opt() const {
+  return decay_opt_case() != DECAY_OPT_NOT_SET;
+}
+inline void DPSConfig::clear_has_decay_opt() {
+  _impl_._oneof_case_[0] = DECAY_OPT_NOT_SET;
+}
+inline bool DPSConfig::has_entropy_weight_opt() const {
+  return entropy_weight_opt_case() != ENTROPY_WEIGHT_OPT_NOT_SET;
+}
+inline void DPSConfig::clear_has_entropy_weight_opt() {
+  _impl_._oneof_case_[1] = ENTROPY_WEIGHT_OPT_NOT_SET;
+}
+inline DPSConfig::DecayOptCase DPSConfig::decay_opt_case() const {
+  return DPSConfig::DecayOptCase(_impl_._oneof_case_[0]);
+}
+inline DPSConfig::EntropyWeightOptCase DPSConfig::entropy_weight_opt_case() const {
+  return DPSConfig::EntropyWeightOptCase(_impl_._oneof_case_[1]);
+}
+// -------------------------------------------------------------------
+
+// GRESOConfig
+
+// double p_easy = 1;
+inline bool GRESOConfig::_internal_has_p_easy() const {
+  return p_easy_opt_case() == kPEasy;
+}
+inline bool GRESOConfig::has_p_easy() const {
+  return _internal_has_p_easy();
+}
+inline void GRESOConfig::set_has_p_easy() {
+  _impl_._oneof_case_[0] = kPEasy;
+}
+inline void GRESOConfig::clear_p_easy() {
+  if (_internal_has_p_easy()) {
+    _impl_.p_easy_opt_.p_easy_ = 0;
+    clear_has_p_easy_opt();
+  }
+}
+inline double GRESOConfig::_internal_p_easy() const {
+  if (_internal_has_p_easy()) {
+    return _impl_.p_easy_opt_.p_easy_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_p_easy(double value) {
+  if (!_internal_has_p_easy()) {
+    clear_p_easy_opt();
+    set_has_p_easy();
+  }
+  _impl_.p_easy_opt_.p_easy_ = value;
+}
+inline double GRESOConfig::p_easy() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.p_easy)
+  return _internal_p_easy();
+}
+inline void GRESOConfig::set_p_easy(double value) {
+  _internal_set_p_easy(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.p_easy)
+}
+
+// double p_hard = 2;
+inline bool GRESOConfig::_internal_has_p_hard() const {
+  return p_hard_opt_case() == kPHard;
+}
+inline bool GRESOConfig::has_p_hard() const {
+  return _internal_has_p_hard();
+}
+inline void GRESOConfig::set_has_p_hard() {
+  _impl_._oneof_case_[1] = kPHard;
+}
+inline void GRESOConfig::clear_p_hard() {
+  if (_internal_has_p_hard()) {
+    _impl_.p_hard_opt_.p_hard_ = 0;
+    clear_has_p_hard_opt();
+  }
+}
+inline double GRESOConfig::_internal_p_hard() const {
+  if (_internal_has_p_hard()) {
+    return _impl_.p_hard_opt_.p_hard_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_p_hard(double value) {
+  if (!_internal_has_p_hard()) {
+    clear_p_hard_opt();
+    set_has_p_hard();
+  }
+  _impl_.p_hard_opt_.p_hard_ = value;
+}
+inline double GRESOConfig::p_hard() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.p_hard)
+  return _internal_p_hard();
+}
+inline void GRESOConfig::set_p_hard(double value) {
+  _internal_set_p_hard(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.p_hard)
+}
+
+// double target_zero_share = 3;
+inline bool GRESOConfig::_internal_has_target_zero_share() const {
+  return target_zero_share_opt_case() == kTargetZeroShare;
+}
+inline bool GRESOConfig::has_target_zero_share() const {
+  return _internal_has_target_zero_share();
+}
+inline void GRESOConfig::set_has_target_zero_share() {
+  _impl_._oneof_case_[2] = kTargetZeroShare;
+}
+inline void GRESOConfig::clear_target_zero_share() {
+  if (_internal_has_target_zero_share()) {
+    _impl_.target_zero_share_opt_.target_zero_share_ = 0;
+    clear_has_target_zero_share_opt();
+  }
+}
+inline double GRESOConfig::_internal_target_zero_share() const {
+  if (_internal_has_target_zero_share()) {
+    return _impl_.target_zero_share_opt_.target_zero_share_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_target_zero_share(double value) {
+  if (!_internal_has_target_zero_share()) {
+    clear_target_zero_share_opt();
+    set_has_target_zero_share();
+  }
+  _impl_.target_zero_share_opt_.target_zero_share_ = value;
+}
+inline double GRESOConfig::target_zero_share() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.target_zero_share)
+  return _internal_target_zero_share();
+}
+inline void GRESOConfig::set_target_zero_share(double value) {
+  _internal_set_target_zero_share(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.target_zero_share)
+}
+
+// double easy_threshold = 4;
+inline bool GRESOConfig::_internal_has_easy_threshold() const {
+  return easy_threshold_opt_case() == kEasyThreshold;
+}
+inline bool GRESOConfig::has_easy_threshold() const {
+  return _internal_has_easy_threshold();
+}
+inline void GRESOConfig::set_has_easy_threshold() {
+  _impl_._oneof_case_[3] = kEasyThreshold;
+}
+inline void GRESOConfig::clear_easy_threshold() {
+  if (_internal_has_easy_threshold()) {
+    _impl_.easy_threshold_opt_.easy_threshold_ = 0;
+    clear_has_easy_threshold_opt();
+  }
+}
+inline double GRESOConfig::_internal_easy_threshold() const {
+  if (_internal_has_easy_threshold()) {
+    return _impl_.easy_threshold_opt_.easy_threshold_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_easy_threshold(double value) {
+  if (!_internal_has_easy_threshold()) {
+    clear_easy_threshold_opt();
+    set_has_easy_threshold();
+  }
+  _impl_.easy_threshold_opt_.easy_threshold_ = value;
+}
+inline double GRESOConfig::easy_threshold() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.easy_threshold)
+  return _internal_easy_threshold();
+}
+inline void GRESOConfig::set_easy_threshold(double value) {
+  _internal_set_easy_threshold(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.easy_threshold)
+}
+
+// double hard_threshold = 5;
+inline bool GRESOConfig::_internal_has_hard_threshold() const {
+  return hard_threshold_opt_case() == kHardThreshold;
+}
+inline bool GRESOConfig::has_hard_threshold() const {
+  return _internal_has_hard_threshold();
+}
+inline void GRESOConfig::set_has_hard_threshold() {
+  _impl_._oneof_case_[4] = kHardThreshold;
+}
+inline void GRESOConfig::clear_hard_threshold() {
+  if (_internal_has_hard_threshold()) {
+    _impl_.hard_threshold_opt_.hard_threshold_ = 0;
+    clear_has_hard_threshold_opt();
+  }
+}
+inline double GRESOConfig::_internal_hard_threshold() const {
+  if (_internal_has_hard_threshold()) {
+    return _impl_.hard_threshold_opt_.hard_threshold_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_hard_threshold(double value) {
+  if (!_internal_has_hard_threshold()) {
+    clear_hard_threshold_opt();
+    set_has_hard_threshold();
+  }
+  _impl_.hard_threshold_opt_.hard_threshold_ = value;
+}
+inline double GRESOConfig::hard_threshold() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.hard_threshold)
+  return _internal_hard_threshold();
+}
+inline void GRESOConfig::set_hard_threshold(double value) {
+  _internal_set_hard_threshold(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.hard_threshold)
+}
+
+// double step_size = 6;
+inline bool GRESOConfig::_internal_has_step_size() const {
+  return step_size_opt_case() == kStepSize;
+}
+inline bool GRESOConfig::has_step_size() const {
+  return _internal_has_step_size();
+}
+inline void GRESOConfig::set_has_step_size() {
+  _impl_._oneof_case_[5] = kStepSize;
+}
+inline void GRESOConfig::clear_step_size() {
+  if (_internal_has_step_size()) {
+    _impl_.step_size_opt_.step_size_ = 0;
+    clear_has_step_size_opt();
+  }
+}
+inline double GRESOConfig::_internal_step_size() const {
+  if (_internal_has_step_size()) {
+    return _impl_.step_size_opt_.step_size_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_step_size(double value) {
+  if (!_internal_has_step_size()) {
+    clear_step_size_opt();
+    set_has_step_size();
+  }
+  _impl_.step_size_opt_.step_size_ = value;
+}
+inline double GRESOConfig::step_size() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.step_size)
+  return _internal_step_size();
+}
+inline void GRESOConfig::set_step_size(double value) {
+  _internal_set_step_size(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.step_size)
+}
+
+// double p_min = 7;
+inline bool GRESOConfig::_internal_has_p_min() const {
+  return p_min_opt_case() == kPMin;
+}
+inline bool GRESOConfig::has_p_min() const {
+  return _internal_has_p_min();
+}
+inline void GRESOConfig::set_has_p_min() {
+  _impl_._oneof_case_[6] = kPMin;
+}
+inline void GRESOConfig::clear_p_min() {
+  if (_internal_has_p_min()) {
+    _impl_.p_min_opt_.p_min_ = 0;
+    clear_has_p_min_opt();
+  }
+}
+inline double GRESOConfig::_internal_p_min() const {
+  if (_internal_has_p_min()) {
+    return _impl_.p_min_opt_.p_min_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_p_min(double value) {
+  if (!_internal_has_p_min()) {
+    clear_p_min_opt();
+    set_has_p_min();
+  }
+  _impl_.p_min_opt_.p_min_ = value;
+}
+inline double GRESOConfig::p_min() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.p_min)
+  return _internal_p_min();
+}
+inline void GRESOConfig::set_p_min(double value) {
+  _internal_set_p_min(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.p_min)
+}
+
+// double p_max = 8;
+inline bool GRESOConfig::_internal_has_p_max() const {
+  return p_max_opt_case() == kPMax;
+}
+inline bool GRESOConfig::has_p_max() const {
+  return _internal_has_p_max();
+}
+inline void GRESOConfig::set_has_p_max() {
+  _impl_._oneof_case_[7] = kPMax;
+}
+inline void GRESOConfig::clear_p_max() {
+  if (_internal_has_p_max()) {
+    _impl_.p_max_opt_.p_max_ = 0;
+    clear_has_p_max_opt();
+  }
+}
+inline double GRESOConfig::_internal_p_max() const {
+  if (_internal_has_p_max()) {
+    return _impl_.p_max_opt_.p_max_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_p_max(double value) {
+  if (!_internal_has_p_max()) {
+    clear_p_max_opt();
+    set_has_p_max();
+  }
+  _impl_.p_max_opt_.p_max_ = value;
+}
+inline double GRESOConfig::p_max() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.p_max)
+  return _internal_p_max();
+}
+inline void GRESOConfig::set_p_max(double value) {
+  _internal_set_p_max(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.p_max)
+}
+
+// double keep_floor = 9;
+inline bool GRESOConfig::_internal_has_keep_floor() const {
+  return keep_floor_opt_case() == kKeepFloor;
+}
+inline bool GRESOConfig::has_keep_floor() const {
+  return _internal_has_keep_floor();
+}
+inline void GRESOConfig::set_has_keep_floor() {
+  _impl_._oneof_case_[8] = kKeepFloor;
+}
+inline void GRESOConfig::clear_keep_floor() {
+  if (_internal_has_keep_floor()) {
+    _impl_.keep_floor_opt_.keep_floor_ = 0;
+    clear_has_keep_floor_opt();
+  }
+}
+inline double GRESOConfig::_internal_keep_floor() const {
+  if (_internal_has_keep_floor()) {
+    return _impl_.keep_floor_opt_.keep_floor_;
+  }
+  return 0;
+}
+inline void GRESOConfig::_internal_set_keep_floor(double value) {
+  if (!_internal_has_keep_floor()) {
+    clear_keep_floor_opt();
+    set_has_keep_floor();
+  }
+  _impl_.keep_floor_opt_.keep_floor_ = value;
+}
+inline double GRESOConfig::keep_floor() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.keep_floor)
+  return _internal_keep_floor();
+}
+inline void GRESOConfig::set_keep_floor(double value) {
+  _internal_set_keep_floor(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.keep_floor)
+}
+
+// bool adapt = 10;
+inline bool GRESOConfig::_internal_has_adapt() const {
+  return adapt_opt_case() == kAdapt;
+}
+inline bool GRESOConfig::has_adapt() const {
+  return _internal_has_adapt();
+}
+inline void GRESOConfig::set_has_adapt() {
+  _impl_._oneof_case_[9] = kAdapt;
+}
+inline void GRESOConfig::clear_adapt() {
+  if (_internal_has_adapt()) {
+    _impl_.adapt_opt_.adapt_ = false;
+    clear_has_adapt_opt();
+  }
+}
+inline bool GRESOConfig::_internal_adapt() const {
+  if (_internal_has_adapt()) {
+    return _impl_.adapt_opt_.adapt_;
+  }
+  return false;
+}
+inline void GRESOConfig::_internal_set_adapt(bool value) {
+  if (!_internal_has_adapt()) {
+    clear_adapt_opt();
+    set_has_adapt();
+  }
+  _impl_.adapt_opt_.adapt_ = value;
+}
+inline bool GRESOConfig::adapt() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GRESOConfig.adapt)
+  return _internal_adapt();
+}
+inline void GRESOConfig::set_adapt(bool value) {
+  _internal_set_adapt(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GRESOConfig.adapt)
+}
+
+inline bool GRESOConfig::has_p_easy_opt() const {
+  return p_easy_opt_case() != P_EASY_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_p_easy_opt() {
+  _impl_._oneof_case_[0] = P_EASY_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_p_hard_opt() const {
+  return p_hard_opt_case() != P_HARD_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_p_hard_opt() {
+  _impl_._oneof_case_[1] = P_HARD_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_target_zero_share_opt() const {
+  return target_zero_share_opt_case() != TARGET_ZERO_SHARE_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_target_zero_share_opt() {
+  _impl_._oneof_case_[2] = TARGET_ZERO_SHARE_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_easy_threshold_opt() const {
+  return easy_threshold_opt_case() != EASY_THRESHOLD_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_easy_threshold_opt() {
+  _impl_._oneof_case_[3] = EASY_THRESHOLD_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_hard_threshold_opt() const {
+  return hard_threshold_opt_case() != HARD_THRESHOLD_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_hard_threshold_opt() {
+  _impl_._oneof_case_[4] = HARD_THRESHOLD_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_step_size_opt() const {
+  return step_size_opt_case() != STEP_SIZE_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_step_size_opt() {
+  _impl_._oneof_case_[5] = STEP_SIZE_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_p_min_opt() const {
+  return p_min_opt_case() != P_MIN_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_p_min_opt() {
+  _impl_._oneof_case_[6] = P_MIN_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_p_max_opt() const {
+  return p_max_opt_case() != P_MAX_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_p_max_opt() {
+  _impl_._oneof_case_[7] = P_MAX_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_keep_floor_opt() const {
+  return keep_floor_opt_case() != KEEP_FLOOR_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_keep_floor_opt() {
+  _impl_._oneof_case_[8] = KEEP_FLOOR_OPT_NOT_SET;
+}
+inline bool GRESOConfig::has_adapt_opt() const {
+  return adapt_opt_case() != ADAPT_OPT_NOT_SET;
+}
+inline void GRESOConfig::clear_has_adapt_opt() {
+  _impl_._oneof_case_[9] = ADAPT_OPT_NOT_SET;
+}
+inline GRESOConfig::PEasyOptCase GRESOConfig::p_easy_opt_case() const {
+  return GRESOConfig::PEasyOptCase(_impl_._oneof_case_[0]);
+}
+inline GRESOConfig::PHardOptCase GRESOConfig::p_hard_opt_case() const {
+  return GRESOConfig::PHardOptCase(_impl_._oneof_case_[1]);
+}
+inline GRESOConfig::TargetZeroShareOptCase GRESOConfig::target_zero_share_opt_case() const {
+  return GRESOConfig::TargetZeroShareOptCase(_impl_._oneof_case_[2]);
+}
+inline GRESOConfig::EasyThresholdOptCase GRESOConfig::easy_threshold_opt_case() const {
+  return GRESOConfig::EasyThresholdOptCase(_impl_._oneof_case_[3]);
+}
+inline GRESOConfig::HardThresholdOptCase GRESOConfig::hard_threshold_opt_case() const {
+  return GRESOConfig::HardThresholdOptCase(_impl_._oneof_case_[4]);
+}
+inline GRESOConfig::StepSizeOptCase GRESOConfig::step_size_opt_case() const {
+  return GRESOConfig::StepSizeOptCase(_impl_._oneof_case_[5]);
+}
+inline GRESOConfig::PMinOptCase GRESOConfig::p_min_opt_case() const {
+  return GRESOConfig::PMinOptCase(_impl_._oneof_case_[6]);
+}
+inline GRESOConfig::PMaxOptCase GRESOConfig::p_max_opt_case() const {
+  return GRESOConfig::PMaxOptCase(_impl_._oneof_case_[7]);
+}
+inline GRESOConfig::KeepFloorOptCase GRESOConfig::keep_floor_opt_case() const {
+  return GRESOConfig::KeepFloorOptCase(_impl_._oneof_case_[8]);
+}
+inline GRESOConfig::AdaptOptCase GRESOConfig::adapt_opt_case() const {
+  return GRESOConfig::AdaptOptCase(_impl_._oneof_case_[9]);
+}
+// -------------------------------------------------------------------
+
+// PoolsConfig
+
+// double hard_max = 1;
+inline bool PoolsConfig::_internal_has_hard_max() const {
+  return hard_max_opt_case() == kHardMax;
+}
+inline bool PoolsConfig::has_hard_max() const {
+  return _internal_has_hard_max();
+}
+inline void PoolsConfig::set_has_hard_max() {
+  _impl_._oneof_case_[0] = kHardMax;
+}
+inline void PoolsConfig::clear_hard_max() {
+  if (_internal_has_hard_max()) {
+    _impl_.hard_max_opt_.hard_max_ = 0;
+    clear_has_hard_max_opt();
+  }
+}
+inline double PoolsConfig::_internal_hard_max() const {
+  if (_internal_has_hard_max()) {
+    return _impl_.hard_max_opt_.hard_max_;
+  }
+  return 0;
+}
+inline void PoolsConfig::_internal_set_hard_max(double value) {
+  if (!_internal_has_hard_max()) {
+    clear_hard_max_opt();
+    set_has_hard_max();
+  }
+  _impl_.hard_max_opt_.hard_max_ = value;
+}
+inline double PoolsConfig::hard_max() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolsConfig.hard_max)
+  return _internal_hard_max();
+}
+inline void PoolsConfig::set_hard_max(double value) {
+  _internal_set_hard_max(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolsConfig.hard_max)
+}
+
+// double easy_min = 2;
+inline bool PoolsConfig::_internal_has_easy_min() const {
+  return easy_min_opt_case() == kEasyMin;
+}
+inline bool PoolsConfig::has_easy_min() const {
+  return _internal_has_easy_min();
+}
+inline void PoolsConfig::set_has_easy_min() {
+  _impl_._oneof_case_[1] = kEasyMin;
+}
+inline void PoolsConfig::clear_easy_min() {
+  if (_internal_has_easy_min()) {
+    _impl_.easy_min_opt_.easy_min_ = 0;
+    clear_has_easy_min_opt();
+  }
+}
+inline double PoolsConfig::_internal_easy_min() const {
+  if (_internal_has_easy_min()) {
+    return _impl_.easy_min_opt_.easy_min_;
+  }
+  return 0;
+}
+inline void PoolsConfig::_internal_set_easy_min(double value) {
+  if (!_internal_has_easy_min()) {
+    clear_easy_min_opt();
+    set_has_easy_min();
+  }
+  _impl_.easy_min_opt_.easy_min_ = value;
+}
+inline double PoolsConfig::easy_min() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolsConfig.easy_min)
+  return _internal_easy_min();
+}
+inline void PoolsConfig::set_easy_min(double value) {
+  _internal_set_easy_min(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolsConfig.easy_min)
+}
+
+// double weight_hard = 3;
+inline bool PoolsConfig::_internal_has_weight_hard() const {
+  return weight_hard_opt_case() == kWeightHard;
+}
+inline bool PoolsConfig::has_weight_hard() const {
+  return _internal_has_weight_hard();
+}
+inline void PoolsConfig::set_has_weight_hard() {
+  _impl_._oneof_case_[2] = kWeightHard;
+}
+inline void PoolsConfig::clear_weight_hard() {
+  if (_internal_has_weight_hard()) {
+    _impl_.weight_hard_opt_.weight_hard_ = 0;
+    clear_has_weight_hard_opt();
+  }
+}
+inline double PoolsConfig::_internal_weight_hard() const {
+  if (_internal_has_weight_hard()) {
+    return _impl_.weight_hard_opt_.weight_hard_;
+  }
+  return 0;
+}
+inline void PoolsConfig::_internal_set_weight_hard(double value) {
+  if (!_internal_has_weight_hard()) {
+    clear_weight_hard_opt();
+    set_has_weight_hard();
+  }
+  _impl_.weight_hard_opt_.weight_hard_ = value;
+}
+inline double PoolsConfig::weight_hard() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolsConfig.weight_hard)
+  return _internal_weight_hard();
+}
+inline void PoolsConfig::set_weight_hard(double value) {
+  _internal_set_weight_hard(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolsConfig.weight_hard)
+}
+
+// double weight_normal = 4;
+inline bool PoolsConfig::_internal_has_weight_normal() const {
+  return weight_normal_opt_case() == kWeightNormal;
+}
+inline bool PoolsConfig::has_weight_normal() const {
+  return _internal_has_weight_normal();
+}
+inline void PoolsConfig::set_has_weight_normal() {
+  _impl_._oneof_case_[3] = kWeightNormal;
+}
+inline void PoolsConfig::clear_weight_normal() {
+  if (_internal_has_weight_normal()) {
+    _impl_.weight_normal_opt_.weight_normal_ = 0;
+    clear_has_weight_normal_opt();
+  }
+}
+inline double PoolsConfig::_internal_weight_normal() const {
+  if (_internal_has_weight_normal()) {
+    return _impl_.weight_normal_opt_.weight_normal_;
+  }
+  return 0;
+}
+inline void PoolsConfig::_internal_set_weight_normal(double value) {
+  if (!_internal_has_weight_normal()) {
+    clear_weight_normal_opt();
+    set_has_weight_normal();
+  }
+  _impl_.weight_normal_opt_.weight_normal_ = value;
+}
+inline double PoolsConfig::weight_normal() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolsConfig.weight_normal)
+  return _internal_weight_normal();
+}
+inline void PoolsConfig::set_weight_normal(double value) {
+  _internal_set_weight_normal(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolsConfig.weight_normal)
+}
+
+// double weight_easy = 5;
+inline bool PoolsConfig::_internal_has_weight_easy() const {
+  return weight_easy_opt_case() == kWeightEasy;
+}
+inline bool PoolsConfig::has_weight_easy() const {
+  return _internal_has_weight_easy();
+}
+inline void PoolsConfig::set_has_weight_easy() {
+  _impl_._oneof_case_[4] = kWeightEasy;
+}
+inline void PoolsConfig::clear_weight_easy() {
+  if (_internal_has_weight_easy()) {
+    _impl_.weight_easy_opt_.weight_easy_ = 0;
+    clear_has_weight_easy_opt();
+  }
+}
+inline double PoolsConfig::_internal_weight_easy() const {
+  if (_internal_has_weight_easy()) {
+    return _impl_.weight_easy_opt_.weight_easy_;
+  }
+  return 0;
+}
+inline void PoolsConfig::_internal_set_weight_easy(double value) {
+  if (!_internal_has_weight_easy()) {
+    clear_weight_easy_opt();
+    set_has_weight_easy();
+  }
+  _impl_.weight_easy_opt_.weight_easy_ = value;
+}
+inline double PoolsConfig::weight_easy() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolsConfig.weight_easy)
+  return _internal_weight_easy();
+}
+inline void PoolsConfig::set_weight_easy(double value) {
+  _internal_set_weight_easy(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolsConfig.weight_easy)
+}
+
+// double weight_unseen = 6;
+inline bool PoolsConfig::_internal_has_weight_unseen() const {
+  return weight_unseen_opt_case() == kWeightUnseen;
+}
+inline bool PoolsConfig::has_weight_unseen() const {
+  return _internal_has_weight_unseen();
+}
+inline void PoolsConfig::set_has_weight_unseen() {
+  _impl_._oneof_case_[5] = kWeightUnseen;
+}
+inline void PoolsConfig::clear_weight_unseen() {
+  if (_internal_has_weight_unseen()) {
+    _impl_.weight_unseen_opt_.weight_unseen_ = 0;
+    clear_has_weight_unseen_opt();
+  }
+}
+inline double PoolsConfig::_internal_weight_unseen() const {
+  if (_internal_has_weight_unseen()) {
+    return _impl_.weight_unseen_opt_.weight_unseen_;
+  }
+  return 0;
+}
+inline void PoolsConfig::_internal_set_weight_unseen(double value) {
+  if (!_internal_has_weight_unseen()) {
+    clear_weight_unseen_opt();
+    set_has_weight_unseen();
+  }
+  _impl_.weight_unseen_opt_.weight_unseen_ = value;
+}
+inline double PoolsConfig::weight_unseen() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolsConfig.weight_unseen)
+  return _internal_weight_unseen();
+}
+inline void PoolsConfig::set_weight_unseen(double value) {
+  _internal_set_weight_unseen(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.PoolsConfig.weight_unseen)
+}
+
+inline bool PoolsConfig::has_hard_max_opt() const {
+  return hard_max_opt_case() != HARD_MAX_OPT_NOT_SET;
+}
+inline void PoolsConfig::clear_has_hard_max_opt() {
+  _impl_._oneof_case_[0] = HARD_MAX_OPT_NOT_SET;
+}
+inline bool PoolsConfig::has_easy_min_opt() const {
+  return easy_min_opt_case() != EASY_MIN_OPT_NOT_SET;
+}
+inline void PoolsConfig::clear_has_easy_min_opt() {
+  _impl_._oneof_case_[1] = EASY_MIN_OPT_NOT_SET;
+}
+inline bool PoolsConfig::has_weight_hard_opt() const {
+  return weight_hard_opt_case() != WEIGHT_HARD_OPT_NOT_SET;
+}
+inline void PoolsConfig::clear_has_weight_hard_opt() {
+  _impl_._oneof_case_[2] = WEIGHT_HARD_OPT_NOT_SET;
+}
+inline bool PoolsConfig::has_weight_normal_opt() const {
+  return weight_normal_opt_case() != WEIGHT_NORMAL_OPT_NOT_SET;
+}
+inline void PoolsConfig::clear_has_weight_normal_opt() {
+  _impl_._oneof_case_[3] = WEIGHT_NORMAL_OPT_NOT_SET;
+}
+inline bool PoolsConfig::has_weight_easy_opt() const {
+  return weight_easy_opt_case() != WEIGHT_EASY_OPT_NOT_SET;
+}
+inline void PoolsConfig::clear_has_weight_easy_opt() {
+  _impl_._oneof_case_[4] = WEIGHT_EASY_OPT_NOT_SET;
+}
+inline bool PoolsConfig::has_weight_unseen_opt() const {
+  return weight_unseen_opt_case() != WEIGHT_UNSEEN_OPT_NOT_SET;
+}
+inline void PoolsConfig::clear_has_weight_unseen_opt() {
+  _impl_._oneof_case_[5] = WEIGHT_UNSEEN_OPT_NOT_SET;
+}
+inline PoolsConfig::HardMaxOptCase PoolsConfig::hard_max_opt_case() const {
+  return PoolsConfig::HardMaxOptCase(_impl_._oneof_case_[0]);
+}
+inline PoolsConfig::EasyMinOptCase PoolsConfig::easy_min_opt_case() const {
+  return PoolsConfig::EasyMinOptCase(_impl_._oneof_case_[1]);
+}
+inline PoolsConfig::WeightHardOptCase PoolsConfig::weight_hard_opt_case() const {
+  return PoolsConfig::WeightHardOptCase(_impl_._oneof_case_[2]);
+}
+inline PoolsConfig::WeightNormalOptCase PoolsConfig::weight_normal_opt_case() const {
+  return PoolsConfig::WeightNormalOptCase(_impl_._oneof_case_[3]);
+}
+inline PoolsConfig::WeightEasyOptCase PoolsConfig::weight_easy_opt_case() const {
+  return PoolsConfig::WeightEasyOptCase(_impl_._oneof_case_[4]);
+}
+inline PoolsConfig::WeightUnseenOptCase PoolsConfig::weight_unseen_opt_case() const {
+  return PoolsConfig::WeightUnseenOptCase(_impl_._oneof_case_[5]);
+}
 // -------------------------------------------------------------------
 
 // PoolConfig
@@ -7299,6 +9655,276 @@ inline void PoolConfig::set_strict_ids(bool value) {
   // @@protoc_insertion_point(field_set:mopps.v1.PoolConfig.strict_ids)
 }
 
+// .mopps.v1.DPSConfig dps = 20;
+inline bool PoolConfig::_internal_has_dps() const {
+  return this != internal_default_instance() && _impl_.dps_ != nullptr;
+}
+inline bool PoolConfig::has_dps() const {
+  return _internal_has_dps();
+}
+inline void PoolConfig::clear_dps() {
+  if (GetArenaForAllocation() == nullptr && _impl_.dps_ != nullptr) {
+    delete _impl_.dps_;
+  }
+  _impl_.dps_ = nullptr;
+}
+inline const ::mopps::v1::DPSConfig& PoolConfig::_internal_dps() const {
+  const ::mopps::v1::DPSConfig* p = _impl_.dps_;
+  return p != nullptr ? *p : reinterpret_cast<const ::mopps::v1::DPSConfig&>(
+      ::mopps::v1::_DPSConfig_default_instance_);
+}
+inline const ::mopps::v1::DPSConfig& PoolConfig::dps() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolConfig.dps)
+  return _internal_dps();
+}
+inline void PoolConfig::unsafe_arena_set_allocated_dps(
+    ::mopps::v1::DPSConfig* dps) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.dps_);
+  }
+  _impl_.dps_ = dps;
+  if (dps) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:mopps.v1.PoolConfig.dps)
+}
+inline ::mopps::v1::DPSConfig* PoolConfig::release_dps() {
+  
+  ::mopps::v1::DPSConfig* temp = _impl_.dps_;
+  _impl_.dps_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::mopps::v1::DPSConfig* PoolConfig::unsafe_arena_release_dps() {
+  // @@protoc_insertion_point(field_release:mopps.v1.PoolConfig.dps)
+  
+  ::mopps::v1::DPSConfig* temp = _impl_.dps_;
+  _impl_.dps_ = nullptr;
+  return temp;
+}
+inline ::mopps::v1::DPSConfig* PoolConfig::_internal_mutable_dps() {
+  
+  if (_impl_.dps_ == nullptr) {
+    auto* p = CreateMaybeMessage<::mopps::v1::DPSConfig>(GetArenaForAllocation());
+    _impl_.dps_ = p;
+  }
+  return _impl_.dps_;
+}
+inline ::mopps::v1::DPSConfig* PoolConfig::mutable_dps() {
+  ::mopps::v1::DPSConfig* _msg = _internal_mutable_dps();
+  // @@protoc_insertion_point(field_mutable:mopps.v1.PoolConfig.dps)
+  return _msg;
+}
+inline void PoolConfig::set_allocated_dps(::mopps::v1::DPSConfig* dps) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.dps_;
+  }
+  if (dps) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(dps);
+    if (message_arena != submessage_arena) {
+      dps = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, dps, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.dps_ = dps;
+  // @@protoc_insertion_point(field_set_allocated:mopps.v1.PoolConfig.dps)
+}
+
+// .mopps.v1.GRESOConfig greso = 21;
+inline bool PoolConfig::_internal_has_greso() const {
+  return this != internal_default_instance() && _impl_.greso_ != nullptr;
+}
+inline bool PoolConfig::has_greso() const {
+  return _internal_has_greso();
+}
+inline void PoolConfig::clear_greso() {
+  if (GetArenaForAllocation() == nullptr && _impl_.greso_ != nullptr) {
+    delete _impl_.greso_;
+  }
+  _impl_.greso_ = nullptr;
+}
+inline const ::mopps::v1::GRESOConfig& PoolConfig::_internal_greso() const {
+  const ::mopps::v1::GRESOConfig* p = _impl_.greso_;
+  return p != nullptr ? *p : reinterpret_cast<const ::mopps::v1::GRESOConfig&>(
+      ::mopps::v1::_GRESOConfig_default_instance_);
+}
+inline const ::mopps::v1::GRESOConfig& PoolConfig::greso() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolConfig.greso)
+  return _internal_greso();
+}
+inline void PoolConfig::unsafe_arena_set_allocated_greso(
+    ::mopps::v1::GRESOConfig* greso) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.greso_);
+  }
+  _impl_.greso_ = greso;
+  if (greso) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:mopps.v1.PoolConfig.greso)
+}
+inline ::mopps::v1::GRESOConfig* PoolConfig::release_greso() {
+  
+  ::mopps::v1::GRESOConfig* temp = _impl_.greso_;
+  _impl_.greso_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::mopps::v1::GRESOConfig* PoolConfig::unsafe_arena_release_greso() {
+  // @@protoc_insertion_point(field_release:mopps.v1.PoolConfig.greso)
+  
+  ::mopps::v1::GRESOConfig* temp = _impl_.greso_;
+  _impl_.greso_ = nullptr;
+  return temp;
+}
+inline ::mopps::v1::GRESOConfig* PoolConfig::_internal_mutable_greso() {
+  
+  if (_impl_.greso_ == nullptr) {
+    auto* p = CreateMaybeMessage<::mopps::v1::GRESOConfig>(GetArenaForAllocation());
+    _impl_.greso_ = p;
+  }
+  return _impl_.greso_;
+}
+inline ::mopps::v1::GRESOConfig* PoolConfig::mutable_greso() {
+  ::mopps::v1::GRESOConfig* _msg = _internal_mutable_greso();
+  // @@protoc_insertion_point(field_mutable:mopps.v1.PoolConfig.greso)
+  return _msg;
+}
+inline void PoolConfig::set_allocated_greso(::mopps::v1::GRESOConfig* greso) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.greso_;
+  }
+  if (greso) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(greso);
+    if (message_arena != submessage_arena) {
+      greso = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, greso, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.greso_ = greso;
+  // @@protoc_insertion_point(field_set_allocated:mopps.v1.PoolConfig.greso)
+}
+
+// .mopps.v1.PoolsConfig pools = 22;
+inline bool PoolConfig::_internal_has_pools() const {
+  return this != internal_default_instance() && _impl_.pools_ != nullptr;
+}
+inline bool PoolConfig::has_pools() const {
+  return _internal_has_pools();
+}
+inline void PoolConfig::clear_pools() {
+  if (GetArenaForAllocation() == nullptr && _impl_.pools_ != nullptr) {
+    delete _impl_.pools_;
+  }
+  _impl_.pools_ = nullptr;
+}
+inline const ::mopps::v1::PoolsConfig& PoolConfig::_internal_pools() const {
+  const ::mopps::v1::PoolsConfig* p = _impl_.pools_;
+  return p != nullptr ? *p : reinterpret_cast<const ::mopps::v1::PoolsConfig&>(
+      ::mopps::v1::_PoolsConfig_default_instance_);
+}
+inline const ::mopps::v1::PoolsConfig& PoolConfig::pools() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolConfig.pools)
+  return _internal_pools();
+}
+inline void PoolConfig::unsafe_arena_set_allocated_pools(
+    ::mopps::v1::PoolsConfig* pools) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.pools_);
+  }
+  _impl_.pools_ = pools;
+  if (pools) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:mopps.v1.PoolConfig.pools)
+}
+inline ::mopps::v1::PoolsConfig* PoolConfig::release_pools() {
+  
+  ::mopps::v1::PoolsConfig* temp = _impl_.pools_;
+  _impl_.pools_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::mopps::v1::PoolsConfig* PoolConfig::unsafe_arena_release_pools() {
+  // @@protoc_insertion_point(field_release:mopps.v1.PoolConfig.pools)
+  
+  ::mopps::v1::PoolsConfig* temp = _impl_.pools_;
+  _impl_.pools_ = nullptr;
+  return temp;
+}
+inline ::mopps::v1::PoolsConfig* PoolConfig::_internal_mutable_pools() {
+  
+  if (_impl_.pools_ == nullptr) {
+    auto* p = CreateMaybeMessage<::mopps::v1::PoolsConfig>(GetArenaForAllocation());
+    _impl_.pools_ = p;
+  }
+  return _impl_.pools_;
+}
+inline ::mopps::v1::PoolsConfig* PoolConfig::mutable_pools() {
+  ::mopps::v1::PoolsConfig* _msg = _internal_mutable_pools();
+  // @@protoc_insertion_point(field_mutable:mopps.v1.PoolConfig.pools)
+  return _msg;
+}
+inline void PoolConfig::set_allocated_pools(::mopps::v1::PoolsConfig* pools) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.pools_;
+  }
+  if (pools) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(pools);
+    if (message_arena != submessage_arena) {
+      pools = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, pools, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.pools_ = pools;
+  // @@protoc_insertion_point(field_set_allocated:mopps.v1.PoolConfig.pools)
+}
+
 inline bool PoolConfig::has_prior_alpha_opt() const {
   return prior_alpha_opt_case() != PRIOR_ALPHA_OPT_NOT_SET;
 }
@@ -7371,6 +9997,90 @@ inline PoolConfig::SeedOptCase PoolConfig::seed_opt_case() const {
 inline PoolConfig::StrictIdsOptCase PoolConfig::strict_ids_opt_case() const {
   return PoolConfig::StrictIdsOptCase(_impl_._oneof_case_[7]);
 }
+// -------------------------------------------------------------------
+
+// StrategyState
+
+// uint64 steps = 1;
+inline void StrategyState::clear_steps() {
+  _impl_.steps_ = uint64_t{0u};
+}
+inline uint64_t StrategyState::_internal_steps() const {
+  return _impl_.steps_;
+}
+inline uint64_t StrategyState::steps() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StrategyState.steps)
+  return _internal_steps();
+}
+inline void StrategyState::_internal_set_steps(uint64_t value) {
+  
+  _impl_.steps_ = value;
+}
+inline void StrategyState::set_steps(uint64_t value) {
+  _internal_set_steps(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StrategyState.steps)
+}
+
+// double greso_p_easy = 2;
+inline void StrategyState::clear_greso_p_easy() {
+  _impl_.greso_p_easy_ = 0;
+}
+inline double StrategyState::_internal_greso_p_easy() const {
+  return _impl_.greso_p_easy_;
+}
+inline double StrategyState::greso_p_easy() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StrategyState.greso_p_easy)
+  return _internal_greso_p_easy();
+}
+inline void StrategyState::_internal_set_greso_p_easy(double value) {
+  
+  _impl_.greso_p_easy_ = value;
+}
+inline void StrategyState::set_greso_p_easy(double value) {
+  _internal_set_greso_p_easy(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StrategyState.greso_p_easy)
+}
+
+// double greso_p_hard = 3;
+inline void StrategyState::clear_greso_p_hard() {
+  _impl_.greso_p_hard_ = 0;
+}
+inline double StrategyState::_internal_greso_p_hard() const {
+  return _impl_.greso_p_hard_;
+}
+inline double StrategyState::greso_p_hard() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StrategyState.greso_p_hard)
+  return _internal_greso_p_hard();
+}
+inline void StrategyState::_internal_set_greso_p_hard(double value) {
+  
+  _impl_.greso_p_hard_ = value;
+}
+inline void StrategyState::set_greso_p_hard(double value) {
+  _internal_set_greso_p_hard(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StrategyState.greso_p_hard)
+}
+
+// double bytes_per_prompt = 4;
+inline void StrategyState::clear_bytes_per_prompt() {
+  _impl_.bytes_per_prompt_ = 0;
+}
+inline double StrategyState::_internal_bytes_per_prompt() const {
+  return _impl_.bytes_per_prompt_;
+}
+inline double StrategyState::bytes_per_prompt() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.StrategyState.bytes_per_prompt)
+  return _internal_bytes_per_prompt();
+}
+inline void StrategyState::_internal_set_bytes_per_prompt(double value) {
+  
+  _impl_.bytes_per_prompt_ = value;
+}
+inline void StrategyState::set_bytes_per_prompt(double value) {
+  _internal_set_bytes_per_prompt(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.StrategyState.bytes_per_prompt)
+}
+
 // -------------------------------------------------------------------
 
 // PoolInfo
@@ -7573,6 +10283,96 @@ inline void PoolInfo::_internal_set_update_count(uint64_t value) {
 inline void PoolInfo::set_update_count(uint64_t value) {
   _internal_set_update_count(value);
   // @@protoc_insertion_point(field_set:mopps.v1.PoolInfo.update_count)
+}
+
+// .mopps.v1.StrategyState state = 10;
+inline bool PoolInfo::_internal_has_state() const {
+  return this != internal_default_instance() && _impl_.state_ != nullptr;
+}
+inline bool PoolInfo::has_state() const {
+  return _internal_has_state();
+}
+inline void PoolInfo::clear_state() {
+  if (GetArenaForAllocation() == nullptr && _impl_.state_ != nullptr) {
+    delete _impl_.state_;
+  }
+  _impl_.state_ = nullptr;
+}
+inline const ::mopps::v1::StrategyState& PoolInfo::_internal_state() const {
+  const ::mopps::v1::StrategyState* p = _impl_.state_;
+  return p != nullptr ? *p : reinterpret_cast<const ::mopps::v1::StrategyState&>(
+      ::mopps::v1::_StrategyState_default_instance_);
+}
+inline const ::mopps::v1::StrategyState& PoolInfo::state() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.PoolInfo.state)
+  return _internal_state();
+}
+inline void PoolInfo::unsafe_arena_set_allocated_state(
+    ::mopps::v1::StrategyState* state) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.state_);
+  }
+  _impl_.state_ = state;
+  if (state) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:mopps.v1.PoolInfo.state)
+}
+inline ::mopps::v1::StrategyState* PoolInfo::release_state() {
+  
+  ::mopps::v1::StrategyState* temp = _impl_.state_;
+  _impl_.state_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::mopps::v1::StrategyState* PoolInfo::unsafe_arena_release_state() {
+  // @@protoc_insertion_point(field_release:mopps.v1.PoolInfo.state)
+  
+  ::mopps::v1::StrategyState* temp = _impl_.state_;
+  _impl_.state_ = nullptr;
+  return temp;
+}
+inline ::mopps::v1::StrategyState* PoolInfo::_internal_mutable_state() {
+  
+  if (_impl_.state_ == nullptr) {
+    auto* p = CreateMaybeMessage<::mopps::v1::StrategyState>(GetArenaForAllocation());
+    _impl_.state_ = p;
+  }
+  return _impl_.state_;
+}
+inline ::mopps::v1::StrategyState* PoolInfo::mutable_state() {
+  ::mopps::v1::StrategyState* _msg = _internal_mutable_state();
+  // @@protoc_insertion_point(field_mutable:mopps.v1.PoolInfo.state)
+  return _msg;
+}
+inline void PoolInfo::set_allocated_state(::mopps::v1::StrategyState* state) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.state_;
+  }
+  if (state) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(state);
+    if (message_arena != submessage_arena) {
+      state = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, state, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.state_ = state;
+  // @@protoc_insertion_point(field_set_allocated:mopps.v1.PoolInfo.state)
 }
 
 // -------------------------------------------------------------------
@@ -9473,6 +12273,53 @@ inline void UpdateRequest::set_allocated_request_id(std::string* request_id) {
   // @@protoc_insertion_point(field_set_allocated:mopps.v1.UpdateRequest.request_id)
 }
 
+// uint64 step = 10;
+inline bool UpdateRequest::_internal_has_step() const {
+  return step_opt_case() == kStep;
+}
+inline bool UpdateRequest::has_step() const {
+  return _internal_has_step();
+}
+inline void UpdateRequest::set_has_step() {
+  _impl_._oneof_case_[0] = kStep;
+}
+inline void UpdateRequest::clear_step() {
+  if (_internal_has_step()) {
+    _impl_.step_opt_.step_ = uint64_t{0u};
+    clear_has_step_opt();
+  }
+}
+inline uint64_t UpdateRequest::_internal_step() const {
+  if (_internal_has_step()) {
+    return _impl_.step_opt_.step_;
+  }
+  return uint64_t{0u};
+}
+inline void UpdateRequest::_internal_set_step(uint64_t value) {
+  if (!_internal_has_step()) {
+    clear_step_opt();
+    set_has_step();
+  }
+  _impl_.step_opt_.step_ = value;
+}
+inline uint64_t UpdateRequest::step() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.UpdateRequest.step)
+  return _internal_step();
+}
+inline void UpdateRequest::set_step(uint64_t value) {
+  _internal_set_step(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.UpdateRequest.step)
+}
+
+inline bool UpdateRequest::has_step_opt() const {
+  return step_opt_case() != STEP_OPT_NOT_SET;
+}
+inline void UpdateRequest::clear_has_step_opt() {
+  _impl_._oneof_case_[0] = STEP_OPT_NOT_SET;
+}
+inline UpdateRequest::StepOptCase UpdateRequest::step_opt_case() const {
+  return UpdateRequest::StepOptCase(_impl_._oneof_case_[0]);
+}
 // -------------------------------------------------------------------
 
 // UpdateResponse
@@ -10028,6 +12875,194 @@ inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
 GetResponse::mutable_known() {
   // @@protoc_insertion_point(field_mutable_list:mopps.v1.GetResponse.known)
   return _internal_mutable_known();
+}
+
+// repeated double dps_predicted = 9;
+inline int GetResponse::_internal_dps_predicted_size() const {
+  return _impl_.dps_predicted_.size();
+}
+inline int GetResponse::dps_predicted_size() const {
+  return _internal_dps_predicted_size();
+}
+inline void GetResponse::clear_dps_predicted() {
+  _impl_.dps_predicted_.Clear();
+}
+inline double GetResponse::_internal_dps_predicted(int index) const {
+  return _impl_.dps_predicted_.Get(index);
+}
+inline double GetResponse::dps_predicted(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GetResponse.dps_predicted)
+  return _internal_dps_predicted(index);
+}
+inline void GetResponse::set_dps_predicted(int index, double value) {
+  _impl_.dps_predicted_.Set(index, value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GetResponse.dps_predicted)
+}
+inline void GetResponse::_internal_add_dps_predicted(double value) {
+  _impl_.dps_predicted_.Add(value);
+}
+inline void GetResponse::add_dps_predicted(double value) {
+  _internal_add_dps_predicted(value);
+  // @@protoc_insertion_point(field_add:mopps.v1.GetResponse.dps_predicted)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+GetResponse::_internal_dps_predicted() const {
+  return _impl_.dps_predicted_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+GetResponse::dps_predicted() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.GetResponse.dps_predicted)
+  return _internal_dps_predicted();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+GetResponse::_internal_mutable_dps_predicted() {
+  return &_impl_.dps_predicted_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+GetResponse::mutable_dps_predicted() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.GetResponse.dps_predicted)
+  return _internal_mutable_dps_predicted();
+}
+
+// repeated uint32 greso_easy_run = 10;
+inline int GetResponse::_internal_greso_easy_run_size() const {
+  return _impl_.greso_easy_run_.size();
+}
+inline int GetResponse::greso_easy_run_size() const {
+  return _internal_greso_easy_run_size();
+}
+inline void GetResponse::clear_greso_easy_run() {
+  _impl_.greso_easy_run_.Clear();
+}
+inline uint32_t GetResponse::_internal_greso_easy_run(int index) const {
+  return _impl_.greso_easy_run_.Get(index);
+}
+inline uint32_t GetResponse::greso_easy_run(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GetResponse.greso_easy_run)
+  return _internal_greso_easy_run(index);
+}
+inline void GetResponse::set_greso_easy_run(int index, uint32_t value) {
+  _impl_.greso_easy_run_.Set(index, value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GetResponse.greso_easy_run)
+}
+inline void GetResponse::_internal_add_greso_easy_run(uint32_t value) {
+  _impl_.greso_easy_run_.Add(value);
+}
+inline void GetResponse::add_greso_easy_run(uint32_t value) {
+  _internal_add_greso_easy_run(value);
+  // @@protoc_insertion_point(field_add:mopps.v1.GetResponse.greso_easy_run)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+GetResponse::_internal_greso_easy_run() const {
+  return _impl_.greso_easy_run_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+GetResponse::greso_easy_run() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.GetResponse.greso_easy_run)
+  return _internal_greso_easy_run();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+GetResponse::_internal_mutable_greso_easy_run() {
+  return &_impl_.greso_easy_run_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+GetResponse::mutable_greso_easy_run() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.GetResponse.greso_easy_run)
+  return _internal_mutable_greso_easy_run();
+}
+
+// repeated uint32 greso_hard_run = 11;
+inline int GetResponse::_internal_greso_hard_run_size() const {
+  return _impl_.greso_hard_run_.size();
+}
+inline int GetResponse::greso_hard_run_size() const {
+  return _internal_greso_hard_run_size();
+}
+inline void GetResponse::clear_greso_hard_run() {
+  _impl_.greso_hard_run_.Clear();
+}
+inline uint32_t GetResponse::_internal_greso_hard_run(int index) const {
+  return _impl_.greso_hard_run_.Get(index);
+}
+inline uint32_t GetResponse::greso_hard_run(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GetResponse.greso_hard_run)
+  return _internal_greso_hard_run(index);
+}
+inline void GetResponse::set_greso_hard_run(int index, uint32_t value) {
+  _impl_.greso_hard_run_.Set(index, value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GetResponse.greso_hard_run)
+}
+inline void GetResponse::_internal_add_greso_hard_run(uint32_t value) {
+  _impl_.greso_hard_run_.Add(value);
+}
+inline void GetResponse::add_greso_hard_run(uint32_t value) {
+  _internal_add_greso_hard_run(value);
+  // @@protoc_insertion_point(field_add:mopps.v1.GetResponse.greso_hard_run)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+GetResponse::_internal_greso_hard_run() const {
+  return _impl_.greso_hard_run_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+GetResponse::greso_hard_run() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.GetResponse.greso_hard_run)
+  return _internal_greso_hard_run();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+GetResponse::_internal_mutable_greso_hard_run() {
+  return &_impl_.greso_hard_run_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+GetResponse::mutable_greso_hard_run() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.GetResponse.greso_hard_run)
+  return _internal_mutable_greso_hard_run();
+}
+
+// repeated double last_mean = 12;
+inline int GetResponse::_internal_last_mean_size() const {
+  return _impl_.last_mean_.size();
+}
+inline int GetResponse::last_mean_size() const {
+  return _internal_last_mean_size();
+}
+inline void GetResponse::clear_last_mean() {
+  _impl_.last_mean_.Clear();
+}
+inline double GetResponse::_internal_last_mean(int index) const {
+  return _impl_.last_mean_.Get(index);
+}
+inline double GetResponse::last_mean(int index) const {
+  // @@protoc_insertion_point(field_get:mopps.v1.GetResponse.last_mean)
+  return _internal_last_mean(index);
+}
+inline void GetResponse::set_last_mean(int index, double value) {
+  _impl_.last_mean_.Set(index, value);
+  // @@protoc_insertion_point(field_set:mopps.v1.GetResponse.last_mean)
+}
+inline void GetResponse::_internal_add_last_mean(double value) {
+  _impl_.last_mean_.Add(value);
+}
+inline void GetResponse::add_last_mean(double value) {
+  _internal_add_last_mean(value);
+  // @@protoc_insertion_point(field_add:mopps.v1.GetResponse.last_mean)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+GetResponse::_internal_last_mean() const {
+  return _impl_.last_mean_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >&
+GetResponse::last_mean() const {
+  // @@protoc_insertion_point(field_list:mopps.v1.GetResponse.last_mean)
+  return _internal_last_mean();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+GetResponse::_internal_mutable_last_mean() {
+  return &_impl_.last_mean_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< double >*
+GetResponse::mutable_last_mean() {
+  // @@protoc_insertion_point(field_mutable_list:mopps.v1.GetResponse.last_mean)
+  return _internal_mutable_last_mean();
 }
 
 // -------------------------------------------------------------------
@@ -12682,6 +15717,14 @@ inline void UpdateEvent::set_allocated_request_id(std::string* request_id) {
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------
