@@ -93,6 +93,11 @@ class DPS:
     """DPS: per prompt a 3×3 Dirichlet count matrix A, the predicted state distribution π and the
     previous one π_prev; every prompt that was a candidate moves one step per training step.
 
+    Eager, as the original: when a training step opens, every prompt seen before it makes the
+    passive move at once (its previous state kept aside); an observation in the step puts the prompt
+    back to that previous state and applies the observed rule (again, for a second observation in
+    the same step). A prompt first seen during a step takes part from the next one.
+
     Selection is deterministic: the B candidates with the largest score (π[1], the "partly solved"
     probability, plus ``entropy_weight`` × H(π) for ``topk+entropy``), ties broken by candidate
     order (a stable sort of the negated scores)."""
@@ -108,8 +113,8 @@ class DPS:
         self.decay, self.selection, self.entropy_weight = float(decay), selection, float(entropy_weight)
         self.prompts: Dict[int, _DPSPrompt] = {}
         self.steps = _Steps()
-        self._observed: set[int] = set()  # prompts observed in the current step
-        self._pending = False  # a step has updates whose unobserved prompts have not moved yet
+        self._before: Dict[int, _DPSPrompt] = {}  # state before the open step's passive move
+        self._observed: set[int] = set()  # observed in the open step
 
     def _prompt(self, i: int) -> _DPSPrompt:
         if i not in self.prompts:
@@ -127,7 +132,6 @@ class DPS:
     def select(self, candidates: npt.ArrayLike, batch_size: int) -> IntArray:
         """The chosen ids (in score order); every candidate becomes a seen prompt."""
         c = np.asarray(candidates, dtype=np.int64)
-        self._close_step()
         for i in _ids(c):
             self._prompt(i)
         order = np.argsort(-self.scores(c), kind="stable")[:batch_size]
@@ -135,7 +139,6 @@ class DPS:
 
     def predicted(self, ids: npt.ArrayLike) -> FloatArray:
         """π of each id, (n, 3); the initial uniform distribution for unseen ids."""
-        self._close_step()
         out = np.full((len(_ids(ids)), 3), 1.0 / 3.0)
         for k, i in enumerate(_ids(ids)):
             if i in self.prompts:
@@ -147,37 +150,33 @@ class DPS:
 
     def update(self, ids: npt.ArrayLike, successes: npt.ArrayLike, trials: npt.ArrayLike,
                step: Optional[int] = None) -> None:
-        """Observes each id's group (state from successes / trials); the step's unobserved prompts
-        move when the step closes (at the next step, Select or read)."""
+        """Observes each id's group (state from successes / trials)."""
         if self.steps.begins(step):
-            self._close_step()
+            self._open_step()
         for i, s, t in zip(_ids(ids), np.asarray(successes, float).ravel(), np.asarray(trials, float).ravel()):
             p = self._prompt(i)
+            if i in self._before and i not in self._observed:
+                p = self.prompts[i] = self._before[i]
             o = dps_observed_state(float(s), float(t))
             e = np.zeros(3)
             e[o] = 1.0
-            u = np.outer(e, p.pi_prev) * dps_transition(p.a)
-            p.a = self._decayed(p.a) + u / u.sum()
-            pred = dps_transition(p.a) @ e
-            p.pi, p.pi_prev = pred / pred.sum(), e
-            p.visits += 1
+            num = np.outer(e, p.pi_prev) * dps_transition(p.a)
+            total = num.sum()
+            # Only zero prior counts (the local preset) make an observed jump impossible: no soft counts.
+            u = num / total if total > 0 else np.zeros((3, 3))
+            a = self._decayed(p.a) + u
+            pred = dps_transition(a) @ e
+            self.prompts[i] = _DPSPrompt(a, pred / pred.sum(), e, p.visits + 1)
             self._observed.add(i)
-        self._pending = True
-        if step is None:
-            self._close_step()
 
-    def _close_step(self) -> None:
-        """Moves every seen prompt not observed in the step just ended one step ahead."""
-        if not self._pending:
-            return
+    def _open_step(self) -> None:
+        """The passive move of every prompt seen so far (kept undoable for the step's observations)."""
+        self._before, self._observed = {}, set()
         for i, p in self.prompts.items():
-            if i in self._observed:
-                continue
-            p.a = self._decayed(p.a)
-            pred = dps_transition(p.a) @ p.pi
-            p.pi_prev, p.pi = p.pi, pred / pred.sum()
-        self._observed = set()
-        self._pending = False
+            self._before[i] = p
+            a = self._decayed(p.a)
+            pred = dps_transition(a) @ p.pi
+            self.prompts[i] = _DPSPrompt(a, pred / pred.sum(), p.pi, p.visits)
 
 
 # -- GRESO ----------------------------------------------------------------------------------------
@@ -238,26 +237,28 @@ class GRESO:
         ph = greso_skip_probability(self.p_hard, h, self.config.keep_floor)
         return pe, pe + (1.0 - pe) * ph
 
-    def skipped(self, ids: npt.ArrayLike, rng: np.random.Generator) -> npt.NDArray[np.bool_]:
-        """One draw of the skip test per id (True: skipped)."""
-        pe, total = self.skip_probabilities(ids)
-        ph = np.where(pe < 1.0, (total - pe) / np.where(pe < 1.0, 1.0 - pe, 1.0), 0.0)
-        n = len(pe)
-        easy = rng.random(n) < pe
-        hard = rng.random(n) < ph
-        return np.asarray(easy | (~easy & hard))
+    def skipped(self, ids: npt.ArrayLike, rng: np.random.Generator) -> Tuple[npt.NDArray[np.bool_], IntArray]:
+        """One draw of the skip test per id: (skipped, the run behind each skip: e when skipped as
+        easy, h when skipped as hard, 0 when kept)."""
+        e, h = self.runs(ids)
+        cfg = self.config
+        pe = greso_skip_probability(self.p_easy, e, cfg.keep_floor)
+        ph = greso_skip_probability(self.p_hard, h, cfg.keep_floor)
+        easy = rng.random(len(e)) < pe
+        hard = ~easy & (rng.random(len(e)) < ph)
+        return np.asarray(easy | hard), np.where(easy, e, np.where(hard, h, 0))
 
     def select(self, candidates: npt.ArrayLike, batch_size: int, rng: np.random.Generator) -> IntArray:
-        """B uniformly among the kept candidates; when fewer are kept, all of them plus the skipped
-        ones with the smallest skip probability (candidate order among equals)."""
+        """B uniformly among the kept candidates; when fewer are kept, all of them (candidate order)
+        and then the skipped ones, fewest skips first (the run behind the skip), candidate order
+        among equals."""
         c = np.asarray(candidates, dtype=np.int64)
-        skip = self.skipped(c, rng)
+        skip, run = self.skipped(c, rng)
         kept = c[~skip]
         if len(kept) >= batch_size:
             return np.asarray(rng.choice(kept, size=batch_size, replace=False), dtype=np.int64)
         rest = np.flatnonzero(skip)
-        _, total = self.skip_probabilities(c[rest])
-        fill = c[rest[np.argsort(total, kind="stable")[: batch_size - len(kept)]]]
+        fill = c[rest[np.argsort(run[rest], kind="stable")[: batch_size - len(kept)]]]
         return np.concatenate([kept, fill])
 
     def update(self, ids: npt.ArrayLike, successes: npt.ArrayLike, trials: npt.ArrayLike,
@@ -319,7 +320,12 @@ class Pools:
     def select(self, candidates: npt.ArrayLike, batch_size: int, rng: np.random.Generator) -> IntArray:
         c = np.asarray(candidates, dtype=np.int64)
         w = self.weights(c)
-        return np.asarray(rng.choice(c, size=batch_size, replace=False, p=w / w.sum()), dtype=np.int64)
+        positive = c[w > 0]
+        if len(positive) < batch_size:  # zero-weight candidates only to fill, uniformly
+            zero = rng.choice(c[w == 0], size=batch_size - len(positive), replace=False)
+            return np.concatenate([rng.permutation(positive), zero])
+        return np.asarray(rng.choice(c[w > 0], size=batch_size, replace=False, p=w[w > 0] / w[w > 0].sum()),
+                          dtype=np.int64)
 
     def update(self, ids: npt.ArrayLike, successes: npt.ArrayLike, trials: npt.ArrayLike,
                step: Optional[int] = None) -> None:
