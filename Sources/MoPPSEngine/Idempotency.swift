@@ -161,6 +161,9 @@ struct RecentMap<Value> {
 public struct SelectUndo: @unchecked Sendable {
   var draw: DrawUndo? = nil
   var remembered: RecentMap<SelectMemo>.Insertion? = nil
+  /// dps: the candidates this Select sees for the first time, when it was asked to leave marking
+  /// them to the caller (`Pool.markSeen(_:)`, after the Select is logged).
+  public internal(set) var seen: [UInt64] = []
 }
 
 /// What a keyed request's id means when it arrives again.

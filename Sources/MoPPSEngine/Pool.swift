@@ -82,12 +82,16 @@ public struct Outcomes: Sendable {
   public var successes: [Double]
   /// Rollouts of each prompt, > 0.
   public var trials: [Double]
+  /// The training step these outcomes belong to: Updates with the same step are one step for the
+  /// per-step parts of the dps and greso rules; nil: a step of its own. MoPPS pools ignore it.
+  public var step: UInt64?
 
   /// Outcomes of `ids`, aligned by position.
-  public init(ids: [UInt64], successes: [Double], trials: [Double]) {
+  public init(ids: [UInt64], successes: [Double], trials: [Double], step: UInt64? = nil) {
     self.ids = ids
     self.successes = successes
     self.trials = trials
+    self.step = step
   }
 }
 
@@ -115,6 +119,27 @@ public struct Posteriors: Sendable, Equatable {
   public var beta: [Double]
   /// Whether each of `ids` is registered (false: the values are the prior).
   public var known: [Bool]
+  /// dps: π for the next step, 3 per id (unsolved, partly solved, solved); empty otherwise.
+  public var dpsPredicted: [Double] = []
+  /// greso: each id's easy run; empty otherwise.
+  public var gresoEasyRun: [UInt32] = []
+  /// greso: each id's hard run; empty otherwise.
+  public var gresoHardRun: [UInt32] = []
+  /// pools: each id's latest group mean (NaN: not observed); empty otherwise.
+  public var lastMean: [Double] = []
+}
+
+/// A pool's strategy state in numbers (PoolInfo).
+public struct StrategyStatus: Sendable, Equatable {
+  /// Training steps counted (dps, greso, pools; 0 for MoPPS pools, whose update is per prompt).
+  public var steps: UInt64 = 0
+  /// greso: the current p_easy and p_hard (0 for the other strategies).
+  public var gresoPEasy: Double = 0
+  public var gresoPHard: Double = 0
+  /// Store bytes each prompt adds: id and posterior 16, id map at most 8, strategy state.
+  public var bytesPerPrompt: Double = 0
+
+  public init() {}
 }
 
 /// The reply to a Register.
@@ -146,6 +171,8 @@ public struct PoolInfo: Sendable, Equatable {
   public var selectCount: UInt64
   /// How many updates it has applied (the next update's index).
   public var updateCount: UInt64
+  /// The strategy's state in numbers.
+  public var state = StrategyStatus()
 }
 
 /// State only writers touch, under the pool's writer lock: new ids, retried-request bookkeeping and
@@ -256,6 +283,8 @@ public final class Pool: Sendable {
   public let kernel: Kernel
   let table: PromptTable
   let writer: WriterLock<WriterState>
+  /// dps, greso and pools state. Lock order: this lock before `writer`.
+  let strategyState: WriterLock<StrategyState>
   let selects = Atomic<UInt64>(0)
   let updates = Atomic<UInt64>(0)
   private let selectsLogged = Atomic<UInt64>(0)
@@ -278,14 +307,26 @@ public final class Pool: Sendable {
     self.kernel = kernel
     table = PromptTable(limit: promptLimit)
     writer = WriterLock(WriterState(seed: config.seed, windows: windows))
+    strategyState = WriterLock(StrategyState(config))
   }
 
   /// The pool's name, configuration and counters now.
   public var info: PoolInfo {
     // Relaxed: statistics, no data is read through these counts.
-    PoolInfo(
+    var info = PoolInfo(
       name: name, config: config, promptCount: table.count, selectCount: selects.load(ordering: .relaxed),
       updateCount: updates.load(ordering: .relaxed))
+    info.state.bytesPerPrompt = Double(24 + StrategyState.bytesPerPrompt(config.strategy))
+    if config.strategy.hasOwnState {
+      strategyState.withLock { s in
+        info.state.steps = s.steps
+        if config.strategy == .greso {
+          info.state.gresoPEasy = s.pEasy
+          info.state.gresoPHard = s.pHard
+        }
+      }
+    }
+    return info
   }
 
   /// Bytes of posterior storage and id map (not counting the pool object itself).
@@ -318,7 +359,7 @@ public final class Pool: Sendable {
 
   /// Inserts the ids of `ids` that are not in the table (writer lock held), filling `slots` (where
   /// they are -1) with the new slots.
-  private func insertMissing(_ ids: [UInt64], _ slots: inout [Int], _ w: inout WriterState)
+  func insertMissing(_ ids: [UInt64], _ slots: inout [Int], _ w: inout WriterState)
     throws(MoPPSError)
   {
     // Another writer may have added some since the lock-free lookup.
@@ -392,6 +433,7 @@ public final class Pool: Sendable {
   /// input is checked before anything changes. A non-empty `requestID` already applied with the same
   /// content makes this a no-op reported as a duplicate; with other content it is refused.
   public func update(_ outcomes: Outcomes, requestID: String = "") throws(MoPPSError) -> UpdateResult {
+    if config.strategy.hasOwnState { return try strategyUpdate(outcomes, requestID: requestID) }
     var slots = try checkedSlots(outcomes)
     let ids = outcomes.ids
     if requestID.isEmpty {
@@ -418,6 +460,9 @@ public final class Pool: Sendable {
   /// it a duplicate: the store checks an Update this way before logging it.
   public func check(_ outcomes: Outcomes, requestID: String = "") throws(MoPPSError) -> Replay {
     let slots = try checkedSlots(outcomes)
+    if config.strategy.hasOwnState {
+      _ = try strategyState.withLock { (s) throws(MoPPSError) in try s.opensStep(outcomes.step) }
+    }
     guard !requestID.isEmpty else {
       try ensureRoom(outcomes.ids) { slots[$0] < 0 }
       return .fresh
@@ -432,7 +477,7 @@ public final class Pool: Sendable {
   }
 
   /// Validates an Update's arrays and returns each id's slot (-1 where not yet in the table).
-  private func checkedSlots(_ outcomes: Outcomes) throws(MoPPSError) -> [Int] {
+  func checkedSlots(_ outcomes: Outcomes) throws(MoPPSError) -> [Int] {
     let ids = outcomes.ids
     guard !ids.isEmpty else { throw .invalid("ids: empty update") }
     guard outcomes.successes.count == ids.count else {
@@ -460,7 +505,7 @@ public final class Pool: Sendable {
     return slots
   }
 
-  private func apply(_ outcomes: Outcomes, _ slots: [Int]) -> UpdateResult {
+  func apply(_ outcomes: Outcomes, _ slots: [Int]) -> UpdateResult {
     let lambda = config.decay
     let alphaPull = (1 - lambda) * config.priorAlpha
     let betaPull = (1 - lambda) * config.priorBeta
@@ -491,6 +536,12 @@ public final class Pool: Sendable {
 
   /// Posteriors of `ids` (the prior for unseen ones), or of every registered prompt when `ids` is nil.
   public func posteriors(_ ids: [UInt64]?) -> Posteriors {
+    if config.strategy.hasOwnState { return strategyPosteriors(ids) }
+    return betaPosteriors(ids)
+  }
+
+  /// The Beta posteriors alone.
+  func betaPosteriors(_ ids: [UInt64]?) -> Posteriors {
     guard let ids else {
       let n = table.count
       var out = Posteriors(ids: [], alpha: [], beta: [], known: [Bool](repeating: true, count: n))

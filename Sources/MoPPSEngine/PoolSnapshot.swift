@@ -30,6 +30,8 @@ public struct PoolSnapshot: Sendable, Equatable {
   public var recentSelects: [SelectMemo]
   /// String keys of imported ids (see `Pool.names`), sorted by id.
   public var names: [(id: UInt64, name: String)]
+  /// The dps, greso or pools state (nil for MoPPS pools).
+  public var strategy: StrategySnapshot? = nil
 
   /// A snapshot from its parts (persistence decodes them); `Engine.install(_:)` checks them.
   public init(
@@ -62,6 +64,112 @@ public struct PoolSnapshot: Sendable, Equatable {
       && l.epochCursor == r.epochCursor && l.epochRNG == r.epochRNG && l.recentRequests == r.recentRequests
       && l.recentFingerprints == r.recentFingerprints && l.recentSelects == r.recentSelects
       && l.names.map(\.id) == r.names.map(\.id) && l.names.map(\.name) == r.names.map(\.name)
+      && l.strategy == r.strategy
+  }
+}
+
+/// The state of a dps, greso or pools pool as plain data: per-slot arrays (shorter than the pool
+/// where later slots were never touched) and the step bookkeeping.
+public struct StrategySnapshot: Sendable, Equatable {
+  public var steps: UInt64
+  public var latestStep: UInt64?
+  public var stepOpen: Bool
+  /// dps: 9, 3 and 3 Float64 per slot, and each slot's synced step (UInt64.max: not seen).
+  public var dpsA: [Double]
+  public var dpsPi: [Double]
+  public var dpsPrev: [Double]
+  public var dpsSynced: [UInt64]
+  /// greso: the runs per slot.
+  public var easyRun: [UInt32]
+  public var hardRun: [UInt32]
+  /// greso: p now, at the step's start, and the step's group counts.
+  public var pEasy: Double
+  public var pHard: Double
+  public var stepStartPEasy: Double
+  public var stepStartPHard: Double
+  public var stepGroups: UInt64
+  public var stepAllSolved: UInt64
+  public var stepAllFailed: UInt64
+  /// pools: the latest group mean per slot.
+  public var lastMean: [Double]
+
+  /// A snapshot from its parts (persistence decodes them); `Pool(restoring:)` checks them.
+  public init(
+    steps: UInt64, latestStep: UInt64?, stepOpen: Bool, dpsA: [Double], dpsPi: [Double], dpsPrev: [Double],
+    dpsSynced: [UInt64], easyRun: [UInt32], hardRun: [UInt32], pEasy: Double, pHard: Double,
+    stepStartPEasy: Double, stepStartPHard: Double, stepGroups: UInt64, stepAllSolved: UInt64,
+    stepAllFailed: UInt64, lastMean: [Double]
+  ) {
+    self.steps = steps
+    self.latestStep = latestStep
+    self.stepOpen = stepOpen
+    self.dpsA = dpsA
+    self.dpsPi = dpsPi
+    self.dpsPrev = dpsPrev
+    self.dpsSynced = dpsSynced
+    self.easyRun = easyRun
+    self.hardRun = hardRun
+    self.pEasy = pEasy
+    self.pHard = pHard
+    self.stepStartPEasy = stepStartPEasy
+    self.stepStartPHard = stepStartPHard
+    self.stepGroups = stepGroups
+    self.stepAllSolved = stepAllSolved
+    self.stepAllFailed = stepAllFailed
+    self.lastMean = lastMean
+  }
+
+  /// Equal as bit patterns (NaN means of unseen prompts compare equal).
+  public static func == (l: Self, r: Self) -> Bool {
+    l.steps == r.steps && l.latestStep == r.latestStep && l.stepOpen == r.stepOpen
+      && l.dpsA.map(\.bitPattern) == r.dpsA.map(\.bitPattern)
+      && l.dpsPi.map(\.bitPattern) == r.dpsPi.map(\.bitPattern)
+      && l.dpsPrev.map(\.bitPattern) == r.dpsPrev.map(\.bitPattern) && l.dpsSynced == r.dpsSynced
+      && l.easyRun == r.easyRun && l.hardRun == r.hardRun && l.pEasy.bitPattern == r.pEasy.bitPattern
+      && l.pHard.bitPattern == r.pHard.bitPattern && l.stepStartPEasy.bitPattern == r.stepStartPEasy.bitPattern
+      && l.stepStartPHard.bitPattern == r.stepStartPHard.bitPattern && l.stepGroups == r.stepGroups
+      && l.stepAllSolved == r.stepAllSolved && l.stepAllFailed == r.stepAllFailed
+      && l.lastMean.map(\.bitPattern) == r.lastMean.map(\.bitPattern)
+  }
+}
+
+extension StrategyState {
+  var snapshot: StrategySnapshot {
+    StrategySnapshot(
+      steps: steps, latestStep: latestStep, stepOpen: stepOpen, dpsA: dpsA, dpsPi: dpsPi, dpsPrev: dpsPrev,
+      dpsSynced: dpsSynced, easyRun: easyRun, hardRun: hardRun, pEasy: pEasy, pHard: pHard,
+      stepStartPEasy: stepStartPEasy, stepStartPHard: stepStartPHard, stepGroups: stepGroups,
+      stepAllSolved: stepAllSolved, stepAllFailed: stepAllFailed, lastMean: lastMean)
+  }
+
+  /// The state of a snapshot of a pool of `count` prompts; DATA_LOSS naming what does not fit.
+  init(_ t: StrategySnapshot, count: Int, config: PoolConfig, pool: String) throws(MoPPSError) {
+    func bad(_ what: String) -> MoPPSError {
+      MoPPSError(.dataLoss, "snapshot of pool \"\(pool)\": strategy state: \(what)")
+    }
+    let d = t.dpsSynced.count
+    guard d <= count, t.dpsA.count == 9 * d, t.dpsPi.count == 3 * d, t.dpsPrev.count == 3 * d else {
+      throw bad("dps arrays of different lengths")
+    }
+    guard t.easyRun.count <= count, t.hardRun.count == t.easyRun.count else {
+      throw bad("greso arrays of different lengths")
+    }
+    guard t.lastMean.count <= count else { throw bad("more means than prompts") }
+    guard t.stepGroups >= t.stepAllSolved, t.stepGroups >= t.stepAllFailed else {
+      throw bad("step counts out of order")
+    }
+    for p in [t.pEasy, t.pHard, t.stepStartPEasy, t.stepStartPHard] where !(p >= 0 && p <= 1) {
+      throw bad("p \(p) outside [0, 1]")
+    }
+    for s in t.dpsSynced where s != StrategyState.unseen && s > t.steps {
+      throw bad("a prompt synced to step \(s), past the pool's \(t.steps)")
+    }
+    self.init(config)
+    (steps, latestStep, stepOpen) = (t.steps, t.latestStep, t.stepOpen)
+    (dpsA, dpsPi, dpsPrev, dpsSynced) = (t.dpsA, t.dpsPi, t.dpsPrev, t.dpsSynced)
+    (easyRun, hardRun, lastMean) = (t.easyRun, t.hardRun, t.lastMean)
+    (pEasy, pHard, stepStartPEasy, stepStartPHard) = (t.pEasy, t.pHard, t.stepStartPEasy, t.stepStartPHard)
+    (stepGroups, stepAllSolved, stepAllFailed) = (t.stepGroups, t.stepAllSolved, t.stepAllFailed)
   }
 }
 
@@ -70,8 +178,17 @@ extension Pool {
   /// mutation lock) for the posteriors to match one point in time; the writer state is copied under
   /// the writer lock.
   public func snapshot() -> PoolSnapshot {
+    let own = config.strategy.hasOwnState
+    return strategyState.withLock { s in
+      var snapshot = betaSnapshot()
+      if own { snapshot.strategy = s.snapshot }
+      return snapshot
+    }
+  }
+
+  private func betaSnapshot() -> PoolSnapshot {
     writer.withLock { w in
-      let p = posteriors(nil)
+      let p = betaPosteriors(nil)
       return PoolSnapshot(
         name: name, config: config, selectCount: selects.load(ordering: .relaxed),
         updateCount: updates.load(ordering: .relaxed), ids: p.ids, alpha: p.alpha.map(Float.init),
@@ -140,6 +257,13 @@ extension Pool {
       for memo in s.recentSelects { w.recentSelects.insert(memo.requestID, memo) }
       for n in s.names { w.names[n.id] = n.name }
     }
+    if let t = s.strategy {
+      guard s.config.strategy.hasOwnState else {
+        throw MoPPSError(.dataLoss, "snapshot of pool \"\(s.name)\": strategy state for a MoPPS pool")
+      }
+      let state = try StrategyState(t, count: s.ids.count, config: s.config, pool: s.name)
+      strategyState.withLock { $0 = state }
+    }
     selects.store(s.selectCount, ordering: .relaxed)
     updates.store(s.updateCount, ordering: .relaxed)
   }
@@ -149,6 +273,7 @@ extension Pool {
   public func setPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double], names: [String] = [])
     throws(MoPPSError)
   {
+    try checkReferenceFormat()
     try checkPosteriors(ids, alpha: alpha, beta: beta, names: names)
     try writer.withLock { (w) throws(MoPPSError) in
       try ensureRoom(ids) { table.writerLookup(ids[$0]) == nil }
@@ -168,6 +293,7 @@ extension Pool {
   public func checkPosteriors(_ ids: [UInt64], alpha: [Double], beta: [Double], names: [String])
     throws(MoPPSError)
   {
+    try checkReferenceFormat()
     try Validate.distinct(ids, "ids")
     guard names.isEmpty || names.count == ids.count else {
       throw .invalid("names: need one per id (\(ids.count)) or none, got \(names.count)")
@@ -181,6 +307,15 @@ extension Pool {
     }
     let unknown = table.withLookup { look in ids.map { look($0) == nil } }
     try ensureRoom(ids) { unknown[$0] }
+  }
+
+  /// FAILED_PRECONDITION on a dps, greso or pools pool: the reference formats hold Beta posteriors
+  /// only, so importing or exporting them would silently leave the strategy's own state behind.
+  public func checkReferenceFormat() throws(MoPPSError) {
+    guard config.strategy.hasOwnState else { return }
+    throw MoPPSError(
+      .failedPrecondition,
+      "Import/Export of the reference formats is MoPPS-only (pool \(name) uses strategy \(config.strategy.rawValue))")
   }
 
   /// The original string key of each id, "" where the id is its own key.

@@ -8,6 +8,10 @@ extension Pool {
   /// strategy. Input is checked before anything changes; a refused select does not advance the
   /// pool's counters or its epoch.
   public func select(_ query: SelectQuery) throws(MoPPSError) -> SelectResult {
+    try checkStrategy(query)
+    if config.strategy.hasOwnState {
+      return try strategySelect(query, requestID: "", deferSeen: false).result
+    }
     if case .drawn = query.candidates { return try undoableSelect(query, requestID: "").result }
     return try select(query) { (_, _) throws(MoPPSError) in ([], nextSelectIndex()) }
   }
@@ -30,9 +34,16 @@ extension Pool {
   /// could not be written. The select counter is not taken back: it only keys random streams, and
   /// the background logging of counters records the higher value, so live and recovered agree.
   /// `memo` is the remembered reply of a keyed select (what the server logs), nil without a key.
-  public func undoableSelect(_ query: SelectQuery, requestID: String) throws(MoPPSError) -> (
-    result: SelectResult, replay: Replay, memo: SelectMemo?, undo: SelectUndo
-  ) {
+  ///
+  /// On a dps pool, with `deferSeen`, the candidates seen for the first time are left unmarked and
+  /// listed in the undo's `seen`, for the caller to mark (`markSeen(_:)`) once the Select is logged.
+  public func undoableSelect(_ query: SelectQuery, requestID: String, deferSeen: Bool = false)
+    throws(MoPPSError) -> (result: SelectResult, replay: Replay, memo: SelectMemo?, undo: SelectUndo)
+  {
+    try checkStrategy(query)
+    if config.strategy.hasOwnState {
+      return try strategySelect(query, requestID: requestID, deferSeen: deferSeen)
+    }
     let fingerprint = requestID.isEmpty ? 0 : Fingerprint.of(query)
     return try writer.withLock { (w) throws(MoPPSError) in
       if !requestID.isEmpty, let memo = w.recentSelects[requestID] {
@@ -140,11 +151,6 @@ extension Pool {
     }
   }
 
-  private func nextSelectIndex() -> UInt64 {
-    // Relaxed: the index only keys random streams; nothing is published through it.
-    selects.wrappingAdd(1, ordering: .relaxed).oldValue
-  }
-
   /// Ids and packed posterior words of published slots.
   private func gather<S: Collection<Int>>(_ slots: S) -> ([UInt64], [UInt64]) {
     var ids: [UInt64] = []
@@ -212,7 +218,8 @@ extension Pool {
     _ b: Int, samples: [Float], strategy: Strategy, config: PoolConfig, kernel: Kernel, rng: inout Xoshiro256
   ) -> [Int] {
     switch strategy {
-    case .topK:
+    case .topK, .dps, .greso, .pools:
+      // dps, greso and pools never get here (`checkStrategy`, `strategySelect`).
       return kernel.nearest(b, to: Float(config.target), samples: samples)
     case .uniform:
       return rng.distinct(b, below: samples.count)

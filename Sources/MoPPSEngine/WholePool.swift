@@ -35,7 +35,8 @@ extension Pool {
           let p = table.posterior($0)
           return PromptTable.pack(p.alpha, p.beta)
         }, index: index)
-    case .topK, .threshold:
+    case .topK, .threshold, .dps, .greso, .pools:
+      // dps, greso and pools never get here (their own select, StrategyPool.swift).
       let parts = segmentSurvivors(b, n: n, strategy: strategy, index: index)
       var merged = Survivors()
       for p in parts {

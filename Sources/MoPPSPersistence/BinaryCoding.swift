@@ -6,8 +6,9 @@
 /// Versions of the log and snapshot formats. 2 added strict ids to pool configs, content
 /// fingerprints of remembered Update ids, remembered Select replies and the Select record.
 enum StateFormat {
-  static let current: UInt32 = 2
-  static let readable: ClosedRange<UInt32> = 1...2
+  /// 3: strategy settings and state (dps, greso, pools), Update steps, the ids a dps Select saw.
+  static let current: UInt32 = 3
+  static let readable: ClosedRange<UInt32> = 1...3
 }
 
 struct BinaryWriter {

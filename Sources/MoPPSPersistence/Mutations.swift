@@ -58,7 +58,7 @@ extension StateStore {
       try self.checkGrowth(pool, adding: pool.unknownCount(outcomes.ids))
       let record = WALRecord.update(
         pool: name, requestID: requestID, ids: outcomes.ids, successes: outcomes.successes,
-        trials: outcomes.trials)
+        trials: outcomes.trials, step: outcomes.step)
       return .change(record) { () throws(MoPPSError) in try pool.update(outcomes, requestID: requestID) }
     }
   }
@@ -122,7 +122,9 @@ extension StateStore {
   {
     var drawn: Int? = nil
     if case .drawn(let count) = query.candidates { drawn = count }
-    if requestID.isEmpty && drawn == nil {
+    // A dps Select marks the candidates it sees for the first time: a change the log must carry.
+    let dps = (try? engine.pool(name))?.config.strategy == .dps
+    if requestID.isEmpty && drawn == nil && !dps {
       return try refusing { () throws(MoPPSError) in (try self.engine.pool(name).select(query), false) }
     }
     return try mutate(pool: name, wait: wait) { () throws(MoPPSError) in
@@ -141,10 +143,26 @@ extension StateStore {
               + "(the reply is remembered), got \(candidates); drop one of the two")
         }
       }
-      let (result, replay, memo, undo) = try pool.undoableSelect(query, requestID: requestID)
+      let (result, replay, memo, undo) = try pool.undoableSelect(
+        query, requestID: requestID, deferSeen: pool.config.strategy == .dps)
       if replay == .duplicate { return .answer((result, true)) }
-      let record = WALRecord.select(pool: name, count: result.selectIndex &+ 1, drawn: drawn, memo: memo)
-      return .logged(record, (result, false)) { pool.undo(undo) }
+      let seen = undo.seen
+      if seen.isEmpty && requestID.isEmpty && drawn == nil {
+        // Nothing but the select counter changed, which the background thread logs.
+        return .answer((result, false))
+      }
+      do throws(MoPPSError) {
+        try self.checkGrowth(pool, adding: pool.unknownCount(seen))
+      } catch {
+        pool.undo(undo)
+        throw error
+      }
+      let record = WALRecord.select(
+        pool: name, count: result.selectIndex &+ 1, drawn: drawn, memo: memo, seen: seen)
+      if seen.isEmpty { return .logged(record, (result, false)) { pool.undo(undo) } }
+      return .loggedThen(record, (result, false), undo: { pool.undo(undo) }) { () throws(MoPPSError) in
+        try pool.markSeen(seen)
+      }
     }
   }
 

@@ -7,14 +7,16 @@ enum WALRecord: Equatable, Sendable {
   case createPool(name: String, config: PoolConfig)
   case dropPool(name: String)
   case register(pool: String, ids: [UInt64], priorAlpha: [Double]?, priorBeta: [Double]?)
-  case update(pool: String, requestID: String, ids: [UInt64], successes: [Double], trials: [Double])
+  case update(
+    pool: String, requestID: String, ids: [UInt64], successes: [Double], trials: [Double], step: UInt64? = nil)
   case setPosteriors(pool: String, ids: [UInt64], alpha: [Double], beta: [Double], names: [String])
   /// A whole pool replaced (Restore of a tag, or import of a full state).
   case install(PoolSnapshot)
   /// What a Select changed: the pool's select counter (at least `count` after it), the epoch when
   /// it drew `drawn` candidates, the reply remembered under its request id. Counter-only records are
-  /// also written in the background for selects that are not logged one by one.
-  case select(pool: String, count: UInt64, drawn: Int?, memo: SelectMemo?)
+  /// also written in the background for selects that are not logged one by one. `seen`: the
+  /// candidates a dps Select saw for the first time.
+  case select(pool: String, count: UInt64, drawn: Int?, memo: SelectMemo?, seen: [UInt64] = [])
 
   func encode() -> [UInt8] {
     var w = BinaryWriter()
@@ -35,13 +37,15 @@ enum WALRecord: Equatable, Sendable {
         w.array(a)
         w.array(b)
       }
-    case .update(let pool, let requestID, let ids, let successes, let trials):
+    case .update(let pool, let requestID, let ids, let successes, let trials, let step):
       w.u8(4)
       w.string(pool)
       w.string(requestID)
       w.array(ids)
       w.array(successes)
       w.array(trials)
+      w.u8(step == nil ? 0 : 1)
+      w.u64(step ?? 0)
     case .setPosteriors(let pool, let ids, let alpha, let beta, let names):
       w.u8(5)
       w.string(pool)
@@ -53,13 +57,14 @@ enum WALRecord: Equatable, Sendable {
     case .install(let snapshot):
       w.u8(6)
       w.pool(snapshot)
-    case .select(let pool, let count, let drawn, let memo):
+    case .select(let pool, let count, let drawn, let memo, let seen):
       w.u8(7)
       w.string(pool)
       w.u64(count)
       w.u64(drawn.map { UInt64($0) + 1 } ?? 0)
       w.u8(memo == nil ? 0 : 1)
       if let memo { w.memo(memo) }
+      w.array(seen)
     }
     return w.bytes
   }
@@ -82,9 +87,15 @@ enum WALRecord: Equatable, Sendable {
         record = .register(pool: pool, ids: ids, priorAlpha: nil, priorBeta: nil)
       }
     case 4:
-      record = .update(
-        pool: try r.string(), requestID: try r.string(), ids: try r.array(UInt64.self),
-        successes: try r.array(Double.self), trials: try r.array(Double.self))
+      let (pool, requestID, ids) = (try r.string(), try r.string(), try r.array(UInt64.self))
+      let (successes, trials) = (try r.array(Double.self), try r.array(Double.self))
+      var step: UInt64? = nil
+      if r.version >= 3 {
+        let flag = try r.u8()
+        let value = try r.u64()
+        if flag == 1 { step = value }
+      }
+      record = .update(pool: pool, requestID: requestID, ids: ids, successes: successes, trials: trials, step: step)
     case 5:
       let pool = try r.string()
       let ids = try r.array(UInt64.self)
@@ -101,9 +112,10 @@ enum WALRecord: Equatable, Sendable {
       let count = try r.u64()
       let drawn = try r.u64()
       guard drawn <= UInt64(Int32.max) else { throw PersistenceError("drawn count out of range") }
+      let memo = try r.u8() == 1 ? try r.memo() : nil
       record = .select(
-        pool: pool, count: count, drawn: drawn == 0 ? nil : Int(drawn - 1),
-        memo: try r.u8() == 1 ? try r.memo() : nil)
+        pool: pool, count: count, drawn: drawn == 0 ? nil : Int(drawn - 1), memo: memo,
+        seen: r.version >= 3 ? try r.array(UInt64.self) : [])
     case let kind: throw PersistenceError("unknown record type \(kind)")
     }
     guard r.atEnd else { throw PersistenceError("\(bytes.count - r.offset) stray bytes after a record") }
@@ -117,14 +129,16 @@ enum WALRecord: Equatable, Sendable {
     case .dropPool(let name): try engine.dropPool(name)
     case .register(let pool, let ids, let a, let b):
       _ = try engine.pool(pool).register(ids, priors: a.map { ($0, b ?? []) })
-    case .update(let pool, let requestID, let ids, let successes, let trials):
+    case .update(let pool, let requestID, let ids, let successes, let trials, let step):
       _ = try engine.pool(pool).update(
-        Outcomes(ids: ids, successes: successes, trials: trials), requestID: requestID)
+        Outcomes(ids: ids, successes: successes, trials: trials, step: step), requestID: requestID)
     case .setPosteriors(let pool, let ids, let alpha, let beta, let names):
       try engine.pool(pool).setPosteriors(ids, alpha: alpha, beta: beta, names: names)
     case .install(let snapshot): try engine.install(snapshot)
-    case .select(let pool, let count, let drawn, let memo):
-      try engine.pool(pool).replaySelect(count: count, drawn: drawn, memo: memo)
+    case .select(let pool, let count, let drawn, let memo, let seen):
+      let target = try engine.pool(pool)
+      try target.replaySelect(count: count, drawn: drawn, memo: memo)
+      try target.markSeen(seen)
     }
   }
 }
@@ -140,6 +154,40 @@ extension BinaryWriter {
     f64(c.bandHigh)
     u64(c.seed)
     u8(c.strictIDs ? 1 : 0)
+    let d = c.dps
+    f64(d.decay)
+    string(d.prior)
+    array(d.priorCounts)
+    string(d.selection)
+    f64(d.entropyWeight)
+    let g = c.greso
+    for v in [g.pEasy, g.pHard, g.targetZeroShare, g.easyThreshold, g.hardThreshold, g.stepSize, g.pMin, g.pMax] {
+      f64(v)
+    }
+    f64(g.keepFloor)
+    u8(g.adapt ? 1 : 0)
+    let p = c.pools
+    for v in [p.hardMax, p.easyMin, p.weightHard, p.weightNormal, p.weightEasy, p.weightUnseen] { f64(v) }
+  }
+
+  mutating func strategyState(_ t: StrategySnapshot?) {
+    u8(t == nil ? 0 : 1)
+    guard let t else { return }
+    u64(t.steps)
+    u8(t.latestStep == nil ? 0 : 1)
+    u64(t.latestStep ?? 0)
+    u8(t.stepOpen ? 1 : 0)
+    array(t.dpsA)
+    array(t.dpsPi)
+    array(t.dpsPrev)
+    array(t.dpsSynced)
+    array(t.easyRun)
+    array(t.hardRun)
+    for v in [t.pEasy, t.pHard, t.stepStartPEasy, t.stepStartPHard] { f64(v) }
+    u64(t.stepGroups)
+    u64(t.stepAllSolved)
+    u64(t.stepAllFailed)
+    array(t.lastMean)
   }
 
   mutating func memo(_ m: SelectMemo) {
@@ -181,6 +229,7 @@ extension BinaryWriter {
     array(p.recentFingerprints)
     u32(UInt32(p.recentSelects.count))
     for m in p.recentSelects { memo(m) }
+    strategyState(p.strategy)
   }
 }
 
@@ -195,7 +244,42 @@ extension BinaryReader {
       priorAlpha: priorAlpha, priorBeta: priorBeta, decay: decay, target: target, strategy: strategy,
       bandLow: try f64(), bandHigh: try f64(), seed: try u64())
     if version >= 2 { config.strictIDs = try u8() == 1 }
+    if version >= 3 {
+      config.dps.decay = try f64()
+      config.dps.prior = try string()
+      config.dps.priorCounts = try array(Double.self)
+      config.dps.selection = try string()
+      config.dps.entropyWeight = try f64()
+      var g = GRESOConfig()
+      (g.pEasy, g.pHard, g.targetZeroShare, g.easyThreshold) = (try f64(), try f64(), try f64(), try f64())
+      (g.hardThreshold, g.stepSize, g.pMin, g.pMax) = (try f64(), try f64(), try f64(), try f64())
+      g.keepFloor = try f64()
+      g.adapt = try u8() == 1
+      config.greso = g
+      var p = PoolsConfig()
+      (p.hardMax, p.easyMin, p.weightHard) = (try f64(), try f64(), try f64())
+      (p.weightNormal, p.weightEasy, p.weightUnseen) = (try f64(), try f64(), try f64())
+      config.pools = p
+    }
     return config
+  }
+
+  mutating func strategyState() throws(PersistenceError) -> StrategySnapshot? {
+    guard try u8() == 1 else { return nil }
+    let steps = try u64()
+    let hasLatest = try u8() == 1
+    let latest = try u64()
+    let open = try u8() == 1
+    let (a, pi, prev) = (try array(Double.self), try array(Double.self), try array(Double.self))
+    let synced = try array(UInt64.self)
+    let (easy, hard) = (try array(UInt32.self), try array(UInt32.self))
+    let (pEasy, pHard, startEasy, startHard) = (try f64(), try f64(), try f64(), try f64())
+    let (groups, solved, failed) = (try u64(), try u64(), try u64())
+    return StrategySnapshot(
+      steps: steps, latestStep: hasLatest ? latest : nil, stepOpen: open, dpsA: a, dpsPi: pi, dpsPrev: prev,
+      dpsSynced: synced, easyRun: easy, hardRun: hard, pEasy: pEasy, pHard: pHard, stepStartPEasy: startEasy,
+      stepStartPHard: startHard, stepGroups: groups, stepAllSolved: solved, stepAllFailed: failed,
+      lastMean: try array(Double.self))
   }
 
   private mutating func strategy() throws(PersistenceError) -> Strategy {
@@ -256,9 +340,11 @@ extension BinaryReader {
       }
       for _ in 0..<(try u32()) { selects.append(try memo()) }
     }
-    return PoolSnapshot(
+    var snapshot = PoolSnapshot(
       name: name, config: config, selectCount: selectCount, updateCount: updateCount, ids: ids, alpha: alpha,
       beta: beta, epochOrder: order, epochCursor: cursor, epochRNG: rng, recentRequests: recent,
       recentFingerprints: fingerprints, recentSelects: selects, names: names)
+    if version >= 3 { snapshot.strategy = try strategyState() }
+    return snapshot
   }
 }

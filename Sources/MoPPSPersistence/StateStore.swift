@@ -244,6 +244,9 @@ public final class StateStore: @unchecked Sendable {
     case change(WALRecord, () throws(MoPPSError) -> R)
     /// Already applied (a Select, whose record holds its result): log it, or undo and refuse.
     case logged(WALRecord, R, undo: () -> Void)
+    /// As `logged`, then `finish` once the record is written (a dps Select marks the prompts it saw
+    /// only after its record is in the log, so that a failed write leaves nothing to take back).
+    case loggedThen(WALRecord, R, undo: () -> Void, finish: () throws(MoPPSError) -> Void)
   }
 
   /// Runs one mutation of `pool` under that pool's lock: plan, log, apply. A record that cannot be
@@ -267,6 +270,16 @@ public final class StateStore: @unchecked Sendable {
           undo()
           throw .storage(error)
         }
+      case .loggedThen(let record, let result, let undo, let finish):
+        let lsn: UInt64?
+        do throws(PersistenceError) {
+          lsn = try append(record)
+        } catch {
+          undo()
+          throw .storage(error)
+        }
+        try refusing(finish)
+        return (result, lsn)
       }
     }
     guard let (result, lsn) = outcome else { return nil }

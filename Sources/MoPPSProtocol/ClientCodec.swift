@@ -283,6 +283,9 @@ extension Strategy {
     case MOPPS__V1__STRATEGY__STRATEGY_TOPK: self = .topK
     case MOPPS__V1__STRATEGY__STRATEGY_THRESHOLD: self = .threshold
     case MOPPS__V1__STRATEGY__STRATEGY_UNIFORM: self = .uniform
+    case MOPPS__V1__STRATEGY__STRATEGY_DPS: self = .dps
+    case MOPPS__V1__STRATEGY__STRATEGY_GRESO: self = .greso
+    case MOPPS__V1__STRATEGY__STRATEGY_POOLS: self = .pools
     default: return nil
     }
   }

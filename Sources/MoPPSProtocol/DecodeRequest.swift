@@ -89,7 +89,8 @@ extension Request {
         } else if m.rollouts != 0 {
           throw .invalid("trials and rollouts are both set; send one of them")
         }
-        let outcomes = Outcomes(ids: ids, successes: successes, trials: trials.map(Double.init))
+        let step = m.step_opt_case == MOPPS__V1__UPDATE_REQUEST__STEP_OPT_STEP ? m.step : nil
+        let outcomes = Outcomes(ids: ids, successes: successes, trials: trials.map(Double.init), step: step)
         return .update(UpdateRequest(pool: text(m.pool), outcomes: outcomes, requestID: text(m.request_id)))
       }
     case .get:
@@ -143,6 +144,56 @@ extension Request {
       f.strictIDs = c.strict_ids != 0
     }
     f.strategy = try strategy(c.strategy, "config.strategy")
+    if let d = c.dps?.pointee {
+      var x = DPSFields()
+      if d.decay_opt_case == MOPPS__V1__DPSCONFIG__DECAY_OPT_DECAY { x.decay = d.decay }
+      x.prior = text(d.prior)
+      x.priorCounts = Array(UnsafeBufferPointer(start: d.prior_counts, count: d.n_prior_counts))
+      x.selection = text(d.selection)
+      if d.entropy_weight_opt_case == MOPPS__V1__DPSCONFIG__ENTROPY_WEIGHT_OPT_ENTROPY_WEIGHT {
+        x.entropyWeight = d.entropy_weight
+      }
+      f.dps = x
+    }
+    if let g = c.greso?.pointee {
+      var x = GRESOFields()
+      if g.p_easy_opt_case == MOPPS__V1__GRESOCONFIG__P_EASY_OPT_P_EASY { x.pEasy = g.p_easy }
+      if g.p_hard_opt_case == MOPPS__V1__GRESOCONFIG__P_HARD_OPT_P_HARD { x.pHard = g.p_hard }
+      if g.target_zero_share_opt_case == MOPPS__V1__GRESOCONFIG__TARGET_ZERO_SHARE_OPT_TARGET_ZERO_SHARE {
+        x.targetZeroShare = g.target_zero_share
+      }
+      if g.easy_threshold_opt_case == MOPPS__V1__GRESOCONFIG__EASY_THRESHOLD_OPT_EASY_THRESHOLD {
+        x.easyThreshold = g.easy_threshold
+      }
+      if g.hard_threshold_opt_case == MOPPS__V1__GRESOCONFIG__HARD_THRESHOLD_OPT_HARD_THRESHOLD {
+        x.hardThreshold = g.hard_threshold
+      }
+      if g.step_size_opt_case == MOPPS__V1__GRESOCONFIG__STEP_SIZE_OPT_STEP_SIZE { x.stepSize = g.step_size }
+      if g.p_min_opt_case == MOPPS__V1__GRESOCONFIG__P_MIN_OPT_P_MIN { x.pMin = g.p_min }
+      if g.p_max_opt_case == MOPPS__V1__GRESOCONFIG__P_MAX_OPT_P_MAX { x.pMax = g.p_max }
+      if g.keep_floor_opt_case == MOPPS__V1__GRESOCONFIG__KEEP_FLOOR_OPT_KEEP_FLOOR { x.keepFloor = g.keep_floor }
+      if g.adapt_opt_case == MOPPS__V1__GRESOCONFIG__ADAPT_OPT_ADAPT { x.adapt = g.adapt != 0 }
+      f.greso = x
+    }
+    if let p = c.pools?.pointee {
+      var x = PoolsFields()
+      if p.hard_max_opt_case == MOPPS__V1__POOLS_CONFIG__HARD_MAX_OPT_HARD_MAX { x.hardMax = p.hard_max }
+      if p.easy_min_opt_case == MOPPS__V1__POOLS_CONFIG__EASY_MIN_OPT_EASY_MIN { x.easyMin = p.easy_min }
+      if p.weight_hard_opt_case == MOPPS__V1__POOLS_CONFIG__WEIGHT_HARD_OPT_WEIGHT_HARD {
+        x.weightHard = p.weight_hard
+      }
+      if p.weight_normal_opt_case == MOPPS__V1__POOLS_CONFIG__WEIGHT_NORMAL_OPT_WEIGHT_NORMAL {
+        x.weightNormal = p.weight_normal
+      }
+      if p.weight_easy_opt_case == MOPPS__V1__POOLS_CONFIG__WEIGHT_EASY_OPT_WEIGHT_EASY {
+        x.weightEasy = p.weight_easy
+      }
+      if p.weight_unseen_opt_case == MOPPS__V1__POOLS_CONFIG__WEIGHT_UNSEEN_OPT_WEIGHT_UNSEEN {
+        x.weightUnseen = p.weight_unseen
+      }
+      f.pools = x
+    }
+    try f.checkStrategyMessages()
     return f
   }
 
@@ -153,6 +204,9 @@ extension Request {
     case MOPPS__V1__STRATEGY__STRATEGY_TOPK: return .topK
     case MOPPS__V1__STRATEGY__STRATEGY_THRESHOLD: return .threshold
     case MOPPS__V1__STRATEGY__STRATEGY_UNIFORM: return .uniform
+    case MOPPS__V1__STRATEGY__STRATEGY_DPS: return .dps
+    case MOPPS__V1__STRATEGY__STRATEGY_GRESO: return .greso
+    case MOPPS__V1__STRATEGY__STRATEGY_POOLS: return .pools
     default: throw .invalid("\(field): unknown strategy value \(s.rawValue)")
     }
   }
@@ -164,6 +218,9 @@ extension Strategy {
     case .topK: MOPPS__V1__STRATEGY__STRATEGY_TOPK
     case .threshold: MOPPS__V1__STRATEGY__STRATEGY_THRESHOLD
     case .uniform: MOPPS__V1__STRATEGY__STRATEGY_UNIFORM
+    case .dps: MOPPS__V1__STRATEGY__STRATEGY_DPS
+    case .greso: MOPPS__V1__STRATEGY__STRATEGY_GRESO
+    case .pools: MOPPS__V1__STRATEGY__STRATEGY_POOLS
     }
   }
 }

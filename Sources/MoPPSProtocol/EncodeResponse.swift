@@ -99,6 +99,10 @@ public enum Reply {
         (m.n_beta, m.beta) = (p.beta.count, arena.array(p.beta))
       }
       (m.n_known, m.known) = (p.known.count, arena.array(p.known.map { $0 ? protobuf_c_boolean(1) : 0 }))
+      (m.n_dps_predicted, m.dps_predicted) = (p.dpsPredicted.count, arena.array(p.dpsPredicted))
+      (m.n_greso_easy_run, m.greso_easy_run) = (p.gresoEasyRun.count, arena.array(p.gresoEasyRun))
+      (m.n_greso_hard_run, m.greso_hard_run) = (p.gresoHardRun.count, arena.array(p.gresoHardRun))
+      (m.n_last_mean, m.last_mean) = (p.lastMean.count, arena.array(p.lastMean))
     }
   }
 
@@ -237,6 +241,62 @@ public enum Reply {
       MOPPS__V1__POOL_CONFIG__STRICT_IDS_OPT_STRICT_IDS, k.strictIDs ? 1 : 0
     )
     c.strategy = k.strategy.wire
+    switch k.strategy {
+    case .dps:
+      var d = Mopps__V1__DPSConfig()
+      mopps__v1__dpsconfig__init(&d)
+      (d.decay_opt_case, d.decay) = (MOPPS__V1__DPSCONFIG__DECAY_OPT_DECAY, k.dps.decay)
+      d.prior = arena.string(k.dps.prior)
+      (d.n_prior_counts, d.prior_counts) = (k.dps.priorCounts.count, arena.array(k.dps.priorCounts))
+      d.selection = arena.string(k.dps.selection)
+      (d.entropy_weight_opt_case, d.entropy_weight) = (
+        MOPPS__V1__DPSCONFIG__ENTROPY_WEIGHT_OPT_ENTROPY_WEIGHT, k.dps.entropyWeight
+      )
+      c.dps = arena.object(d)
+    case .greso:
+      let g = k.greso
+      var x = Mopps__V1__GRESOConfig()
+      mopps__v1__gresoconfig__init(&x)
+      (x.p_easy_opt_case, x.p_easy) = (MOPPS__V1__GRESOCONFIG__P_EASY_OPT_P_EASY, g.pEasy)
+      (x.p_hard_opt_case, x.p_hard) = (MOPPS__V1__GRESOCONFIG__P_HARD_OPT_P_HARD, g.pHard)
+      (x.target_zero_share_opt_case, x.target_zero_share) = (
+        MOPPS__V1__GRESOCONFIG__TARGET_ZERO_SHARE_OPT_TARGET_ZERO_SHARE, g.targetZeroShare
+      )
+      (x.easy_threshold_opt_case, x.easy_threshold) = (
+        MOPPS__V1__GRESOCONFIG__EASY_THRESHOLD_OPT_EASY_THRESHOLD, g.easyThreshold
+      )
+      (x.hard_threshold_opt_case, x.hard_threshold) = (
+        MOPPS__V1__GRESOCONFIG__HARD_THRESHOLD_OPT_HARD_THRESHOLD, g.hardThreshold
+      )
+      (x.step_size_opt_case, x.step_size) = (MOPPS__V1__GRESOCONFIG__STEP_SIZE_OPT_STEP_SIZE, g.stepSize)
+      (x.p_min_opt_case, x.p_min) = (MOPPS__V1__GRESOCONFIG__P_MIN_OPT_P_MIN, g.pMin)
+      (x.p_max_opt_case, x.p_max) = (MOPPS__V1__GRESOCONFIG__P_MAX_OPT_P_MAX, g.pMax)
+      (x.keep_floor_opt_case, x.keep_floor) = (MOPPS__V1__GRESOCONFIG__KEEP_FLOOR_OPT_KEEP_FLOOR, g.keepFloor)
+      (x.adapt_opt_case, x.adapt) = (MOPPS__V1__GRESOCONFIG__ADAPT_OPT_ADAPT, g.adapt ? 1 : 0)
+      c.greso = arena.object(x)
+    case .pools:
+      let p = k.pools
+      var x = Mopps__V1__PoolsConfig()
+      mopps__v1__pools_config__init(&x)
+      (x.hard_max_opt_case, x.hard_max) = (MOPPS__V1__POOLS_CONFIG__HARD_MAX_OPT_HARD_MAX, p.hardMax)
+      (x.easy_min_opt_case, x.easy_min) = (MOPPS__V1__POOLS_CONFIG__EASY_MIN_OPT_EASY_MIN, p.easyMin)
+      (x.weight_hard_opt_case, x.weight_hard) = (MOPPS__V1__POOLS_CONFIG__WEIGHT_HARD_OPT_WEIGHT_HARD, p.weightHard)
+      (x.weight_normal_opt_case, x.weight_normal) = (
+        MOPPS__V1__POOLS_CONFIG__WEIGHT_NORMAL_OPT_WEIGHT_NORMAL, p.weightNormal
+      )
+      (x.weight_easy_opt_case, x.weight_easy) = (MOPPS__V1__POOLS_CONFIG__WEIGHT_EASY_OPT_WEIGHT_EASY, p.weightEasy)
+      (x.weight_unseen_opt_case, x.weight_unseen) = (
+        MOPPS__V1__POOLS_CONFIG__WEIGHT_UNSEEN_OPT_WEIGHT_UNSEEN, p.weightUnseen
+      )
+      c.pools = arena.object(x)
+    case .topK, .threshold, .uniform: break
+    }
+    var st = Mopps__V1__StrategyState()
+    mopps__v1__strategy_state__init(&st)
+    st.steps = info.state.steps
+    st.greso_p_easy = info.state.gresoPEasy
+    st.greso_p_hard = info.state.gresoPHard
+    st.bytes_per_prompt = info.state.bytesPerPrompt
     var m = Mopps__V1__PoolInfo()
     mopps__v1__pool_info__init(&m)
     m.name = arena.string(info.name)
@@ -244,6 +304,7 @@ public enum Reply {
     m.prompt_count = UInt64(info.promptCount)
     m.select_count = info.selectCount
     m.update_count = info.updateCount
+    m.state = arena.object(st)
     return arena.object(m)
   }
 }

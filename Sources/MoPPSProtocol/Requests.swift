@@ -11,8 +11,22 @@ public struct PoolConfigFields: Sendable, Equatable {
   public var bandHigh: Double?
   public var seed: UInt64?
   public var strictIDs: Bool?
+  /// The strategy messages as sent (nil: not set).
+  public var dps: DPSFields?
+  public var greso: GRESOFields?
+  public var pools: PoolsFields?
 
   public init() {}
+
+  /// INVALID_ARGUMENT when a strategy message other than the pool strategy's own is set.
+  public func checkStrategyMessages() throws(MoPPSError) {
+    let strategy = strategy ?? PoolConfig().strategy
+    for (name, isSet, own) in [
+      ("dps", dps != nil, Strategy.dps), ("greso", greso != nil, .greso), ("pools", pools != nil, .pools),
+    ] where isSet && strategy != own {
+      throw .invalid("config.\(name): set, but strategy is \(strategy.rawValue)")
+    }
+  }
 
   /// The config in force: sent values over the defaults, `defaultSeed` when no seed was sent.
   public func resolved(defaultSeed: UInt64) -> PoolConfig {
@@ -21,7 +35,89 @@ public struct PoolConfigFields: Sendable, Equatable {
       priorAlpha: priorAlpha ?? d.priorAlpha, priorBeta: priorBeta ?? d.priorBeta,
       decay: decay ?? d.decay, target: target ?? d.target, strategy: strategy ?? d.strategy,
       bandLow: bandLow ?? d.bandLow, bandHigh: bandHigh ?? d.bandHigh, seed: seed ?? defaultSeed,
-      strictIDs: strictIDs ?? d.strictIDs)
+      strictIDs: strictIDs ?? d.strictIDs, dps: dps?.resolved ?? d.dps, greso: greso?.resolved ?? d.greso,
+      pools: pools?.resolved ?? d.pools)
+  }
+}
+
+/// DPSConfig as sent.
+public struct DPSFields: Sendable, Equatable {
+  public var decay: Double?
+  public var prior = ""
+  public var priorCounts: [Double] = []
+  public var selection = ""
+  public var entropyWeight: Double?
+
+  public init() {}
+
+  var resolved: DPSConfig {
+    var c = DPSConfig()
+    if let decay { c.decay = decay }
+    if !priorCounts.isEmpty {
+      c.prior = ""
+      c.priorCounts = priorCounts
+    } else if !prior.isEmpty {
+      c.prior = prior
+      // An unknown name keeps the uniform counts; validate() refuses it by name.
+      c.priorCounts = DPSConfig.preset(prior) ?? c.priorCounts
+    }
+    if !selection.isEmpty { c.selection = selection }
+    if let entropyWeight { c.entropyWeight = entropyWeight }
+    return c
+  }
+}
+
+/// GRESOConfig as sent.
+public struct GRESOFields: Sendable, Equatable {
+  public var pEasy: Double?
+  public var pHard: Double?
+  public var targetZeroShare: Double?
+  public var easyThreshold: Double?
+  public var hardThreshold: Double?
+  public var stepSize: Double?
+  public var pMin: Double?
+  public var pMax: Double?
+  public var keepFloor: Double?
+  public var adapt: Bool?
+
+  public init() {}
+
+  var resolved: GRESOConfig {
+    var c = GRESOConfig()
+    c.pEasy = pEasy ?? c.pEasy
+    c.pHard = pHard ?? c.pHard
+    c.targetZeroShare = targetZeroShare ?? c.targetZeroShare
+    c.easyThreshold = easyThreshold ?? c.easyThreshold
+    c.hardThreshold = hardThreshold ?? c.hardThreshold
+    c.stepSize = stepSize ?? c.stepSize
+    c.pMin = pMin ?? c.pMin
+    c.pMax = pMax ?? c.pMax
+    c.keepFloor = keepFloor ?? c.keepFloor
+    c.adapt = adapt ?? c.adapt
+    return c
+  }
+}
+
+/// PoolsConfig as sent.
+public struct PoolsFields: Sendable, Equatable {
+  public var hardMax: Double?
+  public var easyMin: Double?
+  public var weightHard: Double?
+  public var weightNormal: Double?
+  public var weightEasy: Double?
+  public var weightUnseen: Double?
+
+  public init() {}
+
+  var resolved: PoolsConfig {
+    var c = PoolsConfig()
+    c.hardMax = hardMax ?? c.hardMax
+    c.easyMin = easyMin ?? c.easyMin
+    c.weightHard = weightHard ?? c.weightHard
+    c.weightNormal = weightNormal ?? c.weightNormal
+    c.weightEasy = weightEasy ?? c.weightEasy
+    c.weightUnseen = weightUnseen ?? c.weightUnseen
+    return c
   }
 }
 

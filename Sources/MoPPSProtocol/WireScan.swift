@@ -282,9 +282,37 @@ extension WireScan {
     [number: Field(name: name, kind: .string(maxBytes: maxBytes))]
   }
 
+  private static let dpsConfig = Schema(
+    message: "mopps.v1.DPSConfig", structBytes: 96,
+    fields: [
+      1: Field(name: "config.dps.decay", kind: .scalar),
+      2: Field(name: "config.dps.prior", kind: .string(maxBytes: 32)),
+      3: Field(name: "config.dps.prior_counts", kind: .numbers(.fixed64, width: 8)),
+      4: Field(name: "config.dps.selection", kind: .string(maxBytes: 32)),
+      5: Field(name: "config.dps.entropy_weight", kind: .scalar),
+    ])
+
   private static let poolConfig = Schema(
-    message: "mopps.v1.PoolConfig", structBytes: 128,
-    fields: Dictionary(uniqueKeysWithValues: (1...9).map { ($0, Field(name: "config", kind: .scalar)) }))
+    message: "mopps.v1.PoolConfig", structBytes: 160,
+    fields: Dictionary(uniqueKeysWithValues: (1...9).map { ($0, Field(name: "config", kind: .scalar)) }).merging(
+      [
+        20: Field(name: "config.dps", kind: .message(dpsConfig)),
+        21: Field(
+          name: "config.greso",
+          kind: .message(
+            Schema(
+              message: "mopps.v1.GRESOConfig", structBytes: 192,
+              fields: Dictionary(
+                uniqueKeysWithValues: (1...10).map { ($0, Field(name: "config.greso", kind: .scalar)) })))),
+        22: Field(
+          name: "config.pools",
+          kind: .message(
+            Schema(
+              message: "mopps.v1.PoolsConfig", structBytes: 128,
+              fields: Dictionary(
+                uniqueKeysWithValues: (1...6).map { ($0, Field(name: "config.pools", kind: .scalar)) })))),
+      ]
+    ) { a, _ in a })
 
   private static func only(_ message: String, _ parts: [UInt64: Field]...) -> Schema {
     let fields = parts.reduce(into: [UInt64: Field]()) { all, part in all.merge(part) { a, _ in a } }

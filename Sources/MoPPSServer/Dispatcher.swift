@@ -242,6 +242,7 @@ public final class Dispatcher: Sendable {
       .map { (Reply.importState(imported: r.ids.count, promptCount: $0.promptCount), []) }
     case .exportState(let name):
       let pool = try engine.pool(name)
+      try pool.checkReferenceFormat()
       try limit(pool.info.promptCount, "prompts to export")
       let p = pool.posteriors(nil)
       return (Reply.exportState(p, names: pool.names(of: p.ids)), [])

@@ -78,6 +78,7 @@ struct ExportState: ParsableCommand {
     let (engine, report) = try StateStore.load(directory: stateDir)
     for line in report { Log.warning(line) }
     let p = try engine.pool(pool)
+    try p.checkReferenceFormat()
     let posteriors = p.posteriors(nil)
     let json = ReferenceFormat.render(posteriors, names: p.names(of: posteriors.ids))
     if let out {
