@@ -157,11 +157,11 @@ def test_dps_without_step_every_update_is_a_step(client):
 # -- greso ----------------------------------------------------------------------------------------
 
 
-def _observe(client, pool, ref, i, means, step=None):
-    """Feeds prompt i groups of 8 with the given means, one Update each."""
+def _observe(client, pool, ref, i, means):
+    """Feeds prompt i groups of 10 rollouts with the given means, one Update each."""
     for m in means:
-        client.update(pool, [i], [8.0 * m], rollouts=8)
-        ref.update([i], [8.0 * m], [8.0])
+        client.update(pool, [i], [round(10 * m)], rollouts=10)
+        ref.update([i], [round(10 * m)], [10.0])
 
 
 def test_greso_skip_frequencies_match_the_rule(client):

@@ -166,7 +166,7 @@ def test_every_strategy_and_its_settings(server, strategy, settings):
     assert len(picks) == 48 and all(len(set(picks[k:k + 8])) == 8 for k in range(0, 48, 8))
     sampler.update(step_batch(np.repeat(picks[:8], 2), [1, 0] * 8))
     after = sampler.client.list_pools()[0]
-    assert after.update_count == 1 and after.steps == 1
+    assert after.update_count == 1 and after.steps == (1 if strategy in ("dps", "greso", "pools") else 0)
     assert sampler.client.get("verl", picks[:8]).alpha.tolist() == [2.0] * 8
     sampler.close()
 

@@ -76,6 +76,14 @@ def dps_observed_state(successes: float, trials: float) -> int:
     return 0 if mean == 0.0 else 2 if mean == 1.0 else 1
 
 
+def dps_predict(a: FloatArray, x: FloatArray) -> FloatArray:
+    """normalise(normalise(P(A) · x)): the original normalises in ``predict_next_state`` and again
+    after it, and the second division can move the last bit."""
+    y = dps_transition(a) @ x
+    y = y / y.sum()
+    return np.asarray(y / y.sum(), dtype=np.float64)
+
+
 def entropy(pi: FloatArray) -> FloatArray:
     """The original's H(π) = −Σ π log(π + 1e−10), along the last axis."""
     return np.asarray(-np.sum(pi * np.log(pi + 1e-10), axis=-1), dtype=np.float64)
@@ -165,8 +173,7 @@ class DPS:
             # Only zero prior counts (the local preset) make an observed jump impossible: no soft counts.
             u = num / total if total > 0 else np.zeros((3, 3))
             a = self._decayed(p.a) + u
-            pred = dps_transition(a) @ e
-            self.prompts[i] = _DPSPrompt(a, pred / pred.sum(), e, p.visits + 1)
+            self.prompts[i] = _DPSPrompt(a, dps_predict(a, e), e, p.visits + 1)
             self._observed.add(i)
 
     def _open_step(self) -> None:
@@ -175,8 +182,7 @@ class DPS:
         for i, p in self.prompts.items():
             self._before[i] = p
             a = self._decayed(p.a)
-            pred = dps_transition(a) @ p.pi
-            self.prompts[i] = _DPSPrompt(a, pred / pred.sum(), p.pi, p.visits)
+            self.prompts[i] = _DPSPrompt(a, dps_predict(a, p.pi), p.pi, p.visits)
 
 
 # -- GRESO ----------------------------------------------------------------------------------------
