@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -67,7 +67,7 @@ class _Steps:
 def dps_transition(a: FloatArray) -> FloatArray:
     """The expected transition matrix: each column of the counts divided by its sum
     (P[i][j] = probability of moving to state i from state j)."""
-    return a / a.sum(axis=0, keepdims=True)
+    return np.asarray(a / a.sum(axis=0, keepdims=True), dtype=np.float64)
 
 
 def dps_observed_state(successes: float, trials: float) -> int:
@@ -221,7 +221,7 @@ class GRESO:
     and hard run (≤ hard_threshold); p_easy / p_hard adapted once per training step from the share
     of the step's groups that were all solved / all failed."""
 
-    def __init__(self, config: Optional[GRESOConfig] = None, **overrides: float) -> None:
+    def __init__(self, config: Optional[GRESOConfig] = None, **overrides: Any) -> None:
         self.config = dataclasses.replace(config or GRESOConfig(), **overrides)
         self.p_easy, self.p_hard = self.config.p_easy, self.config.p_hard
         self.easy_run: Dict[int, int] = {}
@@ -304,7 +304,7 @@ class Pools:
     (hard ≤ hard_max, easy > easy_min, normal between, unseen), the pool its weight; B drawn by
     weight without replacement (successive draws proportional to the remaining weights)."""
 
-    def __init__(self, config: Optional[PoolsConfig] = None, **overrides: float) -> None:
+    def __init__(self, config: Optional[PoolsConfig] = None, **overrides: Any) -> None:
         self.config = dataclasses.replace(config or PoolsConfig(), **overrides)
         self.last_mean: Dict[int, float] = {}
 

@@ -13,8 +13,8 @@ Scenarios (:func:`scenario`):
 
 - ``stationary``: d_i ~ Normal(0, difficulty_spread).
 - ``drifting``: as stationary, but at step ``drift_at`` a share ``drift_share`` of the prompts
-  (chosen at random) get a new difficulty drawn from the same distribution: what a prompt's history
-  says about it is wrong from then on (decay and DPS's dynamics should pay off).
+  (chosen at random) swap hard for easy: d_i ← −d_i (the distribution of difficulties stays the
+  same, each changed prompt's history is wrong from then on; decay and DPS's dynamics should pay off).
 - ``skewed``: a share ``skew_share`` of the prompts are always solved (d = −12) or never solved
   (d = +12), half each; the rest as stationary (real math sets: most prompts carry no signal).
 
@@ -89,7 +89,7 @@ class TaskConfig:
     greso_sampling_ratio: float = 1.5  # GRESO's scripts: sampling batch 384 for a train batch of 256
     scenario: str = "stationary"
     drift_at: int = 60
-    drift_share: float = 0.3
+    drift_share: float = 0.5
     skew_share: float = 0.7
 
     def __post_init__(self) -> None:
@@ -125,7 +125,6 @@ class Task:
             self.difficulty[fixed[: len(fixed) // 2]] = -12.0
             self.difficulty[fixed[len(fixed) // 2:]] = 12.0
         self._drifting = extra.permutation(config.prompts)[: int(round(config.drift_share * config.prompts))]
-        self._drifted = extra.normal(0.0, config.difficulty_spread, size=len(self._drifting))
         self.skill = config.skill0
 
     def success_prob(self, ids: Optional[IntArray] = None) -> FloatArray:
@@ -144,7 +143,7 @@ class Task:
         if step == self.config.jump_at:
             self.skill += self.config.jump
         if self.config.scenario == "drifting" and step == self.config.drift_at:
-            self.difficulty[self._drifting] = self._drifted
+            self.difficulty[self._drifting] = -self.difficulty[self._drifting]
 
 
 def spearman(a: FloatArray, b: FloatArray) -> float:
