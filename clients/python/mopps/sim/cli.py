@@ -132,6 +132,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"CSV per run and summary.md in {out}/; plots: " + ", ".join(str(p) for p in plots.values()))
     if args.report:
         command = "python -m mopps.sim " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        write_report(Path(args.report), tables, configs, seeds, decays, plots, texts, elapsed, command)
+        write_report(Path(args.report), tables, configs, seeds, decays, plots, texts, elapsed, command, results)
         print(f"report: {args.report}")
     return 0
