@@ -143,6 +143,18 @@ def main() -> int:
         r["ratio_beta_default_over_forced_best"] = r["beta_msamples_per_s_swift"] / r[f"beta_msamples_per_s_swift_{best}"]
         print(f"default build, its own choice vs forced {best}: {r['ratio_beta_default_over_forced_best']:.2f}x Beta speed")
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    strategies = [s for s in ("dps", "greso", "pools") if f"strategy_update_us_256_{s}" in r]
+    if strategies:
+        print("\nstrategies with their own state (pool of 40,000; whole-pool over 1M; every one supports "
+              "whole-pool):")
+        print(f"{'strategy':<10} {'select us':>10} {'update us':>10} {'select+update us':>17} {'whole 1M ms':>12}")
+        for s in strategies:
+            print(f"{s:<10} {r[f'strategy_select_us_m4096_b256_{s}']:>10.1f} {r[f'strategy_update_us_256_{s}']:>10.1f} "
+                  f"{r[f'strategy_select_update_us_{s}']:>17.1f} {r[f'strategy_wholepool_select_ms_1m_{s}']:>12.1f}")
+        replay = [k for k in (0, 1, 10, 100) if f"dps_replay_wholepool_ms_1m_k{k}" in r]
+        if replay:
+            print("dps lazy replay, whole-pool select over 1M observed prompts (decay 0.7) after k unread steps: " + ", ".join(
+                f"k={k}: {r[f'dps_replay_wholepool_ms_1m_k{k}']:.0f} ms" for k in replay))
     print(f"\nwrote {args.out}")
     if r["ratio_beta_swift_over_numpy"] < MIN_SAMPLER_RATIO:
         print(f"\nFAIL: the Swift Beta sampler is only {r['ratio_beta_swift_over_numpy']:.1f}x numpy "

@@ -155,6 +155,7 @@ enum PartialSelectionShim {
     }
     return out
   }
+
 }
 
 extension EngineBenchmarks {
@@ -166,6 +167,8 @@ extension EngineBenchmarks {
     case select
     /// Whole-pool selects (1 M prompts; 10 M and bytes per prompt unless skipped).
     case wholePool = "wholepool"
+    /// dps, greso and pools: select, update, whole-pool select over 1 M, and dps's lazy replay.
+    case strategies
   }
 
   /// Every engine measurement, in a fixed order, as (key, value) for bench-results.json: first with
@@ -195,6 +198,9 @@ extension EngineBenchmarks {
           beta[i].small = max(beta[i].small, betaThroughput(small: true, kernel: kernel))
         }
       }
+    }
+    if groups.contains(.strategies) {
+      for (key, value, unit) in try strategyResults() { record(key, value, unit) }
     }
     for (round, kernel) in order.enumerated() {
       let suffix = round == 0 ? "" : "_\(kernel)"
@@ -240,5 +246,119 @@ extension EngineBenchmarks {
       }
     }
     return results
+  }
+}
+
+extension EngineBenchmarks {
+  /// A pool of `strategy` with `n` prompts (ids 0..<n) that has seen `steps` training steps of 256
+  /// outcomes each (ids drawn uniformly, success counts varied), so every strategy has state.
+  func makeStrategyPool(_ engine: Engine, _ strategy: Strategy, prompts n: Int, steps: Int) throws -> Pool {
+    let pool = try engine.createPool("\(strategy)-\(n)", config: PoolConfig(strategy: strategy, seed: 7))
+    var start = 0
+    while start < n {
+      let end = min(n, start + (1 << 16))
+      _ = try pool.register((UInt64(start)..<UInt64(end)).map { $0 })
+      start = end
+    }
+    var rng = Xoshiro256(seed: 5)
+    for _ in 0..<steps { _ = try pool.update(Self.outcomes(256, below: n, &rng)) }
+    return pool
+  }
+
+  static func outcomes(_ k: Int, below n: Int, _ rng: inout Xoshiro256) -> Outcomes {
+    let ids = PartialSelectionShim.sample(k, of: n, using: &rng).map { UInt64($0) }
+    return Outcomes(
+      ids: ids, successes: ids.map { _ in Double(rng.nextBelow(9)) }, trials: [Double](repeating: 8, count: k)
+    )
+  }
+
+  /// Per strategy: a select of B = 256 from M = 4,096 candidates and an update of 256 (one step
+  /// each, alternating, so dps replays what the steps in between left), in a 40,000-prompt pool; a
+  /// whole-pool select over 1 M prompts (every strategy supports it); and dps's lazy replay: a
+  /// whole-pool select over 1 M seen prompts after k steps without reads (each prompt replays k
+  /// passive moves).
+  public func strategyResults() throws -> [(String, Double, String)] {
+    var out: [(String, Double, String)] = []
+    let engine = Engine()
+    for strategy in [Strategy.dps, .greso, .pools] {
+      let name = strategy.rawValue
+      let pool = try makeStrategyPool(engine, strategy, prompts: 40_000, steps: 50)
+      var rng = Xoshiro256(seed: 9)
+      let sets: [[UInt64]] = (0..<16).map { _ in
+        PartialSelectionShim.sample(4096, of: 40_000, using: &rng).map { UInt64($0) }
+      }
+      let updates: [Outcomes] = (0..<16).map { _ in Self.outcomes(256, below: 40_000, &rng) }
+      var i = 0
+      let select =
+        median(runs: quick ? 101 : 1001) {
+          _ = try! pool.select(SelectQuery(batchSize: 256, candidates: .given(sets[i % 16])))
+          _ = try! pool.update(updates[i % 16])
+          i += 1
+        } * 1e6
+      i = 0
+      let update =
+        median(runs: quick ? 101 : 1001) {
+          _ = try! pool.update(updates[i % 16])
+          i += 1
+        } * 1e6
+      out.append(
+        ("strategy_select_update_us_\(name)", select, "µs (select M=4,096 B=256, then update 256) [\(name)]"))
+      out.append(("strategy_update_us_256_\(name)", update, "µs (update 256) [\(name)]"))
+      out.append(
+        (
+          "strategy_select_us_m4096_b256_\(name)", max(select - update, 0),
+          "µs (the select of the pair) [\(name)]"
+        ))
+      try engine.dropPool(pool.name)
+
+      let million = try makeStrategyPool(engine, strategy, prompts: 1_000_000, steps: 20)
+      // The first whole-pool select makes every prompt seen (dps); the timed ones read steady state.
+      _ = try million.select(SelectQuery(batchSize: 256, candidates: .all))
+      out.append(("strategy_wholepool_select_ms_1m_\(name)", wholePoolMillis(million), "ms [\(name)]"))
+      try engine.dropPool(million.name)
+      if strategy == .dps { out += try dpsReplay(engine) }
+    }
+    return out
+  }
+
+  /// dps's lazy replay at 1 M prompts, at its most expensive: λ = 0.7 and every prompt observed once
+  /// (so no state is a fixed point that ends a replay early for ~100 steps), then k steps of 256
+  /// outcomes without reads, then a whole-pool select, which replays k passive moves per prompt.
+  /// k = 0 is the select without replay.
+  func dpsReplay(_ engine: Engine) throws -> [(String, Double, String)] {
+    var config = PoolConfig(strategy: .dps, seed: 7)
+    config.dps.decay = 0.7
+    let n = 1_000_000
+    let pool = try engine.createPool("dps-replay", config: config)
+    var rng = Xoshiro256(seed: 13)
+    var start = 0
+    while start < n {
+      let end = min(n, start + (1 << 16))
+      let ids = (UInt64(start)..<UInt64(end)).map { $0 }
+      _ = try pool.update(
+        Outcomes(
+          ids: ids, successes: ids.map { _ in Double(rng.nextBelow(9)) },
+          trials: [Double](repeating: 8, count: ids.count)))
+      start = end
+    }
+    _ = try pool.select(SelectQuery(batchSize: 256, candidates: .all))
+    var out: [(String, Double, String)] = []
+    let clock = ContinuousClock()
+    for k in [0, 1, 10, 100] {
+      var times: [Double] = []
+      for _ in 0..<(quick ? 1 : 3) {
+        for _ in 0..<k { _ = try pool.update(Self.outcomes(256, below: n, &rng)) }
+        times.append(
+          Self.seconds(clock.measure { _ = try! pool.select(SelectQuery(batchSize: 256, candidates: .all)) }))
+      }
+      let ms = times.sorted()[times.count / 2] * 1e3
+      out.append(
+        (
+          "dps_replay_wholepool_ms_1m_k\(k)", ms,
+          "ms (whole-pool select over 1 M observed prompts after \(k) unread steps, λ = 0.7) [dps]"
+        ))
+    }
+    try engine.dropPool(pool.name)
+    return out
   }
 }

@@ -64,7 +64,8 @@ public struct DPSConfig: Sendable, Equatable {
       throw .invalid("config.dps.prior must be uniform, progress, stability or local, got \"\(prior)\"")
     }
     guard priorCounts.count == 9 else {
-      throw .invalid("config.dps.prior_counts: need 9 counts (A0[next][prev], row-major), got \(priorCounts.count)")
+      throw .invalid(
+        "config.dps.prior_counts: need 9 counts (A0[next][prev], row-major), got \(priorCounts.count)")
     }
     for (i, c) in priorCounts.enumerated() where !(c.isFinite && c >= 0 && c <= 1e30) {
       throw .invalid("config.dps.prior_counts[\(i)] must be a finite count in [0, 1e30], got \(c)")
@@ -122,7 +123,8 @@ public struct GRESOConfig: Sendable, Equatable {
     }
     guard hardThreshold < easyThreshold else {
       throw .invalid(
-        "config.greso.hard_threshold (\(hardThreshold)) must be below config.greso.easy_threshold (\(easyThreshold))")
+        "config.greso.hard_threshold (\(hardThreshold)) must be below config.greso.easy_threshold (\(easyThreshold))"
+      )
     }
   }
 }

@@ -126,7 +126,8 @@ public struct StrategySnapshot: Sendable, Equatable {
       && l.dpsPi.map(\.bitPattern) == r.dpsPi.map(\.bitPattern)
       && l.dpsPrev.map(\.bitPattern) == r.dpsPrev.map(\.bitPattern) && l.dpsSynced == r.dpsSynced
       && l.easyRun == r.easyRun && l.hardRun == r.hardRun && l.pEasy.bitPattern == r.pEasy.bitPattern
-      && l.pHard.bitPattern == r.pHard.bitPattern && l.stepStartPEasy.bitPattern == r.stepStartPEasy.bitPattern
+      && l.pHard.bitPattern == r.pHard.bitPattern
+      && l.stepStartPEasy.bitPattern == r.stepStartPEasy.bitPattern
       && l.stepStartPHard.bitPattern == r.stepStartPHard.bitPattern && l.stepGroups == r.stepGroups
       && l.stepAllSolved == r.stepAllSolved && l.stepAllFailed == r.stepAllFailed
       && l.lastMean.map(\.bitPattern) == r.lastMean.map(\.bitPattern)
@@ -315,7 +316,8 @@ extension Pool {
     guard config.strategy.hasOwnState else { return }
     throw MoPPSError(
       .failedPrecondition,
-      "Import/Export of the reference formats is MoPPS-only (pool \(name) uses strategy \(config.strategy.rawValue))")
+      "Import/Export of the reference formats is MoPPS-only (pool \(name) uses strategy \(config.strategy.rawValue))"
+    )
   }
 
   /// The original string key of each id, "" where the id is its own key.

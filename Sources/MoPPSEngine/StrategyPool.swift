@@ -58,10 +58,16 @@ extension Pool {
           out.dpsPredicted += [pi.0, pi.1, pi.2]
         }
       case .greso:
-        out.gresoEasyRun = slots.map { slot in slot.flatMap { $0 < s.easyRun.count ? s.easyRun[$0] : nil } ?? 0 }
-        out.gresoHardRun = slots.map { slot in slot.flatMap { $0 < s.hardRun.count ? s.hardRun[$0] : nil } ?? 0 }
+        out.gresoEasyRun = slots.map { slot in
+          slot.flatMap { $0 < s.easyRun.count ? s.easyRun[$0] : nil } ?? 0
+        }
+        out.gresoHardRun = slots.map { slot in
+          slot.flatMap { $0 < s.hardRun.count ? s.hardRun[$0] : nil } ?? 0
+        }
       case .pools:
-        out.lastMean = slots.map { slot in slot.flatMap { $0 < s.lastMean.count ? s.lastMean[$0] : nil } ?? .nan }
+        out.lastMean = slots.map { slot in
+          slot.flatMap { $0 < s.lastMean.count ? s.lastMean[$0] : nil } ?? .nan
+        }
       case .topK, .threshold, .uniform: break
       }
       return out

@@ -151,7 +151,8 @@ struct DPSModel {
   /// bit for bit (then every later passive move changes nothing either).
   @inline(__always)
   func passive(
-    _ a: UnsafeMutablePointer<Double>, _ pi: UnsafeMutablePointer<Double>, _ prev: UnsafeMutablePointer<Double>
+    _ a: UnsafeMutablePointer<Double>, _ pi: UnsafeMutablePointer<Double>,
+    _ prev: UnsafeMutablePointer<Double>
   ) -> Bool {
     var changed = false
     for i in 0..<9 {
@@ -165,7 +166,9 @@ struct DPSModel {
     prev[1] = x.1
     prev[2] = x.2
     let y = Self.predict(a, x)
-    if y.0.bitPattern != x.0.bitPattern || y.1.bitPattern != x.1.bitPattern || y.2.bitPattern != x.2.bitPattern {
+    if y.0.bitPattern != x.0.bitPattern || y.1.bitPattern != x.1.bitPattern
+      || y.2.bitPattern != x.2.bitPattern
+    {
       changed = true
     }
     pi[0] = y.0
@@ -181,7 +184,9 @@ struct DPSModel {
     s.dpsA.withUnsafeMutableBufferPointer { a in
       s.dpsPi.withUnsafeMutableBufferPointer { pi in
         s.dpsPrev.withUnsafeMutableBufferPointer { prev in
-          let (ap, pp, qp) = (a.baseAddress! + 9 * slot, pi.baseAddress! + 3 * slot, prev.baseAddress! + 3 * slot)
+          let (ap, pp, qp) = (
+            a.baseAddress! + 9 * slot, pi.baseAddress! + 3 * slot, prev.baseAddress! + 3 * slot
+          )
           var k = synced
           while k < target {
             k += 1

@@ -8,7 +8,8 @@ enum WALRecord: Equatable, Sendable {
   case dropPool(name: String)
   case register(pool: String, ids: [UInt64], priorAlpha: [Double]?, priorBeta: [Double]?)
   case update(
-    pool: String, requestID: String, ids: [UInt64], successes: [Double], trials: [Double], step: UInt64? = nil)
+    pool: String, requestID: String, ids: [UInt64], successes: [Double], trials: [Double], step: UInt64? = nil
+  )
   case setPosteriors(pool: String, ids: [UInt64], alpha: [Double], beta: [Double], names: [String])
   /// A whole pool replaced (Restore of a tag, or import of a full state).
   case install(PoolSnapshot)
@@ -95,7 +96,8 @@ enum WALRecord: Equatable, Sendable {
         let value = try r.u64()
         if flag == 1 { step = value }
       }
-      record = .update(pool: pool, requestID: requestID, ids: ids, successes: successes, trials: trials, step: step)
+      record = .update(
+        pool: pool, requestID: requestID, ids: ids, successes: successes, trials: trials, step: step)
     case 5:
       let pool = try r.string()
       let ids = try r.array(UInt64.self)
@@ -161,7 +163,9 @@ extension BinaryWriter {
     string(d.selection)
     f64(d.entropyWeight)
     let g = c.greso
-    for v in [g.pEasy, g.pHard, g.targetZeroShare, g.easyThreshold, g.hardThreshold, g.stepSize, g.pMin, g.pMax] {
+    for v in [
+      g.pEasy, g.pHard, g.targetZeroShare, g.easyThreshold, g.hardThreshold, g.stepSize, g.pMin, g.pMax,
+    ] {
       f64(v)
     }
     f64(g.keepFloor)

@@ -171,7 +171,9 @@ extension Request {
       if g.step_size_opt_case == MOPPS__V1__GRESOCONFIG__STEP_SIZE_OPT_STEP_SIZE { x.stepSize = g.step_size }
       if g.p_min_opt_case == MOPPS__V1__GRESOCONFIG__P_MIN_OPT_P_MIN { x.pMin = g.p_min }
       if g.p_max_opt_case == MOPPS__V1__GRESOCONFIG__P_MAX_OPT_P_MAX { x.pMax = g.p_max }
-      if g.keep_floor_opt_case == MOPPS__V1__GRESOCONFIG__KEEP_FLOOR_OPT_KEEP_FLOOR { x.keepFloor = g.keep_floor }
+      if g.keep_floor_opt_case == MOPPS__V1__GRESOCONFIG__KEEP_FLOOR_OPT_KEEP_FLOOR {
+        x.keepFloor = g.keep_floor
+      }
       if g.adapt_opt_case == MOPPS__V1__GRESOCONFIG__ADAPT_OPT_ADAPT { x.adapt = g.adapt != 0 }
       f.greso = x
     }

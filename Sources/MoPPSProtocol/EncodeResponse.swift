@@ -280,11 +280,15 @@ public enum Reply {
       mopps__v1__pools_config__init(&x)
       (x.hard_max_opt_case, x.hard_max) = (MOPPS__V1__POOLS_CONFIG__HARD_MAX_OPT_HARD_MAX, p.hardMax)
       (x.easy_min_opt_case, x.easy_min) = (MOPPS__V1__POOLS_CONFIG__EASY_MIN_OPT_EASY_MIN, p.easyMin)
-      (x.weight_hard_opt_case, x.weight_hard) = (MOPPS__V1__POOLS_CONFIG__WEIGHT_HARD_OPT_WEIGHT_HARD, p.weightHard)
+      (x.weight_hard_opt_case, x.weight_hard) = (
+        MOPPS__V1__POOLS_CONFIG__WEIGHT_HARD_OPT_WEIGHT_HARD, p.weightHard
+      )
       (x.weight_normal_opt_case, x.weight_normal) = (
         MOPPS__V1__POOLS_CONFIG__WEIGHT_NORMAL_OPT_WEIGHT_NORMAL, p.weightNormal
       )
-      (x.weight_easy_opt_case, x.weight_easy) = (MOPPS__V1__POOLS_CONFIG__WEIGHT_EASY_OPT_WEIGHT_EASY, p.weightEasy)
+      (x.weight_easy_opt_case, x.weight_easy) = (
+        MOPPS__V1__POOLS_CONFIG__WEIGHT_EASY_OPT_WEIGHT_EASY, p.weightEasy
+      )
       (x.weight_unseen_opt_case, x.weight_unseen) = (
         MOPPS__V1__POOLS_CONFIG__WEIGHT_UNSEEN_OPT_WEIGHT_UNSEEN, p.weightUnseen
       )

@@ -294,25 +294,26 @@ extension WireScan {
 
   private static let poolConfig = Schema(
     message: "mopps.v1.PoolConfig", structBytes: 160,
-    fields: Dictionary(uniqueKeysWithValues: (1...9).map { ($0, Field(name: "config", kind: .scalar)) }).merging(
-      [
-        20: Field(name: "config.dps", kind: .message(dpsConfig)),
-        21: Field(
-          name: "config.greso",
-          kind: .message(
-            Schema(
-              message: "mopps.v1.GRESOConfig", structBytes: 192,
-              fields: Dictionary(
-                uniqueKeysWithValues: (1...10).map { ($0, Field(name: "config.greso", kind: .scalar)) })))),
-        22: Field(
-          name: "config.pools",
-          kind: .message(
-            Schema(
-              message: "mopps.v1.PoolsConfig", structBytes: 128,
-              fields: Dictionary(
-                uniqueKeysWithValues: (1...6).map { ($0, Field(name: "config.pools", kind: .scalar)) })))),
-      ]
-    ) { a, _ in a })
+    fields: Dictionary(uniqueKeysWithValues: (1...9).map { ($0, Field(name: "config", kind: .scalar)) })
+      .merging(
+        [
+          20: Field(name: "config.dps", kind: .message(dpsConfig)),
+          21: Field(
+            name: "config.greso",
+            kind: .message(
+              Schema(
+                message: "mopps.v1.GRESOConfig", structBytes: 192,
+                fields: Dictionary(
+                  uniqueKeysWithValues: (1...10).map { ($0, Field(name: "config.greso", kind: .scalar)) })))),
+          22: Field(
+            name: "config.pools",
+            kind: .message(
+              Schema(
+                message: "mopps.v1.PoolsConfig", structBytes: 128,
+                fields: Dictionary(
+                  uniqueKeysWithValues: (1...6).map { ($0, Field(name: "config.pools", kind: .scalar)) })))),
+        ]
+      ) { a, _ in a })
 
   private static func only(_ message: String, _ parts: [UInt64: Field]...) -> Schema {
     let fields = parts.reduce(into: [UInt64: Field]()) { all, part in all.merge(part) { a, _ in a } }

@@ -26,6 +26,48 @@ import Testing
 
   /// 8 threads × 100,000 prompt updates over 64 shared ids, integer successes, λ = 1: the final
   /// posteriors equal the serial sums exactly (Float32 holds these integers exactly).
+  /// Strategy pools under threads: selects (given, drawn, whole pool), gets, updates sharing step
+  /// numbers, and snapshots at once. Every accepted update is counted, steps are counted once per
+  /// number, and nothing traps (TSan checks the strategy and writer locks nest without races).
+  @Test(arguments: [Strategy.dps, .greso, .pools])
+  func strategyPoolsUnderThreads(strategy: Strategy) throws {
+    let pool = try Engine().createPool("z", config: PoolConfig(strategy: strategy, seed: 3))
+    _ = try pool.register((0..<UInt64(2000)).map { $0 })
+    let rounds = 400 / Self.scale
+    let accepted = Atomic<Int>(0)
+    onThreads(4) { t in
+      var rng = Xoshiro256(seed: UInt64(10 + t))
+      for i in 0..<rounds {
+        switch (t + i) % 4 {
+        case 0:
+          let candidates = rng.distinct(64, below: 2500).map { UInt64($0) }
+          _ = try! pool.select(SelectQuery(batchSize: 16, candidates: .given(candidates)))
+        case 1:
+          _ = try! pool.select(SelectQuery(batchSize: 8, candidates: i % 8 == 1 ? .all : .drawn(count: 32)))
+        case 2:
+          let ids = rng.distinct(16, below: 2500).map { UInt64($0) }
+          // Steps race between threads: one that went back is refused, and changes nothing.
+          let outcomes = Outcomes(
+            ids: ids, successes: ids.map { _ in Double(rng.nextBelow(5)) },
+            trials: [Double](repeating: 4, count: 16),
+            step: UInt64(i / 8))
+          if (try? pool.update(outcomes)) != nil { accepted.add(1, ordering: .relaxed) }
+        default:
+          _ = pool.posteriors(rng.distinct(32, below: 2500).map { UInt64($0) })
+          if i % 16 == 3 { _ = pool.snapshot() }
+        }
+      }
+    }
+    let updates = accepted.load(ordering: .relaxed)
+    #expect(updates > 0)
+    #expect(pool.info.updateCount == UInt64(updates))
+    #expect(pool.info.state.steps >= 1 && pool.info.state.steps <= UInt64(rounds / 8 + 1))
+    let snapshot = pool.snapshot()
+    if let t = snapshot.strategy, strategy == .greso {
+      #expect(t.stepGroups >= t.stepAllSolved && t.stepGroups >= t.stepAllFailed)
+    }
+  }
+
   @Test func noLostUpdates() throws {
     let pool = try Engine().createPool("p", config: PoolConfig(decay: 1, seed: 1))
     let perThread = 100_000 / Self.scale
