@@ -321,8 +321,10 @@ def bends(results: Mapping[str, Results], configs: Mapping[str, TaskConfig]) -> 
         for label, runs in res.items():
             if base_strategy(label) not in SIDECAR_STRATEGIES:
                 continue
-            curve = np.nanmean([_smooth(np.array([r["effective_ratio"] for r in run], float), 10) for run in runs],
-                               axis=0)
+            with warnings.catch_warnings():  # the moving mean's first 9 steps are NaN in every seed
+                warnings.simplefilter("ignore", RuntimeWarning)
+                curve = np.nanmean([_smooth(np.array([r["effective_ratio"] for r in run], float), 10)
+                                    for run in runs], axis=0)
             first = float(np.mean([run[0]["effective_ratio"] for run in runs]))
             peak = int(np.nanargmax(curve))
             parts.append(f"{label} {first:.2f} at step 1 → {curve[peak]:.2f} at step {peak + 1} → "
@@ -405,8 +407,11 @@ def write_report(path: Path, tables: Mapping[str, Sequence[Summary]], configs: D
         "  because those prompts span the whole difficulty range (d_i has standard deviation 3, so true rates",
         "  run from ~0 to ~1) and even one group of 8 rollouts orders an always-failed prompt below a mostly",
         "  solved one; ranking the *middle* prompts takes many more observations, which is what selection needs.",
-        "  It falls for λ < 1 (the posterior forgets) and, in the drifting scenario, at the drift step. A dps",
-        "  pool's Beta posterior has its own λ = 1 here (the λ in its label is DPS's transition decay).",
+        "  It is lower for λ < 1 (the posterior forgets) and collapses to ~0 at the drift step of the drifting",
+        "  scenario (half the rates flip while the posteriors still hold the old ones), then recovers as fast as",
+        "  the rule revisits prompts: λ = 0.5 and the rules that spread their choices (pools, greso) recover",
+        "  first. A dps pool's Beta posterior has its own λ = 1 here (the λ in its label is DPS's transition",
+        "  decay), so for dps, greso and pools Spearman says which prompts the rule revisited, not how it ranks.",
         "- **Effective ratio** (mixed groups / groups trained on, 10-step moving mean, so each bend shows a few",
         "  steps late) bends for three reasons: (1) at the start every prompt is unseen and the sidecar rules",
         "  choose like uniform; the ratio climbs as candidates gain history (dps is deterministic and climbs",
