@@ -162,6 +162,14 @@ extension StrategyState {
     for p in [t.pEasy, t.pHard, t.stepStartPEasy, t.stepStartPHard] where !(p >= 0 && p <= 1) {
       throw bad("p \(p) outside [0, 1]")
     }
+    // Scores are compared and logged: a damaged count or probability must not become a NaN score.
+    guard t.dpsA.allSatisfy({ $0.isFinite && $0 >= 0 }),
+      t.dpsPi.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }),
+      t.dpsPrev.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }),
+      t.lastMean.allSatisfy({ $0.isNaN || ($0 >= 0 && $0 <= 1) })
+    else {
+      throw bad("a count, probability or mean out of range")
+    }
     for s in t.dpsSynced where s != StrategyState.unseen && s > t.steps {
       throw bad("a prompt synced to step \(s), past the pool's \(t.steps)")
     }

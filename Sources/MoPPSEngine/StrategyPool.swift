@@ -205,9 +205,22 @@ extension Pool {
     switch config.strategy {
     case .dps:
       let model = DPSModel(config.dps)
-      let now = s.steps
+      let (now, closed) = (s.steps, s.closedSteps)
       var scores = [Double](repeating: 0, count: n)
-      for i in 0..<n { scores[i] = model.score(model.predicted(&s, slots[i] < 0 ? nil : slots[i], now: now)) }
+      s.withDPSArrays { m in
+        scores.withUnsafeMutableBufferPointer { out in
+          // Distinct candidates have distinct slots, so chunks replay disjoint parts of the arrays
+          // (in parallel for whole-pool selects; one chunk for a usual candidate set).
+          let chunk = 1 << 15
+          let (o, arrays) = (UnsafeSendable(out.baseAddress!), UnsafeSendable(m))
+          _ = parallelMap((n + chunk - 1) / chunk) { c in
+            for i in (c * chunk)..<min(n, (c + 1) * chunk) {
+              o.value[i] = model.score(
+                model.predicted(arrays.value, slots[i] < 0 ? nil : slots[i], closed: closed, now: now))
+            }
+          }
+        }
+      }
       return (TopB.largest(b, of: scores), scores)
     case .greso:
       let c = config.greso

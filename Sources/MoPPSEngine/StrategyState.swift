@@ -106,6 +106,35 @@ struct StrategyState: Sendable {
   var closedSteps: UInt64 { stepOpen ? steps &- 1 : steps }
 }
 
+/// The dps arrays of a `StrategyState` as raw pointers (valid inside `withDPSArrays`).
+struct DPSArrays {
+  let a: UnsafeMutablePointer<Double>
+  let pi: UnsafeMutablePointer<Double>
+  let prev: UnsafeMutablePointer<Double>
+  let synced: UnsafeMutablePointer<UInt64>
+  let count: Int
+}
+
+extension StrategyState {
+  /// The dps arrays as pointers (nil while no slot has dps state).
+  mutating func withDPSArrays<R>(_ body: (DPSArrays?) -> R) -> R {
+    guard !dpsSynced.isEmpty else { return body(nil) }
+    let count = dpsSynced.count
+    return dpsA.withUnsafeMutableBufferPointer { a in
+      dpsPi.withUnsafeMutableBufferPointer { pi in
+        dpsPrev.withUnsafeMutableBufferPointer { prev in
+          dpsSynced.withUnsafeMutableBufferPointer { synced in
+            body(
+              DPSArrays(
+                a: a.baseAddress!, pi: pi.baseAddress!, prev: prev.baseAddress!, synced: synced.baseAddress!,
+                count: count))
+          }
+        }
+      }
+    }
+  }
+}
+
 /// The DPS model's arithmetic, in the original's order of operations (Float64), on one slot.
 struct DPSModel {
   let a0: [Double]
@@ -179,40 +208,42 @@ struct DPSModel {
 
   /// Replays the passive moves of a seen slot up to `target` and stores them.
   func sync(_ s: inout StrategyState, _ slot: Int, to target: UInt64) {
-    let synced = s.dpsSynced[slot]
+    s.withDPSArrays { m in if let m { sync(m, slot, to: target) } }
+  }
+
+  func sync(_ m: DPSArrays, _ slot: Int, to target: UInt64) {
+    let synced = m.synced[slot]
     guard synced != StrategyState.unseen, synced < target else { return }
-    s.dpsA.withUnsafeMutableBufferPointer { a in
-      s.dpsPi.withUnsafeMutableBufferPointer { pi in
-        s.dpsPrev.withUnsafeMutableBufferPointer { prev in
-          let (ap, pp, qp) = (
-            a.baseAddress! + 9 * slot, pi.baseAddress! + 3 * slot, prev.baseAddress! + 3 * slot
-          )
-          var k = synced
-          while k < target {
-            k += 1
-            if !passive(ap, pp, qp) { break }
-          }
-        }
-      }
+    let (a, pi, prev) = (m.a + 9 * slot, m.pi + 3 * slot, m.prev + 3 * slot)
+    var k = synced
+    while k < target {
+      k += 1
+      if !passive(a, pi, prev) { break }
     }
-    s.dpsSynced[slot] = target
+    m.synced[slot] = target
   }
 
   /// π of a slot as of step `now` (uniform for an unseen one): stored moves up to the closed steps,
   /// the open step's move computed aside.
   func predicted(_ s: inout StrategyState, _ slot: Int?, now: UInt64) -> (Double, Double, Double) {
+    let closed = s.closedSteps
+    return s.withDPSArrays { m in predicted(m, slot, closed: closed, now: now) }
+  }
+
+  /// `predicted` on the raw arrays: chunks of distinct slots may run it in parallel.
+  func predicted(_ m: DPSArrays?, _ slot: Int?, closed: UInt64, now: UInt64) -> (Double, Double, Double) {
     let third = 1.0 / 3.0
-    guard let slot, slot < s.dpsSynced.count, s.dpsSynced[slot] != StrategyState.unseen else {
+    guard let m, let slot, slot < m.count, m.synced[slot] != StrategyState.unseen else {
       return (third, third, third)
     }
-    sync(&s, slot, to: s.closedSteps)
-    if s.dpsSynced[slot] >= now { return (s.dpsPi[3 * slot], s.dpsPi[3 * slot + 1], s.dpsPi[3 * slot + 2]) }
+    sync(m, slot, to: closed)
+    if m.synced[slot] >= now { return (m.pi[3 * slot], m.pi[3 * slot + 1], m.pi[3 * slot + 2]) }
     return withUnsafeTemporaryAllocation(of: Double.self, capacity: 15) { t in
       let (a, pi, prev) = (t.baseAddress!, t.baseAddress! + 9, t.baseAddress! + 12)
-      for i in 0..<9 { (a + i).initialize(to: s.dpsA[9 * slot + i]) }
+      for i in 0..<9 { (a + i).initialize(to: m.a[9 * slot + i]) }
       for i in 0..<3 {
-        (pi + i).initialize(to: s.dpsPi[3 * slot + i])
-        (prev + i).initialize(to: s.dpsPrev[3 * slot + i])
+        (pi + i).initialize(to: m.pi[3 * slot + i])
+        (prev + i).initialize(to: m.prev[3 * slot + i])
       }
       _ = passive(a, pi, prev)
       return (pi[0], pi[1], pi[2])

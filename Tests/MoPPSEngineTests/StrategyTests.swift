@@ -124,6 +124,34 @@ import Testing
     #expect(pool.info.state.steps == 40)
   }
 
+  /// A whole-pool select large enough to replay in parallel chunks chooses what the serial Get's
+  /// predictions rank first (ties by slot).
+  @Test func dpsWholePoolInChunksMatchesGet() throws {
+    let pool = Self.pool(.dps) {
+      $0.dps.decay = 0.8
+      $0.dps.prior = "progress"
+      $0.dps.priorCounts = DPSConfig.preset("progress")!
+    }
+    let n = 100_000
+    _ = try pool.register((0..<UInt64(n)).map { $0 })
+    _ = try pool.select(SelectQuery(batchSize: 1, candidates: .all))
+    var rng = Xoshiro256(seed: 8)
+    for _ in 0..<6 {
+      let ids = rng.distinct(5000, below: n).map { UInt64($0) }
+      _ = try pool.update(
+        Outcomes(
+          ids: ids, successes: ids.map { _ in Double(rng.nextBelow(5)) },
+          trials: [Double](repeating: 4, count: 5000)))
+    }
+    let chosen = try pool.select(SelectQuery(batchSize: 256, candidates: .all)).ids
+    let p = pool.posteriors(nil)
+    let score = (0..<n).map { p.dpsPredicted[3 * $0 + 1] }
+    let order = (0..<n).sorted { (l: Int, r: Int) -> Bool in
+      score[l] != score[r] ? score[l] > score[r] : l < r
+    }
+    #expect(chosen == order.prefix(256).map { p.ids[$0] })
+  }
+
   /// Two Updates with the same step leave every strategy's state exactly as one Update with both.
   @Test(arguments: [Strategy.dps, .greso, .pools])
   func twoRanksAreOneStep(strategy: Strategy) throws {
