@@ -40,7 +40,7 @@ help:
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
 	@echo "make test-browser  the --http dashboard in headless Chromium (selenium); rewrites docs/dashboard.png"
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
-	@echo "make demo     simulated RL training runs (uniform, DAPO, MoPPS, oracle) against a live moppsd"
+	@echo "make demo     simulated RL training runs (every strategy, DAPO, GRESO + DAPO, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
 	@echo "make fuzz     100,000 random/mutated requests against a live moppsd (at most 10 minutes)"
 	@echo "make fuzz-state  400 damaged state directories (flipped bits, cut files, FIFOs, links, …) against real server starts"
@@ -176,10 +176,11 @@ bench: build
 demo: deps build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m mopps.sim --quick --out demo-out
 
-# The full sweep behind docs/evidence.md: 5 seeds, λ ∈ {1, 0.5}; CSVs in sim-out/, plots in docs/evidence/.
+# The full sweep behind docs/evidence.md: every strategy in three scenarios, 5 seeds, λ ∈ {1, 0.5};
+# CSVs in sim-out/, one figure per scenario in docs/evidence/ (about 2-3 minutes).
 evidence: build
-	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m mopps.sim --seeds 0,1,2,3,4 --decays 1,0.5 --steps 400 \
-	  --out sim-out/evidence --plots-dir docs/evidence --report docs/evidence.md
+	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m mopps.sim --seeds 0,1,2,3,4 --decays 1,0.5 \
+	  --scenarios stationary,drifting,skewed --out sim-out/evidence --plots-dir docs/evidence --report docs/evidence.md
 
 proto:
 	scripts/gen-proto.sh

@@ -142,6 +142,47 @@ class PromptChooser:
             self.rng.bit_generator.state = state["rng"]
 
 
+#: Strategies with settings of their own (``strategy_config``): the rules of docs/strategies.md.
+CONFIGURED_STRATEGIES = ("dps", "greso", "pools")
+#: Strategies whose per-step rule needs the trainer's step number when several ranks report a step.
+PER_STEP_STRATEGIES = ("dps", "greso")
+
+
+def plain(value: Any) -> Any:
+    """A config value as plain Python (OmegaConf's DictConfig / ListConfig become dict / list)."""
+    if isinstance(value, (str, bytes)):
+        return value
+    if hasattr(value, "items"):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and hasattr(value, "__len__")):
+        return [plain(v) for v in value]
+    return value
+
+
+def pool_settings(strategy: Optional[str] = None, strategy_config: Any = None, **settings: Any) -> Dict[str, Any]:
+    """``create_pool`` keyword arguments for a plug-in's ``strategy`` and its ``strategy_config``
+    (a dict keyed by the fields of docs/strategies.md, e.g. ``{"decay": 0.7}`` for dps), plus the
+    MoPPS settings given (``None`` values left out).
+
+    >>> pool_settings("dps", {"decay": 0.7, "selection": "topk+entropy"})
+    {'strategy': 'dps', 'dps': {'decay': 0.7, 'selection': 'topk+entropy'}}
+    """
+    out = {k: v for k, v in settings.items() if v is not None}
+    if strategy is not None:
+        out["strategy"] = str(strategy)
+    if strategy_config is not None:
+        config = plain(strategy_config)
+        if not isinstance(config, dict):
+            raise MoppsError(f"strategy_config must be a mapping of settings, got {type(strategy_config).__name__}")
+        if config:
+            if strategy not in CONFIGURED_STRATEGIES:
+                raise MoppsError(
+                    f"strategy_config is for the strategies {', '.join(CONFIGURED_STRATEGIES)}; strategy is "
+                    f"{strategy or 'topk'} (MoPPS pools take decay and target instead)")
+            out[str(strategy)] = config
+    return out
+
+
 def setup_pool(client: Client, pool: str, n: int, *, seed: int, **settings: Any) -> None:
     """The plug-ins' pool: ids are the dataset indices 0 … n−1, registered, and strict (an Update of
     any other id is refused instead of silently adding a prompt)."""

@@ -10,14 +10,17 @@ by moppsd) and extends the second to report each completion's reward back::
     trainer = MoPPSGRPOTrainer(model=..., reward_funcs=..., args=GRPOConfig(...),
                                train_dataset=dataset,           # needs an "index" column = row number
                                mopps_endpoint=None,             # None: a private moppsd (rank 0 starts it)
-                               candidates_ratio=8)
+                               candidates_ratio=8,
+                               mopps_strategy="dps",            # optional: any strategy moppsd serves
+                               mopps_strategy_config={"decay": 0.7})   # dps / greso / pools settings
 
 A completion counts as a success when its weighted reward > ``success_threshold`` (default 0).
 
 Several processes (``accelerate launch``): generation batch ``b`` of epoch ``e`` is selected under the
 key ``{run}/e{e}/b{b}``, so every rank gets the identical batch (TRL's RepeatSampler contract) and the
 pool draws once per generation batch; each rank reports only its own completions, under
-``{run}/s{global_step}/rank{rank}``. Without ``mopps_endpoint`` the main process starts one moppsd
+``{run}/s{global_step}/rank{rank}`` (with ``step=global_step`` on dps and greso pools, so the ranks'
+reports are one training step for their per-step rules). Without ``mopps_endpoint`` the main process starts one moppsd
 (state in ``mopps_state_dir``, default ``<output_dir>/mopps-state``) and the other ranks connect to it;
 it is stopped when ``train()`` returns. Checkpoints hold ``mopps_state.json`` (the pool's tag on the
 server, the run id) and ``mopps_selections.npy`` (the epoch's batches so far); resuming restores both,
@@ -37,7 +40,7 @@ import socket
 import time
 import uuid
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Sized, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Sized, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -137,8 +140,13 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         candidates_ratio: float = 8.0,
         index_key: str = "index",
         success_threshold: float = 0.0,
+        mopps_strategy: Optional[str] = None,
+        mopps_strategy_config: Optional[Mapping[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
+        # Checked before the (slow) trainer set-up, so a wrong setting fails at once.
+        self._mopps_settings = _plugin.pool_settings(mopps_strategy, mopps_strategy_config)
+        self._mopps_per_step = mopps_strategy in _plugin.PER_STEP_STRATEGIES
         super().__init__(*args, **kwargs)
         n = len(self.train_dataset)
         _plugin.check_index_column(np.asarray(self.train_dataset[index_key]), f'the dataset\'s "{index_key}" column')
@@ -147,7 +155,7 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         self.candidates_ratio, self.index_key, self.success_threshold = candidates_ratio, index_key, success_threshold
         try:
             def setup() -> str:
-                _plugin.setup_pool(self.mopps, mopps_pool, n, seed=int(self.args.seed))
+                _plugin.setup_pool(self.mopps, mopps_pool, n, seed=int(self.args.seed), **self._mopps_settings)
                 return uuid.uuid4().hex[:12]
 
             self._mopps_run: str = self._on_main(setup)
@@ -220,7 +228,8 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
                 warnings.warn(f'starting a new run: pool "{self.mopps_pool}" left in {private.state_dir} '
                               "by an earlier run is dropped", UserWarning, stacklevel=2)
                 self.mopps.drop_pool(self.mopps_pool)
-                _plugin.setup_pool(self.mopps, self.mopps_pool, len(self.train_dataset), seed=int(self.args.seed))
+                _plugin.setup_pool(self.mopps, self.mopps_pool, len(self.train_dataset), seed=int(self.args.seed),
+                                   **self._mopps_settings)
         self.accelerator.wait_for_everyone()
         ok = False
         try:
@@ -261,7 +270,8 @@ class MoPPSGRPOTrainer(_GRPOTrainer):  # type: ignore[misc]
         start_row = rank * len(prompts)
         self.mopps.report(self.mopps_pool, np.asarray(local, dtype=np.uint64), total[start_row:start_row + len(prompts)],
                           threshold=self.success_threshold,
-                          request_id=f"{self._mopps_run}/s{self.state.global_step}/rank{rank}")
+                          request_id=f"{self._mopps_run}/s{self.state.global_step}/rank{rank}",
+                          step=int(self.state.global_step) if self._mopps_per_step else None)
         # Every rank's prompt indices, in the order of the gathered rewards (a tensor all-gather,
         # cheaper than gathering Python objects).
         everyone = self.accelerator.gather(torch.tensor(local, device=rewards_per_func.device)).cpu().numpy()

@@ -10,12 +10,16 @@ after every training step with that step's batch. Configuration (Hydra overrides
     +data.sampler.mopps.candidates_ratio=8         # candidates per step = ratio x batch size
     +data.sampler.mopps.decay=1.0                  # also: pool, seed, target, strategy,
                                                    # index_key, success_threshold, state_dir
+    +data.sampler.mopps.strategy=dps               # topk (default), threshold, uniform, dps, greso, pools
+    +data.sampler.mopps.strategy_config.decay=0.7  # dps / greso / pools settings (docs/strategies.md)
     +data.sampler.mopps.state_dir=/ckpt/mopps-state   # private moppsd's state: needed to resume
     +data.sampler.mopps.check_index=false          # skip the start-up index check (it reads
                                                    # every row of datasets without a dataframe)
 
 Every step the sampler draws ``candidates_ratio × B`` dataset rows at random, asks moppsd for the
-``B`` best (B = ``data.gen_batch_size`` or ``data.train_batch_size``) and yields their indices, in
+``B`` best (by the pool's strategy: any moppsd serves, with ``strategy_config`` for dps, greso and
+pools; verl reports each step's whole batch in one Update, so every update is one training step
+for their per-step rules; B = ``data.gen_batch_size`` or ``data.train_batch_size``) and yields their indices, in
 order, to verl's DataLoader. The pool's ids are the dataset rows, registered and strict; at start
 the sampler checks that the dataset's index column (``extra_info.index``) is ``0 … n−1`` in row
 order and fails otherwise. ``update(batch)`` reads each response's prompt index from
@@ -116,8 +120,9 @@ class MoPPSSampler(_Base):  # type: ignore[misc]
                                         state_dir=_opt(cfg, "state_dir"))
         self.client = self._sidecar.client
         try:
-            _plugin.setup_pool(self.client, self.pool, self.n, seed=seed, decay=_opt(cfg, "decay"),
-                               target=_opt(cfg, "target"), strategy=_opt(cfg, "strategy"))
+            settings = _plugin.pool_settings(_opt(cfg, "strategy"), _opt(cfg, "strategy_config"),
+                                             decay=_opt(cfg, "decay"), target=_opt(cfg, "target"))
+            _plugin.setup_pool(self.client, self.pool, self.n, seed=seed, **settings)
         except BaseException:
             self._sidecar.close()
             raise

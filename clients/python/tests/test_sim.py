@@ -82,12 +82,69 @@ def test_mopps_runs_against_the_sidecar(client):
 
 def test_cli_quick_run_writes_csv_plots_and_summary(tmp_path, server, capsys):
     code = sim.main(["--quick", "--steps", "20", "--prompts", "600", "--endpoint", server.listen,
+                     "--strategies", "uniform,dynamic-sampling,mopps-topk,mopps-threshold,oracle",
                      "--out", str(tmp_path / "o"), "--report", str(tmp_path / "evidence.md")])
     assert code == 0
     out = tmp_path / "o"
     assert len(list(out.glob("*.csv"))) == 5
-    assert {p.name for p in out.glob("*.png")} == {
-        "accuracy_vs_rollouts.png", "effective_ratio_vs_step.png", "spearman_vs_step.png"}
+    assert {p.name for p in out.glob("*.png")} == {"stationary.png"}
     assert "| uniform |" in (out / "summary.md").read_text()
-    assert "Compared with the paper" in (tmp_path / "evidence.md").read_text()
+    assert "The published claims against this run" in (tmp_path / "evidence.md").read_text()
     assert "| mopps-topk" in capsys.readouterr().out
+
+
+def test_cli_runs_every_strategy_and_scenario(tmp_path, server, capsys):
+    """Every strategy (the sidecar ones through the live server) in every scenario: one CSV per run,
+    one figure per scenario, a table per scenario in the report."""
+    code = sim.main(["--seeds", "0,1", "--steps", "12", "--prompts", "600", "--endpoint", server.listen,
+                     "--scenarios", "stationary,drifting,skewed", "--decays", "1,0.5",
+                     "--out", str(tmp_path / "o"), "--report", str(tmp_path / "evidence.md")])
+    assert code == 0
+    runs = len(sim.STRATEGIES) + 3  # mopps-topk, mopps-threshold and dps twice (two λ)
+    assert len(list((tmp_path / "o").glob("*.csv"))) == 3 * runs * 2
+    assert {p.name for p in (tmp_path / "o").glob("*.png")} == {"stationary.png", "drifting.png", "skewed.png"}
+    report = (tmp_path / "evidence.md").read_text()
+    for heading in ("## stationary", "## drifting", "## skewed", "### skewed"):
+        assert heading in report
+    for label in ("| dps λ=0.5 |", "| greso |", "| pools |", "| greso-ds |", "| dynamic-sampling |"):
+        assert label in report
+    assert client_pools_left(server) == []
+
+
+def client_pools_left(server):
+    import mopps
+
+    with mopps.Client(server.listen) as c:
+        return c.list_pools()
+
+
+def test_scenarios_change_the_task_as_documented():
+    drifting = sim.Task(sim.scenario("drifting", drift_at=5, drift_share=0.25), seed=1)
+    before = drifting.difficulty.copy()
+    for step in range(1, 6):
+        drifting.learn(0, step)
+    changed = np.flatnonzero(drifting.difficulty != before)
+    assert len(changed) == 250  # a quarter of the 1000 prompts, at step 5
+    stationary = sim.Task(sim.scenario("stationary"), seed=1)
+    assert np.array_equal(stationary.difficulty, before)  # the same task until the drift
+    skewed = sim.Task(sim.scenario("skewed"), seed=1)
+    assert np.sum(skewed.difficulty == -12.0) == 350 and np.sum(skewed.difficulty == 12.0) == 350
+    assert sim.scenario("skewed").target_accuracy == 0.50
+
+
+def test_dynamic_sampling_stops_at_its_cap_and_counts_it():
+    config = small(prompts=400, ts_ratio=4, max_num_gen_batches=2, scenario="skewed")
+    rows = sim.run("dynamic-sampling", config, seed=1)
+    per_step = np.diff([0] + [r["rollouts"] for r in rows])
+    assert all(r["gen_batches"] <= 2 for r in rows)
+    assert per_step.max() == 2 * config.batch * config.rollouts
+    hits = [r for r in rows if r["cap_hit"]]
+    assert hits and all(r["gen_batches"] == 2 for r in hits)  # 70 % of the prompts never mix
+
+
+def test_greso_ds_skips_prompts_that_were_zero_variance():
+    config = small(prompts=400, ts_ratio=4, scenario="skewed", steps=60)
+    ds = sim.run("dynamic-sampling", config, seed=1)
+    greso = sim.run("greso-ds", config, seed=1)
+    # Same training signal per step (both fill B mixed groups when they can), far fewer rollouts.
+    assert greso[-1]["rollouts"] < 0.7 * ds[-1]["rollouts"]

@@ -3,6 +3,7 @@ batch for all ranks, and the replay of a resumed epoch.
 `make test-verl` also checks MoPPSGRPOTrainer against the real TRL 1.16 classes."""
 
 import numpy as np
+import pytest
 
 import mopps
 
@@ -72,3 +73,34 @@ def test_resume_replays_the_epochs_batches_without_asking_again(tmp_path):
             assert take(it) == batches[step]
             report(step, batches[step])
         assert client.get("trl").alpha.tolist() == final.alpha.tolist()
+
+
+@pytest.mark.parametrize("strategy,settings", [("dps", {"decay": 0.5}), ("greso", {"p_hard": 0.3}),
+                                               ("pools", {"weight_unseen": 2.0})])
+def test_sampler_serves_every_strategy(client, strategy, settings):
+    from mopps import _plugin
+
+    _plugin.setup_pool(client, "trl", 40, seed=1, **_plugin.pool_settings(strategy, settings))
+    info = client.list_pools()[0]
+    assert info.strategy == strategy and getattr(info, strategy)[next(iter(settings))] == pytest.approx(
+        next(iter(settings.values())))
+    s = MoPPSRepeatSampler(list(range(40)), client, "trl", mini_repeat_count=2, batch_size=4, candidates_ratio=3,
+                           seed=5)
+    out = list(s)
+    assert len(out) == len(s) == 10 * 4 * 2
+    assert all(len(set(out[g * 8:(g + 1) * 8])) == 4 for g in range(10))
+    # Two ranks reporting one generation batch with the same step: one training step.
+    ids = np.array(out[0:8:2], dtype=np.uint64)
+    client.report("trl", ids[:2], np.array([[1.0, 0.0], [1.0, 1.0]]), step=0, request_id="s0/r0")
+    client.report("trl", ids[2:], np.array([[0.0, 0.0], [1.0, 0.0]]), step=0, request_id="s0/r1")
+    assert client.list_pools()[0].steps == 1
+
+
+def test_pool_settings_refuse_a_config_for_mopps_strategies():
+    from mopps import _plugin
+
+    assert _plugin.pool_settings(None, None, decay=0.5, target=None) == {"decay": 0.5}
+    with pytest.raises(mopps.MoppsError, match="MoPPS pools take decay and target"):
+        _plugin.pool_settings("threshold", {"decay": 0.5})
+    with pytest.raises(mopps.MoppsError, match="mapping"):
+        _plugin.pool_settings("dps", [0.5])

@@ -4,6 +4,9 @@
 import types
 
 import numpy as np
+import pytest
+
+import mopps
 
 from mopps.verl import MoPPSSampler
 
@@ -136,3 +139,45 @@ def test_a_failed_set_up_stops_the_private_moppsd_it_started(tmp_path, moppsd_ho
     assert moppsd_holds(state)
     sampler.close()
     assert not moppsd_holds(state)
+
+
+ZOO = [
+    ("threshold", None),
+    ("uniform", None),
+    ("dps", {"decay": 0.7, "selection": "topk+entropy", "entropy_weight": 0.1}),
+    ("greso", {"p_easy": 0.6, "target_zero_share": 0.3}),
+    ("pools", {"weight_easy": 0.1, "hard_max": 0.2}),
+]
+
+
+@pytest.mark.parametrize("strategy,settings", ZOO, ids=[s for s, _ in ZOO])
+def test_every_strategy_and_its_settings(server, strategy, settings):
+    """The pool gets the strategy and its settings in force; batches and feedback work as with MoPPS."""
+    mopps = {"strategy": strategy, "candidates_ratio": 3}
+    if settings is not None:
+        mopps["strategy_config"] = settings
+    sampler = MoPPSSampler(list(range(48)), config(server.listen, **mopps))
+    info = sampler.client.list_pools()[0]
+    assert info.strategy == strategy
+    in_force = getattr(info, strategy, None) if settings is not None else None
+    for key, value in (settings or {}).items():
+        assert in_force[key] == pytest.approx(value) if isinstance(value, float) else in_force[key] == value
+    picks = list(sampler)
+    assert len(picks) == 48 and all(len(set(picks[k:k + 8])) == 8 for k in range(0, 48, 8))
+    sampler.update(step_batch(np.repeat(picks[:8], 2), [1, 0] * 8))
+    after = sampler.client.list_pools()[0]
+    assert after.update_count == 1 and after.steps == (1 if strategy in ("dps", "greso", "pools") else 0)
+    assert sampler.client.get("verl", picks[:8]).alpha.tolist() == [2.0] * 8
+    sampler.close()
+
+
+def test_a_bad_strategy_setting_names_it_and_closes_the_private_server(tmp_path):
+    with pytest.raises(mopps.RpcError, match="decay"):
+        MoPPSSampler(list(range(20)), {"train_batch_size": 4, "sampler": {"mopps": {
+            "strategy": "dps", "strategy_config": {"decay": 2.0}, "state_dir": str(tmp_path / "s")}}})
+    with pytest.raises(mopps.MoppsError, match="strategy_config is for the strategies dps, greso, pools"):
+        MoPPSSampler(list(range(20)), {"train_batch_size": 4, "sampler": {"mopps": {
+            "strategy": "topk", "strategy_config": {"decay": 0.5}, "state_dir": str(tmp_path / "s")}}})
+    from mopps.launch import state_dir_in_use
+
+    assert not state_dir_in_use(str(tmp_path / "s"))

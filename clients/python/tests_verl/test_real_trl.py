@@ -271,3 +271,29 @@ def test_a_checkpoint_without_the_selector_state_fails_on_every_rank(full_run, t
         accelerate_run(tmp_path / "run", "--resume", str(checkpoint), timeout=120, stderr=subprocess.PIPE)
     assert e.value.stderr.count("mopps_state.json is missing") >= 2  # raised by both ranks
     assert not (tmp_path / "run" / "rank0.json").exists() and not (tmp_path / "run" / "rank1.json").exists()
+
+
+@pytest.mark.parametrize("strategy,settings", [("dps", {"decay": 0.7}), ("greso", {"p_easy": 0.6}),
+                                               ("pools", {"weight_hard": 0.1})])
+def test_grpo_trains_with_every_zoo_strategy(tmp_path, strategy, settings):
+    from trl import GRPOConfig
+
+    import mopps
+    from trl_run import prompts, tiny_model_and_tokenizer
+
+    model, tokenizer = tiny_model_and_tokenizer()
+    steps = 3
+    with mopps.launch(state_dir=str(tmp_path / "s")) as client:
+        args = GRPOConfig(
+            output_dir=str(tmp_path / "out"), per_device_train_batch_size=8, num_generations=4,
+            max_completion_length=4, max_steps=steps, report_to=[], use_cpu=True, bf16=False, seed=3,
+            save_strategy="no", disable_tqdm=True, logging_steps=steps)
+        trainer = MoPPSGRPOTrainer(
+            model=model, reward_funcs=lambda completions, **_: [float("a" in c) for c in completions], args=args,
+            train_dataset=prompts(24), processing_class=tokenizer, mopps_client=client, candidates_ratio=3,
+            mopps_strategy=strategy, mopps_strategy_config=settings)
+        trainer.train()
+        info = client.list_pools()[0]
+        assert info.strategy == strategy and getattr(info, strategy)[next(iter(settings))] == pytest.approx(
+            next(iter(settings.values())))
+        assert info.update_count == steps and info.steps == steps

@@ -89,3 +89,23 @@ def test_a_state_of_another_pool_or_format_is_refused(tmp_path):
         with pytest.raises(mopps.MoppsError, match="verl-step-1"):  # its update never came: no tag
             sampler.load_state_dict(state)
         sampler.close()
+
+
+def test_every_zoo_strategy_from_a_hydra_config(tmp_path):
+    """strategy and strategy_config as OmegaConf nodes (what Hydra overrides make), for each strategy."""
+    for strategy, settings in (("dps", {"decay": 0.7, "prior_counts": [1.0] * 9}), ("greso", {"adapt": False}),
+                               ("pools", {"weight_easy": 0.3})):
+        with mopps.launch(state_dir=str(tmp_path / strategy)) as client:
+            cfg = OmegaConf.create({
+                "train_batch_size": 8, "dataloader_num_workers": 0, "shuffle": False,
+                "sampler": {"class_path": "pkg://mopps.verl", "class_name": "MoPPSSampler",
+                            "mopps": {"endpoint": client.endpoint, "seed": 1, "candidates_ratio": 2,
+                                      "strategy": strategy, "strategy_config": settings}},
+            })
+            sampler = create_rl_sampler(cfg, Prompts())
+            info = client.list_pools()[0]
+            assert info.strategy == strategy
+            assert all(getattr(info, strategy)[k] == v for k, v in settings.items())
+            first = [next(iter(sampler)) for _ in range(1)]
+            assert len(first) == 1
+            sampler.close()

@@ -1,6 +1,7 @@
 """The simulator behind ``make demo`` and ``make evidence``: a synthetic RLVR task (:mod:`.task`,
 where the environment is documented), its outputs (:mod:`.report`) and the command line
-(``python -m mopps.sim``, :mod:`.cli`).
+(``python -m mopps.sim``, :mod:`.cli`) and the reference rules the differential tests check moppsd
+against (:mod:`.rules`).
 
 >>> from mopps import sim
 >>> rows = sim.run("uniform", sim.TaskConfig(steps=3), seed=0)
@@ -9,10 +10,11 @@ where the environment is documented), its outputs (:mod:`.report`) and the comma
 """
 
 from .cli import main
-from .report import Results, format_table, plot, summarize, to_target, write_csv, write_report
-from .task import STRATEGIES, Row, Task, TaskConfig, run, spearman
+from . import rules
+from .report import Results, format_table, mean_ci, plot, summarize, to_target, write_csv, write_report
+from .task import SCENARIOS, SIDECAR_STRATEGIES, STRATEGIES, Row, Task, TaskConfig, run, scenario, spearman
 
 __all__ = [
-    "STRATEGIES", "Results", "Row", "Task", "TaskConfig", "format_table", "main", "plot", "run", "spearman",
-    "summarize", "to_target", "write_csv", "write_report",
+    "SCENARIOS", "SIDECAR_STRATEGIES", "STRATEGIES", "Results", "Row", "Task", "TaskConfig", "format_table", "main",
+    "mean_ci", "plot", "rules", "run", "scenario", "spearman", "summarize", "to_target", "write_csv", "write_report",
 ]
