@@ -207,10 +207,21 @@ extension Pool {
     return i
   }
 
-  /// The pool strategy's own state as named gauges (e.g. GRESO's p_easy and p_hard), which
-  /// `/metrics` exposes as `moppsd_pool_strategy_state{pool,strategy,name}`; none for the MoPPS
-  /// strategies, whose whole state is the posteriors.
-  public var strategyGauges: [(name: String, value: Double)] { [] }
+}
+
+extension PoolInfo {
+  /// The pool strategy's own state as named gauges, which `/metrics` exposes as
+  /// `moppsd_pool_strategy_state{pool,strategy,name}`: the training steps counted by dps, greso and
+  /// pools, and GRESO's p_easy and p_hard; none for the MoPPS strategies, whose whole state is the
+  /// posteriors.
+  public var strategyGauges: [(name: String, value: Double)] {
+    guard config.strategy.hasOwnState else { return [] }
+    var gauges: [(name: String, value: Double)] = [("steps", Double(state.steps))]
+    if config.strategy == .greso {
+      gauges += [("p_easy", state.gresoPEasy), ("p_hard", state.gresoPHard)]
+    }
+    return gauges
+  }
 }
 
 extension UpdateFigures {

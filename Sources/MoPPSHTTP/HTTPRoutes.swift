@@ -86,7 +86,8 @@ final class HTTPRoutes: Sendable {
     let dispatcher = server.dispatcher
     let now = ContinuousClock.now
     let pools = dispatcher.engine.listPools().map { pool in
-      (info: pool.info, metrics: metrics(of: pool, now: now), gauges: pool.strategyGauges)
+      let info = pool.info
+      return (info: info, metrics: metrics(of: pool, now: now), gauges: info.strategyGauges)
     }
     return MetricsView(
       version: ServerConfig.version, kernel: dispatcher.engine.kernel.name, cpu: Kernel.cpuName,

@@ -180,6 +180,33 @@ def test_every_pool_metric_matches_get_and_stats(http: HTTPServer) -> None:
     assert m["moppsd_persistent"] == 1
 
 
+def test_strategy_state_gauges_match_pool_info(http: HTTPServer) -> None:
+    """GRESO's p_easy/p_hard and the steps a dps pool counted appear on /metrics and in the
+    dashboard's JSON as PoolInfo reports them; MoPPS pools have none."""
+    c = http.client
+    fill(c)
+    c.create_pool("skip", seed=5, strategy="greso", greso={"p_easy": 0.6, "p_hard": 0.4})
+    c.create_pool("hmm", seed=6, strategy="dps")
+    for step in range(3):
+        for name in ("skip", "hmm"):
+            chosen = c.select(name, 4, candidates=np.arange(16)).ids
+            # All solved: z_easy = 1 pushes p_easy down each step, z_hard = 0 pushes p_hard up.
+            c.update(name, chosen, successes=np.full(4, 8), rollouts=8, step=step)
+    m = samples(http.get("/metrics")[2])
+    doc = {p["name"]: p for p in json.loads(http.get("/api/stats.json")[2])["pools"]}
+    infos = {p.name: p for p in c.list_pools()}
+    skip = infos["skip"]
+    assert skip.steps == 3 and skip.greso_p_easy == pytest.approx(0.57) and skip.greso_p_hard == pytest.approx(0.43)
+    for name, gauges in (("skip", {"steps": skip.steps, "p_easy": skip.greso_p_easy, "p_hard": skip.greso_p_hard}),
+                         ("hmm", {"steps": infos["hmm"].steps})):
+        strategy = infos[name].strategy
+        for key, value in gauges.items():
+            assert m[f'moppsd_pool_strategy_state{{pool="{name}",strategy="{strategy}",name="{key}"}}'] == value
+        assert doc[name]["strategy_state"] == pytest.approx(gauges)
+    assert not any(k.startswith('moppsd_pool_strategy_state{pool="math"') for k in m)
+    assert doc["math"]["strategy_state"] == {}
+
+
 def raw(port: int, data: bytes) -> bytes:
     """Sends bytes on a new connection; what came back before the server closed it."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:

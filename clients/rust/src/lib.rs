@@ -128,6 +128,12 @@ pub enum Strategy {
     TopK,
     Threshold,
     Uniform,
+    /// Dynamics-Predictive Sampling (a pool's strategy, fixed at creation).
+    Dps,
+    /// GRESO's probabilistic skip of recently zero-variance prompts.
+    Greso,
+    /// Difficulty pools (prime-rl style).
+    Pools,
 }
 
 impl Strategy {
@@ -137,6 +143,9 @@ impl Strategy {
             Strategy::TopK => v1::Strategy::STRATEGY_TOPK,
             Strategy::Threshold => v1::Strategy::STRATEGY_THRESHOLD,
             Strategy::Uniform => v1::Strategy::STRATEGY_UNIFORM,
+            Strategy::Dps => v1::Strategy::STRATEGY_DPS,
+            Strategy::Greso => v1::Strategy::STRATEGY_GRESO,
+            Strategy::Pools => v1::Strategy::STRATEGY_POOLS,
         }
     }
     fn from_pb(s: v1::Strategy) -> Self {
@@ -145,6 +154,9 @@ impl Strategy {
             v1::Strategy::STRATEGY_TOPK => Strategy::TopK,
             v1::Strategy::STRATEGY_THRESHOLD => Strategy::Threshold,
             v1::Strategy::STRATEGY_UNIFORM => Strategy::Uniform,
+            v1::Strategy::STRATEGY_DPS => Strategy::Dps,
+            v1::Strategy::STRATEGY_GRESO => Strategy::Greso,
+            v1::Strategy::STRATEGY_POOLS => Strategy::Pools,
         }
     }
 }
