@@ -178,12 +178,12 @@ evidence: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m mopps.sim --seeds 0,1,2,3,4 --decays 1,0.5 --steps 400 \
 	  --out sim-out/evidence --plots-dir docs/evidence --report docs/evidence.md
 
-# GRPO through TRL on a small arithmetic model (scripts/evidence_real): 3 strategies × 3 seeds to a
+# GRPO through TRL on a small arithmetic model (scripts/evidence_real): 3 strategies × 5 seeds to a
 # fixed rollout budget, in the test-verl venv; the SFT'd starting policy and the run records are cached
 # in evidence-real-out/ (a re-run reuses finished runs). Not part of `make test`.
 evidence-real: build verl-venv
 	MOPPSD=$(CURDIR)/.build/release/moppsd PYTHONPATH=$(CURDIR)/scripts:$(CURDIR)/clients/python \
-	  $(VERL_VENV)/bin/python -m evidence_real --seeds 0,1,2 --out evidence-real-out \
+	  $(VERL_VENV)/bin/python -m evidence_real --seeds 0,1,2,3,4 --out evidence-real-out \
 	  --report docs/evidence-real.md --plots-dir docs/evidence-real
 
 proto:

@@ -82,6 +82,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             started = time.perf_counter()
             record = run_one(strategy, config, seed=seed, policy_dir=policy, work_dir=args.out)
             record["policy"] = policy
+            record["wall_seconds"] = time.perf_counter() - started
             with open(path, "w", encoding="utf-8") as f:
                 json.dump(record, f)
             records[name].append(record)
@@ -94,7 +95,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     command = "make evidence-real" if not args.quick else "python -m evidence_real --quick"
     meta = {"command": command, "seconds": time.perf_counter() - t0, "host": f"{os.cpu_count()} vCPU {platform.machine()}",
             "trl": version("trl"), "transformers": version("transformers"), "torch": version("torch"),
-            "sft": sft, "seeds": seeds}
+            "sft": sft, "seeds": seeds,
+            "runs_seconds": sum(r.get("wall_seconds", r["seconds"]) for runs in records.values() for r in runs)}
     report = args.report or os.path.join(args.out, "evidence-real.md")
     write_report(records, out_md=report, plots_dir=args.plots_dir or os.path.join(args.out, "plots"), meta=meta,
                  target=args.target)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -113,7 +113,7 @@ class RecordingMoPPSGRPOTrainer(RecordingMixin, MoPPSGRPOTrainer):  # type: igno
         self._record_init()
 
 
-def _pad_cat(tensors: List[Any], pad: int, side: str) -> Any:
+def _pad_cat(tensors: List[Any], pad: float, side: str) -> Any:
     width = max(t.shape[1] for t in tensors)
     out = []
     for t in tensors:
@@ -145,7 +145,8 @@ class DynamicSamplingGRPOTrainer(RecordingMixin, GRPOTrainer):  # type: ignore[m
         self.cap_hits = 0
         self._ds_rng = np.random.default_rng([int(self.args.seed), 5])
 
-    _MERGED = {"prompt_ids": ("pad", "left"), "prompt_mask": (0, "left"), "completion_ids": ("pad", "right"),
+    #: Fields merged across rounds: their padding value ("pad": the tokenizer's) and side.
+    _MERGED: Dict[str, Tuple[Union[str, float], str]] = {"prompt_ids": ("pad", "left"), "prompt_mask": (0, "left"), "completion_ids": ("pad", "right"),
                "completion_mask": (0, "right"), "old_per_token_logps": (0.0, "right"),
                "sampling_per_token_logps": (0.0, "right"), "ref_per_token_logps": (0.0, "right")}
 
@@ -203,7 +204,7 @@ class DynamicSamplingGRPOTrainer(RecordingMixin, GRPOTrainer):  # type: ignore[m
                 merged[key] = torch.cat(values, dim=0)
             else:
                 fill, side = self._MERGED[key]
-                merged[key] = _pad_cat(values, pad if fill == "pad" else fill, side)
+                merged[key] = _pad_cat(values, pad if isinstance(fill, str) else fill, side)
         merged = {k: v for k, v in merged.items() if v is not None}
         merged["num_items_in_batch"] = merged["completion_mask"].sum()
         return merged

@@ -192,7 +192,8 @@ def sampled_accuracy(model: Any, tokenizer: Any, problems: Sequence[Problem], *,
     torch.random.set_rng_state(state)
     if was_training:
         model.train()
-    return hits.reshape(len(problems), samples).mean(axis=1)
+    per_problem: np.ndarray = hits.reshape(len(problems), samples).mean(axis=1)
+    return per_problem
 
 
 def accuracy_by_cell(problems: Sequence[Problem], correct: np.ndarray) -> Dict[str, float]:
