@@ -40,7 +40,7 @@ help:
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
 	@echo "make demo     simulated RL training runs (uniform, DAPO, MoPPS, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
-	@echo "make evidence-real  GRPO in TRL on a small arithmetic model: uniform vs dynamic sampling vs MoPPS (CPU, ~20 min); rewrites docs/evidence-real.md"
+	@echo "make evidence-real  GRPO in TRL on a small arithmetic model: uniform vs dynamic sampling vs MoPPS (CPU, ~10 min from a clean clone after the venv and build); rewrites docs/evidence-real.md"
 	@echo "make fuzz     100,000 random/mutated requests against a live moppsd (at most 10 minutes)"
 	@echo "make fuzz-state  400 damaged state directories (flipped bits, cut files, FIFOs, links, …) against real server starts"
 	@echo "make load     8 client processes mixing Select/Update/Get for 20 s: lost replies, exact sums, latency"

@@ -27,7 +27,7 @@ from .task import MAX_COMPLETION, Problem, exact_match, greedy_correct, load_pol
 class RunConfig:
     """What every strategy shares (a change here changes every run of the comparison)."""
 
-    train_prompts: int = 1000
+    train_prompts: int = 300  # small enough that a run sees each prompt ~4 times (MoPPS needs data per prompt)
     test_prompts: int = 300
     prompts_per_step: int = 8
     rollouts_per_prompt: int = 8
