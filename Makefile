@@ -28,7 +28,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-browser test-verl lint docs demo evidence bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
+.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-browser verl-venv test-verl lint docs demo evidence evidence-real bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -42,6 +42,7 @@ help:
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
 	@echo "make demo     simulated RL training runs (every strategy, DAPO, GRESO + DAPO, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
+	@echo "make evidence-real  GRPO in TRL on a small arithmetic model: uniform vs dynamic sampling vs MoPPS (CPU, ~10 min from a clean clone after the venv and build); rewrites docs/evidence-real.md"
 	@echo "make fuzz     100,000 random/mutated requests against a live moppsd (at most 10 minutes)"
 	@echo "make fuzz-state  400 damaged state directories (flipped bits, cut files, FIFOs, links, …) against real server starts"
 	@echo "make load     8 client processes mixing Select/Update/Get for 20 s: lost replies, exact sums, latency"
@@ -155,10 +156,13 @@ VERL_VENV := $(CURDIR)/.venv-verl
 # verl 0.8+ dropped the curriculum-sampler hook (mopps.verl.with_sampler_updates covers it); 0.9.1 is
 # tested in its own venv. Its wheel omits three imports ray_trainer needs: cachetools, uvicorn, fastapi.
 VERL09_VENV := $(CURDIR)/.venv-verl09
-test-verl: build
-	@$(VERL_VENV)/bin/python -c "import verl, trl, torch, zmq, google.protobuf, pytest" 2>/dev/null \
+verl-venv:
+	@$(VERL_VENV)/bin/python -c "import verl, trl, torch, zmq, google.protobuf, pytest, matplotlib" 2>/dev/null \
 	  || { rm -rf $(VERL_VENV) && $(PY) -m venv $(VERL_VENV) && $(VERL_VENV)/bin/pip install -q \
-	       "verl==0.7.1" "trl==1.16.0" "torch==2.13.0+cpu" "pyarrow<23" "pyzmq>=25" "protobuf>=4.21,<8" pytest; }
+	       "verl==0.7.1" "trl==1.16.0" "torch==2.13.0+cpu" "pyarrow<23" "pyzmq>=25" "protobuf>=4.21,<8" pytest \
+	       matplotlib; }
+
+test-verl: build verl-venv
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider clients/python/tests_verl
 	@$(VERL09_VENV)/bin/python -c "import verl, torch, zmq, google.protobuf, pytest, cachetools, uvicorn, fastapi" \
 	  2>/dev/null || { rm -rf $(VERL09_VENV) && $(PY) -m venv $(VERL09_VENV) && $(VERL09_VENV)/bin/pip install -q \
@@ -181,6 +185,14 @@ demo: deps build
 evidence: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m mopps.sim --seeds 0,1,2,3,4 --decays 1,0.5 \
 	  --scenarios stationary,drifting,skewed --out sim-out/evidence --plots-dir docs/evidence --report docs/evidence.md
+
+# GRPO through TRL on a small arithmetic model (scripts/evidence_real): 3 strategies × 5 seeds to a
+# fixed rollout budget, in the test-verl venv; the SFT'd starting policy and the run records are cached
+# in evidence-real-out/ (a re-run reuses finished runs). Not part of `make test`.
+evidence-real: build verl-venv
+	MOPPSD=$(CURDIR)/.build/release/moppsd PYTHONPATH=$(CURDIR)/scripts:$(CURDIR)/clients/python \
+	  $(VERL_VENV)/bin/python -m evidence_real --seeds 0,1,2,3,4 --out evidence-real-out \
+	  --report docs/evidence-real.md --plots-dir docs/evidence-real
 
 proto:
 	scripts/gen-proto.sh

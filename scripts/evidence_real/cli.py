@@ -1,0 +1,104 @@
+"""Command line: trains every (strategy, seed), keeps each run's record as JSON, writes the report.
+
+    python -m evidence_real [--quick] [--strategies uniform,dynamic-sampling,mopps-topk]
+                            [--seeds 0,1,2] [--budget 9600] [--out evidence-real-out]
+                            [--report docs/evidence-real.md] [--plots-dir docs/evidence-real]
+
+A record already in ``<out>/runs`` with the same settings is reused (a long run interrupted by a
+busy machine continues where it stopped); ``--fresh`` retrains everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, replace
+from typing import Any, Dict, List, Optional
+
+from .run import RunConfig, run_one
+from .strategies import STRATEGIES
+from .task import starting_policy
+
+
+def parse(argv: Optional[List[str]]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m evidence_real", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="one seed, a few steps, a small SFT: checks the harness")
+    ap.add_argument("--strategies", default="uniform,dynamic-sampling,mopps-topk",
+                    help=f"comma-separated, from {', '.join(STRATEGIES)}")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--budget", type=int, default=None, help="rollouts per run")
+    ap.add_argument("--eval-every", type=int, default=None)
+    ap.add_argument("--learning-rate", type=float, default=None)
+    ap.add_argument("--sft-steps", type=int, default=None)
+    ap.add_argument("--target", type=float, default=None, help="absolute held-out accuracy (default: relative)")
+    ap.add_argument("--out", default="evidence-real-out", help="policy cache and run records (outside git)")
+    ap.add_argument("--report", default=None, help="markdown path (default <out>/evidence-real.md)")
+    ap.add_argument("--plots-dir", default=None, help="default <out>/plots")
+    ap.add_argument("--fresh", action="store_true", help="ignore stored run records")
+    return ap.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse(argv)
+    t0 = time.perf_counter()
+    names = [s for s in args.strategies.split(",") if s]
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        print(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}", file=sys.stderr)
+        return 2
+    if args.quick:
+        config = RunConfig(train_prompts=200, test_prompts=60, budget=64 * 4, eval_every=2, eval_samples=2)
+        seeds, sft_steps = [0], 150
+    else:
+        config, seeds, sft_steps = RunConfig(), [int(s) for s in args.seeds.split(",")], 3000
+    overrides: Dict[str, Any] = {k: v for k, v in (("budget", args.budget), ("eval_every", args.eval_every),
+                                                   ("learning_rate", args.learning_rate)) if v is not None}
+    config = replace(config, **overrides)
+    sft_steps = args.sft_steps or sft_steps
+    os.makedirs(os.path.join(args.out, "runs"), exist_ok=True)
+    import torch
+
+    torch.set_num_threads(1)
+    policy = starting_policy(args.out, sft_steps=sft_steps)
+    with open(os.path.join(policy, "sft.json"), encoding="utf-8") as f:
+        sft = json.load(f)
+    records: Dict[str, List[Dict[str, Any]]] = {n: [] for n in names}
+    for seed in seeds:  # seed-major: an interrupted run still has every strategy for the first seeds
+        for name in names:
+            path = os.path.join(args.out, "runs", f"{name}-s{seed}.json")
+            strategy = STRATEGIES[name]
+            if not args.fresh and os.path.exists(path):
+                with open(path, encoding="utf-8") as f:
+                    stored = json.load(f)
+                if (stored["config"] == asdict(config) and stored["strategy"] == asdict(strategy)
+                        and stored.get("policy") == policy):
+                    records[name].append(stored)
+                    continue
+            started = time.perf_counter()
+            record = run_one(strategy, config, seed=seed, policy_dir=policy, work_dir=args.out)
+            record["policy"] = policy
+            record["wall_seconds"] = time.perf_counter() - started
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(record, f)
+            records[name].append(record)
+            print(f"{name} seed {seed}: {len(record['steps'])} steps, accuracy {record['evals'][0]['accuracy']:.3f} -> "
+                  f"{record['evals'][-1]['accuracy']:.3f}, {time.perf_counter() - started:.0f} s", flush=True)
+    from importlib.metadata import version
+
+    from .report import write_report
+
+    command = "make evidence-real" if not args.quick else "python -m evidence_real --quick"
+    meta = {"command": command, "seconds": time.perf_counter() - t0, "host": f"{os.cpu_count()} vCPU {platform.machine()}",
+            "trl": version("trl"), "transformers": version("transformers"), "torch": version("torch"),
+            "sft": sft, "seeds": seeds,
+            "runs_seconds": sum(r.get("wall_seconds", r["seconds"]) for runs in records.values() for r in runs)}
+    report = args.report or os.path.join(args.out, "evidence-real.md")
+    write_report(records, out_md=report, plots_dir=args.plots_dir or os.path.join(args.out, "plots"), meta=meta,
+                 target=args.target)
+    print(f"wrote {report} in {meta['seconds']:.0f} s")
+    return 0
