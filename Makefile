@@ -28,7 +28,7 @@ C_CLIENT := clients/c/mopps-c-client
 PROTOC_C_SRC := CModules/MoPPSProtoC/src/mopps/v1/selector.pb-c.c
 export PYTHONPATH := $(CURDIR)/clients/python
 
-.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-browser verl-venv test-verl lint docs demo evidence evidence-real bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
+.PHONY: help deps build build-debug c-client cpp-client rust-client swift-conformance clients bench-clients test test-swift test-tsan test-python test-browser dashboard-screenshot verl-venv test-verl lint docs demo evidence evidence-real bench bench-python fuzz fuzz-state load proto version wheel test-wheel format clean
 
 help:
 	@echo "make deps     install system packages (apt) and Python packages (pip); idempotent"
@@ -38,7 +38,8 @@ help:
 	@echo "make bench-clients  Select round-trip p50 from each client language, side by side (ipc)"
 	@echo "make bench    engine, numpy and reference benchmarks; writes bench-results.json"
 	@echo "make bench-python  Python -> moppsd latency (ipc, tcp) vs the in-process reference sampler"
-	@echo "make test-browser  the --http dashboard in headless Chromium (selenium); rewrites docs/dashboard.png"
+	@echo "make test-browser  the --http dashboard in headless Chromium (selenium)"
+	@echo "make dashboard-screenshot  the same test, saving its screenshot as docs/dashboard.png (the README's)"
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
 	@echo "make demo     simulated RL training runs (every strategy, DAPO, GRESO + DAPO, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
@@ -137,7 +138,7 @@ test-swift:
 # The concurrency tests again under ThreadSanitizer, in their own build folder (MOPPS_TSAN scales
 # their iteration counts down: TSan is ~10x slower).
 test-tsan:
-	MOPPS_TSAN=1 $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter "ConcurrencyTests|MutationGatesTests|PoolMetricsTests"
+	MOPPS_TSAN=1 MOPPS_WITHOUT_HTTP=1 $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter "ConcurrencyTests|MutationGatesTests|PoolMetricsTests"
 
 # The integration tests start the release moppsd built by this run (what users run), named
 # explicitly so that no other moppsd on PATH is tested.
@@ -146,9 +147,14 @@ test-python:
 	  $(PY) -m pytest -q clients/python/tests
 
 # The dashboard of `serve --http` in headless Chromium (Debian's chromium and chromium-driver,
-# selenium from PyPI: `make deps`), against the release moppsd; saves docs/dashboard.png.
+# selenium from PyPI: `make deps`), against the release moppsd; its screenshot goes to a temporary
+# folder. `make dashboard-screenshot` runs the same test and saves it as docs/dashboard.png.
 test-browser: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m pytest -q -p no:cacheprovider clients/python/tests_browser
+
+dashboard-screenshot: build
+	MOPPSD=$(CURDIR)/.build/release/moppsd MOPPS_SCREENSHOT_DIR=$(CURDIR)/docs $(PY) -m pytest -q -p no:cacheprovider \
+	  clients/python/tests_browser -k renders_the_pools
 
 # The verl and TRL plug-ins against the real verl 0.7.1 and TRL 1.16 in their own venv (verl pins numpy<2, which the main
 # environment does not use). Set up once (~50 s, CPU torch), reused afterwards.

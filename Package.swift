@@ -139,3 +139,16 @@ if isX86 {
     kernelVariant("MoPPSKernelsAVX512", cpu: "skylake-avx512"),
   ]
 }
+
+// `make test-tsan` sets MOPPS_WITHOUT_HTTP: the ThreadSanitizer build then leaves out `serve --http`
+// (MoPPSHTTP, its tests, the moppsd executable) and so does not compile swift-nio, which none of
+// the sanitized tests use and which took most of that build's time.
+if Context.environment["MOPPS_WITHOUT_HTTP"] != nil {
+  let http: Set<String> = ["MoPPSHTTP", "MoPPSHTTPTests", "moppsd"]
+  package.targets.removeAll { http.contains($0.name) }
+  package.products.removeAll { $0.name == "moppsd" }
+  package.dependencies.removeAll {
+    if case .sourceControl(_, let location, _) = $0.kind { return location.hasSuffix("/swift-nio") }
+    return false
+  }
+}

@@ -31,7 +31,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -132,6 +131,21 @@ def reference(pool_size: int, args):
         lambda chosen, s: ref.train(chosen, s, np.full(len(chosen), 8)))
 
 
+SCRAPER = """
+import os, sys, threading, time, urllib.request
+url, flag, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]) / 1000
+done, n = threading.Event(), 0
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+while not done.is_set():
+    if os.path.exists(flag):
+        with urllib.request.urlopen(url, timeout=10) as r:
+            r.read()
+        n += 1
+    time.sleep(interval)
+print(n)
+"""
+
+
 def scrape_cost(pool_size: int, args) -> None:
     """Select p50/p99 without and with a /metrics scrape every --scrape-interval-ms, interleaved."""
     state = tempfile.mkdtemp(prefix="mopps-bench-")
@@ -139,9 +153,11 @@ def scrape_cost(pool_size: int, args) -> None:
     log = open(log_path, "w")
     process = mopps.start(state_dir=state, listen=f"ipc://{state}/moppsd.sock", stderr=log,
                           extra_args=["--http", "127.0.0.1:0"])
-    scraping = threading.Event()
-    done = threading.Event()
-    scrapes = [0]
+    # The scraper is its own process, as Prometheus is: a thread here would take the GIL from the
+    # timed Selects and charge the client's own slowdown to the server. It scrapes while the flag
+    # file exists and prints how many scrapes it made when its stdin closes.
+    flag = Path(state) / "scraping"
+    scraper = None
     try:
         deadline = time.monotonic() + 10
         while not (m := re.search(r"http on 127\.0\.0\.1:(\d+)", log_path.read_text())):
@@ -149,17 +165,8 @@ def scrape_cost(pool_size: int, args) -> None:
                 raise SystemExit("moppsd did not report its --http port:\n" + log_path.read_text())
             time.sleep(0.05)
         url = f"http://127.0.0.1:{m.group(1)}/metrics"
-
-        def scraper() -> None:
-            while not done.is_set():
-                if scraping.is_set():
-                    with urllib.request.urlopen(url, timeout=10) as r:
-                        r.read()
-                    scrapes[0] += 1
-                time.sleep(args.scrape_interval_ms / 1000)
-
-        thread = threading.Thread(target=scraper, daemon=True)
-        thread.start()
+        scraper = subprocess.Popen([sys.executable, "-c", SCRAPER, url, str(flag), str(args.scrape_interval_ms)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         with mopps.Client(process.listen, timeout=30) as c:
             c.create_pool("bench", seed=1)
             c.register("bench", np.arange(pool_size, dtype=np.uint64))
@@ -173,22 +180,24 @@ def scrape_cost(pool_size: int, args) -> None:
             i = 0
             while min(len(times[False]), len(times[True])) < args.calls:
                 on = int((time.monotonic() - start) / 0.5) % 2 == 1
-                if on != scraping.is_set():
-                    scraping.set() if on else scraping.clear()
+                if on != flag.exists():
+                    flag.touch() if on else flag.unlink()
                 t0 = time.perf_counter_ns()
                 c.select("bench", args.b, candidates=sets[i % len(sets)])
                 t1 = time.perf_counter_ns()
                 if len(times[on]) < args.calls:
                     times[on].append((t1 - t0) / 1e3)
                 i += 1
-        done.set()
-        thread.join()
+        flag.unlink(missing_ok=True)
+        scrapes, _ = scraper.communicate(timeout=30)
     finally:
+        if scraper is not None and scraper.poll() is None:
+            scraper.kill()
         process.stop()
         log.close()
     (q50, q99), (s50, s99) = percentiles(times[False]), percentiles(times[True])
     print(f"Select over ipc, pool {pool_size}, M={args.m} B={args.b}, {len(times[False])} calls each, "
-          f"0.5 s phases interleaved; {scrapes[0]} scrapes of /metrics every {args.scrape_interval_ms} ms:")
+          f"0.5 s phases interleaved; {int(scrapes)} scrapes of /metrics every {args.scrape_interval_ms} ms:")
     print(f"  {'no scrape':<22} p50 {q50:8.1f} us  p99 {q99:8.1f} us")
     print(f"  {'scrape every %d ms' % args.scrape_interval_ms:<22} p50 {s50:8.1f} us  p99 {s99:8.1f} us")
     print(f"  added by scraping:     p50 {s50 - q50:+8.1f} us  p99 {s99 - q99:+8.1f} us", flush=True)

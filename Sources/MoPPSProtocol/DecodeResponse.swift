@@ -62,6 +62,7 @@ extension Reply {
           c.errorsByCode[StatusCode(rawValue: Int32(bitPattern: cc.code.rawValue)) ?? .unknown] = cc.count
         }
         (c.p50, c.p90, c.p99, c.p999, c.maxMicros) = (s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us)
+        (c.sumMicros, c.timed) = (s.sum_us, s.timed)
         methods.append(c)
       }
       var pools: [(name: String, prompts: UInt64, selects: UInt64, updates: UInt64)] = []

@@ -13,6 +13,9 @@ public struct MethodCounters: Sendable, Equatable {
   public var p99: Double = 0
   public var p999: Double = 0
   public var maxMicros: Double = 0
+  /// Total handling time (µs) of the `timed` requests, the decoded ones.
+  public var sumMicros: Double = 0
+  public var timed: UInt64 = 0
 
   public init(method: String, count: UInt64, errors: UInt64) {
     self.method = method
@@ -202,6 +205,7 @@ public enum Reply {
         }
         (s.n_errors_by_code, s.errors_by_code) = (codes.count, arena.array(codes))
         (s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us) = (c.p50, c.p90, c.p99, c.p999, c.maxMicros)
+        (s.sum_us, s.timed) = (c.sumMicros, c.timed)
         return arena.object(s)
       }
       m.resident_bytes = residentBytes

@@ -325,6 +325,7 @@ public final class Dispatcher: Sendable {
         let us = { (q: Double) in Double(r.latency.quantile(q)) / 1000 }
         (m.p50, m.p90, m.p99, m.p999) = (us(0.5), us(0.9), us(0.99), us(0.999))
         m.maxMicros = Double(r.latency.max) / 1000
+        (m.sumMicros, m.timed) = (Double(r.nanosSum) / 1000, r.timed)
         return m
       }
     }

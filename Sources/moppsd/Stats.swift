@@ -10,7 +10,8 @@ struct Stats: ParsableCommand {
     discussion: """
       Latencies are the server's handling time per request (decoded request to encoded reply), from \
       a log-linear histogram (±3 %). --format prometheus prints the Prometheus text exposition format \
-      (e.g. for a node-exporter textfile collector).
+      (e.g. for a node-exporter textfile collector; a server started with --http serves its fuller \
+      /metrics, with histograms, itself).
 
       Examples:
         moppsd stats --endpoint ipc://./mopps-state/moppsd.sock
@@ -125,15 +126,19 @@ struct Stats: ParsableCommand {
       }
     }
     lines += [
-      "# HELP moppsd_request_duration_microseconds Server-side handling time.",
-      "# TYPE moppsd_request_duration_microseconds summary",
+      "# HELP moppsd_request_handling_seconds Server-side handling time of the decoded requests (a summary; "
+        + "serve --http's /metrics has the histogram moppsd_request_duration_seconds).",
+      "# TYPE moppsd_request_handling_seconds summary",
     ]
     for m in r.methods {
+      let method = "method=\"\(label(m.method))\""
       for (q, v) in [("0.5", m.p50), ("0.9", m.p90), ("0.99", m.p99), ("0.999", m.p999)] {
-        lines.append(
-          "moppsd_request_duration_microseconds{method=\"\(label(m.method))\",quantile=\"\(q)\"} \(v)")
+        lines.append("moppsd_request_handling_seconds{\(method),quantile=\"\(q)\"} \(v / 1e6)")
       }
-      lines.append("moppsd_request_duration_microseconds_count{method=\"\(label(m.method))\"} \(m.count)")
+      // The quantiles and the sum cover the timed (decoded) requests, so the count does too;
+      // moppsd_requests_total counts every request.
+      lines.append("moppsd_request_handling_seconds_sum{\(method)} \(m.sumMicros / 1e6)")
+      lines.append("moppsd_request_handling_seconds_count{\(method)} \(m.timed)")
     }
     lines += ["# HELP moppsd_pool_prompts Prompts per pool.", "# TYPE moppsd_pool_prompts gauge"]
     lines += r.pools.map { "moppsd_pool_prompts{pool=\"\(label($0.name))\"} \($0.prompts)" }

@@ -261,7 +261,8 @@ def stats(r: pb.StatsResponse) -> Stats:
             m.method: MethodStats(
                 count=m.count, errors=m.errors,
                 errors_by_code={StatusCode(c.code): c.count for c in m.errors_by_code},
-                p50_us=m.p50_us, p90_us=m.p90_us, p99_us=m.p99_us, p999_us=m.p999_us, max_us=m.max_us)
+                p50_us=m.p50_us, p90_us=m.p90_us, p99_us=m.p99_us, p999_us=m.p999_us, max_us=m.max_us,
+                sum_us=m.sum_us, timed=m.timed)
             for m in r.methods
         },
         pools=tuple(pool_info(p) for p in r.pools),

@@ -129,8 +129,8 @@ class Posteriors:
 
 @dataclasses.dataclass(frozen=True)
 class MethodStats:
-    """The server's counters of one method: requests, errors (by code) and handling-time
-    percentiles in µs."""
+    """The server's counters of one method: requests, errors (by code), handling-time
+    percentiles in µs, and the total handling time ``sum_us`` of the ``timed`` (decoded) requests."""
 
     count: int
     errors: int
@@ -140,6 +140,8 @@ class MethodStats:
     p99_us: float
     p999_us: float
     max_us: float
+    sum_us: float = 0.0
+    timed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

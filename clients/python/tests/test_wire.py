@@ -3,6 +3,7 @@
 import contextlib
 import os
 import signal
+import shutil
 import subprocess
 import time
 
@@ -299,10 +300,21 @@ def test_stats_rpc_and_command(server, client):
     assert prom.returncode == 0, prom.stderr
     assert 'moppsd_requests_total{method="Select"} 5' in prom.stdout  # 51 or more
     assert 'moppsd_request_errors_total{method="Select",code="INVALID_ARGUMENT"} 1' in prom.stdout
-    assert 'moppsd_request_duration_microseconds{method="Select",quantile="0.99"}' in prom.stdout
+    assert 'moppsd_request_handling_seconds{method="Select",quantile="0.99"}' in prom.stdout
+    samples = {}
     for line in prom.stdout.splitlines():  # every sample line is "name{labels} value" or "name value"
         if not line.startswith("#"):
-            float(line.rsplit(" ", 1)[1])
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    # A summary (in seconds, as promtool wants) carries _sum and _count over the same timed requests:
+    # the mean is at most the maximum, and the count is at least the 51 Selects the Stats above saw.
+    total = samples['moppsd_request_handling_seconds_sum{method="Select"}'] * 1e6
+    count = samples['moppsd_request_handling_seconds_count{method="Select"}']
+    assert count >= 51 and 0 < total / count <= sel.max_us * 1.001 + 1e-9
+    assert sel.timed == 51 and 0 < sel.sum_us <= 51 * sel.max_us * 1.001
+    if shutil.which("promtool"):
+        checked = subprocess.run(["promtool", "check", "metrics"], input=prom.stdout, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
     down = subprocess.run([binary, "stats", "--endpoint", "ipc:///nonexistent/x.sock", "--timeout", "0.2"],
                           capture_output=True, text=True, timeout=30)
     assert down.returncode != 0 and "no reply" in down.stderr

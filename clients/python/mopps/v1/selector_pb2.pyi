@@ -223,7 +223,7 @@ class ListSnapshotsResponse(_message.Message):
     def __init__(self, snapshots: _Optional[_Iterable[_Union[SnapshotInfo, _Mapping]]] = ...) -> None: ...
 
 class MethodStats(_message.Message):
-    __slots__ = ["count", "errors", "errors_by_code", "max_us", "method", "p50_us", "p90_us", "p999_us", "p99_us"]
+    __slots__ = ["count", "errors", "errors_by_code", "max_us", "method", "p50_us", "p90_us", "p999_us", "p99_us", "sum_us", "timed"]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     ERRORS_BY_CODE_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +233,8 @@ class MethodStats(_message.Message):
     P90_US_FIELD_NUMBER: _ClassVar[int]
     P999_US_FIELD_NUMBER: _ClassVar[int]
     P99_US_FIELD_NUMBER: _ClassVar[int]
+    SUM_US_FIELD_NUMBER: _ClassVar[int]
+    TIMED_FIELD_NUMBER: _ClassVar[int]
     count: int
     errors: int
     errors_by_code: _containers.RepeatedCompositeFieldContainer[CodeCount]
@@ -242,7 +244,9 @@ class MethodStats(_message.Message):
     p90_us: float
     p999_us: float
     p99_us: float
-    def __init__(self, method: _Optional[str] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., errors_by_code: _Optional[_Iterable[_Union[CodeCount, _Mapping]]] = ..., p50_us: _Optional[float] = ..., p90_us: _Optional[float] = ..., p99_us: _Optional[float] = ..., p999_us: _Optional[float] = ..., max_us: _Optional[float] = ...) -> None: ...
+    sum_us: float
+    timed: int
+    def __init__(self, method: _Optional[str] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., errors_by_code: _Optional[_Iterable[_Union[CodeCount, _Mapping]]] = ..., p50_us: _Optional[float] = ..., p90_us: _Optional[float] = ..., p99_us: _Optional[float] = ..., p999_us: _Optional[float] = ..., max_us: _Optional[float] = ..., sum_us: _Optional[float] = ..., timed: _Optional[int] = ...) -> None: ...
 
 class PoolConfig(_message.Message):
     __slots__ = ["band_high", "band_low", "decay", "dps", "greso", "pools", "prior_alpha", "prior_beta", "seed", "strategy", "strict_ids", "target"]

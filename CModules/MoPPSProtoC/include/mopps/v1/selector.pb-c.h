@@ -1108,10 +1108,18 @@ struct  Mopps__V1__MethodStats
   double p99_us;
   double p999_us;
   double max_us;
+  /*
+   * total handling time of the timed requests (Prometheus summary _sum)
+   */
+  double sum_us;
+  /*
+   * requests that were timed: the decoded ones (refusals at decoding are not)
+   */
+  uint64_t timed;
 };
 #define MOPPS__V1__METHOD_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&mopps__v1__method_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Mopps__V1__StatsResponse

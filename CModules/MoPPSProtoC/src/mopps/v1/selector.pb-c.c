@@ -4943,7 +4943,7 @@ const ProtobufCMessageDescriptor mopps__v1__code_count__descriptor =
   (ProtobufCMessageInit) mopps__v1__code_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor mopps__v1__method_stats__field_descriptors[9] =
+static const ProtobufCFieldDescriptor mopps__v1__method_stats__field_descriptors[11] =
 {
   {
     "method",
@@ -5053,6 +5053,30 @@ static const ProtobufCFieldDescriptor mopps__v1__method_stats__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sum_us",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__MethodStats, sum_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "timed",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Mopps__V1__MethodStats, timed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned mopps__v1__method_stats__field_indices_by_name[] = {
   1,   /* field[1] = count */
@@ -5064,11 +5088,13 @@ static const unsigned mopps__v1__method_stats__field_indices_by_name[] = {
   5,   /* field[5] = p90_us */
   7,   /* field[7] = p999_us */
   6,   /* field[6] = p99_us */
+  9,   /* field[9] = sum_us */
+  10,   /* field[10] = timed */
 };
 static const ProtobufCIntRange mopps__v1__method_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor =
 {
@@ -5078,7 +5104,7 @@ const ProtobufCMessageDescriptor mopps__v1__method_stats__descriptor =
   "Mopps__V1__MethodStats",
   "mopps.v1",
   sizeof(Mopps__V1__MethodStats),
-  9,
+  11,
   mopps__v1__method_stats__field_descriptors,
   mopps__v1__method_stats__field_indices_by_name,
   1,  mopps__v1__method_stats__number_ranges,

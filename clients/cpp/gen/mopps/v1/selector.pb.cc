@@ -654,6 +654,8 @@ PROTOBUF_CONSTEXPR MethodStats::MethodStats(
   , /*decltype(_impl_.p99_us_)*/0
   , /*decltype(_impl_.p999_us_)*/0
   , /*decltype(_impl_.max_us_)*/0
+  , /*decltype(_impl_.sum_us_)*/0
+  , /*decltype(_impl_.timed_)*/uint64_t{0u}
   , /*decltype(_impl_._cached_size_)*/{}} {}
 struct MethodStatsDefaultTypeInternal {
   PROTOBUF_CONSTEXPR MethodStatsDefaultTypeInternal()
@@ -13564,6 +13566,8 @@ MethodStats::MethodStats(const MethodStats& from)
     , decltype(_impl_.p99_us_){}
     , decltype(_impl_.p999_us_){}
     , decltype(_impl_.max_us_){}
+    , decltype(_impl_.sum_us_){}
+    , decltype(_impl_.timed_){}
     , /*decltype(_impl_._cached_size_)*/{}};
 
   _internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
@@ -13576,8 +13580,8 @@ MethodStats::MethodStats(const MethodStats& from)
       _this->GetArenaForAllocation());
   }
   ::memcpy(&_impl_.count_, &from._impl_.count_,
-    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.max_us_) -
-    reinterpret_cast<char*>(&_impl_.count_)) + sizeof(_impl_.max_us_));
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.timed_) -
+    reinterpret_cast<char*>(&_impl_.count_)) + sizeof(_impl_.timed_));
   // @@protoc_insertion_point(copy_constructor:mopps.v1.MethodStats)
 }
 
@@ -13595,6 +13599,8 @@ inline void MethodStats::SharedCtor(
     , decltype(_impl_.p99_us_){0}
     , decltype(_impl_.p999_us_){0}
     , decltype(_impl_.max_us_){0}
+    , decltype(_impl_.sum_us_){0}
+    , decltype(_impl_.timed_){uint64_t{0u}}
     , /*decltype(_impl_._cached_size_)*/{}
   };
   _impl_.method_.InitDefault();
@@ -13631,8 +13637,8 @@ void MethodStats::Clear() {
   _impl_.errors_by_code_.Clear();
   _impl_.method_.ClearToEmpty();
   ::memset(&_impl_.count_, 0, static_cast<size_t>(
-      reinterpret_cast<char*>(&_impl_.max_us_) -
-      reinterpret_cast<char*>(&_impl_.count_)) + sizeof(_impl_.max_us_));
+      reinterpret_cast<char*>(&_impl_.timed_) -
+      reinterpret_cast<char*>(&_impl_.count_)) + sizeof(_impl_.timed_));
   _internal_metadata_.Clear<std::string>();
 }
 
@@ -13718,6 +13724,22 @@ const char* MethodStats::_InternalParse(const char* ptr, ::_pbi::ParseContext* c
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 73)) {
           _impl_.max_us_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
           ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // double sum_us = 10;
+      case 10:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 81)) {
+          _impl_.sum_us_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
+          ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint64 timed = 11;
+      case 11:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 88)) {
+          _impl_.timed_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -13830,6 +13852,22 @@ uint8_t* MethodStats::_InternalSerialize(
     target = ::_pbi::WireFormatLite::WriteDoubleToArray(9, this->_internal_max_us(), target);
   }
 
+  // double sum_us = 10;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_sum_us = this->_internal_sum_us();
+  uint64_t raw_sum_us;
+  memcpy(&raw_sum_us, &tmp_sum_us, sizeof(tmp_sum_us));
+  if (raw_sum_us != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteDoubleToArray(10, this->_internal_sum_us(), target);
+  }
+
+  // uint64 timed = 11;
+  if (this->_internal_timed() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt64ToArray(11, this->_internal_timed(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = stream->WriteRaw(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).data(),
         static_cast<int>(_internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size()), target);
@@ -13915,6 +13953,20 @@ size_t MethodStats::ByteSizeLong() const {
     total_size += 1 + 8;
   }
 
+  // double sum_us = 10;
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_sum_us = this->_internal_sum_us();
+  uint64_t raw_sum_us;
+  memcpy(&raw_sum_us, &tmp_sum_us, sizeof(tmp_sum_us));
+  if (raw_sum_us != 0) {
+    total_size += 1 + 8;
+  }
+
+  // uint64 timed = 11;
+  if (this->_internal_timed() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_timed());
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     total_size += _internal_metadata_.unknown_fields<std::string>(::PROTOBUF_NAMESPACE_ID::internal::GetEmptyString).size();
   }
@@ -13981,6 +14033,16 @@ void MethodStats::MergeFrom(const MethodStats& from) {
   if (raw_max_us != 0) {
     _this->_internal_set_max_us(from._internal_max_us());
   }
+  static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
+  double tmp_sum_us = from._internal_sum_us();
+  uint64_t raw_sum_us;
+  memcpy(&raw_sum_us, &tmp_sum_us, sizeof(tmp_sum_us));
+  if (raw_sum_us != 0) {
+    _this->_internal_set_sum_us(from._internal_sum_us());
+  }
+  if (from._internal_timed() != 0) {
+    _this->_internal_set_timed(from._internal_timed());
+  }
   _this->_internal_metadata_.MergeFrom<std::string>(from._internal_metadata_);
 }
 
@@ -14006,8 +14068,8 @@ void MethodStats::InternalSwap(MethodStats* other) {
       &other->_impl_.method_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(MethodStats, _impl_.max_us_)
-      + sizeof(MethodStats::_impl_.max_us_)
+      PROTOBUF_FIELD_OFFSET(MethodStats, _impl_.timed_)
+      + sizeof(MethodStats::_impl_.timed_)
       - PROTOBUF_FIELD_OFFSET(MethodStats, _impl_.count_)>(
           reinterpret_cast<char*>(&_impl_.count_),
           reinterpret_cast<char*>(&other->_impl_.count_));

@@ -7833,6 +7833,8 @@ class MethodStats final :
     kP99UsFieldNumber = 7,
     kP999UsFieldNumber = 8,
     kMaxUsFieldNumber = 9,
+    kSumUsFieldNumber = 10,
+    kTimedFieldNumber = 11,
   };
   // repeated .mopps.v1.CodeCount errors_by_code = 4;
   int errors_by_code_size() const;
@@ -7929,6 +7931,24 @@ class MethodStats final :
   void _internal_set_max_us(double value);
   public:
 
+  // double sum_us = 10;
+  void clear_sum_us();
+  double sum_us() const;
+  void set_sum_us(double value);
+  private:
+  double _internal_sum_us() const;
+  void _internal_set_sum_us(double value);
+  public:
+
+  // uint64 timed = 11;
+  void clear_timed();
+  uint64_t timed() const;
+  void set_timed(uint64_t value);
+  private:
+  uint64_t _internal_timed() const;
+  void _internal_set_timed(uint64_t value);
+  public:
+
   // @@protoc_insertion_point(class_scope:mopps.v1.MethodStats)
  private:
   class _Internal;
@@ -7946,6 +7966,8 @@ class MethodStats final :
     double p99_us_;
     double p999_us_;
     double max_us_;
+    double sum_us_;
+    uint64_t timed_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
@@ -16161,6 +16183,46 @@ inline void MethodStats::_internal_set_max_us(double value) {
 inline void MethodStats::set_max_us(double value) {
   _internal_set_max_us(value);
   // @@protoc_insertion_point(field_set:mopps.v1.MethodStats.max_us)
+}
+
+// double sum_us = 10;
+inline void MethodStats::clear_sum_us() {
+  _impl_.sum_us_ = 0;
+}
+inline double MethodStats::_internal_sum_us() const {
+  return _impl_.sum_us_;
+}
+inline double MethodStats::sum_us() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.MethodStats.sum_us)
+  return _internal_sum_us();
+}
+inline void MethodStats::_internal_set_sum_us(double value) {
+  
+  _impl_.sum_us_ = value;
+}
+inline void MethodStats::set_sum_us(double value) {
+  _internal_set_sum_us(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.MethodStats.sum_us)
+}
+
+// uint64 timed = 11;
+inline void MethodStats::clear_timed() {
+  _impl_.timed_ = uint64_t{0u};
+}
+inline uint64_t MethodStats::_internal_timed() const {
+  return _impl_.timed_;
+}
+inline uint64_t MethodStats::timed() const {
+  // @@protoc_insertion_point(field_get:mopps.v1.MethodStats.timed)
+  return _internal_timed();
+}
+inline void MethodStats::_internal_set_timed(uint64_t value) {
+  
+  _impl_.timed_ = value;
+}
+inline void MethodStats::set_timed(uint64_t value) {
+  _internal_set_timed(value);
+  // @@protoc_insertion_point(field_set:mopps.v1.MethodStats.timed)
 }
 
 // -------------------------------------------------------------------
