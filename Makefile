@@ -43,7 +43,7 @@ help:
 	@echo "make test-verl  the verl/TRL plug-ins against real verl 0.7.1, verl 0.9.1 and TRL 1.16 (own venvs, CPU torch)"
 	@echo "make demo     simulated RL training runs (every strategy, DAPO, GRESO + DAPO, oracle) against a live moppsd"
 	@echo "make evidence the full simulation sweep; rewrites docs/evidence.md and its plots"
-	@echo "make evidence-real  GRPO in TRL on a small arithmetic model: uniform vs dynamic sampling vs MoPPS (CPU, ~10 min from a clean clone after the venv and build); rewrites docs/evidence-real.md"
+	@echo "make evidence-real  GRPO in TRL on a small arithmetic model: uniform, dynamic sampling, MoPPS and the zoo strategies (CPU, ~20 min from a clean clone after the venv and build); rewrites docs/evidence-real.md"
 	@echo "make fuzz     100,000 random/mutated requests against a live moppsd (at most 10 minutes)"
 	@echo "make fuzz-state  400 damaged state directories (flipped bits, cut files, FIFOs, links, …) against real server starts"
 	@echo "make load     8 client processes mixing Select/Update/Get for 20 s: lost replies, exact sums, latency"
@@ -192,12 +192,12 @@ evidence: build
 	MOPPSD=$(CURDIR)/.build/release/moppsd $(PY) -m mopps.sim --seeds 0,1,2,3,4 --decays 1,0.5 \
 	  --scenarios stationary,drifting,skewed --out sim-out/evidence --plots-dir docs/evidence --report docs/evidence.md
 
-# GRPO through TRL on a small arithmetic model (scripts/evidence_real): 3 strategies × 5 seeds to a
-# fixed rollout budget, in the test-verl venv; the SFT'd starting policy and the run records are cached
-# in evidence-real-out/ (a re-run reuses finished runs). Not part of `make test`.
+# GRPO through TRL on a small arithmetic model (scripts/evidence_real): 6 strategies × 5 seeds to a
+# fixed rollout budget, two runs at a time, in the test-verl venv; the SFT'd starting policy and the
+# run records are cached in evidence-real-out/ (a re-run reuses finished runs). Not part of `make test`.
 evidence-real: build verl-venv
 	MOPPSD=$(CURDIR)/.build/release/moppsd PYTHONPATH=$(CURDIR)/scripts:$(CURDIR)/clients/python \
-	  $(VERL_VENV)/bin/python -m evidence_real --seeds 0,1,2,3,4 --out evidence-real-out \
+	  $(VERL_VENV)/bin/python -m evidence_real --seeds 0,1,2,3,4 --jobs 2 --out evidence-real-out \
 	  --report docs/evidence-real.md --plots-dir docs/evidence-real
 
 proto:

@@ -151,9 +151,7 @@ enum Exposition {
     return out
   }
 
-  static func poolFamilies(
-    _ pools: [(info: PoolInfo, metrics: PoolMetrics, gauges: [(name: String, value: Double)])]
-  ) -> [Family] {
+  static func poolFamilies(_ pools: [PoolFigures]) -> [Family] {
     var poolInfo = Family(name: "moppsd_pool_info", type: "gauge", help: "A pool and its strategy (value 1).")
     var prompts = Family(name: "moppsd_pool_prompts", type: "gauge", help: "Prompts registered in the pool.")
     var withData = Family(

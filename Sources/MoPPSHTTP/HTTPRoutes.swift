@@ -121,5 +121,9 @@ struct MetricsView: Sendable {
   var requests: [RequestFigures]
   var store: StoreFigures
   var nowUnix: Double
-  var pools: [(info: PoolInfo, metrics: PoolMetrics, gauges: [(name: String, value: Double)])]
+  var pools: [PoolFigures]
 }
+
+/// One pool as `/metrics` and the dashboard show it: its info, its algorithm figures and its
+/// strategy's own gauges.
+typealias PoolFigures = (info: PoolInfo, metrics: PoolMetrics, gauges: [(name: String, value: Double)])

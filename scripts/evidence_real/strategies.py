@@ -5,11 +5,13 @@
   (``algorithm.filter_groups``): groups whose rewards are all equal are dropped and fresh prompts are
   generated until the batch has its number of mixed groups, at most ``max_num_gen_batches``
   generation rounds per step; every rollout generated counts against the budget.
-* ``mopps-topk``: :class:`mopps.trl.MoPPSGRPOTrainer` with a pool of the given moppsd settings.
+* ``mopps-topk``: :class:`mopps.trl.MoPPSGRPOTrainer` (MoPPS: Thompson sampling, the B nearest 0.5).
+* ``dps``, ``greso``, ``pools``: the same plug-in with ``mopps_strategy`` set to the strategy-zoo
+  entry moppsd serves (docs/strategies.md) and ``mopps_strategy_config`` its settings; ``dps`` and
+  ``greso`` report with ``step=global_step`` (the plug-in does that for the per-step rules).
 
-Another server-side strategy (the strategy zoo: ``dps``, ``greso``, pools with other settings) is one
-more :class:`Strategy` entry of kind ``"mopps"`` whose ``pool`` holds its ``create_pool`` settings:
-it runs through the same ``MoPPSGRPOTrainer`` plug-in, nothing else changes.
+A new server-side strategy is one more :class:`Strategy` entry of kind ``"mopps"``; nothing else
+changes.
 
 Every trainer here also records, per generation round, the prompt indices and rewards it scored,
 the step, and the round's wall time (:class:`RoundRecord`), which is all the report needs.
@@ -37,12 +39,14 @@ from mopps.trl import MoPPSGRPOTrainer
 
 @dataclass(frozen=True)
 class Strategy:
-    """One compared strategy: ``kind`` picks the trainer class; ``pool`` is the moppsd
-    ``create_pool`` settings of a ``"mopps"`` strategy (e.g. ``{"strategy": "topk"}``)."""
+    """One compared strategy: ``kind`` picks the trainer class; a ``"mopps"`` strategy passes
+    ``mopps_strategy`` and ``strategy_config`` to ``MoPPSGRPOTrainer`` (its ``mopps_strategy`` and
+    ``mopps_strategy_config``)."""
 
     name: str
     kind: str  # "uniform" | "dynamic-sampling" | "mopps"
-    pool: Dict[str, Any] = field(default_factory=dict)
+    mopps_strategy: Optional[str] = None
+    strategy_config: Dict[str, Any] = field(default_factory=dict)
     candidates_ratio: float = 8.0
     max_num_gen_batches: int = 8
 
@@ -52,7 +56,11 @@ STRATEGIES: Dict[str, Strategy] = {
     for s in (
         Strategy("uniform", "uniform"),
         Strategy("dynamic-sampling", "dynamic-sampling"),
-        Strategy("mopps-topk", "mopps", {"strategy": "topk"}),
+        Strategy("mopps-topk", "mopps", "topk"),
+        # λ = 0.5: the decay the simulator found best for DPS (docs/evidence.md); the rest as published.
+        Strategy("dps", "mopps", "dps", {"decay": 0.5}),
+        Strategy("greso", "mopps", "greso"),
+        Strategy("pools", "mopps", "pools"),
     )
 }
 
@@ -212,7 +220,7 @@ class DynamicSamplingGRPOTrainer(RecordingMixin, GRPOTrainer):  # type: ignore[m
 
 def make_trainer(strategy: Strategy, *, mopps_client: Any = None, **kwargs: Any) -> Any:
     """The trainer of ``strategy`` (``kwargs`` go to ``GRPOTrainer``); a ``"mopps"`` strategy needs
-    ``mopps_client``, a client of a moppsd where its pool (named ``strategy.name``) was created."""
+    ``mopps_client``, a client of a moppsd; the plug-in creates the pool (named ``strategy.name``)."""
     if strategy.kind == "uniform":
         return UniformGRPOTrainer(**kwargs)
     if strategy.kind == "dynamic-sampling":
@@ -221,5 +229,7 @@ def make_trainer(strategy: Strategy, *, mopps_client: Any = None, **kwargs: Any)
         if mopps_client is None:
             raise ValueError(f"strategy {strategy.name} needs a moppsd client")
         return RecordingMoPPSGRPOTrainer(mopps_client=mopps_client, mopps_pool=strategy.name,
+                                         mopps_strategy=strategy.mopps_strategy,
+                                         mopps_strategy_config=strategy.strategy_config or None,
                                          candidates_ratio=strategy.candidates_ratio, **kwargs)
     raise ValueError(f"unknown strategy kind {strategy.kind!r} (uniform, dynamic-sampling, mopps)")

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,9 +41,14 @@ def run(argv, endpoint, pool, seed=SEED, extra=()):
     out = subprocess.run(
         argv + ["--endpoint", endpoint, "--pool", pool, "--seed", str(seed), "--prompts", str(PROMPTS),
                 "--batch", str(BATCH), "--steps", str(STEPS), *extra],
-        capture_output=True, timeout=120)
+        capture_output=True, timeout=120, env=PYTHON_ENV)
     assert out.returncode == 0 and out.stderr == b"", (argv, out.returncode, out.stderr.decode())
     return out.stdout
+
+
+# `python -m mopps.conformance` finds this checkout's package whether or not mopps is installed.
+PYTHON_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    [str(Path(__file__).resolve().parents[1])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
 
 
 def python_program():
@@ -95,7 +101,8 @@ def test_every_language_formats_floats_by_the_same_rule():
     want = [format_float32(v) for v in values]
     feed = "".join(f"{float(v)!r}\n" for v in values)  # exactly the float32 value, parsed back to it
     for lang, argv in programs().items():
-        out = subprocess.run(argv + ["--format-float32"], input=feed, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(argv + ["--format-float32"], input=feed, capture_output=True, text=True, timeout=60,
+                             env=PYTHON_ENV)
         assert out.returncode == 0, out.stderr
         got = out.stdout.splitlines()
         assert len(got) == len(want), f"{lang}: {len(got)} lines for {len(want)} values"
@@ -194,7 +201,8 @@ def test_every_language_speaks_curve(server, tmp_path):
         # Without the server's key nothing gets through: the CURVE path above was really taken.
         plain = subprocess.run(python_program() + ["--endpoint", endpoint, "--pool", "plain", "--seed", "1",
                                                    "--prompts", "4", "--batch", "1", "--steps", "1",
-                                                   "--timeout-ms", "300"], capture_output=True, timeout=60)
+                                                   "--timeout-ms", "300"], capture_output=True, timeout=60,
+                               env=PYTHON_ENV)
         assert plain.returncode != 0 and b"UNAVAILABLE" in plain.stderr
     finally:
         proc.terminate()

@@ -17,15 +17,16 @@ ROOT = Path(__file__).resolve().parents[3]
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("evidence-real")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "scripts"), str(ROOT / "clients" / "python")]))
-    proc = subprocess.run([sys.executable, "-m", "evidence_real", "--quick", "--out", str(out)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    # Two runs at a time: the parallel path of the harness (each run its own process and moppsd).
+    proc = subprocess.run([sys.executable, "-m", "evidence_real", "--quick", "--jobs", "2", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return out, proc
 
 
 def test_quick_mode_trains_every_strategy_to_the_budget(quick_run):
     out, _ = quick_run
-    for name in ("uniform", "dynamic-sampling", "mopps-topk"):
+    for name in ("uniform", "dynamic-sampling", "mopps-topk", "dps", "greso", "pools"):
         record = json.loads((out / "runs" / f"{name}-s0.json").read_text())
         cfg = record["config"]
         g, per_step = cfg["rollouts_per_prompt"], cfg["prompts_per_step"] * cfg["rollouts_per_prompt"]
@@ -49,16 +50,28 @@ def test_quick_mode_trains_every_strategy_to_the_budget(quick_run):
         else:
             assert len(record["rounds"]) == len(record["steps"])
             assert all(len(r["successes"]) == cfg["prompts_per_step"] for r in record["rounds"])
-        if name == "mopps-topk":
+        if name in ("mopps-topk", "dps", "greso", "pools"):
             logged = [e for e in record["logged"] if "mopps/predicted_success" in e]
             assert len(logged) == len(record["steps"])
             assert all(0 < e["mopps/predicted_success"] < 1 for e in logged)
+            # The server ran the strategy asked for, one Update per step and one Select per step
+            # plus the batch the trainer fetched ahead; the per-step rules (dps, greso) counted one
+            # training step per optimizer step.
+            end = record["pool_end"]
+            assert end["strategy"] == record["strategy"]["mopps_strategy"] == name.replace("mopps-", "")
+            assert end["updates"] == len(record["steps"]) and end["updates"] <= end["selects"] <= end["updates"] + 1
+            if name in ("dps", "greso"):
+                assert end["steps"] == len(record["steps"])
+            if name == "greso":
+                assert 0 < end["greso_p_easy"] <= 1 and 0 < end["greso_p_hard"] <= 1
+        else:
+            assert record["pool_end"] is None
 
 
 def test_quick_mode_writes_the_report_and_plots(quick_run):
     out, _ = quick_run
     text = (out / "evidence-real.md").read_text()
-    for name in ("uniform", "dynamic-sampling", "mopps-topk"):
+    for name in ("uniform", "dynamic-sampling", "mopps-topk", "dps", "greso", "pools"):
         assert f"| {name} |" in text
     assert "Calibration of `mopps-topk`" in text and "## Compared with the paper and the simulator" in text
     for png in ("accuracy_vs_rollouts.png", "accuracy_vs_steps.png", "effective_ratio_vs_step.png",
