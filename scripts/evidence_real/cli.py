@@ -62,6 +62,9 @@ def _train_and_store(name: str, seed: int, path: str, config: RunConfig, policy:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse(argv)
+    if args.jobs < 1:
+        print(f"--jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     names = [s for s in args.strategies.split(",") if s]
     unknown = [n for n in names if n not in STRATEGIES]
