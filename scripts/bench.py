@@ -116,6 +116,7 @@ def main() -> int:
          f"reference {r['ref_select_ms_m4096_b256']:.2f} ms", f"{r['ratio_select_ref_over_engine']:.0f}x"),
         ("Select M=4096 B=256, index ids", f"{r['engine_select_us_m4096_b256_index_ids']:.1f} us",
          f"reference {r['ref_select_ms_m4096_b256']:.2f} ms", f"{r['ratio_select_ref_over_engine_index_ids']:.0f}x"),
+        ("Select M=512 B=256, index ids", f"{r['engine_select_us_m512_b256_index_ids']:.1f} us", "", ""),
         ("Update 256", f"{r['engine_update_us_256']:.1f} us",
          f"reference {r['ref_update_ms_256']:.3f} ms", f"{r['ratio_update_ref_over_engine']:.0f}x"),
         ("Whole-pool select 1M, B=256", f"{r['wholepool_select_ms_1m']:.1f} ms", "", ""),
@@ -131,14 +132,20 @@ def main() -> int:
     if variants:
         print(f"\nper kernel variant, side by side in this run (default: {r.get('kernel', '?')}):")
         print(f"{'variant':<10} {'Beta M/s':>9} {'vs numpy':>9} {'small M/s':>10} {'sample us':>10} "
-              f"{'select us':>10} {'/sampling':>10} {'index us':>9} {'/sampling':>10} {'whole 1M ms':>12}")
+              f"{'select us':>10} {'/sampling':>10} {'index us':>9} {'/sampling':>10} {'beyond ns/cand':>15} "
+              f"{'whole 1M ms':>12}")
         for v in variants:
             r[f"ratio_beta_swift_over_numpy_{v}"] = r[f"beta_msamples_per_s_swift_{v}"] / r["beta_msamples_per_s_numpy"]
             print(f"{v:<10} {r[f'beta_msamples_per_s_swift_{v}']:>9.1f} {r[f'ratio_beta_swift_over_numpy_{v}']:>8.1f}x "
                   f"{r[f'beta_msamples_per_s_swift_small_shapes_{v}']:>10.1f} {r[f'sample_us_m4096_{v}']:>10.1f} "
                   f"{r[f'engine_select_us_m4096_b256_{v}']:>10.1f} {r[f'select_over_sampling_{v}']:>9.2f}x "
                   f"{r[f'engine_select_us_m4096_b256_index_ids_{v}']:>9.1f} "
-                  f"{r[f'select_over_sampling_index_ids_{v}']:>9.2f}x {r[f'wholepool_select_ms_1m_{v}']:>12.2f}")
+                  f"{r[f'select_over_sampling_index_ids_{v}']:>9.2f}x "
+                  f"{r[f'select_beyond_sampling_ns_per_candidate_{v}']:>7.2f}/"
+                  f"{r[f'select_beyond_sampling_ns_per_candidate_index_ids_{v}']:<7.2f} "
+                  f"{r[f'wholepool_select_ms_1m_{v}']:>12.2f}")
+        print("beyond ns/cand: what a select costs beyond sampling its candidates, per candidate "
+              "(scattered / dataset-index ids); it does not shrink as the sampler gets wider")
         best = r.get("kernel", variants[-1])
         r["ratio_beta_default_over_forced_best"] = r["beta_msamples_per_s_swift"] / r[f"beta_msamples_per_s_swift_{best}"]
         print(f"default build, its own choice vs forced {best}: {r['ratio_beta_default_over_forced_best']:.2f}x Beta speed")

@@ -319,23 +319,81 @@ final class PromptTable: @unchecked Sendable {
   /// plug-ins' case): each id is its own slot, one load per id, no map. Nil, having written nothing
   /// that matters, when some id is not below `dense`; the caller then takes the general path.
   private func gatherDense(_ ids: [UInt64], below dense: Int, words: UnsafeMutablePointer<UInt64>) -> Int? {
-    guard dense > 0 else { return nil }
-    return ids.withUnsafeBufferPointer { ids -> Int? in
-      var outside: UInt64 = 0
-      for id in ids { outside |= UInt64(truncatingIfNeeded: Self.bit(id >= UInt64(dense))) }
-      guard outside == 0 else { return nil }
+    guard dense > 0, ids.withUnsafeBufferPointer({ Self.all($0, below: dense) }) else { return nil }
+    _ = fillDense(ids, below: dense, words: words, seen: nil)
+    return ids.count
+  }
+
+  /// The loads of `gatherDense`, for ids all below `dense`. With `seen` (a zeroed bitmap over
+  /// [0, dense)), also marks each id there and returns whether all were distinct; true without.
+  private func fillDense(
+    _ ids: [UInt64], below dense: Int, words: UnsafeMutablePointer<UInt64>,
+    seen: UnsafeMutablePointer<UInt64>?
+  ) -> Bool {
+    var again: UInt64 = 0
+    ids.withUnsafeBufferPointer { ids in
+      // Relaxed loads: each word is self-contained; `dense` was acquired after the slots were
+      // published.
+      @inline(__always) func fill(_ at: (Int) -> UnsafeMutablePointer<Atomic<UInt64>>) {
+        if let seen {
+          for j in 0..<ids.count {
+            let id = ids[j]
+            let w = Int(truncatingIfNeeded: id &>> 6)
+            let bit: UInt64 = 1 &<< (id & 63)
+            again |= seen[w] & bit
+            seen[w] |= bit
+            words[j] = at(Int(truncatingIfNeeded: id)).pointee.load(ordering: .relaxed)
+          }
+        } else {
+          for j in 0..<ids.count {
+            words[j] = at(Int(truncatingIfNeeded: ids[j])).pointee.load(ordering: .relaxed)
+          }
+        }
+      }
       if dense <= Self.segmentSize {
         // One segment: no directory load per id.
         let base = word(0)
-        // Relaxed: each word is self-contained; `dense` was acquired after the slots were published.
-        for j in 0..<ids.count { words[j] = base[Int(truncatingIfNeeded: ids[j])].load(ordering: .relaxed) }
+        fill { base + $0 }
       } else {
-        for j in 0..<ids.count {
-          words[j] = word(Int(truncatingIfNeeded: ids[j])).pointee.load(ordering: .relaxed)
-        }
+        fill { self.word($0) }
       }
-      return ids.count
     }
+    return again == 0
+  }
+
+  /// `gather` for a request whose ids must not repeat: false when some id does (the caller then
+  /// names it with `Duplicates.first`).
+  ///
+  /// Candidates that are all dataset indices (the plug-ins' case) are checked in the same pass as
+  /// their loads, on a bitmap over the dense range, rather than in a pass of their own; other lists
+  /// are checked by `Duplicates.first`.
+  func gatherDistinct(_ ids: [UInt64], prior: (Float, Float), words: UnsafeMutablePointer<UInt64>) -> Bool {
+    // Acquiring pairs with the releasing store in `append`.
+    let dense = denseEnd.load(ordering: .acquiring)
+    // Only where the pool is mostly dense (registered by index) are the candidates likely to be
+    // all below `dense`; elsewhere the check would be a wasted pass.
+    let fused =
+      ids.count > 1 && dense > 0 && dense <= 64 * ids.count && 2 * dense >= count
+      && ids.withUnsafeBufferPointer { Self.all($0, below: dense) }
+    guard fused else {
+      _ = gather(ids, prior: prior, words: words)
+      return Duplicates.first(in: ids) == nil
+    }
+    return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (dense + 63) >> 6) { seen in
+      seen.initialize(repeating: 0)
+      return fillDense(ids, below: dense, words: words, seen: seen.baseAddress!)
+    }
+  }
+
+  /// Whether every id is below `bound` (≤ 2⁶³). In 64-bit integer arithmetic only, which
+  /// vectorises without the 64-bit vector compares that baseline x86-64 lacks: for id < 2⁶³ the top
+  /// bit of id − bound is set exactly when id < bound, and ~id masks out ids of 2⁶³ and more.
+  @inline(__always)
+  private static func all(_ ids: UnsafeBufferPointer<UInt64>, below bound: Int) -> Bool {
+    let b = UInt64(truncatingIfNeeded: bound)
+    var inside = UInt64.max
+    for id in ids { inside &= (id &- b) & ~id }
+    return inside >> 63 == 1
   }
 
   /// 0 or 1, without a branch.

@@ -130,13 +130,15 @@ extension Pool {
       guard b <= ids.count else {
         throw .invalid("batch_size (\(b)) exceeds the number of candidates (\(ids.count))")
       }
-      try Validate.distinct(ids, "candidates")
-      // `gather` writes every position (the prior for unknown ids).
+      // `gatherDistinct` writes every position (the prior for unknown ids) and checks for
+      // repeats on the way; a repeat is named by the exact search.
+      var distinct = true
       let words = [UInt64](unsafeUninitializedCapacity: ids.count) { w, initialized in
-        _ = table.gather(
+        distinct = table.gatherDistinct(
           ids, prior: (Float(config.priorAlpha), Float(config.priorBeta)), words: w.baseAddress!)
         initialized = ids.count
       }
+      if !distinct { try Validate.distinct(ids, "candidates") }
       return choose(b, ids: ids, words: words, strategy: strategy, index: nextSelectIndex(), query)
     case .drawn(let count):
       guard count > 0 else { throw .invalid("candidate_count must be > 0") }

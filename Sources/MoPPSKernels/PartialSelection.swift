@@ -27,8 +27,18 @@ enum PartialSelection {
       }
       initialized = k
     }
-    if !sorted { chosen.withUnsafeMutableBufferPointer { sort($0) } }
+    if !sorted { chosen.withUnsafeMutableBufferPointer { sortChosen($0, positionsBelow: n) } }
     return chosen.map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
+  }
+
+  /// Sorts the chosen (key, position) values: by radix when there are enough of them that the
+  /// comparison sort's mispredicted branches would cost more than the radix passes' fixed 256-entry
+  /// tables (a batch of 256 from 300 or 1,024 candidates), by comparisons below that.
+  private static func sortChosen(_ chosen: UnsafeMutableBufferPointer<UInt64>, positionsBelow n: Int) {
+    guard chosen.count >= 64 else { return sort(chosen) }
+    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: chosen.count) { spare in
+      radixSort(chosen, positionsBelow: n, spare: spare)
+    }
   }
 
   /// Positions of the k samples nearest `target`, ordered by ((x − target)², position): the same

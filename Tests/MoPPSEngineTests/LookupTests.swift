@@ -85,6 +85,50 @@ struct LookupTests {
     #expect(alpha == [3, 3] && beta == [4, 4])
   }
 
+  /// The gather that checks for repeats on the way (a bitmap over the dense range, in the same pass
+  /// as the loads, for candidates that are all dataset indices) says "distinct" exactly when an exact
+  /// set does, and writes the same words as the plain gather: in dense pools of one and several
+  /// segments, with candidates all dense, with unknown ids among them, and in a pool of scattered ids.
+  @Test(arguments: [300, 5_000, 70_000])
+  func gatherDistinctAgreesWithExactSet(prompts: Int) {
+    let dense = PromptTable()
+    let scattered = PromptTable()
+    var rng = Xoshiro256(seed: UInt64(prompts) &+ 41)
+    for i in 0..<prompts {
+      let (a, b) = (Float(1 + rng.nextBelow(50)), Float(1 + rng.nextBelow(50)))
+      dense.append(UInt64(i), alpha: a, beta: b)
+      scattered.append(UInt64(i + 1) &* 0x9E37_79B9, alpha: a, beta: b)
+    }
+    var fused = 0
+    for trial in 0..<120 {
+      let table = trial % 4 == 3 ? scattered : dense
+      let n = 2 + rng.nextBelow(min(prompts, 4_096) - 1)
+      var ids: [UInt64] =
+        trial % 4 == 3
+        ? (0..<n).map { _ in UInt64(rng.nextBelow(prompts) + 1) &* 0x9E37_79B9 }
+        : (0..<n).map { _ in UInt64(rng.nextBelow(prompts)) }
+      ids = Array(Set(ids))
+      if trial % 4 == 2 { ids[rng.nextBelow(ids.count)] = UInt64(prompts + rng.nextBelow(10)) }  // unknown
+      if trial % 2 == 1 && ids.count > 1 {
+        ids[rng.nextBelow(ids.count)] = ids[rng.nextBelow(ids.count)]  // maybe a repeat
+      }
+      let distinct = Set(ids).count == ids.count
+      if trial % 4 < 2 && ids.count > 1 && prompts <= 64 * ids.count { fused += 1 }
+      var words = [UInt64](repeating: 0, count: ids.count)
+      let answer = words.withUnsafeMutableBufferPointer {
+        table.gatherDistinct(ids, prior: (0.5, 2), words: $0.baseAddress!)
+      }
+      #expect(answer == distinct, "trial \(trial) n \(ids.count)")
+      guard distinct else { continue }
+      var expected = [UInt64](repeating: 0, count: ids.count)
+      _ = expected.withUnsafeMutableBufferPointer {
+        table.gather(ids, prior: (0.5, 2), words: $0.baseAddress!)
+      }
+      #expect(words == expected, "trial \(trial)")
+    }
+    #expect(fused >= 20, "dataset-index candidates take the fused path")
+  }
+
   /// The fast duplicate checks (exact bitmap for small ids, hash-filtered for any) agree with an
   /// exact set on whether an id repeats, and `first(in:)` names the same id (the first position
   /// that repeats an earlier id), with and without repeats, including the id 0, for scattered ids

@@ -29,6 +29,25 @@ import Testing
     #expect(r.samples == order.prefix(batch).map { samples[$0] })
   }
 
+  /// Repeated candidates are refused naming the id, and change nothing, whether they are dataset
+  /// indices (checked during the lookup), indices mixed with unknown ids, or other ids; the same
+  /// candidates without the repeat select as usual.
+  @Test(arguments: [0, 1, 2])
+  func repeatedCandidatesAreRefusedNamingTheID(kind: Int) throws {
+    let pool = try Engine().createPool("p", config: PoolConfig(seed: 3))
+    _ = try pool.register((0..<UInt64(5_000)).map { kind == 2 ? $0 &* 0x9E37_79B9 + 1 : $0 })
+    var ids = (0..<UInt64(3_000)).map { kind == 2 ? ($0 * 7 % 5_000) &* 0x9E37_79B9 + 1 : $0 * 7 % 5_000 }
+    if kind == 1 { ids[17] = 9_999_999 }
+    let fine = try pool.select(SelectQuery(batchSize: 300, candidates: .given(ids)))
+    #expect(fine.ids.count == 300)
+    let before = pool.info.selectCount
+    ids[2_500] = ids[1_200]
+    #expect(throws: MoPPSError.invalid("candidates: id \(ids[1_200]) appears more than once")) {
+      try pool.select(SelectQuery(batchSize: 300, candidates: .given(ids)))
+    }
+    #expect(pool.info.selectCount == before)
+  }
+
   @Test func partialSelectionMatchesFullSortWithTies() {
     var rng = Xoshiro256(seed: 5)
     for trial in 0..<200 {
