@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
@@ -38,6 +37,12 @@ __all__ = [
 
 _SERVICE = "/mopps.v1.Selector/"
 _M = TypeVar("_M", bound=Message)
+
+
+def _fresh_request_id() -> str:
+    """A new idempotency key: 128 random bits as hex, the randomness of ``uuid.uuid4()`` (which reads
+    the same ``os.urandom``) without building a UUID object, a microsecond less on every call."""
+    return os.urandom(16).hex()
 
 
 class Client:
@@ -305,7 +310,7 @@ class Client:
             raise InvalidArgument("batch_size must be >= 0")
         req = pb.SelectRequest(
             pool=pool,
-            request_id=request_id or uuid.uuid4().hex,
+            request_id=request_id or _fresh_request_id(),
             batch_size=batch_size,
             strategy=codec.strategy(strategy),
             return_means=return_means,
@@ -348,7 +353,7 @@ class Client:
         n = len(id_bytes) // 8
         req = pb.UpdateRequest(
             pool=pool, ids_le=id_bytes, successes_le=codec.f64(successes, n, "successes"),
-            request_id=request_id or uuid.uuid4().hex,
+            request_id=request_id or _fresh_request_id(),
         )
         if trials is not None and rollouts is not None:
             raise InvalidArgument("give trials or rollouts, not both")
@@ -398,7 +403,7 @@ class Client:
             return UpdateResult(updated=0, duplicate=False)
         req = pb.UpdateRequest(
             pool=pool, ids_le=codec.u64(ids, "prompt_ids"), successes_le=np.asarray(successes, dtype="<f8").tobytes(),
-            trials_le=np.asarray(trials, dtype="<u4").tobytes(), request_id=request_id or uuid.uuid4().hex)
+            trials_le=np.asarray(trials, dtype="<u4").tobytes(), request_id=request_id or _fresh_request_id())
         _set_step(req, step)
         return self._send_update(req)
 
