@@ -27,14 +27,19 @@ enum Duplicates {
       let seen = buffer.baseAddress!
       seen.initialize(repeating: 0, count: words)
       var again: UInt64 = 0
-      for id in ids {
-        let w = Int(truncatingIfNeeded: id &>> 6)
-        let bit: UInt64 = 1 &<< (id & 63)
-        again |= seen[w] & bit
-        seen[w] |= bit
-      }
+      for id in ids { again |= mark(id, in: seen) }
       return again != 0
     }
+  }
+
+  /// Sets `id`'s bit in the bitmap `seen`; nonzero when it was set already.
+  @inline(__always)
+  static func mark(_ id: UInt64, in seen: UnsafeMutablePointer<UInt64>) -> UInt64 {
+    let w = Int(truncatingIfNeeded: id &>> 6)
+    let bit: UInt64 = 1 &<< (id & 63)
+    let again = seen[w] & bit
+    seen[w] |= bit
+    return again
   }
 
   /// Whether some id repeats, for request-sized lists of any ids: a bitmap of 32 bits per id

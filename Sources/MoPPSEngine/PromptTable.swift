@@ -338,10 +338,7 @@ final class PromptTable: @unchecked Sendable {
         if let seen {
           for j in 0..<ids.count {
             let id = ids[j]
-            let w = Int(truncatingIfNeeded: id &>> 6)
-            let bit: UInt64 = 1 &<< (id & 63)
-            again |= seen[w] & bit
-            seen[w] |= bit
+            again |= Duplicates.mark(id, in: seen)
             words[j] = at(Int(truncatingIfNeeded: id)).pointee.load(ordering: .relaxed)
           }
         } else {
